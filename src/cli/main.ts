@@ -1,0 +1,34 @@
+import { Command, CommanderError } from 'commander';
+import { FabricError, toFabricError } from '../protocol/errors.js';
+
+/** Builds the command tree. Each role registers its own subcommands. */
+export function buildProgram(): Command {
+  const program = new Command('wgfabric')
+    .description('Many WireGuard servers as one resilient VPN endpoint')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError();
+  return program;
+}
+
+/** Entry point: returns the process exit code instead of exiting, so tests can call it. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    const err = toFabricError(e);
+    reportError(err, argv.includes('--json'));
+    return err.exitCode;
+  }
+}
+
+function reportError(err: FabricError, json: boolean): void {
+  if (json) {
+    process.stderr.write(JSON.stringify(err.toJSON()) + '\n');
+  } else {
+    process.stderr.write(`error: ${err.message} [${err.code}]\n  hint: ${err.hint}\n`);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The one catalogue of wgfabric errors. Every error a user can see carries a stable code
+ * (never renamed once released), an HTTP status for the API and an exit code for the CLI.
+ * Unknown errors become WGF_ERR_INTERNAL at the boundary (see toFabricError).
+ */
+
+export interface ErrorSpec {
+  /** HTTP status the API answers with. */
+  readonly status: number;
+  /** Process exit code the CLI ends with (sysexits.h style where one fits). */
+  readonly exit: number;
+  /** One line for people: what it means and what to do. */
+  readonly hint: string;
+}
+
+export const ERRORS = {
+  WGF_ERR_VALIDATION: { status: 400, exit: 64, hint: 'the request or input is malformed; fix the named field' },
+  WGF_ERR_INVALID_KEY: { status: 400, exit: 65, hint: 'a WireGuard key must be 32 bytes in base64 (44 chars) or hex (64 chars)' },
+  WGF_ERR_WEAK_KEY: { status: 400, exit: 65, hint: 'the public key is all-zero or of low order; generate a new key pair' },
+  WGF_ERR_INVALID_CIDR: { status: 400, exit: 65, hint: 'an address or prefix is not valid CIDR notation' },
+  WGF_ERR_CONFIG_PARSE: { status: 400, exit: 65, hint: 'the WireGuard config file could not be parsed; see the line number' },
+  WGF_ERR_BAD_MESSAGE: { status: 400, exit: 65, hint: 'a WireGuard message has the wrong type, size or MAC' },
+  WGF_ERR_PAYLOAD_TOO_LARGE: { status: 413, exit: 65, hint: 'the request body is larger than the server accepts' },
+  WGF_ERR_UNSUPPORTED_MEDIA: { status: 415, exit: 65, hint: 'send the body as application/json' },
+  WGF_ERR_UNAUTHORIZED: { status: 401, exit: 77, hint: 'send a valid API token: Authorization: Bearer <token>' },
+  WGF_ERR_FORBIDDEN: { status: 403, exit: 77, hint: 'the token is valid but its role may not do this' },
+  WGF_ERR_NOT_FOUND: { status: 404, exit: 66, hint: 'no such object; list the collection to see what exists' },
+  WGF_ERR_METHOD_NOT_ALLOWED: { status: 405, exit: 64, hint: 'this route does not accept that method' },
+  WGF_ERR_ALREADY_EXISTS: { status: 409, exit: 73, hint: 'an object with that name or key already exists' },
+  WGF_ERR_CONFLICT: { status: 409, exit: 75, hint: 'the object changed since you read it (If-Match); read it again and retry' },
+  WGF_ERR_PRECONDITION_REQUIRED: { status: 428, exit: 64, hint: 'this mutation needs an If-Match header' },
+  WGF_ERR_ALLOWED_IPS_OVERLAP: { status: 409, exit: 73, hint: 'the AllowedIPs overlap another peer of the same pool' },
+  WGF_ERR_ADDRESS_EXHAUSTED: { status: 409, exit: 73, hint: 'the pool prefix has no free tunnel address left; widen it' },
+  WGF_ERR_ADDRESS_OUTSIDE_POOL: { status: 400, exit: 65, hint: 'the requested tunnel address is not inside the pool prefixes' },
+  WGF_ERR_IN_USE: { status: 409, exit: 73, hint: 'the object is still referenced (for example a pool with peers); remove those first' },
+  WGF_ERR_STORE_COMPACTED: { status: 410, exit: 75, hint: 'that revision was compacted away; take a snapshot and follow from its revision' },
+  WGF_ERR_STORE_UNAVAILABLE: { status: 503, exit: 69, hint: 'the store is not reachable; retry later' },
+  WGF_ERR_UNAVAILABLE: { status: 503, exit: 69, hint: 'the control plane is not reachable or not ready; retry later' },
+  WGF_ERR_CRYPTO: { status: 500, exit: 70, hint: 'a secret could not be decrypted; check the master key file' },
+  WGF_ERR_UAPI: { status: 502, exit: 74, hint: 'the WireGuard device refused the operation (see errno)' },
+  WGF_ERR_DEVICE_UNAVAILABLE: { status: 502, exit: 69, hint: 'the WireGuard device socket is not reachable; is the device up?' },
+  WGF_ERR_PROBE_TIMEOUT: { status: 504, exit: 2, hint: 'no handshake response in time: wrong server key, wrong port, or server down' },
+  WGF_ERR_PROBE_BAD_REPLY: { status: 502, exit: 3, hint: 'the server answered with something that did not verify' },
+  WGF_ERR_PROBE_PING: { status: 504, exit: 4, hint: 'the handshake worked but no ICMP echo reply came back through the tunnel' },
+  WGF_ERR_INTERNAL: { status: 500, exit: 70, hint: 'an unexpected error; please report it with the log line' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A typed, user-facing error. `details` must never carry secrets. */
+export class FabricError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FabricError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+
+  get exitCode(): number {
+    return ERRORS[this.code].exit;
+  }
+
+  get hint(): string {
+    return ERRORS[this.code].hint;
+  }
+
+  /** The wire form used by the API and by `--json` output. */
+  toJSON(): ErrorBody {
+    return {
+      error: { code: this.code, message: this.message, hint: this.hint, ...(this.details ? { details: this.details } : {}) },
+    };
+  }
+}
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; hint: string; details?: Record<string, unknown> };
+}
+
+export function isFabricError(e: unknown, code?: ErrorCode): e is FabricError {
+  return e instanceof FabricError && (code === undefined || e.code === code);
+}
+
+/** Maps anything thrown to a FabricError; unknown errors become WGF_ERR_INTERNAL. */
+export function toFabricError(e: unknown): FabricError {
+  if (e instanceof FabricError) return e;
+  return new FabricError('WGF_ERR_INTERNAL', 'internal error', undefined, { cause: e });
+}
+
+/** Rebuilds a FabricError from an API error body (used by HTTP clients). */
+export function fromErrorBody(body: unknown, fallbackStatus: number): FabricError {
+  const err = (body as Partial<ErrorBody> | undefined)?.error;
+  if (err && typeof err.code === 'string' && err.code in ERRORS && typeof err.message === 'string') {
+    return new FabricError(err.code, err.message, err.details);
+  }
+  const code: ErrorCode = fallbackStatus === 401 ? 'WGF_ERR_UNAUTHORIZED' : fallbackStatus === 403 ? 'WGF_ERR_FORBIDDEN'
+    : fallbackStatus === 404 ? 'WGF_ERR_NOT_FOUND' : fallbackStatus >= 500 ? 'WGF_ERR_UNAVAILABLE' : 'WGF_ERR_VALIDATION';
+  return new FabricError(code, `HTTP ${fallbackStatus}`);
+}
