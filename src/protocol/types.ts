@@ -1,0 +1,105 @@
+/**
+ * The shared language of wgfabric: entities as the API returns them and the change
+ * events the agent consumes. Every role imports these; none imports another role's internals.
+ * Keys are WireGuard base64 (44 chars). Timestamps are RFC 3339 strings in UTC.
+ */
+
+export type Role = 'admin' | 'operator' | 'read-only' | 'node';
+export type AdminState = 'active' | 'draining' | 'disabled';
+
+/** Fields every stored object carries. `revision` is the store modRevision: the ETag. */
+export interface Meta {
+  readonly revision: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface Pool extends Meta {
+  /** Unique name, also the identifier in paths: ^[a-z0-9][a-z0-9._-]{0,62}$ */
+  readonly name: string;
+  readonly description: string;
+  /** Shared server public key of every node of the pool. The private key never leaves the server unencrypted except to the pool's nodes. */
+  readonly publicKey: string;
+  readonly listenPort: number;
+  /** Tunnel prefixes the IPAM allocates from, e.g. "10.77.0.0/16", "fd77::/64". At least one. */
+  readonly ipv4Prefix: string | null;
+  readonly ipv6Prefix: string | null;
+  /** Endpoint clients put in their config (host:port): a VIP, anycast IP or DNS name. */
+  readonly endpoint: string | null;
+  readonly dns: readonly string[];
+  readonly mtu: number | null;
+  /** Default PersistentKeepalive written into client configs (seconds, 0 = off). */
+  readonly persistentKeepalive: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface NodeStatus {
+  readonly reportedAt: string;
+  readonly appliedRevision: number;
+  readonly peersDesired: number;
+  readonly peersApplied: number;
+  readonly lastReconcileAt: string | null;
+  readonly driftRepairs: number;
+  readonly ready: boolean;
+  readonly message: string;
+}
+
+export interface Node extends Meta {
+  readonly pool: string;
+  readonly name: string;
+  /** Public endpoint of this backend (host:port), used by health checks and LBs. */
+  readonly endpoint: string | null;
+  readonly adminState: AdminState;
+  readonly labels: Readonly<Record<string, string>>;
+  /** What the node's agent last reported; null until it reports. */
+  readonly status: NodeStatus | null;
+}
+
+export interface Peer extends Meta {
+  readonly pool: string;
+  readonly name: string;
+  readonly publicKey: string;
+  /** Tunnel addresses allocated by IPAM, as host prefixes ("10.77.0.2/32", "fd77::2/128"). */
+  readonly addresses: readonly string[];
+  /** Extra AllowedIPs routed to this peer (site-to-site); must not overlap other peers of the pool. */
+  readonly allowedIps: readonly string[];
+  readonly enabled: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+  /** After this time the peer is treated as disabled; null = never. */
+  readonly expiresAt: string | null;
+}
+
+export interface AuditEntry {
+  readonly id: string;
+  readonly revision: number;
+  readonly time: string;
+  /** Token name (never the token) that made the change. */
+  readonly actor: string;
+  readonly action: 'create' | 'update' | 'delete';
+  /** Object kind and path, e.g. "peer", "pools/demo/peers/alice". */
+  readonly kind: 'pool' | 'node' | 'peer' | 'token';
+  readonly object: string;
+}
+
+/** One change of a pool's desired state, as streamed to agents. */
+export type PoolChange =
+  | { readonly type: 'peer.put'; readonly revision: number; readonly peer: Peer }
+  | { readonly type: 'peer.delete'; readonly revision: number; readonly name: string; readonly publicKey: string }
+  | { readonly type: 'node.put'; readonly revision: number; readonly node: Node }
+  | { readonly type: 'node.delete'; readonly revision: number; readonly name: string }
+  | { readonly type: 'pool.put'; readonly revision: number; readonly pool: Pool };
+
+/** A consistent full view of one pool at `revision`; follow changes since `revision` after it. */
+export interface PoolSnapshot {
+  readonly revision: number;
+  readonly pool: Pool;
+  readonly nodes: readonly Node[];
+  readonly peers: readonly Peer[];
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  /** Opaque cursor for the next page; null on the last page. */
+  readonly next: string | null;
+  readonly revision: number;
+}

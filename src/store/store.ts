@@ -1,0 +1,100 @@
+/**
+ * The store: a small etcd-like key-value interface with a revisioned change log.
+ *
+ * Contract (held by every driver, checked by store/contract.ts):
+ * - Every successful txn with at least one op gets the next revision (strictly increasing by
+ *   1 per txn, starting at 1). All ops of one txn share that revision; a txn is all or nothing.
+ * - Compares are checked atomically with the ops: `modRevision: 0` means "key must not exist".
+ *   A failed compare applies nothing and does not consume a revision.
+ * - `changes(prefix, since)` returns every event with revision > since, in revision order
+ *   (ops of one txn in the order given). If `since` is below the compaction point it throws
+ *   FabricError WGF_ERR_STORE_COMPACTED with details { compactRevision, currentRevision }.
+ * - `range` reads at the current revision and reports that revision.
+ * - `watch` delivers, in order and without gaps or duplicates, every event with revision >
+ *   since for keys under the prefix, first the backlog then live events.
+ * Keys are printable ASCII without spaces; values are strings (JSON by convention).
+ */
+
+export interface KeyValue {
+  readonly key: string;
+  readonly value: string;
+  /** Revision of the txn that created this key (since its last delete). */
+  readonly createRevision: number;
+  /** Revision of the txn that last wrote this key. Used for optimistic concurrency. */
+  readonly modRevision: number;
+}
+
+export type Op =
+  | { readonly type: 'put'; readonly key: string; readonly value: string }
+  | { readonly type: 'delete'; readonly key: string };
+
+export interface Compare {
+  readonly key: string;
+  /** Expected modRevision of the key; 0 means the key must be absent. */
+  readonly modRevision: number;
+}
+
+export interface TxnResult {
+  readonly succeeded: boolean;
+  /** The txn's revision when it succeeded, otherwise the current revision. */
+  readonly revision: number;
+  /** On failure: the keys whose compare did not hold. */
+  readonly failed: readonly string[];
+}
+
+export interface ChangeEvent {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  readonly revision: number;
+  /** New value for put; undefined for delete. */
+  readonly value?: string;
+  /** Value before this event, if the key existed. */
+  readonly prevValue?: string;
+}
+
+export interface RangeOptions {
+  /** Return only keys strictly greater than this one (pagination cursor). */
+  readonly after?: string;
+  /** Maximum number of keys; default: no limit. */
+  readonly limit?: number;
+}
+
+export interface RangeResult {
+  readonly kvs: readonly KeyValue[];
+  /** Store revision the read was made at. */
+  readonly revision: number;
+  /** True when more keys exist after the last one returned. */
+  readonly more: boolean;
+}
+
+export interface ChangesResult {
+  readonly events: readonly ChangeEvent[];
+  /** Current store revision when the read was made. */
+  readonly revision: number;
+}
+
+export interface Watcher {
+  cancel(): void;
+}
+
+export interface Store {
+  get(key: string): Promise<KeyValue | undefined>;
+  range(prefix: string, options?: RangeOptions): Promise<RangeResult>;
+  /** Number of keys under prefix at the current revision. */
+  count(prefix: string): Promise<number>;
+  txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult>;
+  /** Events with revision > since under prefix; limit caps the number of events. */
+  changes(prefix: string, since: number, limit?: number): Promise<ChangesResult>;
+  currentRevision(): Promise<number>;
+  /** Lowest `since` that changes() still accepts. */
+  compactRevision(): Promise<number>;
+  /** Drops log entries with revision <= rev. rev must be <= currentRevision. */
+  compact(rev: number): Promise<void>;
+  watch(prefix: string, since: number, onEvents: (events: readonly ChangeEvent[]) => void, onError: (err: Error) => void): Watcher;
+  close(): Promise<void>;
+}
+
+/** Smallest string greater than every key with this prefix (for range ends). */
+export function prefixEnd(prefix: string): string {
+  return prefix + '\u{10FFFF}';
+}
