@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Peer, PoolSnapshot } from '../protocol/types.js';
+import { DesiredState } from './desired.js';
+import { diffPeers } from './diff.js';
+
+const NOW = new Date('2026-11-24T12:00:00Z');
+const key = (i: number) => Buffer.alloc(32, i).toString('base64');
+
+function peer(name: string, i: number, over: Partial<Peer> = {}): Peer {
+  return {
+    pool: 'p', name, publicKey: key(i), addresses: [`10.0.0.${i}/32`], allowedIps: [], enabled: true, labels: {},
+    expiresAt: null, revision: i, createdAt: NOW.toISOString(), updatedAt: NOW.toISOString(), ...over,
+  };
+}
+
+function snapshot(peers: Peer[], revision = 10): PoolSnapshot {
+  return { revision, pool: {} as PoolSnapshot['pool'], nodes: [], peers };
+}
+
+test('disabled and expired peers are not on the device; future expiry is reported', () => {
+  const s = DesiredState.fromSnapshot(snapshot([
+    peer('a', 1),
+    peer('b', 2, { enabled: false }),
+    peer('c', 3, { expiresAt: '2026-11-24T11:00:00Z' }),
+    peer('d', 4, { expiresAt: '2026-11-24T13:00:00Z' }),
+  ]));
+  assert.deepEqual([...s.deviceSpec(NOW).keys()].sort(), [key(1), key(4)].sort());
+  assert.equal(s.nextExpiry(NOW)?.toISOString(), '2026-11-24T13:00:00.000Z');
+});
+
+test('changes at or below the current revision are ignored (replay after reconnect)', () => {
+  const s = DesiredState.fromSnapshot(snapshot([peer('a', 1)], 10));
+  const touched = s.apply([{ type: 'peer.delete', revision: 10, name: 'a', publicKey: key(1) }]);
+  assert.equal(touched.size, 0);
+  assert.equal(s.size, 1);
+});
+
+test('a key rotation touches the old and the new key', () => {
+  const s = DesiredState.fromSnapshot(snapshot([peer('a', 1)], 10));
+  const touched = s.apply([{ type: 'peer.put', revision: 11, peer: peer('a', 9) }]);
+  assert.deepEqual([...touched].sort(), [key(1), key(9)].sort());
+  const ops = diffPeers(s.specsFor(touched, NOW), new Map([[key(1), { publicKey: key(1), allowedIps: ['10.0.0.1/32'] }]]), touched);
+  assert.deepEqual(ops.map((o) => o.op).sort(), ['remove', 'upsert']);
+  assert.equal(s.revision, 11);
+});
+
+test('diff is empty for a device that matches, and repairs every kind of drift', () => {
+  const s = DesiredState.fromSnapshot(snapshot([peer('a', 1), peer('b', 2, { allowedIps: ['192.168.5.0/24'] })]));
+  const want = s.deviceSpec(NOW);
+  assert.deepEqual(diffPeers(want, new Map(want)), []);
+  const drifted = new Map(want);
+  drifted.delete(key(1)); // removed by hand
+  drifted.set(key(2), { publicKey: key(2), allowedIps: ['10.0.0.2/32'] }); // changed by hand
+  drifted.set(key(7), { publicKey: key(7), allowedIps: ['10.0.0.7/32'] }); // nobody asked for it
+  const ops = diffPeers(want, drifted).map((o) => JSON.stringify(o)).sort();
+  const expected = [
+    { op: 'upsert', spec: { publicKey: key(1), allowedIps: ['10.0.0.1/32'] } },
+    { op: 'upsert', spec: { publicKey: key(2), allowedIps: ['10.0.0.2/32', '192.168.5.0/24'] } },
+    { op: 'remove', publicKey: key(7) },
+  ].map((o) => JSON.stringify(o)).sort();
+  assert.deepEqual(ops, expected);
+});
+
+test('scoped diff only looks at the touched keys', () => {
+  const want = new Map([[key(1), { publicKey: key(1), allowedIps: ['10.0.0.1/32'] }]]);
+  const actual = new Map([[key(5), { publicKey: key(5), allowedIps: ['10.0.0.5/32'] }]]);
+  assert.deepEqual(diffPeers(want, actual, [key(1)]), [{ op: 'upsert', spec: want.get(key(1)) }]);
+});

@@ -1,0 +1,102 @@
+import type { Peer, PoolChange, PoolSnapshot } from '../protocol/types.js';
+
+/** What one peer should look like on a backend's WireGuard device. */
+export interface DevicePeerSpec {
+  /** Canonical base64 public key. */
+  readonly publicKey: string;
+  /** Sorted, canonical CIDRs: the peer's tunnel addresses plus its extra AllowedIPs. */
+  readonly allowedIps: readonly string[];
+}
+
+/** A peer is on the device when it is enabled and not expired at `now`. */
+export function isServed(peer: Peer, now: Date): boolean {
+  return peer.enabled && (peer.expiresAt === null || Date.parse(peer.expiresAt) > now.getTime());
+}
+
+export function specOf(peer: Peer): DevicePeerSpec {
+  return { publicKey: peer.publicKey, allowedIps: [...new Set([...peer.addresses, ...peer.allowedIps])].sort() };
+}
+
+/**
+ * The desired state of one pool as an agent follows it: a snapshot, then changes applied in
+ * revision order. Pure; the agent's I/O shell feeds it. Changes at or below the current
+ * revision are ignored, so replaying a stream after a reconnect is harmless.
+ */
+export class DesiredState {
+  private readonly peers = new Map<string, Peer>();
+  private rev = 0;
+
+  static fromSnapshot(snapshot: PoolSnapshot): DesiredState {
+    const s = new DesiredState();
+    for (const p of snapshot.peers) s.peers.set(p.name, p);
+    s.rev = snapshot.revision;
+    return s;
+  }
+
+  get revision(): number {
+    return this.rev;
+  }
+
+  /**
+   * Applies changes; returns the public keys whose device state may have changed (added,
+   * updated or removed), for an incremental device update.
+   */
+  apply(changes: readonly PoolChange[]): Set<string> {
+    const touched = new Set<string>();
+    for (const c of changes) {
+      if (c.revision <= this.rev) continue;
+      if (c.type === 'peer.put') {
+        const old = this.peers.get(c.peer.name);
+        if (old) touched.add(old.publicKey);
+        this.peers.set(c.peer.name, c.peer);
+        touched.add(c.peer.publicKey);
+      } else if (c.type === 'peer.delete') {
+        const old = this.peers.get(c.name);
+        if (old) touched.add(old.publicKey);
+        else touched.add(c.publicKey);
+        this.peers.delete(c.name);
+      }
+      this.rev = c.revision;
+    }
+    return touched;
+  }
+
+  /** Moves the revision forward without changes (heartbeat carrying the store revision). */
+  advanceTo(revision: number): void {
+    if (revision > this.rev) this.rev = revision;
+  }
+
+  /** All peers that should be on the device at `now`, keyed by public key. */
+  deviceSpec(now: Date): Map<string, DevicePeerSpec> {
+    const out = new Map<string, DevicePeerSpec>();
+    for (const p of this.peers.values()) if (isServed(p, now)) out.set(p.publicKey, specOf(p));
+    return out;
+  }
+
+  /** Specs for the given keys only (undefined = should not be on the device). */
+  specsFor(keys: Iterable<string>, now: Date): Map<string, DevicePeerSpec | undefined> {
+    const byKey = new Map<string, Peer>();
+    for (const p of this.peers.values()) byKey.set(p.publicKey, p);
+    const out = new Map<string, DevicePeerSpec | undefined>();
+    for (const k of keys) {
+      const p = byKey.get(k);
+      out.set(k, p && isServed(p, now) ? specOf(p) : undefined);
+    }
+    return out;
+  }
+
+  /** Earliest future expiry, so the agent can wake up and remove the peer on time. */
+  nextExpiry(now: Date): Date | null {
+    let best: number | null = null;
+    for (const p of this.peers.values()) {
+      if (!p.enabled || p.expiresAt === null) continue;
+      const t = Date.parse(p.expiresAt);
+      if (t > now.getTime() && (best === null || t < best)) best = t;
+    }
+    return best === null ? null : new Date(best);
+  }
+
+  get size(): number {
+    return this.peers.size;
+  }
+}
