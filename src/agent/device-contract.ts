@@ -1,0 +1,62 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPair, toBase64 } from '../wg/keys.js';
+import type { WireGuardDevice } from './device.js';
+
+/**
+ * The contract every WireGuardDevice driver must pass. `open` returns a fresh, empty device;
+ * `close` removes it.
+ */
+export function runDeviceContract(name: string, open: () => Promise<WireGuardDevice>, close: () => Promise<void>): void {
+  let dev: WireGuardDevice;
+  const key = () => toBase64(generateKeyPair().publicKey);
+  before(async () => {
+    dev = await open();
+  });
+  after(close);
+
+  test(`${name}: configure sets the key and port and is idempotent`, async () => {
+    const kp = generateKeyPair();
+    await dev.configure({ privateKey: toBase64(kp.privateKey), listenPort: 0 });
+    await dev.configure({ privateKey: toBase64(kp.privateKey), listenPort: 0 });
+    assert.equal(await dev.publicKey(), toBase64(kp.publicKey));
+    assert.equal((await dev.peers()).size, 0);
+  });
+
+  test(`${name}: upsert adds, replaces allowed IPs, remove deletes, absent remove is fine`, async () => {
+    const a = key();
+    const b = key();
+    await dev.apply([
+      { op: 'upsert', spec: { publicKey: a, allowedIps: ['10.9.0.2/32', 'fd09::2/128'] } },
+      { op: 'upsert', spec: { publicKey: b, allowedIps: ['10.9.0.3/32'] } },
+    ]);
+    let peers = await dev.peers();
+    assert.deepEqual([...peers.keys()].sort(), [a, b].sort());
+    assert.deepEqual([...peers.get(a)!.allowedIps].sort(), ['10.9.0.2/32', 'fd09::2/128']);
+    await dev.apply([{ op: 'upsert', spec: { publicKey: a, allowedIps: ['10.9.0.9/32'] } }, { op: 'remove', publicKey: b }, { op: 'remove', publicKey: key() }]);
+    peers = await dev.peers();
+    assert.deepEqual([...peers.keys()], [a]);
+    assert.deepEqual(peers.get(a)!.allowedIps, ['10.9.0.9/32']);
+    assert.equal(peers.get(a)!.lastHandshakeMs, null);
+    await dev.apply([{ op: 'remove', publicKey: a }]);
+  });
+
+  test(`${name}: an empty batch changes nothing`, async () => {
+    const before = await dev.peers();
+    await dev.apply([]);
+    assert.deepEqual(await dev.peers(), before);
+  });
+
+  test(`${name}: a batch of 2000 peers lands completely`, async () => {
+    const ops = Array.from({ length: 2000 }, (_, i) => ({
+      op: 'upsert' as const,
+      spec: { publicKey: key(), allowedIps: [`10.${100 + (i >> 8)}.${i & 255}.1/32`] },
+    }));
+    await dev.apply(ops);
+    const peers = await dev.peers();
+    assert.equal(peers.size, 2000);
+    for (const o of ops.slice(0, 50)) assert.deepEqual(peers.get(o.spec.publicKey)?.allowedIps, o.spec.allowedIps);
+    await dev.apply(ops.map((o) => ({ op: 'remove' as const, publicKey: o.spec.publicKey })));
+    assert.equal((await dev.peers()).size, 0);
+  });
+}
