@@ -1,0 +1,95 @@
+import { afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { generateKeyPair, toBase64 } from '../wg/keys.js';
+import { Agent } from './agent.js';
+import { FakeDevice } from './device-fake.js';
+import { MemorySource } from './testing/memory-source.js';
+
+const newKey = () => toBase64(generateKeyPair().publicKey);
+let agent: Agent | undefined;
+afterEach(async () => agent?.stop());
+
+async function until(what: string, cond: () => boolean, limitMs = 5000): Promise<void> {
+  for (let waited = 0; !cond(); waited += 10) {
+    if (waited > limitMs) assert.fail(`timed out waiting for: ${what}`);
+    await sleep(10);
+  }
+}
+
+function setup(peers = 3) {
+  const source = new MemorySource(toBase64(generateKeyPair().privateKey));
+  for (let i = 0; i < peers; i++) source.put({ name: `p${i}`, publicKey: newKey(), addresses: [`10.0.0.${i + 2}/32`] });
+  const device = new FakeDevice();
+  agent = new Agent({ pool: 'p', node: 'n1', source, device, reconcileIntervalMs: 3_600_000, reportIntervalMs: 3_600_000, backoffMinMs: 5, backoffMaxMs: 20 });
+  return { source, device, agent };
+}
+
+test('snapshot, then each batch of changes is one incremental set operation', async () => {
+  const { source, device, agent } = setup(3);
+  agent.start();
+  await until('initial sync', () => device.state.size === 3 && agent.stats.appliedRevision === source.revision);
+  const opsBefore = device.setOperations;
+  source.put({ name: 'new', publicKey: newKey(), addresses: ['10.0.0.99/32'] });
+  await until('new peer applied', () => device.state.size === 4);
+  assert.equal(device.setOperations, opsBefore + 1);
+  source.delete('p0');
+  await until('peer removed', () => device.state.size === 3);
+  assert.equal(agent.stats.appliedRevision, source.revision);
+  assert.ok(agent.ready);
+});
+
+test('drift is repaired by reconcile and counted', async () => {
+  const { device, agent } = setup(3);
+  agent.start();
+  await until('initial sync', () => device.state.size === 3);
+  const [first] = [...device.state.keys()];
+  device.state.delete(first!); // removed by hand
+  const stranger = newKey();
+  device.state.set(stranger, { publicKey: stranger, allowedIps: ['10.0.0.250/32'], lastHandshakeMs: null, rxBytes: 0, txBytes: 0, endpoint: null });
+  assert.equal(await agent.reconcile(), 2);
+  assert.ok(device.state.has(first!));
+  assert.ok(!device.state.has(stranger));
+  assert.equal(agent.stats.driftRepairs, 2);
+  assert.equal(await agent.reconcile(), 0, 'a second reconcile finds nothing to repair');
+});
+
+test('fail static: an outage leaves the device alone; changes made after it reach the device', async () => {
+  const { source, device, agent } = setup(3);
+  agent.start();
+  await until('initial sync', () => device.state.size === 3);
+  source.goDown();
+  await until('agent notices', () => !agent.stats.connected);
+  assert.equal(device.state.size, 3);
+  source.up();
+  source.put({ name: 'after', publicKey: newKey(), addresses: ['10.0.0.77/32'] });
+  await until('resumed', () => device.state.size === 4 && agent.stats.connected);
+});
+
+test('a compacted revision leads to a new snapshot without flushing live sessions', async () => {
+  const { source, device, agent } = setup(3);
+  agent.start();
+  await until('initial sync', () => device.state.size === 3);
+  const [k] = [...device.state.keys()];
+  device.state.set(k!, { ...device.state.get(k!)!, lastHandshakeMs: 12345 }); // a live session
+  source.goDown();
+  await until('agent notices', () => !agent.stats.connected);
+  source.put({ name: 'x', publicKey: newKey(), addresses: ['10.0.0.88/32'] });
+  source.compactedBelow = source.revision;
+  source.up();
+  await until('resynced', () => device.state.size === 4 && agent.stats.connected);
+  assert.equal(device.state.get(k!)?.lastHandshakeMs, 12345, 'untouched peer was not re-created');
+});
+
+test('a restarted agent against a populated device changes nothing', async () => {
+  const { source, device, agent } = setup(5);
+  agent.start();
+  await until('initial sync', () => device.state.size === 5);
+  await agent.stop();
+  const opsBefore = device.setOperations;
+  const again = new Agent({ pool: 'p', node: 'n1', source, device, reconcileIntervalMs: 3_600_000, reportIntervalMs: 3_600_000 });
+  again.start();
+  await until('synced again', () => again.stats.appliedRevision === source.revision);
+  await again.stop();
+  assert.equal(device.setOperations, opsBefore, 'no set operation was needed');
+});

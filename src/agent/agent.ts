@@ -1,0 +1,266 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isFabricError } from '../protocol/errors.js';
+import type { NodeStatus, PoolChange } from '../protocol/types.js';
+import { DesiredState } from './desired.js';
+import type { DevicePeerSpec } from './desired.js';
+import type { DevicePeerState, WireGuardDevice } from './device.js';
+import { diffPeers, type PeerOp } from './diff.js';
+import type { DesiredStateSource } from './source.js';
+
+export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface AgentOptions {
+  readonly pool: string;
+  readonly node: string;
+  readonly source: DesiredStateSource;
+  readonly device: WireGuardDevice;
+  /** Full compare-and-repair period (default 30 s). */
+  readonly reconcileIntervalMs?: number;
+  /** Status report period (default 5 s). */
+  readonly reportIntervalMs?: number;
+  /** Reconnect backoff bounds (defaults 200 ms .. 10 s, full jitter). */
+  readonly backoffMinMs?: number;
+  readonly backoffMaxMs?: number;
+  /** Applied revision may trail the control plane by this much and still be ready. */
+  readonly readyLagRevisions?: number;
+  readonly now?: () => Date;
+  readonly log?: LogFn;
+  /** Called after every device change, e.g. to bring the tunnel addresses up. */
+  readonly onConfigured?: (publicKey: string) => Promise<void>;
+}
+
+/** Counters and gauges the agent exposes (read by metrics and status reports). */
+export interface AgentStats {
+  appliedRevision: number;
+  controlPlaneRevision: number;
+  peersDesired: number;
+  peersApplied: number;
+  driftRepairs: number;
+  reconciles: number;
+  incrementalOps: number;
+  /** Ops applied while loading a snapshot (first start, resync after compaction). */
+  snapshotOps: number;
+  setOperations: number;
+  lastReconcileAt: Date | null;
+  connected: boolean;
+  deviceUp: boolean;
+  lastError: string;
+}
+
+/**
+ * The node agent's engine: snapshot, then follow the pool's change stream, applying each
+ * batch of changes to the device as one incremental set operation; reconcile against the real
+ * device at start and every interval; fail static (the device keeps its last state) while the
+ * control plane is away; never flush the device on start, reconnect or resnapshot.
+ */
+export class Agent {
+  readonly stats: AgentStats = {
+    appliedRevision: 0, controlPlaneRevision: 0, peersDesired: 0, peersApplied: 0, driftRepairs: 0, reconciles: 0,
+    incrementalOps: 0, snapshotOps: 0, setOperations: 0, lastReconcileAt: null, connected: false, deviceUp: false, lastError: '',
+  };
+  private desired: DesiredState | null = null;
+  /** Last known device peer set (what we applied, refreshed on every reconcile). */
+  private applied = new Map<string, DevicePeerSpec>();
+  private lastPeerStates = new Map<string, DevicePeerState>();
+  private deviceKey: string | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly abort = new AbortController();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly now: () => Date;
+  private readonly log: LogFn;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.now = opts.now ?? (() => new Date());
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** Starts following; resolves once the loop is running (not when synced: see waitSynced). */
+  start(): void {
+    if (this.running) return;
+    this.running = this.loop();
+    this.timers.push(setInterval(() => void this.reconcile().catch(() => {}), this.opts.reconcileIntervalMs ?? 30_000));
+    this.timers.push(setInterval(() => void this.report(), this.opts.reportIntervalMs ?? 5_000));
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    for (const t of this.timers) clearInterval(t);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    await this.running?.catch(() => {});
+    await this.queue.catch(() => {});
+  }
+
+  /** Ready: device up with the pool key and applied revision close to the control plane's. */
+  get ready(): boolean {
+    const lag = this.stats.controlPlaneRevision - this.stats.appliedRevision;
+    return this.stats.deviceUp && this.desired !== null && lag <= (this.opts.readyLagRevisions ?? 0);
+  }
+
+  /** Live per-peer state from the last device read (handshakes, bytes). */
+  get peerStates(): ReadonlyMap<string, DevicePeerState> {
+    return this.lastPeerStates;
+  }
+
+  /**
+   * Compares the desired set with the real device and repairs any drift. Returns the number of
+   * ops applied. The reconcile right after a snapshot loads the device and is not counted as drift.
+   */
+  reconcile(afterSnapshot = false): Promise<number> {
+    return this.serialized(async () => {
+      if (!this.desired) return 0;
+      const actualStates = await this.opts.device.peers();
+      const actual = new Map<string, DevicePeerSpec>([...actualStates].map(([k, v]) => [k, { publicKey: k, allowedIps: v.allowedIps }]));
+      const ops = diffPeers(this.desired.deviceSpec(this.now()), actual);
+      if (ops.length > 0) {
+        if (!afterSnapshot) this.log('warn', 'reconcile: repairing drift', { pool: this.opts.pool, repairs: ops.length, ...summarize(ops) });
+        await this.applyOps(ops);
+        if (afterSnapshot) this.stats.snapshotOps += ops.length;
+        else this.stats.driftRepairs += ops.length;
+      }
+      this.applied = actual;
+      for (const o of ops) o.op === 'remove' ? this.applied.delete(o.publicKey) : this.applied.set(o.spec.publicKey, o.spec);
+      this.lastPeerStates = actualStates;
+      this.stats.reconciles++;
+      this.stats.lastReconcileAt = this.now();
+      this.stats.deviceUp = true;
+      this.refreshCounts();
+      this.scheduleExpiry();
+      return ops.length;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      try {
+        if (!this.desired) await this.resync();
+        this.stats.connected = true;
+        failures = 0;
+        await this.opts.source.follow(this.opts.pool, this.desired!.revision, {
+          onChanges: (changes) => this.onChanges(changes),
+          onHeartbeat: (rev) => this.onHeartbeat(rev),
+        }, signal);
+      } catch (e) {
+        if (signal.aborted) break;
+        this.stats.connected = false;
+        this.stats.lastError = e instanceof Error ? e.message : String(e);
+        if (isFabricError(e, 'WGF_ERR_STORE_COMPACTED')) {
+          this.log('warn', 'revision compacted on the control plane; taking a new snapshot', { since: this.desired?.revision });
+          this.desired = null;
+          continue;
+        }
+        failures++;
+        const cap = Math.min(this.opts.backoffMaxMs ?? 10_000, (this.opts.backoffMinMs ?? 200) * 2 ** Math.min(failures, 16));
+        const delay = Math.round(cap / 2 + Math.random() * (cap / 2));
+        this.log('warn', 'control plane unreachable; device keeps its last state', { error: this.stats.lastError, retryInMs: delay });
+        await sleep(delay, undefined, { signal }).catch(() => {});
+      }
+    }
+  }
+
+  /** Snapshot + configure + full reconcile. Never flushes: the diff keeps running tunnels. */
+  private async resync(): Promise<void> {
+    const snap = await this.opts.source.snapshot(this.opts.pool);
+    const privateKey = await this.opts.source.privateKey(this.opts.pool);
+    await this.serialized(async () => {
+      await this.opts.device.configure({ privateKey, listenPort: snap.pool.listenPort });
+      this.deviceKey = await this.opts.device.publicKey();
+      await this.opts.onConfigured?.(this.deviceKey ?? '');
+    });
+    this.desired = DesiredState.fromSnapshot(snap);
+    this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, snap.revision);
+    await this.reconcile(true);
+    this.stats.appliedRevision = snap.revision;
+    this.log('info', 'synced from snapshot', { pool: this.opts.pool, revision: snap.revision, peers: snap.peers.length });
+  }
+
+  private onChanges(changes: readonly PoolChange[]): Promise<void> {
+    return this.serialized(async () => {
+      const desired = this.desired!;
+      const poolChange = changes.find((c) => c.type === 'pool.put');
+      if (poolChange && poolChange.type === 'pool.put' && poolChange.pool.publicKey !== this.deviceKey) {
+        // Pool key rotated: take the new key with a full resync on the next loop turn.
+        this.desired = null;
+        throw new Error('pool key changed; resyncing');
+      }
+      const touched = desired.apply(changes);
+      const ops = diffPeers(desired.specsFor(touched, this.now()), this.applied, touched);
+      if (ops.length > 0) {
+        await this.applyOps(ops);
+        for (const o of ops) o.op === 'remove' ? this.applied.delete(o.publicKey) : this.applied.set(o.spec.publicKey, o.spec);
+        this.stats.incrementalOps += ops.length;
+      }
+      this.stats.appliedRevision = desired.revision;
+      this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, desired.revision);
+      this.refreshCounts();
+      this.scheduleExpiry();
+    });
+  }
+
+  private onHeartbeat(revision: number): void {
+    this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, revision);
+    // Nothing for this pool happened up to `revision`: we are applied up to it.
+    void this.serialized(async () => {
+      this.desired?.advanceTo(revision);
+      if (this.desired) this.stats.appliedRevision = this.desired.revision;
+    });
+  }
+
+  private async applyOps(ops: PeerOp[]): Promise<void> {
+    try {
+      await this.opts.device.apply(ops);
+      this.stats.setOperations++;
+      this.stats.deviceUp = true;
+    } catch (e) {
+      this.stats.deviceUp = false;
+      this.stats.lastError = e instanceof Error ? e.message : String(e);
+      throw e;
+    }
+  }
+
+  private refreshCounts(): void {
+    this.stats.peersDesired = this.desired ? this.desired.deviceSpec(this.now()).size : 0;
+    this.stats.peersApplied = this.applied.size;
+  }
+
+  private scheduleExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    const next = this.desired?.nextExpiry(this.now());
+    if (!next) return;
+    const delay = Math.min(Math.max(0, next.getTime() - this.now().getTime()) + 50, 2 ** 31 - 1);
+    this.expiryTimer = setTimeout(() => void this.reconcile().catch(() => {}), delay);
+  }
+
+  /** The status report sent to the control plane. */
+  status(): NodeStatus {
+    const s = this.stats;
+    return {
+      reportedAt: this.now().toISOString(), appliedRevision: s.appliedRevision, peersDesired: s.peersDesired, peersApplied: s.peersApplied,
+      lastReconcileAt: s.lastReconcileAt?.toISOString() ?? null, driftRepairs: s.driftRepairs, ready: this.ready,
+      message: s.deviceUp ? (s.connected ? 'in sync' : 'control plane unreachable; serving last state') : `device problem: ${s.lastError}`,
+    };
+  }
+
+  private async report(): Promise<void> {
+    try {
+      await this.opts.source.reportStatus(this.opts.pool, this.opts.node, this.status());
+    } catch {
+      // fail static: a missing report is visible on the control plane as a stale reportedAt
+    }
+  }
+
+  /** Runs device work one at a time so incremental changes and reconciles never interleave. */
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+}
+
+function summarize(ops: readonly PeerOp[]): { upserts: number; removes: number } {
+  const removes = ops.filter((o) => o.op === 'remove').length;
+  return { upserts: ops.length - removes, removes };
+}
