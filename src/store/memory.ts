@@ -1,5 +1,6 @@
 import { FabricError } from '../protocol/errors.js';
 import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, RangeResult, Store, TxnResult, Watcher } from './store.js';
+import { keepAtTxnBoundary, validateLimit, validateSince, validateTxn } from './validate.js';
 import { WatchHub } from './watch-hub.js';
 
 /**
@@ -21,6 +22,7 @@ export class MemoryStore implements Store {
 
   async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
     this.assertOpen();
+    validateLimit(options.limit);
     const keys = [...this.kv.keys()].filter((k) => k.startsWith(prefix) && (options.after === undefined || k > options.after)).sort();
     const limit = options.limit ?? Infinity;
     const page = keys.slice(0, limit);
@@ -36,6 +38,7 @@ export class MemoryStore implements Store {
 
   async txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
     this.assertOpen();
+    validateTxn(compares, ops);
     const failed = compares.filter((c) => (this.kv.get(c.key)?.modRevision ?? 0) !== c.modRevision).map((c) => c.key);
     if (failed.length > 0) return { succeeded: false, revision: this.rev, failed };
     if (ops.length === 0) return { succeeded: true, revision: this.rev, failed: [] };
@@ -59,11 +62,13 @@ export class MemoryStore implements Store {
 
   async changes(prefix: string, since: number, limit?: number): Promise<ChangesResult> {
     this.assertOpen();
+    validateLimit(limit);
     const events = this.changesSync(prefix, since);
-    return { events: limit === undefined ? events : events.slice(0, limit), revision: this.rev };
+    return { events: limit === undefined ? events : events.slice(0, keepAtTxnBoundary(events, limit)), revision: this.rev };
   }
 
   private changesSync(prefix: string, since: number): ChangeEvent[] {
+    validateSince(since);
     if (since < this.compacted) {
       throw new FabricError('WGF_ERR_STORE_COMPACTED', `revision ${since} was compacted; take a snapshot`, {
         compactRevision: this.compacted,

@@ -83,7 +83,11 @@ export interface Store {
   /** Number of keys under prefix at the current revision. */
   count(prefix: string): Promise<number>;
   txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult>;
-  /** Events with revision > since under prefix; limit caps the number of events. */
+  /**
+   * Events with revision > since under prefix. limit (integer >= 1) caps the number of events
+   * but never splits a txn: the answer ends at a txn boundary, and a single txn larger than
+   * limit comes whole, so resuming from the last event's revision skips nothing.
+   */
   changes(prefix: string, since: number, limit?: number): Promise<ChangesResult>;
   currentRevision(): Promise<number>;
   /** Lowest `since` that changes() still accepts. */

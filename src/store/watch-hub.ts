@@ -27,8 +27,11 @@ export class WatchHub {
     try {
       sub.queue = this.backlog(prefix, since);
     } catch (e) {
-      setImmediate(() => onError(e as Error));
-      return { cancel() {} };
+      // Honour a cancel() made before the error is reported, as for events.
+      setImmediate(() => {
+        if (!sub.cancelled) onError(e as Error);
+      });
+      return { cancel: () => { sub.cancelled = true; } };
     }
     this.subs.add(sub);
     this.schedule(sub);
