@@ -1,0 +1,147 @@
+import ipaddr from 'ipaddr.js';
+
+/**
+ * Address syntax shared by the config file parser and the UAPI codec. Every function here is
+ * pure and total: it returns null (or false) for bad input instead of throwing, so callers
+ * can attach their own context (a line number, a field name) to the error they raise.
+ *
+ * The accepted syntax is deliberately the strict subset both wg(8) and wireguard-go's
+ * net/netip accept: dotted-quad IPv4 without leading zeros, IPv6 without zone ids.
+ */
+
+/** A parsed IP prefix. `addr` is the address as written (validated), not masked. */
+export interface Cidr {
+  readonly family: 4 | 6;
+  readonly addr: string;
+  readonly prefix: number;
+}
+
+/** A parsed endpoint: an IP literal or a host name, and a port in 1..65535. */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+  /** 4 or 6 for IP literals, 'name' for host names (they need resolving before UAPI). */
+  readonly kind: 4 | 6 | 'name';
+}
+
+const PREFIX_RE = /^(?:0|[1-9][0-9]{0,2})$/;
+const PORT_RE = /^[1-9][0-9]{0,4}$/;
+// RFC 1123 labels; underscores are tolerated because real DNS names carry them.
+const LABEL_RE = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+const IPV4_RE = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
+const HEX_GROUP_RE = /^[0-9A-Fa-f]{1,4}$/;
+
+/** The address family of an IP literal, or null when `s` is not one. Zone ids are refused. */
+export function ipFamily(s: string): 4 | 6 | null {
+  if (s.length > 45) return null; // longest IPv6 text form; keeps the checks linear and cheap
+  if (IPV4_RE.test(s)) return 4;
+  return isIpv6(s) ? 6 : null;
+}
+
+/**
+ * RFC 4291 text form: eight groups of 1..4 hex digits, one `::` standing for one or more
+ * zero groups, an optional dotted quad as the last two groups. Hand-written because
+ * ipaddr.js's validator costs tens of microseconds per call, which matters at 50k peers.
+ */
+function isIpv6(s: string): boolean {
+  const dc = s.indexOf('::');
+  if (dc >= 0 && s.indexOf('::', dc + 1) >= 0) return false; // a second '::' (or ':::')
+  const parts = dc >= 0 ? [s.slice(0, dc), s.slice(dc + 2)] : [s];
+  let groups = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p]!;
+    if (part === '') continue;
+    const fields = part.split(':');
+    for (let f = 0; f < fields.length; f++) {
+      const field = fields[f]!;
+      if (HEX_GROUP_RE.test(field)) groups += 1;
+      else if (p === parts.length - 1 && f === fields.length - 1 && IPV4_RE.test(field)) groups += 2;
+      else return false;
+    }
+  }
+  return dc >= 0 ? groups <= 7 : groups === 8;
+}
+
+/**
+ * Parses `addr/prefix`, or a bare address when `allowBare` (then the prefix is /32 or /128,
+ * as wg(8) and ip(8) read it). Returns null for anything else.
+ */
+export function parseCidr(s: string, allowBare = true): Cidr | null {
+  const slash = s.indexOf('/');
+  const addr = slash < 0 ? s : s.slice(0, slash);
+  const family = ipFamily(addr);
+  if (family === null) return null;
+  const max = family === 4 ? 32 : 128;
+  if (slash < 0) return allowBare ? { family, addr, prefix: max } : null;
+  const p = s.slice(slash + 1);
+  if (!PREFIX_RE.test(p)) return null;
+  const prefix = Number(p);
+  return prefix <= max ? { family, addr, prefix } : null;
+}
+
+/** Formats an IP the way wireguard-go (Go net/netip) prints it: RFC 5952, IPv4-mapped as dotted quad. */
+export function canonicalIp(s: string): string | null {
+  const family = ipFamily(s);
+  if (family === 4) return s;
+  if (family === null) return null;
+  const ip = ipaddr.IPv6.parse(s);
+  if (ip.isIPv4MappedAddress()) return `::ffff:${ip.toIPv4Address().toString()}`;
+  return ip.toRFC5952String();
+}
+
+/**
+ * The canonical, masked form of a prefix ("10.1.2.3/24" becomes "10.1.2.0/24", a bare
+ * address gets /32 or /128), as `wg showconf` prints it. Null when `s` is not valid.
+ */
+export function normalizeCidr(s: string): string | null {
+  const c = parseCidr(s);
+  if (c === null) return null;
+  const ip = ipaddr.parse(c.addr);
+  const bytes = ip.toByteArray();
+  for (let bit = c.prefix; bit < bytes.length * 8; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
+  return `${canonicalIp(ipaddr.fromByteArray(bytes).toString())}/${c.prefix}`;
+}
+
+/** True for a DNS host name (dot-separated RFC 1123 labels, at most 253 characters). */
+export function isHostname(s: string): boolean {
+  if (s.length === 0 || s.length > 253) return false;
+  const name = s.endsWith('.') ? s.slice(0, -1) : s;
+  if (name.length === 0) return false;
+  for (const label of name.split('.')) if (!LABEL_RE.test(label)) return false;
+  // An all-numeric dotted name would be read as a (bad) IPv4 address by resolvers.
+  return !/^[0-9.]+$/.test(name);
+}
+
+/** Parses a port number 1..65535 (decimal, no sign, no leading zeros). */
+export function parsePort(s: string): number | null {
+  if (!PORT_RE.test(s)) return null;
+  const n = Number(s);
+  return n <= 65535 ? n : null;
+}
+
+/**
+ * Parses `host:port` as wg(8) accepts it: `1.2.3.4:51820`, `[2001:db8::1]:51820` or
+ * `vpn.example.com:51820`. An IPv6 address must be in brackets. Returns null otherwise.
+ */
+export function parseEndpoint(s: string): Endpoint | null {
+  if (s.startsWith('[')) {
+    const close = s.indexOf(']');
+    if (close < 0 || s[close + 1] !== ':') return null;
+    const host = s.slice(1, close);
+    const port = parsePort(s.slice(close + 2));
+    return port !== null && ipFamily(host) === 6 ? { host, port, kind: 6 } : null;
+  }
+  const colon = s.lastIndexOf(':');
+  if (colon <= 0) return null;
+  const host = s.slice(0, colon);
+  const port = parsePort(s.slice(colon + 1));
+  if (port === null || host.includes(':')) return null;
+  if (ipFamily(host) === 4) return { host, port, kind: 4 };
+  return isHostname(host) ? { host, port, kind: 'name' } : null;
+}
+
+/** Formats an endpoint as wg(8) and UAPI write it (IPv6 in brackets). */
+export function formatEndpoint(e: { host: string; port: number }): string {
+  return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+}

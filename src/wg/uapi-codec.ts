@@ -1,0 +1,382 @@
+import { constants as osConstants } from 'node:os';
+import { FabricError } from '../protocol/errors.js';
+import { parseKey, parsePublicKey, publicKeyOf, toBase64, type Key } from './keys.js';
+import { parseCidr, parseEndpoint } from './addr.js';
+
+/**
+ * The WireGuard cross-platform configuration protocol (UAPI) as pure functions: requests are
+ * built from typed models, responses parsed into typed models. No I/O here (see uapi.ts).
+ * https://www.wireguard.com/xplatform/#configuration-protocol
+ */
+
+/** A key as raw bytes or text (base64 as wg(8) prints it, or hex as UAPI writes it). */
+export type KeyInput = Key | string;
+
+/** One peer's part of a set request. Only the fields given are sent. */
+export interface UapiPeerUpdate {
+  publicKey: KeyInput;
+  /** Remove the peer; every other field is then ignored. */
+  remove?: boolean;
+  /** Change the peer only if it exists; never create it. */
+  updateOnly?: boolean;
+  /** null clears it. */
+  presharedKey?: KeyInput | null;
+  /** IP:port or [IPv6]:port. Host names are refused: resolve them first. */
+  endpoint?: string;
+  /** Seconds, 0..65535; 0 turns it off. */
+  persistentKeepaliveInterval?: number;
+  /** Drop the peer's allowed IPs before adding `allowedIps`. */
+  replaceAllowedIps?: boolean;
+  /** IP or IP/prefix; a bare IP means /32 or /128. A prefix moves here from any other peer. */
+  allowedIps?: readonly string[];
+}
+
+/** A set=1 request. Not transactional: wireguard-go applies lines until the first bad one. */
+export interface UapiSetRequest {
+  /** null clears it (and with it the device's public key). */
+  privateKey?: KeyInput | null;
+  /** 0 lets the device pick a random port. */
+  listenPort?: number;
+  /** 0 clears it. */
+  fwmark?: number;
+  /** Remove every peer first; `peers` then become the whole set. */
+  replacePeers?: boolean;
+  peers?: readonly UapiPeerUpdate[];
+}
+
+/** A device as a get=1 response describes it. Keys are base64. */
+export interface Device {
+  privateKey?: string;
+  /** Derived from privateKey. */
+  publicKey?: string;
+  listenPort: number;
+  fwmark: number;
+  peers: DevicePeer[];
+}
+
+/** One peer as a get=1 response describes it. Keys are base64. */
+export interface DevicePeer {
+  publicKey: string;
+  /** Absent when the device reports the all-zero key (no preshared key). */
+  presharedKey?: string;
+  endpoint?: string;
+  persistentKeepaliveInterval: number;
+  /** Milliseconds since the epoch, or null when there was no handshake yet. */
+  lastHandshakeMs: number | null;
+  rxBytes: number;
+  txBytes: number;
+  /** As the device prints them: masked, canonical. */
+  allowedIps: string[];
+  protocolVersion: number;
+}
+
+/** The whole get request. */
+export const GET_REQUEST = 'get=1\n\n';
+
+/** Responses larger than this are refused (about 25 times a 50k-peer device). */
+export const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Collects the chunks of one response until the blank line that ends it, in time linear in
+ * the response size (chunks are kept, joined once). Pure: the socket code feeds it.
+ */
+export class ResponseFramer {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private lastByte = -1;
+  private complete = false;
+
+  constructor(private readonly maxBytes = MAX_RESPONSE_BYTES) {}
+
+  /** Adds a chunk; true once the response is complete. Throws WGF_ERR_UAPI when too large. */
+  push(chunk: Buffer): boolean {
+    if (chunk.length === 0) return this.complete;
+    if (!this.complete) {
+      // The terminator may straddle two chunks.
+      this.complete = (this.lastByte === 0x0a && chunk[0] === 0x0a) || chunk.includes('\n\n');
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    this.lastByte = chunk[chunk.length - 1]!;
+    if (this.size > this.maxBytes) {
+      throw new FabricError('WGF_ERR_UAPI', `UAPI response is larger than ${this.maxBytes} bytes`, { bytes: this.size });
+    }
+    return this.complete;
+  }
+
+  get done(): boolean {
+    return this.complete;
+  }
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  /**
+   * Everything received so far as text (bytes after the blank line make the parsers fail).
+   * UAPI is ASCII; latin1 decodes twice as fast as utf8 and maps any stray byte to one char.
+   */
+  text(): string {
+    return Buffer.concat(this.chunks, this.size).toString('latin1');
+  }
+}
+
+const ZERO_HEX = '0'.repeat(64);
+
+function invalid(field: string, reason: string): never {
+  throw new FabricError('WGF_ERR_VALIDATION', `UAPI request: ${field} ${reason}`, { field });
+}
+
+function keyHex(field: string, k: KeyInput, publicKey: boolean): string {
+  try {
+    if (typeof k !== 'string' && !(k instanceof Uint8Array)) invalid(field, 'must be a key (bytes, base64 or hex)');
+    const text = typeof k === 'string' ? k : toBase64(k);
+    return toHex(publicKey ? parsePublicKey(text, field) : parseKey(text, field));
+  } catch (e) {
+    if (e instanceof FabricError && e.code !== 'WGF_ERR_VALIDATION') {
+      throw new FabricError(e.code, `UAPI request: ${e.message}`, { field });
+    }
+    throw e;
+  }
+}
+
+function toHex(k: Key): string {
+  return Buffer.from(k).toString('hex');
+}
+
+function uint(field: string, v: unknown, max: number): string {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) invalid(field, `must be a whole number from 0 to ${max}`);
+  return String(v);
+}
+
+/**
+ * Builds one complete set=1 operation (ending in the blank line). Validates every field first
+ * and throws WGF_ERR_VALIDATION, WGF_ERR_INVALID_KEY or WGF_ERR_WEAK_KEY naming the field,
+ * never its value; nothing in the model can add lines of its own.
+ */
+export function buildSetRequest(req: UapiSetRequest): string {
+  return buildSetOperations(req, Number.POSITIVE_INFINITY)[0]!;
+}
+
+/** Operations at most this big are written whole into an idle Unix socket by one write(2). */
+export const DEFAULT_OPERATION_BYTES = 64 * 1024;
+
+/**
+ * The same request as buildSetRequest, cut into set=1 operations of at most `maxBytes` each
+ * (one operation may exceed it only by a single line). Cuts fall between peers; a peer
+ * whose lines do not fit in one operation is continued in the next by repeating its
+ * public_key (and update_only), never replace_allowed_ips. Device lines go in the first.
+ * Applying the operations in order has the same effect as the single request.
+ *
+ * Why: wireguard-go stops reading a set at the first refused line, answers errno, reads the
+ * rest as the next operation and hangs up. A client still writing a big request then gets
+ * EPIPE and may lose the answer; operations that fit the socket buffer are written whole
+ * before the device can hang up, and the client sends the next only after errno=0.
+ */
+export function buildSetOperations(req: UapiSetRequest, maxBytes = DEFAULT_OPERATION_BYTES): string[] {
+  if (!(maxBytes >= 1024)) invalid('maxBytes', 'must be at least 1024');
+  const ops: string[] = [];
+  let cur: string[] = ['set=1'];
+  let size = 6;
+  const flush = (): void => {
+    cur.push('', '');
+    ops.push(cur.join('\n'));
+    cur = ['set=1'];
+    size = 6;
+  };
+  const add = (line: string): void => {
+    cur.push(line);
+    size += line.length + 1;
+  };
+  if (req.privateKey !== undefined) add(`private_key=${req.privateKey === null ? ZERO_HEX : keyHex('privateKey', req.privateKey, false)}`);
+  if (req.listenPort !== undefined) add(`listen_port=${uint('listenPort', req.listenPort, 65535)}`);
+  if (req.fwmark !== undefined) add(`fwmark=${uint('fwmark', req.fwmark, 0xffffffff)}`);
+  if (req.replacePeers) add('replace_peers=true');
+  const peers = req.peers ?? [];
+  if (!Array.isArray(peers)) invalid('peers', 'must be a list');
+  for (let i = 0; i < peers.length; i++) {
+    const { header, body } = peerLines(peers[i]!, `peers[${i}]`);
+    const whole = header.reduce((n, l) => n + l.length + 1, 0) + body.reduce((n, l) => n + l.length + 1, 0);
+    if (size + whole > maxBytes && cur.length > 1) flush();
+    for (const l of header) add(l);
+    let fresh = true; // nothing but the header since the last cut
+    for (const l of body) {
+      if (size + l.length + 1 > maxBytes && !fresh) {
+        flush();
+        for (const h of header) add(h);
+      }
+      add(l);
+      fresh = false;
+    }
+  }
+  flush();
+  return ops;
+}
+
+/** The lines of one peer: the header opens it (and is repeated on a continuation). */
+function peerLines(p: UapiPeerUpdate, f: string): { header: string[]; body: string[] } {
+  if (!p || typeof p !== 'object') invalid(f, 'must be an object');
+  // A peer being removed may carry any key, even one refused for new peers.
+  const header = [`public_key=${keyHex(`${f}.publicKey`, p.publicKey, !p.remove)}`];
+  if (p.remove) return { header, body: ['remove=true'] };
+  // update_only must come first: wireguard-go creates the peer on public_key and drops it here.
+  if (p.updateOnly) header.push('update_only=true');
+  const body: string[] = [];
+  if (p.presharedKey !== undefined) {
+    body.push(`preshared_key=${p.presharedKey === null ? ZERO_HEX : keyHex(`${f}.presharedKey`, p.presharedKey, false)}`);
+  }
+  if (p.endpoint !== undefined) {
+    const e = typeof p.endpoint === 'string' ? parseEndpoint(p.endpoint) : null;
+    if (!e) invalid(`${f}.endpoint`, 'must be IP:port or [IPv6]:port');
+    if (e.kind === 'name') invalid(`${f}.endpoint`, 'is a host name; UAPI takes IP addresses only, resolve it first');
+    body.push(`endpoint=${p.endpoint}`);
+  }
+  if (p.persistentKeepaliveInterval !== undefined) {
+    body.push(`persistent_keepalive_interval=${uint(`${f}.persistentKeepaliveInterval`, p.persistentKeepaliveInterval, 65535)}`);
+  }
+  if (p.replaceAllowedIps) body.push('replace_allowed_ips=true');
+  const ips = p.allowedIps ?? [];
+  if (!Array.isArray(ips)) invalid(`${f}.allowedIps`, 'must be a list');
+  for (let j = 0; j < ips.length; j++) {
+    const c = typeof ips[j] === 'string' ? parseCidr(ips[j]!) : null;
+    if (!c) invalid(`${f}.allowedIps[${j}]`, 'is not a valid IP address or prefix (CIDR)');
+    body.push(`allowed_ip=${c.addr}/${c.prefix}`);
+  }
+  return { header, body };
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+// wireguard-go answers -55 for "unknown error"; Linux calls 55 ENOANO, which node does not list.
+if (process.platform === 'linux' && !ERRNO_NAMES.has(55)) ERRNO_NAMES.set(55, 'ENOANO');
+const ERRNO_RE = /^-?[0-9]{1,10}$/;
+const UINT_RE = /^[0-9]{1,20}$/;
+const HEX_KEY_RE = /^[0-9a-fA-F]{64}$/;
+
+function malformed(line: number, reason: string): never {
+  throw new FabricError('WGF_ERR_UAPI', `malformed UAPI response, line ${line}: ${reason}`, { line });
+}
+
+/**
+ * Throws WGF_ERR_UAPI with `details.errno` (signed as the device wrote it: wireguard-go
+ * negative, boringtun positive) and `details.errnoName` when errno is not 0.
+ */
+export function checkErrno(errno: number): void {
+  if (errno === 0) return;
+  const name = ERRNO_NAMES.get(Math.abs(errno));
+  throw new FabricError('WGF_ERR_UAPI', `WireGuard device refused the request: errno ${errno}${name ? ` (${name})` : ''}`, {
+    errno,
+    ...(name ? { errnoName: name } : {}),
+  });
+}
+
+/** Visits the key=value lines of one response up to its blank line; returns errno. */
+function scan(text: string, visit: (key: string, value: string, line: number) => void): number {
+  let pos = 0;
+  let line = 0;
+  let errno: number | undefined;
+  while (pos < text.length) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    const s = text.slice(pos, nl);
+    pos = nl + 1;
+    line++;
+    if (s === '') {
+      if (errno === undefined) malformed(line, 'blank line before errno');
+      if (pos < text.length) malformed(line + 1, 'data after the end of the response');
+      return errno;
+    }
+    const eq = s.indexOf('=');
+    if (eq <= 0) malformed(line, 'expected key=value');
+    if (errno !== undefined) malformed(line, 'a line after errno');
+    const key = s.slice(0, eq);
+    const value = s.slice(eq + 1);
+    if (key === 'errno') {
+      if (!ERRNO_RE.test(value)) malformed(line, 'errno is not a number');
+      errno = Number(value);
+    } else {
+      visit(key, value, line);
+    }
+  }
+  if (errno === undefined) malformed(line, 'the response ended without errno');
+  return errno;
+}
+
+/** Parses a set=1 response (just `errno=N`); throws WGF_ERR_UAPI when errno is not 0. */
+export function parseSetResponse(text: string): void {
+  checkErrno(scan(text, () => {}));
+}
+
+/**
+ * Parses a get=1 response into a Device. Unknown keys are ignored (newer devices add some);
+ * a malformed line or value of a known key throws WGF_ERR_UAPI naming the line, never the
+ * value; a non-zero errno throws WGF_ERR_UAPI with details.errno.
+ */
+export function parseGetResponse(text: string): Device {
+  const dev: Device = { listenPort: 0, fwmark: 0, peers: [] };
+  let privateHex: string | undefined;
+  let peer: DevicePeer | undefined;
+  let hsSec = 0;
+  let hsNsec = 0;
+  const finishPeer = (): void => {
+    if (!peer) return;
+    peer.lastHandshakeMs = hsSec === 0 && hsNsec === 0 ? null : hsSec * 1000 + Math.floor(hsNsec / 1e6);
+    dev.peers.push(peer);
+  };
+  const hexKey = (v: string, line: number, what: string): string => {
+    if (!HEX_KEY_RE.test(v)) malformed(line, `${what} is not 64 hex digits`);
+    return v.toLowerCase();
+  };
+  const num = (v: string, line: number, what: string): number => {
+    if (!UINT_RE.test(v)) malformed(line, `${what} is not an unsigned number`);
+    return Number(v);
+  };
+  const errno = scan(text, (key, value, line) => {
+    switch (key) {
+      case 'private_key': privateHex = hexKey(value, line, key); return;
+      case 'listen_port': dev.listenPort = num(value, line, key); return;
+      case 'fwmark': dev.fwmark = num(value, line, key); return;
+      case 'public_key':
+        finishPeer();
+        peer = {
+          publicKey: Buffer.from(hexKey(value, line, key), 'hex').toString('base64'), persistentKeepaliveInterval: 0,
+          lastHandshakeMs: null, rxBytes: 0, txBytes: 0, allowedIps: [], protocolVersion: 1,
+        };
+        hsSec = 0;
+        hsNsec = 0;
+        return;
+    }
+    if (!PEER_KEYS.has(key)) return; // unknown: forward compatible
+    if (!peer) malformed(line, `${key} before any public_key`);
+    switch (key) {
+      case 'preshared_key': {
+        const hex = hexKey(value, line, key);
+        if (hex !== ZERO_HEX) peer.presharedKey = Buffer.from(hex, 'hex').toString('base64');
+        return;
+      }
+      case 'endpoint': if (value === '') malformed(line, 'empty endpoint'); peer.endpoint = value; return;
+      case 'persistent_keepalive_interval': peer.persistentKeepaliveInterval = num(value, line, key); return;
+      case 'last_handshake_time_sec': hsSec = num(value, line, key); return;
+      case 'last_handshake_time_nsec': hsNsec = num(value, line, key); return;
+      case 'rx_bytes': peer.rxBytes = num(value, line, key); return;
+      case 'tx_bytes': peer.txBytes = num(value, line, key); return;
+      case 'protocol_version': peer.protocolVersion = num(value, line, key); return;
+      case 'allowed_ip':
+        if (!parseCidr(value, false)) malformed(line, 'allowed_ip is not an IP prefix');
+        peer.allowedIps.push(value);
+        return;
+    }
+  });
+  checkErrno(errno);
+  finishPeer();
+  if (privateHex !== undefined && privateHex !== ZERO_HEX) {
+    const k = new Uint8Array(Buffer.from(privateHex, 'hex'));
+    dev.privateKey = toBase64(k);
+    dev.publicKey = toBase64(publicKeyOf(k));
+  }
+  return dev;
+}
+
+const PEER_KEYS = new Set([
+  'preshared_key', 'endpoint', 'persistent_keepalive_interval', 'last_handshake_time_sec', 'last_handshake_time_nsec',
+  'rx_bytes', 'tx_bytes', 'protocol_version', 'allowed_ip',
+]);

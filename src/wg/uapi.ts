@@ -1,0 +1,182 @@
+import { createConnection } from 'node:net';
+import { FabricError } from '../protocol/errors.js';
+import { uapiSocketPath } from '../sys/netns.js';
+import {
+  DEFAULT_OPERATION_BYTES, GET_REQUEST, MAX_RESPONSE_BYTES, ResponseFramer, buildSetOperations, parseGetResponse, parseSetResponse,
+  type Device, type KeyInput, type UapiPeerUpdate, type UapiSetRequest,
+} from './uapi-codec.js';
+
+/** What code that drives a WireGuard device needs; UapiClient implements it over the socket. */
+export interface UapiDevice {
+  get(opts?: CallOptions): Promise<Device>;
+  set(request: UapiSetRequest, opts?: CallOptions): Promise<void>;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Overrides the client's timeout for this call. */
+  readonly timeoutMs?: number;
+}
+
+/** Options of a UapiClient; the defaults suit wireguard-go with up to ~100k peers. */
+export interface UapiClientOptions {
+  /** Default /var/run/wireguard/IFACE.sock. */
+  readonly socketPath?: string;
+  /** Per call, from connecting to the last byte of the answer. Default 30 s. */
+  readonly timeoutMs?: number;
+  /** Larger answers are refused with WGF_ERR_UAPI. Default 256 MiB. */
+  readonly maxResponseBytes?: number;
+  /** Big set requests are sent as set=1 operations of about this size (see buildSetOperations). */
+  readonly operationBytes?: number;
+}
+
+const IFACE_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const READ_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * A client for a userspace WireGuard device's UAPI socket (wireguard-go, boringtun). Each call
+ * opens its own connection, as wg(8) does, and calls are serialised: one runs at a time, in
+ * the order they were made, so a get never sees half of a set from this client.
+ *
+ * Errors: WGF_ERR_DEVICE_UNAVAILABLE (socket missing, refused, closed early, timed out; the
+ * message names the socket), WGF_ERR_UAPI (the device answered errno != 0, details.errno;
+ * or answered something malformed), WGF_ERR_VALIDATION / WGF_ERR_INVALID_KEY /
+ * WGF_ERR_WEAK_KEY (a bad request, refused before anything is sent).
+ * A set that fails or times out may have been applied in part: wireguard-go applies lines
+ * until the first bad one. Read the device back (get) before deciding what to do.
+ */
+export class UapiClient implements UapiDevice {
+  readonly socketPath: string;
+  private readonly timeoutMs: number;
+  private readonly maxResponseBytes: number;
+  private readonly operationBytes: number;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** @param iface interface name (1..15 of [A-Za-z0-9_=+.-]); ignored for the path when socketPath is given. */
+  constructor(readonly iface: string, opts: UapiClientOptions = {}) {
+    if (opts.socketPath === undefined && !IFACE_RE.test(iface)) {
+      throw new FabricError('WGF_ERR_VALIDATION', 'interface name must be 1 to 15 of A-Z a-z 0-9 _ = + . -', { field: 'iface' });
+    }
+    this.socketPath = opts.socketPath ?? uapiSocketPath(iface);
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.maxResponseBytes = opts.maxResponseBytes ?? MAX_RESPONSE_BYTES;
+    this.operationBytes = opts.operationBytes ?? DEFAULT_OPERATION_BYTES;
+  }
+
+  /** Reads the whole device state. */
+  async get(opts: CallOptions = {}): Promise<Device> {
+    const [text] = await this.call([GET_REQUEST], () => {}, opts);
+    return parseGetResponse(text!);
+  }
+
+  /**
+   * Applies one set request, validated and built before anything is sent. A big request
+   * goes as several set=1 operations on one connection, each sent after the previous one
+   * answered errno=0; on a refusal, details.operation / details.operations tell how far it got.
+   */
+  async set(request: UapiSetRequest, opts: CallOptions = {}): Promise<void> {
+    const ops = buildSetOperations(request, this.operationBytes);
+    await this.call(ops, (text, i) => {
+      try {
+        parseSetResponse(text);
+      } catch (e) {
+        if (e instanceof FabricError && ops.length > 1) {
+          throw new FabricError(e.code, e.message, { ...e.details, operation: i + 1, operations: ops.length }, { cause: e });
+        }
+        throw e;
+      }
+    }, opts);
+  }
+
+  /** Adds or updates peers (without touching the others). */
+  setPeers(peers: readonly UapiPeerUpdate[], opts: CallOptions = {}): Promise<void> {
+    return this.set({ peers }, opts);
+  }
+
+  /** Removes peers by public key; keys the device does not have are no-ops. */
+  removePeers(publicKeys: readonly KeyInput[], opts: CallOptions = {}): Promise<void> {
+    return this.set({ peers: publicKeys.map((publicKey) => ({ publicKey, remove: true })) }, opts);
+  }
+
+  /** Sets device-level fields only (private key, listen port, fwmark, replace_peers). */
+  configureDevice(device: Omit<UapiSetRequest, 'peers'>, opts: CallOptions = {}): Promise<void> {
+    const { privateKey, listenPort, fwmark, replacePeers } = device;
+    return this.set({
+      ...(privateKey !== undefined ? { privateKey } : {}), ...(listenPort !== undefined ? { listenPort } : {}),
+      ...(fwmark !== undefined ? { fwmark } : {}), ...(replacePeers !== undefined ? { replacePeers } : {}),
+    }, opts);
+  }
+
+  /** Queues one connection's exchange behind the ones already made. */
+  private call(requests: readonly string[], check: (answer: string, index: number) => void, opts: CallOptions): Promise<string[]> {
+    const run = this.tail.then(() => this.exchange(requests, check, opts.timeoutMs ?? this.timeoutMs));
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Sends `requests` one at a time on one connection, each after the previous answer passed
+   * `check` (which throws to stop), and resolves with the answers.
+   */
+  private exchange(requests: readonly string[], check: (answer: string, index: number) => void, timeoutMs: number): Promise<string[]> {
+    const path = this.socketPath;
+    return new Promise((resolve, reject) => {
+      const answers: string[] = [];
+      let framer = new ResponseFramer(this.maxResponseBytes);
+      const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      // `onread` hands each read to us as it arrives, without the stream's buffering.
+      const sock = createConnection({
+        path,
+        onread: {
+          buffer: readBuffer,
+          callback: (nread: number, buf: Uint8Array): boolean => {
+            try {
+              if (!framer.push(Buffer.from(buf.subarray(0, nread)))) return true;
+              const answer = framer.text();
+              check(answer, answers.length);
+              answers.push(answer);
+              if (answers.length === requests.length) {
+                finish(null);
+              } else {
+                framer = new ResponseFramer(this.maxResponseBytes);
+                sock.write(requests[answers.length]!);
+              }
+            } catch (e) {
+              finish(e as Error);
+            }
+            return true;
+          },
+        },
+      });
+      let connected = false;
+      let settled = false;
+      const finish = (err: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        sock.destroy();
+        if (err) reject(err);
+        else resolve(answers);
+      };
+      const unavailable = (message: string, extra: Record<string, unknown> = {}, cause?: unknown): FabricError =>
+        new FabricError('WGF_ERR_DEVICE_UNAVAILABLE', message, { socket: path, ...extra }, cause ? { cause } : undefined);
+      const timer = setTimeout(() => {
+        finish(unavailable(`no complete answer from WireGuard device socket ${path} within ${timeoutMs} ms`, { timeoutMs, receivedBytes: framer.bytes }));
+      }, timeoutMs);
+      sock.on('connect', () => {
+        connected = true;
+      });
+      sock.on('error', (e: NodeJS.ErrnoException) => {
+        const code = e.code ?? 'error';
+        if (!connected) finish(unavailable(`cannot connect to WireGuard device socket ${path}: ${code}`, { errno: code }, e));
+        else finish(unavailable(`connection to WireGuard device socket ${path} failed: ${code}`, { errno: code }, e));
+      });
+      sock.on('close', () => {
+        finish(unavailable(`WireGuard device socket ${path} closed the connection before a complete answer`, { receivedBytes: framer.bytes }));
+      });
+      // Queued by node until the connection is up.
+      sock.write(requests[0]!);
+    });
+  }
+}
