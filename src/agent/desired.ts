@@ -1,4 +1,5 @@
 import type { Peer, PoolChange, PoolSnapshot } from '../protocol/types.js';
+import { normalizeCidr } from '../wg/addr.js';
 
 /** What one peer should look like on a backend's WireGuard device. */
 export interface DevicePeerSpec {
@@ -13,8 +14,10 @@ export function isServed(peer: Peer, now: Date): boolean {
   return peer.enabled && (peer.expiresAt === null || Date.parse(peer.expiresAt) > now.getTime());
 }
 
+/** The device form of a peer; CIDRs printed as wireguard-go prints them, so diffs compare equal. */
 export function specOf(peer: Peer): DevicePeerSpec {
-  return { publicKey: peer.publicKey, allowedIps: [...new Set([...peer.addresses, ...peer.allowedIps])].sort() };
+  const ips = [...peer.addresses, ...peer.allowedIps].map((c) => normalizeCidr(c) ?? c);
+  return { publicKey: peer.publicKey, allowedIps: [...new Set(ips)].sort() };
 }
 
 /**

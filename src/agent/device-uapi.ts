@@ -1,0 +1,49 @@
+import { UapiClient, type UapiClientOptions } from '../wg/uapi.js';
+import type { DeviceConfig, DevicePeerState, WireGuardDevice } from './device.js';
+import type { PeerOp } from './diff.js';
+
+/**
+ * WireGuardDevice over the cross-platform UAPI socket (wireguard-go, boringtun). Upserts use
+ * replace_allowed_ips on an existing peer, which keeps its session; configure() only writes
+ * what differs, because re-setting listen_port makes wireguard-go rebind its socket.
+ */
+export class UapiDeviceDriver implements WireGuardDevice {
+  private readonly client: UapiClient;
+
+  constructor(readonly name: string, opts: UapiClientOptions = {}) {
+    this.client = new UapiClient(name, opts);
+  }
+
+  async configure(cfg: DeviceConfig): Promise<void> {
+    const dev = await this.client.get();
+    const keyDiffers = dev.privateKey !== cfg.privateKey;
+    const portDiffers = cfg.listenPort !== 0 && dev.listenPort !== cfg.listenPort;
+    if (!keyDiffers && !portDiffers) return;
+    await this.client.set({ ...(keyDiffers ? { privateKey: cfg.privateKey } : {}), ...(portDiffers ? { listenPort: cfg.listenPort } : {}) });
+  }
+
+  async publicKey(): Promise<string | null> {
+    return (await this.client.get()).publicKey ?? null;
+  }
+
+  async peers(): Promise<Map<string, DevicePeerState>> {
+    const dev = await this.client.get();
+    const out = new Map<string, DevicePeerState>();
+    for (const p of dev.peers) {
+      out.set(p.publicKey, {
+        publicKey: p.publicKey, allowedIps: [...p.allowedIps].sort(), lastHandshakeMs: p.lastHandshakeMs,
+        rxBytes: p.rxBytes, txBytes: p.txBytes, endpoint: p.endpoint ?? null,
+      });
+    }
+    return out;
+  }
+
+  async apply(ops: readonly PeerOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    await this.client.set({
+      peers: ops.map((o) => (o.op === 'remove'
+        ? { publicKey: o.publicKey, remove: true }
+        : { publicKey: o.spec.publicKey, replaceAllowedIps: true, allowedIps: o.spec.allowedIps })),
+    });
+  }
+}

@@ -1,0 +1,76 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../sys/exec.js';
+import { parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
+import type { DeviceConfig, DevicePeerState, WireGuardDevice } from './device.js';
+import type { PeerOp } from './diff.js';
+
+/** Peers per `wg set` invocation, to stay far below the kernel's argument-size limit. */
+const PEERS_PER_CALL = 1000;
+
+/**
+ * WireGuardDevice through wg(8): the driver for kernel WireGuard (wg speaks netlink to the
+ * module). wg(8) also talks to userspace devices through their UAPI socket, which is how this
+ * driver is held to the device contract on hosts without the module. The private key goes
+ * through a 0600 file in a private directory, never argv.
+ */
+export class WgToolDeviceDriver implements WireGuardDevice {
+  constructor(readonly name: string, private readonly netns?: string) {}
+
+  private wg(args: string[], input?: string) {
+    return run('wg', args, { errorCode: 'WGF_ERR_UAPI', ...(this.netns ? { netns: this.netns } : {}), ...(input !== undefined ? { input } : {}) });
+  }
+
+  async configure(cfg: DeviceConfig): Promise<void> {
+    const { stdout } = await this.wg(['show', this.name, 'dump']);
+    const [priv, , port] = (stdout.split('\n')[0] ?? '').split('\t');
+    const args = ['set', this.name];
+    if (cfg.listenPort !== 0 && Number(port) !== cfg.listenPort) args.push('listen-port', String(cfg.listenPort));
+    if (priv === cfg.privateKey) {
+      if (args.length > 2) await this.wg(args);
+      return;
+    }
+    // wg(8) reads keys from a file only; a private 0700 directory keeps it from other users.
+    const dir = await mkdtemp(join(tmpdir(), 'wgf-key-'));
+    try {
+      const file = join(dir, 'key');
+      await writeFile(file, cfg.privateKey + '\n', { mode: 0o600 });
+      await this.wg([...args, 'private-key', file]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async publicKey(): Promise<string | null> {
+    const { stdout } = await this.wg(['show', this.name, 'private-key']);
+    const text = stdout.trim();
+    return text === '(none)' || text === '' ? null : toBase64(publicKeyOf(parseKey(text)));
+  }
+
+  async peers(): Promise<Map<string, DevicePeerState>> {
+    const { stdout } = await this.wg(['show', this.name, 'dump']);
+    const out = new Map<string, DevicePeerState>();
+    for (const line of stdout.split('\n').slice(1)) {
+      const f = line.split('\t');
+      if (f.length < 8) continue;
+      const [publicKey, , endpoint, ips, hs, rx, tx] = f as [string, string, string, string, string, string, string];
+      out.set(publicKey, {
+        publicKey, allowedIps: ips === '(none)' ? [] : ips.split(',').sort(), endpoint: endpoint === '(none)' ? null : endpoint,
+        lastHandshakeMs: hs === '0' ? null : Number(hs) * 1000, rxBytes: Number(rx), txBytes: Number(tx),
+      });
+    }
+    return out;
+  }
+
+  async apply(ops: readonly PeerOp[]): Promise<void> {
+    for (let i = 0; i < ops.length; i += PEERS_PER_CALL) {
+      const args = ['set', this.name];
+      for (const o of ops.slice(i, i + PEERS_PER_CALL)) {
+        if (o.op === 'remove') args.push('peer', o.publicKey, 'remove');
+        else args.push('peer', o.spec.publicKey, 'allowed-ips', o.spec.allowedIps.join(','));
+      }
+      await this.wg(args);
+    }
+  }
+}
