@@ -1,0 +1,297 @@
+/**
+ * The decision core of one VIP: turns the backend set and the health decisions into one nftables
+ * transaction, and then cuts the flows that must move (conntrack). Ports are injected (ruleset
+ * applier, conntrack, clock), so the whole policy is tested in memory.
+ *
+ * Order matters on a removal: first apply the table without the backend, THEN delete its
+ * conntrack entries. The other way round, a packet in between would be hashed by the old table
+ * and pinned to the old backend again.
+ *
+ * Flows of a backend that leaves the table:
+ * - decision.keepFlows false (down, disabled), removed from the backend set, or address/port
+ *   changed: deleted at once, so the next packet of each flow is hashed to a live backend;
+ * - decision.keepFlows true (draining, agent not in sync, ...): kept, so sessions carry on, until
+ *   they idle out in the kernel or `drainTimeoutMs` after the backend left; then deleted. Coming
+ *   back into the table cancels that; a later decision with keepFlows false deletes them at once.
+ * A failed conntrack delete is retried on the next update(). update() with unchanged inputs
+ * never touches nft; call it periodically anyway (or at nextDeadline()) so drain deadlines fire.
+ */
+import { FabricError } from '../protocol/errors.js';
+import { checkPort, parseIp } from './addr.js';
+import type { ConntrackPort } from './conntrack.js';
+import type { HealthDecision, HealthState } from './health.js';
+import { buildMaglevTable, DEFAULT_FLOW_SEED, DEFAULT_TABLE_SIZE, isPrime, MAX_WEIGHT, sortByName } from './maglev.js';
+import { renderRuleset, type Affinity, type ReturnPath } from './nft.js';
+import type { RulesetApplier } from './nft-apply.js';
+
+/** One backend of the VIP. `name` is its Maglev identity (table order is by name). */
+export interface LbBackend {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  /** Relative share of new flows, an integer in 1..MAX_WEIGHT. */
+  readonly weight: number;
+}
+
+/** Configuration and ports of one VIP's controller. */
+export interface LbControllerOptions {
+  readonly vip: string;
+  readonly port: number;
+  /** Default 'src-ip-port'. */
+  readonly affinity?: Affinity;
+  /** Maglev table size, a prime (default 65537). Must be the same on every LB instance. */
+  readonly tableSize?: number;
+  /** jhash seed (default DEFAULT_FLOW_SEED). Must be the same on every LB instance. */
+  readonly seed?: number;
+  /** Default 'via-lb' (see nft.ts). */
+  readonly returnPath?: ReturnPath;
+  /** nftables table (inet family) this controller owns; default defaultNftTable(vip, port). */
+  readonly nftTable?: string;
+  /** Kept flows are deleted this long after their backend left the table (default 300 s). */
+  readonly drainTimeoutMs?: number;
+  readonly applier: RulesetApplier;
+  readonly conntrack: ConntrackPort;
+  /** Monotonic milliseconds; the clock of the health decisions. */
+  readonly now: () => number;
+}
+
+/** Status of one backend as the controller sees it. */
+export interface LbBackendStatus {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  /** From the last health decision; 'unknown' when there is none. */
+  readonly state: HealthState | 'unknown';
+  readonly reason: string;
+  /** In the table the kernel holds now (after the last successful apply). */
+  readonly inTable: boolean;
+  /** Slots of the applied table this backend owns (0 when out). */
+  readonly slots: number;
+  /** Since of the health decision; null when there is none. */
+  readonly since: number | null;
+  /** Clock time its kept flows will be deleted; null when none are kept. */
+  readonly flowsKeptUntil: number | null;
+}
+
+/** Status of one VIP. */
+export interface LbStatus {
+  readonly vip: string;
+  readonly port: number;
+  readonly tableSize: number;
+  /** Number of successful applies so far (0: nothing applied yet). */
+  readonly generation: number;
+  readonly appliedAt: number | null;
+  /** Backends in name order. */
+  readonly backends: readonly LbBackendStatus[];
+  /** The last apply or conntrack failure, cleared by an update that fully succeeds. */
+  readonly lastError: string | null;
+}
+
+/** What one update() did. */
+export interface UpdateResult {
+  /** A new ruleset was applied (exactly one nft transaction). */
+  readonly applied: boolean;
+  readonly generation: number;
+  /** Conntrack entries deleted, per backend name (only backends whose flows were cut). */
+  readonly flowsDeleted: ReadonlyMap<string, number>;
+  /** Conntrack deletes that failed (retried on the next update). */
+  readonly errors: readonly string[];
+}
+
+/** The default nftables table of a VIP:port, e.g. `wgflb_198_18_0_1_51820`. */
+export function defaultNftTable(vip: string, port: number): string {
+  return `wgflb_${parseIp(vip, 'vip').text.replace(/[.:]/g, '_')}_${checkPort(port)}`;
+}
+
+interface Target {
+  readonly address: string;
+  readonly port: number;
+}
+interface Held extends Target {
+  readonly deadline: number;
+}
+
+const sameTarget = (a: Target, b: Target): boolean => a.address === b.address && a.port === b.port;
+const targetKey = (t: Target): string => `${t.address}|${t.port}`;
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+function invalid(message: string, field: string, value?: unknown): FabricError {
+  return new FabricError('WGF_ERR_VALIDATION', message, { field, ...(value === undefined ? {} : { value }) });
+}
+
+/**
+ * Load-balancer controller of one VIP:port. Calls are serialized; each reconciles the latest
+ * inputs given, so a burst of updates while nft runs costs at most one more transaction.
+ */
+export class LbController {
+  private readonly vip: string;
+  private readonly family: 4 | 6;
+  private readonly size: number;
+  private readonly nftTable: string;
+  private readonly drainTimeoutMs: number;
+  private desired: { backends: readonly LbBackend[]; decisions: ReadonlyMap<string, HealthDecision> } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private appliedKey: string | undefined;
+  private tableKey: string | undefined;
+  private table: Int32Array | undefined;
+  private applied = new Map<string, Target>();
+  private slots = new Map<string, number>();
+  private readonly held = new Map<string, Held>();
+  private readonly pending = new Map<string, Target & { readonly name: string }>();
+  private generation = 0;
+  private appliedAt: number | null = null;
+  private lastError: string | null = null;
+
+  /** Throws WGF_ERR_VALIDATION for a bad VIP, port, table size or drain timeout. */
+  constructor(private readonly o: LbControllerOptions) {
+    const vip = parseIp(o.vip, 'vip');
+    this.vip = vip.text;
+    this.family = vip.family;
+    checkPort(o.port, 'port');
+    this.size = o.tableSize ?? DEFAULT_TABLE_SIZE;
+    if (!isPrime(this.size)) throw invalid('tableSize must be a prime', 'tableSize', this.size);
+    this.nftTable = o.nftTable ?? defaultNftTable(o.vip, o.port);
+    this.drainTimeoutMs = o.drainTimeoutMs ?? 300_000;
+    if (!(this.drainTimeoutMs >= 0)) throw invalid('drainTimeoutMs must be >= 0', 'drainTimeoutMs', o.drainTimeoutMs);
+  }
+
+  /**
+   * Makes the kernel match `backends` filtered by `decisions` (a backend without a decision is
+   * out): rebuilds the Maglev table only when the in-table names or weights changed, applies
+   * the ruleset once when anything in it changed and never otherwise, then deletes the flows
+   * that must move (see the file header). Throws WGF_ERR_VALIDATION for bad backends (nothing
+   * changes) and WGF_ERR_NFT when the apply fails (kernel and flows unchanged; the next call
+   * retries). Conntrack failures do not throw: see UpdateResult.errors.
+   */
+  update(backends: readonly LbBackend[], decisions: ReadonlyMap<string, HealthDecision>): Promise<UpdateResult> {
+    try {
+      this.validate(backends);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.desired = { backends: backends.map((b) => ({ ...b, address: parseIp(b.address).text })), decisions: new Map(decisions) };
+    const run = this.queue.then(() => this.reconcile());
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** The earliest drain deadline pending, or null: call update() at that time. */
+  nextDeadline(): number | null {
+    let min: number | null = null;
+    for (const h of this.held.values()) if (min === null || h.deadline < min) min = h.deadline;
+    return min;
+  }
+
+  /** Per-backend state, reason, membership and slots, and the table generation. */
+  status(): LbStatus {
+    const backends = sortByName(this.desired?.backends ?? []).map((b): LbBackendStatus => {
+      const d = this.desired!.decisions.get(b.name);
+      return {
+        name: b.name, address: b.address, port: b.port, weight: b.weight,
+        state: d?.state ?? 'unknown',
+        reason: d?.reason ?? 'no health decision yet',
+        inTable: this.applied.has(b.name),
+        slots: this.slots.get(b.name) ?? 0,
+        since: d?.since ?? null,
+        flowsKeptUntil: this.held.get(b.name)?.deadline ?? null,
+      };
+    });
+    return { vip: this.vip, port: this.o.port, tableSize: this.size, generation: this.generation, appliedAt: this.appliedAt, backends, lastError: this.lastError };
+  }
+
+  private validate(backends: readonly LbBackend[]): void {
+    if (!Array.isArray(backends)) throw invalid('backends must be an array', 'backends');
+    const names = new Set<string>();
+    backends.forEach((b, i) => {
+      const f = `backends[${i}]`;
+      if (typeof b.name !== 'string' || b.name.length === 0) throw invalid('backend name must be a non-empty string', `${f}.name`);
+      if (names.has(b.name)) throw invalid(`duplicate backend name ${JSON.stringify(b.name)}`, `${f}.name`, b.name);
+      names.add(b.name);
+      if (parseIp(b.address, `${f}.address`).family !== this.family) {
+        throw invalid(`backend address family must match the VIP (IPv${this.family})`, `${f}.address`, b.address);
+      }
+      checkPort(b.port, `${f}.port`);
+      if (!Number.isInteger(b.weight) || b.weight < 1 || b.weight > MAX_WEIGHT) {
+        throw invalid(`backend weight must be an integer 1..${MAX_WEIGHT}`, `${f}.weight`, b.weight);
+      }
+    });
+  }
+
+  private async reconcile(): Promise<UpdateResult> {
+    const { backends, decisions } = this.desired!;
+    const now = this.o.now();
+    const listed = new Map(backends.map((b) => [b.name, b]));
+    const want = sortByName(backends.filter((b) => decisions.get(b.name)?.inTable === true));
+    const key = JSON.stringify(want.map((b) => [b.name, b.weight, b.address, b.port]));
+    let applied = false;
+
+    if (key !== this.appliedKey) {
+      const tableKey = JSON.stringify(want.map((b) => [b.name, b.weight]));
+      if (tableKey !== this.tableKey || this.table === undefined) {
+        this.table = buildMaglevTable(want, this.size);
+        this.tableKey = tableKey;
+      }
+      const script = renderRuleset({
+        table: this.nftTable,
+        vips: [{ vip: this.vip, port: this.o.port, affinity: this.o.affinity ?? 'src-ip-port', backends: want, table: this.table }],
+        returnPath: this.o.returnPath ?? 'via-lb',
+        seed: this.o.seed ?? DEFAULT_FLOW_SEED,
+      });
+      try {
+        await this.o.applier.apply(script);
+      } catch (e) {
+        this.lastError = `apply failed: ${message(e)}`;
+        throw e;
+      }
+      applied = true;
+      this.appliedKey = key;
+      this.generation++;
+      this.appliedAt = now;
+      const before = this.applied;
+      this.applied = new Map(want.map((b) => [b.name, { address: b.address, port: b.port }]));
+      this.slots = new Map(want.map((b) => [b.name, 0]));
+      for (const i of this.table) if (i >= 0) this.slots.set(want[i]!.name, this.slots.get(want[i]!.name)! + 1);
+      for (const [name, t] of before) {
+        const cur = this.applied.get(name);
+        if (cur && sameTarget(cur, t)) continue;
+        const b = listed.get(name);
+        if (!cur && b && sameTarget(b, t) && decisions.get(name)?.keepFlows === true) {
+          this.held.set(name, { ...t, deadline: now + this.drainTimeoutMs });
+        } else {
+          this.pending.set(targetKey(t), { name, ...t });
+        }
+      }
+    }
+
+    for (const [name, h] of this.held) {
+      const cur = this.applied.get(name);
+      const b = listed.get(name);
+      if (cur && sameTarget(cur, h)) {
+        this.held.delete(name); // back in the table: its flows simply carry on
+      } else if (!b || !sameTarget(b, h) || decisions.get(name)?.keepFlows !== true || now >= h.deadline) {
+        this.held.delete(name);
+        this.pending.set(targetKey(h), { name, ...h });
+      }
+    }
+
+    const flowsDeleted = new Map<string, number>();
+    const errors: string[] = [];
+    const live = new Set([...this.applied.values()].map(targetKey));
+    for (const [k, p] of this.pending) {
+      if (live.has(k)) {
+        this.pending.delete(k); // serving again: nothing to cut
+        continue;
+      }
+      try {
+        const n = await this.o.conntrack.deleteFlowsTo(this.vip, this.o.port, p.address, p.port);
+        flowsDeleted.set(p.name, (flowsDeleted.get(p.name) ?? 0) + n);
+        this.pending.delete(k);
+      } catch (e) {
+        errors.push(`deleting the flows of ${p.name} (${p.address}:${p.port}) failed: ${message(e)}`);
+      }
+    }
+    this.lastError = errors.length > 0 ? errors.join('; ') : null;
+    return { applied, generation: this.generation, flowsDeleted, errors };
+  }
+}
