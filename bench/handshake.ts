@@ -1,0 +1,103 @@
+/**
+ * Handshake throughput of the pure initiator (src/wg/noise.ts) against the in-process test
+ * responder, next to a baseline of raw X25519 operations measured in the same run. The
+ * initiator does 4 X25519 operations per handshake (ephemeral key generation, DH(e, S_r),
+ * DH(e, E_r), DH(s, E_r); DH(s, S_r) is computed once per peer), so X25519/4 is the bound.
+ * Numbers are noisy: compare the ratio, not the absolute rates.
+ *
+ * Run: node --import tsx bench/handshake.ts
+ */
+import { diffieHellman, generateKeyPairSync } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { generateKeyPair, sharedSecret } from '../src/wg/keys.js';
+import { Initiator } from '../src/wg/noise.js';
+import { TestResponder } from '../src/wg/testing/responder.js';
+
+const RUNS = 5;
+const HANDSHAKES = 300;
+const DH_OPS = 1500;
+
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function stat(xs: number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
+}
+
+const fmt = (s: Stat) => `${Math.round(s.median)}/s (min ${Math.round(s.min)}, max ${Math.round(s.max)})`;
+
+/** Raw X25519 with prepared KeyObjects: the cost floor of one DH. */
+function rawX25519PerSecond(): number {
+  const a = generateKeyPairSync('x25519');
+  const b = generateKeyPairSync('x25519');
+  const t0 = performance.now();
+  for (let i = 0; i < DH_OPS; i++) diffieHellman({ privateKey: a.privateKey, publicKey: b.publicKey });
+  return DH_OPS / ((performance.now() - t0) / 1000);
+}
+
+/** X25519 through keys.ts (raw bytes in, DER-wrapped into KeyObjects each time), as noise.ts calls it. */
+function wrappedX25519PerSecond(): number {
+  const a = generateKeyPair();
+  const b = generateKeyPair();
+  const t0 = performance.now();
+  for (let i = 0; i < DH_OPS; i++) sharedSecret(a.privateKey, b.publicKey);
+  return DH_OPS / ((performance.now() - t0) / 1000);
+}
+
+/** Handshakes per second: time spent in the initiator only, and for the whole in-process exchange. */
+function handshakesPerSecond(): { initiator: number; exchange: number } {
+  const server = generateKeyPair();
+  const client = generateKeyPair();
+  const responder = new TestResponder({ privateKey: server.privateKey });
+  const initiator = new Initiator({ privateKey: client.privateKey, peerPublicKey: server.publicKey });
+  let inInitiator = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < HANDSHAKES; i++) {
+    const a = performance.now();
+    const sent = initiator.createInitiation();
+    inInitiator += performance.now() - a;
+    const out = responder.consumeInitiation(sent.message);
+    if (out.kind !== 'response') throw new Error('unexpected cookie reply');
+    const b = performance.now();
+    initiator.consumeResponse(out.message);
+    inInitiator += performance.now() - b;
+  }
+  const total = performance.now() - t0;
+  return { initiator: HANDSHAKES / (inInitiator / 1000), exchange: HANDSHAKES / (total / 1000) };
+}
+
+/** Runs the benchmark and reports one line per figure. */
+export async function benchHandshake(report: (line: string) => void): Promise<void> {
+  handshakesPerSecond(); // warm up JIT and OpenSSL
+  const raw: number[] = [];
+  const wrapped: number[] = [];
+  const init: number[] = [];
+  const exchange: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    raw.push(rawX25519PerSecond());
+    wrapped.push(wrappedX25519PerSecond());
+    const h = handshakesPerSecond();
+    init.push(h.initiator);
+    exchange.push(h.exchange);
+    await new Promise((res) => setImmediate(res)); // stay responsive between runs
+  }
+  const rawS = stat(raw);
+  const wrappedS = stat(wrapped);
+  const initS = stat(init);
+  const exS = stat(exchange);
+  report(`handshake: median of ${RUNS} runs x ${HANDSHAKES} handshakes, ${DH_OPS} X25519 ops per baseline run`);
+  report(`  X25519 raw (KeyObjects)            ${fmt(rawS)}`);
+  report(`  X25519 via keys.ts (raw bytes)     ${fmt(wrappedS)}`);
+  report(`  initiator handshakes (own time)    ${fmt(initS)}`);
+  report(`  full in-process exchange           ${fmt(exS)} (initiator + test responder)`);
+  report(`  ratio initiator / (raw X25519 / 4) = ${(initS.median / (rawS.median / 4)).toFixed(2)}  (1.00 = DH-bound)`);
+  report(`  ratio initiator / (keys.ts X25519 / 4) = ${(initS.median / (wrappedS.median / 4)).toFixed(2)}`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await benchHandshake((line) => console.log(line));
+}
