@@ -69,25 +69,46 @@ export interface Peer extends Meta {
   readonly expiresAt: string | null;
 }
 
+/**
+ * One audited action. Mutations are audited in the same store txn as the change itself, so
+ * `revision` is the revision of that change. Reading a pool private key is audited as 'read';
+ * store compaction as 'compact' of kind 'store'. Node status reports are not audited (they are
+ * observations, not changes of desired state).
+ */
 export interface AuditEntry {
   readonly id: string;
   readonly revision: number;
   readonly time: string;
-  /** Token name (never the token) that made the change. */
+  /** Token name (never the token) that made the change; "system" for the bootstrap token. */
   readonly actor: string;
-  readonly action: 'create' | 'update' | 'delete';
+  readonly action: 'create' | 'update' | 'delete' | 'read' | 'compact';
   /** Object kind and path, e.g. "peer", "pools/demo/peers/alice". */
-  readonly kind: 'pool' | 'node' | 'peer' | 'token';
+  readonly kind: 'pool' | 'node' | 'peer' | 'token' | 'store';
   readonly object: string;
 }
 
-/** One change of a pool's desired state, as streamed to agents. */
+/** An API token as listed; the secret is shown only once, when the token is created. */
+export interface TokenInfo extends Pick<Meta, 'revision' | 'createdAt'> {
+  readonly id: string;
+  /** Unique; recorded as the audit actor. */
+  readonly name: string;
+  readonly role: Role;
+  /** For role 'node': the pool and node the token is bound to; null otherwise. */
+  readonly pool: string | null;
+  readonly node: string | null;
+}
+
+/**
+ * One change of a pool's desired state, as streamed to agents. Nodes in changes and snapshots
+ * carry `status: null`: they describe desired state; read a node itself for its status.
+ */
 export type PoolChange =
   | { readonly type: 'peer.put'; readonly revision: number; readonly peer: Peer }
   | { readonly type: 'peer.delete'; readonly revision: number; readonly name: string; readonly publicKey: string }
   | { readonly type: 'node.put'; readonly revision: number; readonly node: Node }
   | { readonly type: 'node.delete'; readonly revision: number; readonly name: string }
-  | { readonly type: 'pool.put'; readonly revision: number; readonly pool: Pool };
+  | { readonly type: 'pool.put'; readonly revision: number; readonly pool: Pool }
+  | { readonly type: 'pool.delete'; readonly revision: number; readonly name: string };
 
 /** A consistent full view of one pool at `revision`; follow changes since `revision` after it. */
 export interface PoolSnapshot {

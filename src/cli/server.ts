@@ -1,0 +1,52 @@
+/**
+ * `wgfabric server [--data-dir DIR] [--listen HOST:PORT] [--master-key-file F]
+ *   [--bootstrap-token-file F]`
+ *
+ * Runs the control plane in the foreground on a SQLite store in the data directory until
+ * SIGTERM/SIGINT. On the very first start it prints the bootstrap admin token once.
+ */
+import { isIP } from 'node:net';
+import type { Command } from 'commander';
+import { FabricError } from '../protocol/errors.js';
+import { startServer, type RunningServer, type StartServerOptions } from '../server/start.js';
+
+/** Defaults of the server command's flags. */
+export const DEFAULT_DATA_DIR = './.wgfabric/data';
+export const DEFAULT_LISTEN = '127.0.0.1:7080';
+
+/** Injection points for tests. */
+export interface ServerCommandDeps {
+  /** Starts the server (tests substitute a fake). */
+  readonly start?: (o: StartServerOptions) => Promise<RunningServer>;
+}
+
+/** "HOST:PORT" with an IPv4 address, a host name, or "[IPv6]:PORT"; port 0 = any free port. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : -1;
+  if (!m || port > 65535 || (text.startsWith('[') && isIP(m[1]!) !== 6)) {
+    throw new FabricError('WGF_ERR_VALIDATION', `--listen must be HOST:PORT or [IPv6]:PORT with port 0..65535, got "${text}"`, { field: 'listen' });
+  }
+  return { host: m[1]!, port };
+}
+
+/** Adds the `server` subcommand to the program. */
+export function registerServerCommand(program: Command, deps: ServerCommandDeps = {}): Command {
+  return program
+    .command('server')
+    .description('run the control plane (REST API under /v1) on a SQLite store')
+    .option('--data-dir <dir>', 'data directory (SQLite store, default master key)', DEFAULT_DATA_DIR)
+    .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
+    .option('--master-key-file <file>', 'master key that seals pool private keys (default <data-dir>/master.key)')
+    .option('--bootstrap-token-file <file>', 'also write the first-start admin token here (mode 0600)')
+    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string }) => {
+      const { host, port } = parseListen(flags.listen);
+      const running = await (deps.start ?? startServer)({
+        dataDir: flags.dataDir, host, port,
+        ...(flags.masterKeyFile ? { masterKeyFile: flags.masterKeyFile } : {}),
+        ...(flags.bootstrapTokenFile ? { bootstrapTokenFile: flags.bootstrapTokenFile } : {}),
+      });
+      running.app.log.info(`wgfabric control plane listening on ${running.url}`);
+      await running.closed;
+    });
+}

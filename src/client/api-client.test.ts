@@ -1,0 +1,153 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isFabricError, type ErrorCode } from '../protocol/errors.js';
+import type { PoolChange } from '../protocol/types.js';
+import { pubkey } from '../control/testing/fixtures.js';
+import { startServer, type RunningServer } from '../server/start.js';
+import { ApiClient } from './api-client.js';
+
+async function fails(p: Promise<unknown>, code: ErrorCode): Promise<void> {
+  await assert.rejects(p, (e) => isFabricError(e) && e.code === code);
+}
+
+describe('ApiClient against a real server (SQLite, 127.0.0.1:0)', () => {
+  let dir: string;
+  let server: RunningServer;
+  let api: ApiClient;
+  let printed = '';
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wgf-client-'));
+    server = await startServer({
+      dataDir: join(dir, 'data'), host: '127.0.0.1', port: 0, logger: false, heartbeatMs: 40, handleSignals: false,
+      bootstrapTokenFile: join(dir, 'bootstrap.token'), stdout: { write: (s: string) => (printed += s) },
+    });
+    api = new ApiClient({ baseUrl: server.url, token: server.bootstrapToken! });
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('first start prints the bootstrap token once and stores it 0600; master key 0600 in the data dir', async () => {
+    assert.ok(server.bootstrapToken);
+    assert.equal(printed.split(server.bootstrapToken).length, 2, 'printed exactly once');
+    assert.equal((await readFile(join(dir, 'bootstrap.token'), 'utf8')).trim(), server.bootstrapToken);
+    assert.equal((await stat(join(dir, 'bootstrap.token'))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(dir, 'data', 'master.key'))).mode & 0o777, 0o600);
+    assert.equal((await api.whoami()).name, 'bootstrap');
+  });
+
+  test('typed CRUD, pagination helper and errors rebuilt as FabricError', async () => {
+    const pool = await api.createPool({ name: 'demo', ipv4Prefix: '10.60.0.0/24', ipv6Prefix: 'fd60::/64' });
+    assert.equal((await api.getPool('demo')).revision, pool.revision);
+    await api.createNode('demo', { name: 'n1', endpoint: '198.18.0.1:51820' });
+    for (let i = 0; i < 5; i++) await api.createPeer('demo', { name: `peer${i}`, publicKey: pubkey() });
+    const names = [];
+    for await (const p of ApiClient.all((cursor) => api.listPeers('demo', { limit: 2, ...(cursor ? { cursor } : {}) }))) names.push(p.name);
+    assert.deepEqual(names, ['peer0', 'peer1', 'peer2', 'peer3', 'peer4']);
+    const p0 = await api.getPeer('demo', 'peer0');
+    await api.updatePeer('demo', 'peer0', { enabled: false }, { ifMatch: p0.revision });
+    await fails(api.updatePeer('demo', 'peer0', { enabled: true }, { ifMatch: p0.revision }), 'WGF_ERR_CONFLICT');
+    await fails(api.getPeer('demo', 'nobody'), 'WGF_ERR_NOT_FOUND');
+    await fails(api.createPeer('demo', { name: 'bad', publicKey: 'A'.repeat(43) + '=' }), 'WGF_ERR_WEAK_KEY');
+    await fails(api.deletePool('demo'), 'WGF_ERR_IN_USE');
+    await fails(new ApiClient({ baseUrl: server.url, token: 'wgf_nope' }).listPools(), 'WGF_ERR_UNAUTHORIZED');
+    await fails(new ApiClient({ baseUrl: 'http://127.0.0.1:1', token: 'x' }).health(), 'WGF_ERR_UNAVAILABLE');
+    assert.equal((await api.listAudit({ kind: 'peer', action: 'update' })).items.length, 1);
+    assert.match(await api.metrics(), /wgfabric_pool_peers\{pool="demo"\} 5/);
+  });
+
+  test('a node token: snapshot, private key, status; nothing else', async () => {
+    const { secret } = await api.createToken({ name: 'agent-n1', role: 'node', pool: 'demo', node: 'n1' });
+    const agent = new ApiClient({ baseUrl: server.url, token: secret });
+    const snap = await agent.poolSnapshot('demo');
+    assert.equal(snap.peers.length, 5);
+    assert.equal((await agent.poolPrivateKey('demo')).length, 44);
+    const node = await agent.putNodeStatus('demo', 'n1', {
+      reportedAt: 'ignored', appliedRevision: snap.revision, peersDesired: 5, peersApplied: 5, lastReconcileAt: null, driftRepairs: 0, ready: true, message: 'ok',
+    });
+    assert.equal(node.status?.appliedRevision, snap.revision);
+    assert.notEqual(node.status?.reportedAt, 'ignored');
+    await fails(agent.listPools(), 'WGF_ERR_FORBIDDEN');
+    await fails(agent.createPeer('demo', { name: 'x', publicKey: pubkey() }), 'WGF_ERR_FORBIDDEN');
+  });
+
+  test('watchPool delivers changes and heartbeats, resolves on abort; long poll waits for a change', async () => {
+    const since = (await api.poolSnapshot('demo')).revision;
+    const ac = new AbortController();
+    const got: PoolChange[] = [];
+    let heartbeats = 0;
+    let firstHeartbeat!: () => void;
+    const connected = new Promise<void>((r) => (firstHeartbeat = r));
+    let sawDelete!: () => void;
+    const deleted = new Promise<void>((r) => (sawDelete = r));
+    const watching = api.watchPool('demo', since, async (c) => {
+      got.push(c);
+      if (c.type === 'peer.delete') sawDelete();
+    }, { signal: ac.signal, onHeartbeat: () => (++heartbeats === 1 ? firstHeartbeat() : undefined) });
+    await connected;
+    await api.createPeer('demo', { name: 'w1', publicKey: pubkey() });
+    await api.deletePeer('demo', 'w1');
+    await deleted;
+    ac.abort();
+    await watching;
+    assert.deepEqual(got.map((c) => c.type), ['peer.put', 'peer.delete']);
+    assert.ok(heartbeats >= 1);
+
+    const rev = (await api.poolChanges('demo', 0)).revision;
+    const poll = api.poolChanges('demo', rev, { wait: 20 });
+    await api.updateNode('demo', 'n1', { adminState: 'draining' });
+    const res = await poll;
+    assert.deepEqual(res.changes.map((c) => c.type), ['node.put']);
+  });
+
+  test('watchPoolBatches keeps the changes of one txn together (a forced pool delete)', async () => {
+    await api.createPool({ name: 'tmp', ipv4Prefix: '10.61.0.0/24' });
+    for (const n of ['a', 'b', 'c']) await api.createPeer('tmp', { name: n, publicKey: pubkey() });
+    const since = (await api.poolSnapshot('tmp')).revision;
+    const ac = new AbortController();
+    const batches: PoolChange[][] = [];
+    let gone!: () => void;
+    const done = new Promise<void>((r) => (gone = r));
+    let hb!: () => void;
+    const connected = new Promise<void>((r) => (hb = r));
+    const watching = api.watchPoolBatches('tmp', since, (b) => {
+      batches.push(b);
+      if (b.some((c) => c.type === 'pool.delete')) gone();
+    }, { signal: ac.signal, onHeartbeat: () => hb() });
+    await connected;
+    await api.deletePool('tmp', { force: true });
+    await done;
+    ac.abort();
+    await watching;
+    const last = batches.find((b) => b.some((c) => c.type === 'pool.delete'))!;
+    const rev = last.find((c) => c.type === 'pool.delete')!.revision;
+    assert.deepEqual(last.filter((c) => c.revision === rev).map((c) => c.type).sort(), ['peer.delete', 'peer.delete', 'peer.delete', 'pool.delete']);
+  });
+
+  test('watchPool from a compacted revision rejects with WGF_ERR_STORE_COMPACTED', async () => {
+    await api.compact();
+    await fails(api.watchPool('demo', 0, () => {}, { signal: new AbortController().signal }), 'WGF_ERR_STORE_COMPACTED');
+    await fails(api.poolChanges('demo', 0), 'WGF_ERR_STORE_COMPACTED');
+  });
+
+  test('a restart keeps data and prints no new token', async () => {
+    await server.close();
+    await server.close(); // idempotent
+    const again = await startServer({ dataDir: join(dir, 'data'), host: '127.0.0.1', port: 0, logger: false, handleSignals: false, stdout: { write: () => assert.fail('printed a token') } });
+    try {
+      assert.equal(again.bootstrapToken, null);
+      assert.equal((await again.control.getPool('demo')).name, 'demo');
+      const oldToken = new ApiClient({ baseUrl: again.url, token: server.bootstrapToken! });
+      assert.equal((await oldToken.whoami()).name, 'bootstrap', 'the token survives the restart');
+      // The same master key file is found again, so the sealed pool key still opens.
+      assert.equal((await oldToken.poolPrivateKey('demo')).length, 44);
+    } finally {
+      await again.close();
+    }
+  });
+});

@@ -1,0 +1,239 @@
+import type {
+  AuditListFilter, ChangesResponse, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated,
+} from '../protocol/api.js';
+import { FabricError, fromErrorBody } from '../protocol/errors.js';
+import type { AdminState, AuditEntry, Node, NodeStatus, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
+import { SseParser } from './sse.js';
+
+/** Where the API is and how to authenticate. */
+export interface ApiClientOptions {
+  /** e.g. "http://127.0.0.1:7080" */
+  readonly baseUrl: string;
+  /** API token text ("wgf_..."); never logged or put into error messages. */
+  readonly token?: string;
+  /** Per-request timeout (default 30 s; long polls add their wait). */
+  readonly timeoutMs?: number;
+  /** fetch implementation (default: global fetch). */
+  readonly fetch?: typeof fetch;
+}
+
+/** Pagination of list calls: page size 1..1000 and the previous page's `next`. */
+export interface PageQuery { readonly limit?: number; readonly cursor?: string }
+/** Optimistic concurrency: the revision (ETag) the object must still have. */
+export interface WriteOptions { readonly ifMatch?: number }
+/** Options of watchPool / watchPoolBatches. */
+export interface WatchOptions {
+  readonly signal: AbortSignal;
+  /** Called with each heartbeat's revision: the stream is complete up to it (the resume point). */
+  readonly onHeartbeat?: (revision: number) => void;
+  /** Reject with WGF_ERR_UNAVAILABLE when nothing (not even a heartbeat) arrives for this long (default 30 s). */
+  readonly idleTimeoutMs?: number;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+interface Req { query?: Query; body?: unknown; ifMatch?: number | undefined; signal?: AbortSignal | undefined; extraTimeoutMs?: number }
+
+/**
+ * Typed client of the control-plane REST API (one method per route). Errors come back as
+ * the server's FabricError (code, message, details) rebuilt from the error body; an
+ * unreachable server is WGF_ERR_UNAVAILABLE. Used by the CLI and the node agent.
+ */
+export class ApiClient {
+  private readonly base: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly opts: ApiClientOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.fetchImpl = opts.fetch ?? fetch;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  // ---- meta ----
+  health(): Promise<{ status: string }> { return this.call('GET', '/healthz'); }
+  ready(): Promise<{ status: string; revision: number }> { return this.call('GET', '/readyz'); }
+  whoami(): Promise<TokenInfo> { return this.call('GET', '/v1/whoami'); }
+  metrics(): Promise<string> { return this.call('GET', '/metrics'); }
+  openapi(): Promise<Record<string, unknown>> { return this.call('GET', '/v1/openapi.json'); }
+
+  // ---- pools ----
+  listPools(q: PageQuery & { label?: string } = {}): Promise<Page<Pool>> { return this.call('GET', '/v1/pools', { query: { ...q } }); }
+  getPool(pool: string): Promise<Pool> { return this.call('GET', `/v1/pools/${seg(pool)}`); }
+  createPool(input: PoolCreate): Promise<Pool> { return this.call('POST', '/v1/pools', { body: input }); }
+  updatePool(pool: string, patch: PoolUpdate, o: WriteOptions = {}): Promise<Pool> { return this.call('PATCH', `/v1/pools/${seg(pool)}`, { body: patch, ifMatch: o.ifMatch }); }
+  /** Refused (WGF_ERR_IN_USE) while the pool has nodes or peers, unless `force`. */
+  deletePool(pool: string, o: WriteOptions & { force?: boolean } = {}): Promise<void> {
+    return this.call('DELETE', `/v1/pools/${seg(pool)}`, { ifMatch: o.ifMatch, query: { force: o.force ? 'true' : undefined } });
+  }
+  /** The pool's server private key (base64): node tokens of the pool and admins only. */
+  async poolPrivateKey(pool: string): Promise<string> { return (await this.call<{ privateKey: string }>('GET', `/v1/pools/${seg(pool)}/private-key`)).privateKey; }
+
+  // ---- agent feed ----
+  poolSnapshot(pool: string): Promise<PoolSnapshot> { return this.call('GET', `/v1/pools/${seg(pool)}/snapshot`); }
+  /** Changes after `since`; with `wait` the server holds the request up to that many seconds for one. */
+  poolChanges(pool: string, since: number, o: { wait?: number; signal?: AbortSignal } = {}): Promise<ChangesResponse> {
+    return this.call('GET', `/v1/pools/${seg(pool)}/changes`, { query: { since, wait: o.wait }, signal: o.signal, extraTimeoutMs: (o.wait ?? 0) * 1000 });
+  }
+
+  /**
+   * Follows the pool's changes after `since` over server-sent events. `onChange` is called
+   * in order (awaited, so it may be async); all changes of one revision are delivered
+   * together. Resolves when `signal` aborts; rejects with a FabricError when the server
+   * reports one (WGF_ERR_STORE_COMPACTED: take a snapshot) or the stream breaks or stalls
+   * (WGF_ERR_UNAVAILABLE: reconnect from the last revision seen).
+   */
+  watchPool(pool: string, since: number, onChange: (change: PoolChange) => void | Promise<void>, o: WatchOptions): Promise<void> {
+    return this.watchPoolBatches(pool, since, async (changes) => {
+      for (const c of changes) await onChange(c);
+    }, o);
+  }
+
+  /**
+   * As watchPool, but hands over whatever complete revisions arrived together as one batch
+   * (for an agent that applies each batch to its device in one operation).
+   */
+  async watchPoolBatches(pool: string, since: number, onChanges: (changes: PoolChange[]) => void | Promise<void>, o: WatchOptions): Promise<void> {
+    const idle = new AbortController();
+    const signal = AbortSignal.any([o.signal, idle.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    const kick = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(), o.idleTimeoutMs ?? 30_000);
+    };
+    kick();
+    try {
+      const res = await this.send('GET', `/v1/pools/${seg(pool)}/watch`, { query: { since }, signal }, false);
+      if (!res.body) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream has no body');
+      const parser = new SseParser();
+      const decoder = new TextDecoder();
+      let partial: PoolChange[] = []; // changes of a revision whose last change has not arrived yet
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        kick();
+        let batch: PoolChange[] = [];
+        for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
+          if (ev.event === 'change') {
+            partial.push(JSON.parse(ev.data) as PoolChange);
+            if (ev.id === undefined) continue;
+            batch.push(...partial);
+            partial = [];
+          } else if (ev.event === 'heartbeat') {
+            if (batch.length > 0) await onChanges(batch);
+            batch = [];
+            o.onHeartbeat?.((JSON.parse(ev.data) as { revision: number }).revision);
+          } else if (ev.event === 'error') {
+            if (batch.length > 0) await onChanges(batch);
+            throw fromErrorBody(JSON.parse(ev.data), 503);
+          }
+        }
+        if (batch.length > 0) await onChanges(batch);
+      }
+      if (o.signal.aborted) return;
+      throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream ended; reconnect');
+    } catch (e) {
+      if (o.signal.aborted) return;
+      if (idle.signal.aborted) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream went silent; reconnect');
+      throw e instanceof FabricError ? e : unreachable(this.base, e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---- nodes ----
+  listNodes(pool: string, q: PageQuery & { label?: string; adminState?: AdminState } = {}): Promise<Page<Node>> { return this.call('GET', `/v1/pools/${seg(pool)}/nodes`, { query: { ...q } }); }
+  getNode(pool: string, node: string): Promise<Node> { return this.call('GET', `/v1/pools/${seg(pool)}/nodes/${seg(node)}`); }
+  createNode(pool: string, input: NodeCreate): Promise<Node> { return this.call('POST', `/v1/pools/${seg(pool)}/nodes`, { body: input }); }
+  updateNode(pool: string, node: string, patch: NodeUpdate, o: WriteOptions = {}): Promise<Node> {
+    return this.call('PATCH', `/v1/pools/${seg(pool)}/nodes/${seg(node)}`, { body: patch, ifMatch: o.ifMatch });
+  }
+  deleteNode(pool: string, node: string, o: WriteOptions = {}): Promise<void> { return this.call('DELETE', `/v1/pools/${seg(pool)}/nodes/${seg(node)}`, { ifMatch: o.ifMatch }); }
+  /** Reports a node's status; `reportedAt`, if present, is dropped (the server stamps it). */
+  putNodeStatus(pool: string, node: string, status: NodeStatusInput | NodeStatus): Promise<Node> {
+    const { reportedAt: _, ...body } = status as NodeStatus;
+    return this.call('PUT', `/v1/pools/${seg(pool)}/nodes/${seg(node)}/status`, { body });
+  }
+
+  // ---- peers ----
+  listPeers(pool: string, q: PageQuery & { label?: string; enabled?: boolean; prefix?: string } = {}): Promise<Page<Peer>> {
+    return this.call('GET', `/v1/pools/${seg(pool)}/peers`, { query: { ...q } });
+  }
+  getPeer(pool: string, peer: string): Promise<Peer> { return this.call('GET', `/v1/pools/${seg(pool)}/peers/${seg(peer)}`); }
+  createPeer(pool: string, input: PeerCreate): Promise<Peer> { return this.call('POST', `/v1/pools/${seg(pool)}/peers`, { body: input }); }
+  updatePeer(pool: string, peer: string, patch: PeerUpdate, o: WriteOptions = {}): Promise<Peer> {
+    return this.call('PATCH', `/v1/pools/${seg(pool)}/peers/${seg(peer)}`, { body: patch, ifMatch: o.ifMatch });
+  }
+  deletePeer(pool: string, peer: string, o: WriteOptions = {}): Promise<void> { return this.call('DELETE', `/v1/pools/${seg(pool)}/peers/${seg(peer)}`, { ifMatch: o.ifMatch }); }
+
+  // ---- admin ----
+  listAudit(q: Partial<Omit<AuditListFilter, 'limit'>> & PageQuery = {}): Promise<Page<AuditEntry>> { return this.call('GET', '/v1/audit', { query: { ...q } }); }
+  listTokens(q: PageQuery = {}): Promise<Page<TokenInfo>> { return this.call('GET', '/v1/tokens', { query: { ...q } }); }
+  /** The answer's `secret` is the only copy of the token: store it now. */
+  createToken(input: TokenCreate): Promise<TokenCreated> { return this.call('POST', '/v1/tokens', { body: input }); }
+  deleteToken(id: string): Promise<void> { return this.call('DELETE', `/v1/tokens/${seg(id)}`); }
+  compact(revision?: number): Promise<{ compactRevision: number; revision: number }> {
+    return this.call('POST', '/v1/admin/compact', { body: revision === undefined ? {} : { revision } });
+  }
+
+  /** Iterates every item of a paginated list: `for await (const p of ApiClient.all((c) => api.listPeers('x', { cursor: c })))`. */
+  static async *all<T>(page: (cursor: string | undefined) => Promise<Page<T>>): AsyncGenerator<T> {
+    let cursor: string | undefined;
+    do {
+      const p = await page(cursor);
+      yield* p.items;
+      cursor = p.next ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  private async call<T>(method: string, path: string, r: Req = {}): Promise<T> {
+    const res = await this.send(method, path, r, true);
+    if (res.status === 204) return undefined as T;
+    const type = res.headers.get('content-type') ?? '';
+    return (type.includes('json') ? await res.json() : await res.text()) as T;
+  }
+
+  private async send(method: string, path: string, r: Req, timeout: boolean): Promise<Response> {
+    const url = new URL(this.base + path);
+    for (const [k, v] of Object.entries(r.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.opts.token) headers['authorization'] = `Bearer ${this.opts.token}`;
+    if (r.ifMatch !== undefined) headers['if-match'] = `"${r.ifMatch}"`;
+    if (r.body !== undefined) headers['content-type'] = 'application/json';
+    const signals = [r.signal, timeout ? AbortSignal.timeout(this.timeoutMs + (r.extraTimeoutMs ?? 0)) : undefined].filter((s): s is AbortSignal => s !== undefined);
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, {
+        method, headers, ...(r.body !== undefined ? { body: JSON.stringify(r.body) } : {}), ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
+      });
+    } catch (e) {
+      if (r.signal?.aborted) throw r.signal.reason;
+      throw unreachable(this.base, e);
+    }
+    if (res.ok) return res;
+    const text = await res.text().catch(() => '');
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    throw fromErrorBody(body, res.status);
+  }
+}
+
+function seg(s: string): string {
+  return encodeURIComponent(s);
+}
+
+function unreachable(base: string, e: unknown): FabricError {
+  const err = e as { name?: string; cause?: { code?: string } };
+  const why = err.name === 'TimeoutError' ? 'timed out' : (err.cause?.code ?? err.name ?? 'error');
+  return new FabricError('WGF_ERR_UNAVAILABLE', `cannot reach the control plane at ${originOf(base)}: ${why}`, undefined, { cause: e });
+}
+
+/** Scheme, host and port only: never credentials or paths in messages. */
+function originOf(base: string): string {
+  try {
+    return new URL(base).origin;
+  } catch {
+    return 'the configured URL';
+  }
+}

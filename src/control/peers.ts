@@ -1,0 +1,230 @@
+import type { PeerCreate, PeerUpdate } from '../protocol/api.js';
+import { FabricError } from '../protocol/errors.js';
+import type { Page, Peer } from '../protocol/types.js';
+import type { Compare, KeyValue, Op } from '../store/store.js';
+import { canonicalPublicKey, parseKey, toHex as keyHex } from '../wg/keys.js';
+import { allocate, claimKeyOf, claimRequested, type Claim } from './alloc.js';
+import { checkIfMatch, commit, notFound, type Ctx, type MutationOptions } from './context.js';
+import { formatNet, fromHex, networkOf, overlaps, parseNet, toHex, type Net } from './ipam.js';
+import * as K from './keys.js';
+import { scanPage, type PageRequest } from './paging.js';
+import { readPool, readPoolForChild } from './pools.js';
+import { decode, peerEntity, type PeerRecord, type PoolRecord } from './records.js';
+import * as V from './validate.js';
+
+/**
+ * Peer CRUD with its claims: tunnel addresses (alloc.ts), the public key (one peer per key
+ * per pool) and extra AllowedIPs (no overlap with the pool prefixes or with another peer's
+ * AllowedIPs). All of a peer's claims change in the same txn as the peer record. This
+ * process runs one peer mutation per pool at a time (Lanes) so its own requests do not
+ * race; other writers are handled by the compares.
+ */
+
+export async function createPeer(ctx: Ctx, pool: string, input: PeerCreate, opts: MutationOptions): Promise<Peer> {
+  V.name('pool', pool);
+  const name = V.name('name', input.name);
+  const publicKey = canonicalPublicKey(input.publicKey, 'publicKey');
+  const requested = requestedAddresses(input.addresses);
+  const extra = V.allowedIps('allowedIps', input.allowedIps);
+  const enabled = input.enabled === undefined ? true : V.bool('enabled', input.enabled);
+  const labels = V.labels('labels', input.labels);
+  const expiresAt = V.time('expiresAt', input.expiresAt);
+  const path = `pools/${pool}/peers/${name}`;
+  return ctx.lanes.run(`peers/${pool}`, () => commit(ctx, opts.actor, async (attempt) => {
+    const p = await readPoolForChild(ctx, pool);
+    if (await ctx.store.get(K.peerKey(pool, name))) throw new FabricError('WGF_ERR_ALREADY_EXISTS', `peer ${name} already exists in pool ${pool}`, { object: path });
+    const pk = await pubkeyClaim(ctx, pool, publicKey, name);
+    const claims: Claim[] = [];
+    for (const [fam, text] of [[4, p.rec.ipv4Prefix], [6, p.rec.ipv6Prefix]] as const) {
+      const want = requested.get(fam);
+      if (text === null) {
+        if (want) throw new FabricError('WGF_ERR_ADDRESS_OUTSIDE_POOL', `pool ${pool} has no IPv${fam} prefix`, { address: formatNet(want) });
+        continue;
+      }
+      const prefix = parseNet(text);
+      claims.push(want ? await claimRequested(ctx.store, pool, prefix, want, name) : await allocate(ctx.store, pool, prefix, name, attempt));
+    }
+    const cidr = await cidrClaims(ctx, pool, p.rec, extra, [], name);
+    const now = ctx.clock.now().toISOString();
+    const rec: PeerRecord = {
+      pool, name, publicKey, addresses: claims.map((c) => c.address), allowedIps: extra.map(formatNet), enabled, labels, expiresAt,
+      createdAt: now, updatedAt: now,
+    };
+    return {
+      compares: [
+        { key: K.poolKey(pool), modRevision: p.kv.modRevision }, { key: K.peerKey(pool, name), modRevision: 0 },
+        ...pk.compares, ...claims.flatMap((c) => c.compares), ...cidr.compares,
+      ],
+      ops: [{ type: 'put', key: K.peerKey(pool, name), value: JSON.stringify(rec) }, ...pk.ops, ...claims.flatMap((c) => c.ops), ...cidr.ops],
+      audit: { action: 'create', kind: 'peer', object: path },
+      result: (rev) => peerEntity(rec, rev),
+    };
+  }));
+}
+
+/** The peer; WGF_ERR_NOT_FOUND for a missing pool or peer. */
+export async function getPeer(ctx: Ctx, pool: string, name: string): Promise<Peer> {
+  const kv = await readPeer(ctx, pool, name);
+  return peerEntity(decode<PeerRecord>(kv), kv.modRevision);
+}
+
+/** A page of the pool's peers, filtered by enabled, label selector and name prefix. */
+export async function listPeers(
+  ctx: Ctx, pool: string, filter: PageRequest & { label?: string | undefined; enabled?: boolean | undefined; prefix?: string | undefined },
+): Promise<Page<Peer>> {
+  await readPool(ctx, pool);
+  const want = V.labelSelector('label', filter.label);
+  if (filter.prefix !== undefined && !/^[a-z0-9._-]{1,63}$/.test(filter.prefix)) throw V.invalid('prefix', 'must be the start of a peer name');
+  const scan = K.peersPrefix(pool) + (filter.prefix ?? '');
+  return scanPage(ctx.store, K.peersPrefix(pool), scan, filter, (kv) => {
+    const rec = decode<PeerRecord>(kv);
+    if ((filter.enabled !== undefined && rec.enabled !== filter.enabled) || !V.matchesLabels(rec.labels, want)) return null;
+    return peerEntity(rec, kv.modRevision);
+  });
+}
+
+/** Partial update (re-key, AllowedIPs, enabled, labels, expiry); claims move in the same txn. */
+export async function updatePeer(ctx: Ctx, pool: string, name: string, patch: PeerUpdate, opts: MutationOptions): Promise<Peer> {
+  const publicKey = patch.publicKey === undefined ? undefined : canonicalPublicKey(patch.publicKey, 'publicKey');
+  const extra = patch.allowedIps === undefined ? undefined : V.allowedIps('allowedIps', patch.allowedIps);
+  const fields: Partial<PeerRecord> = {};
+  if (patch.enabled !== undefined) fields.enabled = V.bool('enabled', patch.enabled);
+  if (patch.labels !== undefined) fields.labels = V.labels('labels', patch.labels);
+  if (patch.expiresAt !== undefined) fields.expiresAt = V.time('expiresAt', patch.expiresAt);
+  const path = `pools/${pool}/peers/${name}`;
+  return ctx.lanes.run(`peers/${pool}`, () => commit(ctx, opts.actor, async () => {
+    const p = await readPoolForChild(ctx, pool);
+    const kv = await readPeer(ctx, pool, name);
+    checkIfMatch(kv, opts.ifMatch, path);
+    const old = decode<PeerRecord>(kv);
+    const compares: Compare[] = [{ key: K.poolKey(pool), modRevision: p.kv.modRevision }, { key: kv.key, modRevision: kv.modRevision }];
+    const ops: Op[] = [];
+    const next: PeerRecord = { ...old, ...fields, updatedAt: ctx.clock.now().toISOString() };
+    if (publicKey !== undefined && publicKey !== old.publicKey) {
+      const pk = await pubkeyClaim(ctx, pool, publicKey, name);
+      compares.push(...pk.compares);
+      ops.push(...pk.ops, { type: 'delete', key: pubkeyKeyOf(pool, old.publicKey) });
+      next.publicKey = publicKey;
+    }
+    if (extra !== undefined) {
+      const oldNets = old.allowedIps.map((t) => parseNet(t));
+      const cidr = await cidrClaims(ctx, pool, p.rec, extra, oldNets, name);
+      compares.push(...cidr.compares);
+      ops.push(...cidr.ops);
+      next.allowedIps = extra.map(formatNet);
+    }
+    ops.unshift({ type: 'put', key: kv.key, value: JSON.stringify(next) });
+    return { compares, ops, audit: { action: 'update', kind: 'peer', object: path }, result: (rev) => peerEntity(next, rev) };
+  }));
+}
+
+/** Deletes a peer and frees its claims. Allowed while its pool is being deleted. */
+export async function deletePeer(ctx: Ctx, pool: string, name: string, opts: MutationOptions): Promise<void> {
+  const path = `pools/${pool}/peers/${name}`;
+  await ctx.lanes.run(`peers/${pool}`, () => commit(ctx, opts.actor, async () => {
+    const kv = await readPeer(ctx, pool, name);
+    checkIfMatch(kv, opts.ifMatch, path);
+    return {
+      compares: [{ key: kv.key, modRevision: kv.modRevision }],
+      ops: claimKeysOf(decode<PeerRecord>(kv)).map((key): Op => ({ type: 'delete', key })),
+      audit: { action: 'delete', kind: 'peer', object: path },
+      result: () => undefined,
+    };
+  }));
+}
+
+/** Every store key a peer owns: its record and all its claims (used by delete and checks). */
+export function claimKeysOf(rec: PeerRecord): string[] {
+  return [
+    K.peerKey(rec.pool, rec.name),
+    pubkeyKeyOf(rec.pool, rec.publicKey),
+    ...rec.addresses.map((a) => claimKeyOf(rec.pool, parseNet(a, 'address', false))),
+    ...rec.allowedIps.map((c) => cidrKeyOf(rec.pool, parseNet(c))),
+  ];
+}
+
+/** The public key claim key of a peer key (any accepted form). */
+export function pubkeyKeyOf(pool: string, publicKey: string): string {
+  return K.pubkeyKey(pool, keyHex(parseKey(publicKey)));
+}
+
+/** The claim key of one extra AllowedIPs prefix. */
+export function cidrKeyOf(pool: string, n: Net): string {
+  return K.cidrKey(pool, n.family, toHex(n.family, networkOf(n)), n.len);
+}
+
+async function readPeer(ctx: Ctx, pool: string, name: string): Promise<KeyValue> {
+  V.name('pool', pool);
+  V.name('peer', name);
+  const kv = await ctx.store.get(K.peerKey(pool, name));
+  if (!kv) {
+    await readPool(ctx, pool);
+    throw notFound(`peer ${name} in pool ${pool}`, `pools/${pool}/peers/${name}`);
+  }
+  return kv;
+}
+
+async function pubkeyClaim(ctx: Ctx, pool: string, publicKey: string, peer: string): Promise<{ compares: Compare[]; ops: Op[] }> {
+  const key = pubkeyKeyOf(pool, publicKey);
+  const holder = await ctx.store.get(key);
+  if (holder) {
+    throw new FabricError('WGF_ERR_ALREADY_EXISTS', `this public key is already used by peer ${holder.value} of pool ${pool}`, { peer: holder.value });
+  }
+  return { compares: [{ key, modRevision: 0 }], ops: [{ type: 'put', key, value: peer }] };
+}
+
+/**
+ * Claims for a peer's new extra AllowedIPs (`want`, replacing `have`): none may overlap the
+ * pool's tunnel prefixes (IPAM hands those out) or another peer's AllowedIPs. The txn also
+ * bumps cidrseq/<pool>, so two concurrent checks of one pool cannot both pass.
+ */
+async function cidrClaims(ctx: Ctx, pool: string, p: PoolRecord, want: Net[], have: Net[], peer: string): Promise<{ compares: Compare[]; ops: Op[] }> {
+  const key = (n: Net) => cidrKeyOf(pool, n);
+  const haveKeys = new Set(have.map(key));
+  const wantKeys = new Set(want.map(key));
+  const added = want.filter((n) => !haveKeys.has(key(n)));
+  const ops: Op[] = have.filter((n) => !wantKeys.has(key(n))).map((n): Op => ({ type: 'delete', key: key(n) }));
+  if (added.length === 0) return { compares: [], ops };
+  for (const prefix of [p.ipv4Prefix, p.ipv6Prefix]) {
+    if (prefix === null) continue;
+    const hit = added.find((n) => overlaps(n, parseNet(prefix)));
+    if (hit) {
+      throw new FabricError('WGF_ERR_ALLOWED_IPS_OVERLAP', `allowedIps ${formatNet(hit)} overlaps the pool's tunnel prefix ${prefix}, from which peers get their addresses`, {
+        cidr: formatNet(hit), prefix,
+      });
+    }
+  }
+  const seq = await ctx.store.get(K.cidrSeqKey(pool));
+  const base = K.cidrPrefix(pool);
+  for (const kv of (await ctx.store.range(base)).kvs) {
+    if (kv.value === peer) continue;
+    const [fam, hex, len] = kv.key.slice(base.length).split('/');
+    const other: Net = { family: fam === '6' ? 6 : 4, value: fromHex(hex ?? '0'), len: Number(len) };
+    const hit = added.find((n) => overlaps(n, other));
+    if (hit) {
+      throw new FabricError('WGF_ERR_ALLOWED_IPS_OVERLAP', `allowedIps ${formatNet(hit)} overlaps ${formatNet(other)} of peer ${kv.value}`, {
+        cidr: formatNet(hit), peer: kv.value, other: formatNet(other),
+      });
+    }
+  }
+  return {
+    compares: [{ key: K.cidrSeqKey(pool), modRevision: seq?.modRevision ?? 0 }, ...added.map((n) => ({ key: key(n), modRevision: 0 }))],
+    ops: [
+      ...ops, ...added.map((n): Op => ({ type: 'put', key: key(n), value: peer })),
+      { type: 'put', key: K.cidrSeqKey(pool), value: String(Number(seq?.value ?? 0) + 1) },
+    ],
+  };
+}
+
+function requestedAddresses(list: readonly string[] | undefined): Map<4 | 6, Net> {
+  const out = new Map<4 | 6, Net>();
+  if (list === undefined) return out;
+  if (!Array.isArray(list) || list.length > 2) throw V.invalid('addresses', 'must list at most one IPv4 and one IPv6 address');
+  for (const [i, text] of list.entries()) {
+    const n = parseNet(typeof text === 'string' ? text : '', `addresses[${i}]`, false);
+    if (n.len !== (n.family === 4 ? 32 : 128)) throw V.invalid(`addresses[${i}]`, 'must be a host address (/32 or /128)');
+    if (out.has(n.family)) throw V.invalid('addresses', `lists two IPv${n.family} addresses`);
+    out.set(n.family, n);
+  }
+  return out;
+}

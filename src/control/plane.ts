@@ -1,0 +1,184 @@
+import type { AuditListFilter, ChangesResponse, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated } from '../protocol/api.js';
+import { FabricError } from '../protocol/errors.js';
+import type { AdminState, AuditEntry, Node, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
+import type { Store, Watcher } from '../store/store.js';
+import { listAudit } from './audit.js';
+import { mapEvents, snapshotFrom } from './changes.js';
+import { commit, makeCtx, notFound, systemClock, type Clock, type Ctx, type MutationOptions } from './context.js';
+import * as K from './keys.js';
+import * as nodes from './nodes.js';
+import type { PageRequest } from './paging.js';
+import * as peers from './peers.js';
+import * as pools from './pools.js';
+import { poolKeyContext } from './records.js';
+import type { SecretBox } from './secrets.js';
+import * as tokens from './tokens.js';
+import * as V from './validate.js';
+
+export type { Clock, MutationOptions } from './context.js';
+
+/** What a ControlPlane needs; the clock defaults to the wall clock. */
+export interface ControlPlaneOptions {
+  readonly store: Store;
+  /** Seals pool private keys at rest (master key). */
+  readonly secrets: SecretBox;
+  readonly clock?: Clock;
+  /** Txn attempts under contention before WGF_ERR_UNAVAILABLE (default 32). */
+  readonly maxAttempts?: number;
+}
+
+/** Most events one GET .../changes answer carries (never splitting a txn). */
+const CHANGES_LIMIT = 5000;
+
+/**
+ * The control plane: pools, nodes, peers, tokens, audit and the change stream, all on the
+ * Store interface (no assumption that this process is the only writer). Every mutation is
+ * validated, guarded by compares (If-Match → WGF_ERR_CONFLICT) and audited in its own txn;
+ * the returned entity's `revision` is that txn's revision. Authorization is the caller's job
+ * (the HTTP server's policy); `actor` is only recorded.
+ */
+export class ControlPlane {
+  readonly store: Store;
+  private readonly ctx: Ctx;
+
+  constructor(opts: ControlPlaneOptions) {
+    this.store = opts.store;
+    this.ctx = makeCtx(opts.store, opts.secrets, opts.clock ?? systemClock, opts.maxAttempts);
+  }
+
+  // ---- pools ----
+  createPool(input: PoolCreate, opts: MutationOptions): Promise<Pool> { return pools.createPool(this.ctx, input, opts); }
+  getPool(name: string): Promise<Pool> { return pools.getPool(this.ctx, name); }
+  listPools(filter: PageRequest & { label?: string | undefined } = {}): Promise<Page<Pool>> { return pools.listPools(this.ctx, filter); }
+  updatePool(name: string, patch: PoolUpdate, opts: MutationOptions): Promise<Pool> { return pools.updatePool(this.ctx, name, patch, opts); }
+  /** Refused with WGF_ERR_IN_USE while the pool has nodes or peers, unless `force`. */
+  deletePool(name: string, opts: MutationOptions & { force?: boolean }): Promise<void> { return pools.deletePool(this.ctx, name, opts); }
+  /** The decrypted server private key (base64) for the pool's nodes and admins; the read is audited. */
+  poolPrivateKey(name: string, opts: MutationOptions): Promise<string> { return pools.poolPrivateKey(this.ctx, name, opts); }
+
+  // ---- nodes ----
+  createNode(pool: string, input: NodeCreate, opts: MutationOptions): Promise<Node> { return nodes.createNode(this.ctx, pool, input, opts); }
+  getNode(pool: string, name: string): Promise<Node> { return nodes.getNode(this.ctx, pool, name); }
+  listNodes(pool: string, filter: PageRequest & { label?: string | undefined; adminState?: AdminState | undefined } = {}): Promise<Page<Node>> {
+    return nodes.listNodes(this.ctx, pool, filter);
+  }
+  updateNode(pool: string, name: string, patch: NodeUpdate, opts: MutationOptions): Promise<Node> { return nodes.updateNode(this.ctx, pool, name, patch, opts); }
+  deleteNode(pool: string, name: string, opts: MutationOptions): Promise<void> { return nodes.deleteNode(this.ctx, pool, name, opts); }
+  /** Stores an agent's status report (not audited, not in the change stream). */
+  putNodeStatus(pool: string, name: string, status: NodeStatusInput, opts: MutationOptions): Promise<Node> {
+    return nodes.putNodeStatus(this.ctx, pool, name, status, opts);
+  }
+
+  // ---- peers ----
+  createPeer(pool: string, input: PeerCreate, opts: MutationOptions): Promise<Peer> { return peers.createPeer(this.ctx, pool, input, opts); }
+  getPeer(pool: string, name: string): Promise<Peer> { return peers.getPeer(this.ctx, pool, name); }
+  listPeers(pool: string, filter: PageRequest & { label?: string | undefined; enabled?: boolean | undefined; prefix?: string | undefined } = {}): Promise<Page<Peer>> {
+    return peers.listPeers(this.ctx, pool, filter);
+  }
+  updatePeer(pool: string, name: string, patch: PeerUpdate, opts: MutationOptions): Promise<Peer> { return peers.updatePeer(this.ctx, pool, name, patch, opts); }
+  deletePeer(pool: string, name: string, opts: MutationOptions): Promise<void> { return peers.deletePeer(this.ctx, pool, name, opts); }
+
+  // ---- change stream ----
+
+  /** A consistent view of the pool (one range) at `revision`; follow with since = revision. */
+  async poolSnapshot(pool: string): Promise<PoolSnapshot> {
+    V.name('pool', pool);
+    const res = await this.store.range(K.poolPrefix(pool));
+    const snap = snapshotFrom(pool, res.kvs, res.revision);
+    if (!snap) throw notFound(`pool ${pool}`, `pools/${pool}`);
+    return snap;
+  }
+
+  /**
+   * Changes of the pool with revision > since; follow on with `since = revision` of the
+   * answer. Throws WGF_ERR_STORE_COMPACTED when `since` is too old (take a snapshot).
+   */
+  async poolChanges(pool: string, since: number): Promise<ChangesResponse> {
+    V.name('pool', pool);
+    const prefix = K.poolPrefix(pool);
+    const res = await this.store.changes(prefix, since, CHANGES_LIMIT);
+    if (res.events.length === 0) return { revision: Math.max(res.revision, since), changes: [] };
+    const last = res.events[res.events.length - 1]!.revision;
+    // Only claim the current revision when nothing of this pool lies beyond what we return.
+    const more = await this.store.changes(prefix, last, 1);
+    return { revision: more.events.length === 0 ? more.revision : last, changes: mapEvents(pool, res.events) };
+  }
+
+  /**
+   * Streams the pool's changes with revision > since: `onChanges(changes, revision)` per
+   * batch (revision: the batch's last event), `onError` once (e.g. WGF_ERR_STORE_COMPACTED).
+   */
+  watchPool(pool: string, since: number, onChanges: (changes: PoolChange[], revision: number) => void, onError: (err: Error) => void): Watcher {
+    V.name('pool', pool);
+    return this.store.watch(K.poolPrefix(pool), since, (events) => {
+      if (events.length > 0) onChanges(mapEvents(pool, events), events[events.length - 1]!.revision);
+    }, onError);
+  }
+
+  /**
+   * The highest revision a follower that has seen every change up to `delivered` may resume
+   * from: the current revision when no change of the pool lies after `delivered`.
+   */
+  async resumeRevision(pool: string, delivered: number): Promise<number> {
+    try {
+      const res = await this.store.changes(K.poolPrefix(pool), delivered, 1);
+      return res.events.length === 0 ? Math.max(res.revision, delivered) : delivered;
+    } catch (e) {
+      if (e instanceof FabricError && e.code === 'WGF_ERR_STORE_COMPACTED') return delivered;
+      throw e;
+    }
+  }
+
+  /** Drops change history up to `revision` (default: current). Audited. */
+  async compact(revision: number | undefined, opts: MutationOptions): Promise<{ compactRevision: number; revision: number }> {
+    const current = await this.store.currentRevision();
+    const target = revision ?? current;
+    if (!Number.isSafeInteger(target) || target < 0 || target > current) {
+      throw V.invalid('revision', `must be an integer 0..${current} (the current revision)`);
+    }
+    await this.store.compact(target);
+    const rev = await commit(this.ctx, opts.actor, async () => ({
+      compares: [], ops: [], audit: { action: 'compact', kind: 'store', object: 'store' }, result: (r) => r,
+    }));
+    return { compactRevision: await this.store.compactRevision(), revision: rev };
+  }
+
+  currentRevision(): Promise<number> { return this.store.currentRevision(); }
+
+  /**
+   * Throws WGF_ERR_CRYPTO when the loaded master key cannot open the sealed keys of the
+   * store (a wrong or replaced master key file), so a server refuses to start rather than
+   * fail later on every private-key read. Checks one pool; passes on an empty store.
+   */
+  async checkMasterKey(): Promise<void> {
+    const first = (await this.store.range(K.POOL_LIST_PREFIX, { limit: 1 })).kvs[0];
+    if (!first) return;
+    await this.poolPrivateKeyUnaudited(first.key.slice(K.POOL_LIST_PREFIX.length));
+  }
+
+  private async poolPrivateKeyUnaudited(name: string): Promise<void> {
+    const { rec } = await pools.readPool(this.ctx, name);
+    this.ctx.secrets.open(rec.privateKeySealed, poolKeyContext(name)).fill(0);
+  }
+
+  /** Peers per pool (for metrics). */
+  async peerCounts(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const kv of (await this.store.range(K.POOL_LIST_PREFIX)).kvs) {
+      const pool = kv.key.slice(K.POOL_LIST_PREFIX.length);
+      out.set(pool, await this.store.count(K.peersPrefix(pool)));
+    }
+    return out;
+  }
+
+  // ---- audit and tokens ----
+  listAudit(filter: Omit<AuditListFilter, 'limit'> & { limit?: number | undefined } = {}): Promise<Page<AuditEntry>> { return listAudit(this.ctx, filter); }
+  /** The secret is in the answer only: it is not stored. */
+  createToken(input: TokenCreate, opts: MutationOptions): Promise<TokenCreated> { return tokens.createToken(this.ctx, input, opts); }
+  listTokens(req: PageRequest = {}): Promise<Page<TokenInfo>> { return tokens.listTokens(this.ctx, req); }
+  deleteToken(id: string, opts: MutationOptions): Promise<void> { return tokens.deleteToken(this.ctx, id, opts); }
+  /** The token's identity, or null for anything that is not a valid existing token. */
+  authenticate(text: string): Promise<TokenInfo | null> { return tokens.authenticate(this.ctx, text); }
+  /** The "bootstrap" admin token text when no token exists yet (returned once), else null. */
+  bootstrap(): Promise<string | null> { return tokens.bootstrap(this.ctx); }
+}

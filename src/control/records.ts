@@ -1,0 +1,128 @@
+import { FabricError } from '../protocol/errors.js';
+import type { AdminState, AuditEntry, Node, NodeStatus, Peer, Pool, TokenInfo } from '../protocol/types.js';
+import type { KeyValue } from '../store/store.js';
+
+/**
+ * Stored records and their mapping to API entities. Records hold what the entity holds minus
+ * `revision` (always the key's modRevision) plus private fields. The mappers copy fields
+ * explicitly, so a private field (the sealed pool key, a token hash) can never reach a
+ * response or a change event by accident.
+ */
+
+export interface PoolRecord {
+  name: string;
+  description: string;
+  publicKey: string;
+  /** SecretBox-sealed server private key (context: poolKeyContext(name)). Never returned. */
+  privateKeySealed: string;
+  listenPort: number;
+  ipv4Prefix: string | null;
+  ipv6Prefix: string | null;
+  endpoint: string | null;
+  dns: string[];
+  mtu: number | null;
+  persistentKeepalive: number;
+  labels: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+  /** Set by the first phase of a pool delete: child mutations are refused from then on. */
+  deleting?: boolean;
+}
+
+/** Stored node: desired state only (status lives under status/). */
+export interface NodeRecord {
+  pool: string;
+  name: string;
+  endpoint: string | null;
+  adminState: AdminState;
+  labels: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Stored peer; every address, the key and every AllowedIPs entry has a claim key. */
+export interface PeerRecord {
+  pool: string;
+  name: string;
+  publicKey: string;
+  addresses: string[];
+  allowedIps: string[];
+  enabled: boolean;
+  labels: Record<string, string>;
+  expiresAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Stored token: the hash of its secret, never the secret. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: TokenInfo['role'];
+  pool: string | null;
+  node: string | null;
+  /** Hex SHA-256 of the secret (see tokens.ts). Never returned. */
+  hash: string;
+  createdAt: string;
+}
+
+/** Stored audit entry; id and revision come from its key and modRevision. */
+export type AuditRecord = Omit<AuditEntry, 'id' | 'revision'>;
+
+/** Associated data binding a sealed pool key to its pool. */
+export const poolKeyContext = (pool: string): string => `wgfabric pool private key\0${pool}`;
+
+/** Parses a stored JSON value; a corrupt value is an internal error (never echoed). */
+export function decode<T>(kv: { key: string; value: string }): T {
+  try {
+    return JSON.parse(kv.value) as T;
+  } catch (e) {
+    throw new FabricError('WGF_ERR_INTERNAL', 'a stored record is corrupt', { key: kv.key }, { cause: e });
+  }
+}
+
+/** Pool entity of a record (drops the sealed private key). */
+export function poolEntity(r: PoolRecord, revision: number): Pool {
+  return {
+    name: r.name, description: r.description, publicKey: r.publicKey, listenPort: r.listenPort, ipv4Prefix: r.ipv4Prefix,
+    ipv6Prefix: r.ipv6Prefix, endpoint: r.endpoint, dns: [...r.dns], mtu: r.mtu, persistentKeepalive: r.persistentKeepalive,
+    labels: { ...r.labels }, revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
+  };
+}
+
+/** Node entity of a record with the given status. */
+export function nodeEntity(r: NodeRecord, revision: number, status: NodeStatus | null): Node {
+  return {
+    pool: r.pool, name: r.name, endpoint: r.endpoint, adminState: r.adminState, labels: { ...r.labels }, status,
+    revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
+  };
+}
+
+/** Peer entity of a record. */
+export function peerEntity(r: PeerRecord, revision: number): Peer {
+  return {
+    pool: r.pool, name: r.name, publicKey: r.publicKey, addresses: [...r.addresses], allowedIps: [...r.allowedIps],
+    enabled: r.enabled, labels: { ...r.labels }, expiresAt: r.expiresAt, revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
+  };
+}
+
+/** Token entity of a record (drops the hash). */
+export function tokenEntity(r: TokenRecord, revision: number): TokenInfo {
+  return { id: r.id, name: r.name, role: r.role, pool: r.pool, node: r.node, revision, createdAt: r.createdAt };
+}
+
+/** The node status stored at `kv`, or null when none was reported. */
+export function statusEntity(kv: KeyValue | undefined): NodeStatus | null {
+  if (!kv) return null;
+  const s = decode<NodeStatus>(kv);
+  return {
+    reportedAt: s.reportedAt, appliedRevision: s.appliedRevision, peersDesired: s.peersDesired, peersApplied: s.peersApplied,
+    lastReconcileAt: s.lastReconcileAt, driftRepairs: s.driftRepairs, ready: s.ready, message: s.message,
+  };
+}
+
+/** Audit entity of a stored entry. */
+export function auditEntity(kv: KeyValue, id: string): AuditEntry {
+  const r = decode<AuditRecord>(kv);
+  return { id, revision: kv.modRevision, time: r.time, actor: r.actor, action: r.action, kind: r.kind, object: r.object };
+}

@@ -1,0 +1,149 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { Value } from '@sinclair/typebox/value';
+import { ErrorBodySchema, PageSchema, PeerSchema, PoolSchema, NodeSchema, AuditEntrySchema, TokenCreatedSchema } from '../protocol/api.js';
+import { pubkey, WEAK_KEYS } from '../control/testing/fixtures.js';
+import { harness, type Harness } from './testing/harness.js';
+
+const json = { 'content-type': 'application/json' };
+
+describe('API via inject', () => {
+  let h: Harness;
+  let auth: { authorization: string };
+  before(async () => {
+    h = await harness();
+    auth = h.bearer(h.tokens.admin);
+  });
+  after(() => h.close());
+
+  const req = (method: string, url: string, payload?: unknown, headers: Record<string, string> = {}) =>
+    h.app.inject({ method: method as 'GET', url, headers: { ...auth, ...headers }, ...(payload === undefined ? {} : { payload: payload as object }) });
+
+  test('validation: every malformed input gets its precise code and an error body', async () => {
+    const big = { name: 'big', publicKey: pubkey(), labels: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`k${i}`, 'v'.repeat(20)])) };
+    const cases: [string, string, string, unknown, number, string, Record<string, string>?][] = [
+      ['bad key', 'POST', '/v1/pools/p1/peers', { name: 'a', publicKey: '!'.repeat(44) }, 400, 'WGF_ERR_INVALID_KEY'],
+      ['short key', 'POST', '/v1/pools/p1/peers', { name: 'a', publicKey: 'abc' }, 400, 'WGF_ERR_VALIDATION'],
+      ['low-order key', 'POST', '/v1/pools/p1/peers', { name: 'a', publicKey: WEAK_KEYS[2] }, 400, 'WGF_ERR_WEAK_KEY'],
+      ['zero key', 'POST', '/v1/pools/p1/peers', { name: 'a', publicKey: WEAK_KEYS[0] }, 400, 'WGF_ERR_WEAK_KEY'],
+      ['cidr host bits', 'POST', '/v1/pools/p1/peers', { name: 'a', publicKey: pubkey(), allowedIps: ['192.168.1.7/24'] }, 400, 'WGF_ERR_INVALID_CIDR'],
+      ['cidr garbage', 'POST', '/v1/pools', { name: 'zz', ipv4Prefix: '10.0.0.0/99' }, 400, 'WGF_ERR_INVALID_CIDR'],
+      ['address outside', 'POST', '/v1/pools/p1/peers', { name: 'a', publicKey: pubkey(), addresses: ['10.9.0.1'] }, 400, 'WGF_ERR_ADDRESS_OUTSIDE_POOL'],
+      ['unknown field', 'POST', '/v1/pools/p1/peers', { name: 'a', publicKey: pubkey(), color: 'red' }, 400, 'WGF_ERR_VALIDATION'],
+      ['bad label key', 'POST', '/v1/pools/p1/nodes', { name: 'zz', labels: { 'Bad Key': 'x' } }, 400, 'WGF_ERR_VALIDATION'],
+      ['status extra field', 'PUT', '/v1/pools/p1/nodes/n1/status', { appliedRevision: 1, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready: true, message: '', reportedAt: 'x' }, 400, 'WGF_ERR_VALIDATION'],
+      ['wrong type', 'POST', '/v1/pools', { name: 'zz', ipv4Prefix: '10.0.0.0/24', mtu: '1400' }, 400, 'WGF_ERR_VALIDATION'],
+      ['no coercion of booleans', 'PATCH', '/v1/pools/p1/nodes/n1', { adminState: 1 }, 400, 'WGF_ERR_VALIDATION'],
+      ['mtu range', 'POST', '/v1/pools', { name: 'zz', ipv4Prefix: '10.0.0.0/24', mtu: 100 }, 400, 'WGF_ERR_VALIDATION'],
+      ['missing field', 'POST', '/v1/pools/p1/peers', { name: 'a' }, 400, 'WGF_ERR_VALIDATION'],
+      ['array body', 'POST', '/v1/pools', [1, 2], 400, 'WGF_ERR_VALIDATION'],
+      ['huge body', 'POST', '/v1/pools/p1/peers', big, 413, 'WGF_ERR_PAYLOAD_TOO_LARGE'],
+      ['text body', 'POST', '/v1/pools', 'name=x', 415, 'WGF_ERR_UNSUPPORTED_MEDIA', { 'content-type': 'text/plain' }],
+      ['form body', 'POST', '/v1/pools', 'name=x', 415, 'WGF_ERR_UNSUPPORTED_MEDIA', { 'content-type': 'application/x-www-form-urlencoded' }],
+      ['broken json', 'POST', '/v1/pools', '{"name":', 400, 'WGF_ERR_VALIDATION', json],
+      ['proto pollution', 'POST', '/v1/pools', '{"name":"zz","ipv4Prefix":"10.0.0.0/24","__proto__":{"admin":true}}', 400, 'WGF_ERR_VALIDATION', json],
+      ['bad name in path', 'GET', '/v1/pools/UPPER', undefined, 400, 'WGF_ERR_VALIDATION'],
+      ['dotdot in path', 'GET', '/v1/pools/%2e%2e/peers', undefined, 404, 'WGF_ERR_NOT_FOUND'],
+      ['encoded slash in name', 'GET', '/v1/pools/..%2f..%2fetc/peers', undefined, 400, 'WGF_ERR_VALIDATION'],
+      ['nul in path', 'GET', '/v1/pools/p1%00/peers', undefined, 400, 'WGF_ERR_VALIDATION'],
+      ['limit too big', 'GET', '/v1/pools?limit=1001', undefined, 400, 'WGF_ERR_VALIDATION'],
+      ['unknown query', 'GET', '/v1/pools?color=red', undefined, 400, 'WGF_ERR_VALIDATION'],
+      ['query where none is taken', 'GET', '/v1/pools/p1?x=1', undefined, 400, 'WGF_ERR_VALIDATION'],
+      ['repeated query', 'GET', '/v1/pools?limit=1&limit=2', undefined, 400, 'WGF_ERR_VALIDATION'],
+      ['foreign cursor', 'GET', `/v1/pools/p1/peers?cursor=${Buffer.from('tokens/x').toString('base64url')}`, undefined, 400, 'WGF_ERR_VALIDATION'],
+      ['bad If-Match', 'PATCH', '/v1/pools/p1', { description: 'x' }, 400, 'WGF_ERR_VALIDATION', { 'if-match': 'yesterday' }],
+      ['unknown route', 'GET', '/v1/nothing-here', undefined, 404, 'WGF_ERR_NOT_FOUND'],
+      ['missing object', 'GET', '/v1/pools/p1/peers/ghost', undefined, 404, 'WGF_ERR_NOT_FOUND'],
+      ['wrong method', 'PUT', '/v1/pools', { name: 'x' }, 404, 'WGF_ERR_NOT_FOUND'],
+    ];
+    const rev = await h.cp.currentRevision();
+    for (const [label, method, url, body, status, code, headers] of cases) {
+      const payload = typeof body === 'string' || body === undefined ? body : JSON.stringify(body);
+      const res = await req(method, url, payload, { ...(typeof body === 'object' ? json : {}), ...(headers ?? {}) });
+      assert.equal(res.statusCode, status, `${label}: ${res.body}`);
+      const b = res.json();
+      assert.ok(Value.Check(ErrorBodySchema, b), `${label}: error body shape`);
+      assert.equal(b.error.code, code, `${label}: ${b.error.message}`);
+      assert.doesNotMatch(res.body, /\/work\/|node_modules|at .*\.ts:\d+/, `${label}: no paths or stacks`);
+    }
+    assert.equal(await h.cp.currentRevision(), rev, 'no rejected request wrote anything');
+  });
+
+  test('CRUD flow with ETag and If-Match; responses match their schemas', async () => {
+    const created = await req('POST', '/v1/pools/p1/peers', { name: 'alice', publicKey: pubkey(), labels: { team: 'a' } });
+    assert.equal(created.statusCode, 201, created.body);
+    const peer = created.json();
+    assert.ok(Value.Check(PeerSchema, peer));
+    assert.equal(created.headers.etag, `"${peer.revision}"`);
+    const got = await req('GET', '/v1/pools/p1/peers/alice');
+    assert.equal(got.headers.etag, `"${peer.revision}"`);
+    const stale = await req('PATCH', '/v1/pools/p1/peers/alice', { enabled: false }, { 'if-match': `"${peer.revision - 1}"` });
+    assert.equal(stale.statusCode, 409);
+    assert.equal(stale.json().error.code, 'WGF_ERR_CONFLICT');
+    const ok = await req('PATCH', '/v1/pools/p1/peers/alice', { enabled: false }, { 'if-match': `"${peer.revision}"` });
+    assert.equal(ok.statusCode, 200);
+    assert.equal(ok.json().enabled, false);
+    const staleDelete = await req('DELETE', '/v1/pools/p1/peers/alice', undefined, { 'if-match': `"${peer.revision}"` });
+    assert.equal(staleDelete.statusCode, 409);
+    const list = await req('GET', '/v1/pools/p1/peers?enabled=false&label=team%3Da&limit=10');
+    assert.ok(Value.Check(PageSchema(PeerSchema), list.json()), list.body);
+    assert.deepEqual(list.json().items.map((p: { name: string }) => p.name), ['alice']);
+    assert.ok(Value.Check(PageSchema(PoolSchema), (await req('GET', '/v1/pools')).json()));
+    assert.ok(Value.Check(NodeSchema, (await req('GET', '/v1/pools/p1/nodes/n1')).json()));
+    assert.ok(Value.Check(PageSchema(AuditEntrySchema), (await req('GET', '/v1/audit?kind=peer')).json()));
+    const tok = await req('POST', '/v1/tokens', { name: 'ci', role: 'operator' });
+    assert.equal(tok.statusCode, 201);
+    assert.ok(Value.Check(TokenCreatedSchema, tok.json()));
+    assert.equal((await req('DELETE', '/v1/pools/p1/peers/alice', undefined, { 'if-match': ok.headers.etag as string })).statusCode, 204);
+    const inUse = await req('DELETE', '/v1/pools/p1');
+    assert.equal(inUse.statusCode, 409);
+    assert.equal(inUse.json().error.code, 'WGF_ERR_IN_USE');
+    const pool = (await req('POST', '/v1/pools', { name: 'gone', ipv4Prefix: '10.50.0.0/24' })).json();
+    assert.equal((await req('DELETE', `/v1/pools/gone?force=true`, undefined, { 'if-match': `"${pool.revision}"` })).statusCode, 204);
+  });
+
+  test('private key only for the pool\'s nodes and admins, never in other answers', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/v1/pools/p1/private-key', headers: h.bearer(h.tokens.node) });
+    assert.equal(res.statusCode, 200);
+    const { privateKey } = res.json();
+    assert.equal(res.headers['cache-control'], 'no-store');
+    for (const url of ['/v1/pools', '/v1/pools/p1', '/v1/pools/p1/snapshot', '/v1/pools/p1/changes?since=0', '/v1/audit?limit=1000']) {
+      const body = (await req('GET', url)).body;
+      assert.ok(!body.includes(privateKey), url);
+      assert.doesNotMatch(body, /privateKeySealed|"v1\.[0-9a-f]{16}\./, url);
+    }
+  });
+
+  test('openapi document lists every route; metrics use a private registry', async () => {
+    const doc = (await req('GET', '/v1/openapi.json')).json();
+    assert.equal(doc.openapi, '3.0.3');
+    assert.ok(doc.paths['/v1/pools/{pool}/peers'].post.requestBody);
+    const m = await req('GET', '/metrics');
+    assert.match(m.body, /wgfabric_http_requests_total\{method="GET",route="\/v1\/openapi.json",status="200"\} 1/);
+    assert.match(m.body, /wgfabric_pool_peers\{pool="p1"\} \d+/);
+    assert.match(m.body, /wgfabric_store_revision \d+/);
+    assert.doesNotMatch(m.body, /process_cpu/, 'default (global) metrics are not mixed in');
+  });
+});
+
+test('an unexpected error is 500 WGF_ERR_INTERNAL, logged once, without the secret it carried', async () => {
+  const lines: string[] = [];
+  const stream = new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } });
+  const h = await harness({ logger: { level: 'error', stream } });
+  try {
+    const secret = h.tokens.operator;
+    // Make the store blow up with an error whose message holds a secret.
+    h.cp.store.range = async () => { throw new Error(`disk on fire near ${secret}`); };
+    const res = await h.app.inject({ method: 'GET', url: '/v1/pools', headers: h.bearer(h.tokens.admin) });
+    assert.equal(res.statusCode, 500);
+    assert.equal(res.json().error.code, 'WGF_ERR_INTERNAL');
+    assert.doesNotMatch(res.body, /disk on fire/);
+    const errors = lines.filter((l) => l.includes('request failed'));
+    assert.equal(errors.length, 1, lines.join('\n'));
+    assert.match(errors[0]!, /disk on fire/);
+    assert.ok(!lines.join('').includes(secret), 'the token is redacted from the log');
+  } finally {
+    await h.close();
+  }
+});

@@ -1,0 +1,128 @@
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { FabricError } from '../protocol/errors.js';
+import type { ControlPlane } from '../control/plane.js';
+import { redact, toHttpError } from './errors.js';
+import { setToken } from './http.js';
+import { ServerMetrics } from './metrics.js';
+import { allowed, ADMIN, type Access } from './policy.js';
+import { registerAdminRoutes, registerMetaRoutes } from './routes-admin.js';
+import { registerNodeRoutes, registerPeerRoutes } from './routes-children.js';
+import { registerPoolRoutes } from './routes-pools.js';
+import { registerStreamRoutes } from './routes-stream.js';
+
+/** Options of buildServer; only `control` is required. */
+export interface BuildServerOptions {
+  readonly control: ControlPlane;
+  /** fastify logger option (false in tests). Authorization headers are redacted. */
+  readonly logger?: FastifyServerOptions['logger'];
+  /** SSE heartbeat period (default 5000 ms). */
+  readonly heartbeatMs?: number;
+  /** Largest accepted body (default 64 KiB). */
+  readonly bodyLimit?: number;
+  /** Sees every route as it is registered (the auth-matrix test collects them). */
+  readonly onRoute?: (route: { method: string; url: string; access: Access | undefined }) => void;
+  /** Number of open watches/long-polls, on every change (tests wait on it). */
+  readonly onWatchers?: (active: number) => void;
+}
+
+/** Default largest accepted request body (64 KiB). */
+export const BODY_LIMIT = 64 * 1024;
+
+/**
+ * The control-plane HTTP API (REST under /v1, see routes-*.ts), ready for `.inject()` or
+ * `.listen()`. Every route except /healthz needs `Authorization: Bearer <token>`; the auth
+ * hook runs before the body is read. Bodies are JSON only, at most 64 KiB, validated against
+ * the TypeBox schemas of protocol/api.ts with unknown fields rejected and no type coercion.
+ * Every error body is FabricError.toJSON(); unexpected errors are logged once (redacted)
+ * and answered as WGF_ERR_INTERNAL.
+ */
+export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
+  const cp = opts.control;
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? BODY_LIMIT,
+    exposeHeadRoutes: false,
+    return503OnClosing: false, // answered by the onRequest hook below, in our error format
+    routerOptions: { maxParamLength: 200 },
+    // Router-level rejections (malformed URL, overlong path segment) get our error body too.
+    frameworkErrors: (err, _req, reply) => {
+      const fe = toHttpError(err);
+      return (reply as FastifyReply).code(fe.status).type('application/json; charset=utf-8').send(fe.toJSON());
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  });
+  const metrics = new ServerMetrics(cp);
+
+  // Only JSON bodies: without the text/plain parser, any other type is 415.
+  app.removeContentTypeParser('text/plain');
+  // Responses are built by explicit mappers (records.ts); the schemas document them.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'wgfabric control plane', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access;
+    for (const method of [route.method].flat()) opts.onRoute?.({ method, url: route.url, access });
+  });
+
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
+  app.addHook('onRequest', async (req) => {
+    if (closing) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the server is shutting down');
+    if (req.routeOptions.url === undefined) return; // 404: the not-found handler answers
+    // Fail closed: a route that forgot its access rule is admin-only.
+    const access = req.routeOptions.config.access ?? ADMIN;
+    if (access.kind === 'public') return;
+    const header = req.headers.authorization;
+    const m = typeof header === 'string' ? /^Bearer\s+([\x21-\x7e]{1,256})\s*$/i.exec(header) : null;
+    const token = m ? await cp.authenticate(m[1]!) : null;
+    if (!token) throw new FabricError('WGF_ERR_UNAUTHORIZED', header === undefined ? 'this route needs a token' : 'the token is not valid');
+    if (!allowed(access, token, req.params as Record<string, unknown>)) {
+      throw new FabricError('WGF_ERR_FORBIDDEN', `role ${token.role} may not ${req.method} ${req.routeOptions.url}`, { role: token.role });
+    }
+    setToken(req, token);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.observe(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const fe = toHttpError(err);
+    if (fe.status >= 500) {
+      const cause = fe.cause instanceof Error ? fe.cause : err instanceof Error ? err : null;
+      req.log.error({ code: fe.code, error: cause ? redact(`${cause.name}: ${cause.message}\n${cause.stack ?? ''}`) : undefined }, 'request failed');
+    }
+    return reply.code(fe.status).type('application/json; charset=utf-8').send(fe.toJSON());
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    return reply.code(404).type('application/json; charset=utf-8').send(new FabricError('WGF_ERR_NOT_FOUND', `no route ${req.method} for this path`).toJSON());
+  });
+
+  registerMetaRoutes(app, cp, metrics);
+  registerAdminRoutes(app, cp);
+  registerPoolRoutes(app, cp);
+  registerNodeRoutes(app, cp);
+  registerPeerRoutes(app, cp);
+  registerStreamRoutes(app, cp, {
+    heartbeatMs: opts.heartbeatMs ?? 5000,
+    onWatchers: (n) => {
+      metrics.setWatchers(n);
+      opts.onWatchers?.(n);
+    },
+  });
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,78 @@
+import type { Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import {
+  AuditEntrySchema, AuditListQuery, CompactRequestSchema, CompactResponseSchema, HealthResponseSchema, PageSchema, TokenCreatedSchema,
+  TokenCreateSchema, TokenListQuery, TokenParams, TokenSchema, NoQuery,
+} from '../protocol/api.js';
+import { FabricError } from '../protocol/errors.js';
+import type { ControlPlane } from '../control/plane.js';
+import { mutation, pageQuery, tokenOf } from './http.js';
+import type { ServerMetrics } from './metrics.js';
+import { ADMIN, ANY, PUBLIC, READ } from './policy.js';
+import { access, NoContent, responses } from './routes-pools.js';
+
+/** Tokens, audit, compaction and whoami. */
+export function registerAdminRoutes(app: FastifyInstance, cp: ControlPlane): void {
+  app.get<{ Querystring: Static<typeof TokenListQuery> }>('/v1/tokens', {
+    schema: { tags: ['admin'], summary: 'List tokens (never their secrets)', querystring: TokenListQuery, response: responses({ 200: PageSchema(TokenSchema) }) },
+    config: access(ADMIN),
+  }, async (req) => cp.listTokens(pageQuery(req.query)));
+
+  app.post<{ Body: Static<typeof TokenCreateSchema> }>('/v1/tokens', {
+    schema: { tags: ['admin'], summary: 'Create a token; the secret is in this response only', querystring: NoQuery, body: TokenCreateSchema, response: responses({ 201: TokenCreatedSchema }) },
+    config: access(ADMIN),
+  }, async (req, reply) => reply.code(201).header('cache-control', 'no-store').send(await cp.createToken(req.body, mutation(req))));
+
+  app.delete<{ Params: Static<typeof TokenParams> }>('/v1/tokens/:id', {
+    schema: { tags: ['admin'], summary: 'Delete a token (not the last admin token)', querystring: NoQuery, params: TokenParams, response: responses({ 204: NoContent }) },
+    config: access(ADMIN),
+  }, async (req, reply) => {
+    await cp.deleteToken(req.params.id, mutation(req));
+    return reply.code(204).send();
+  });
+
+  app.get<{ Querystring: Static<typeof AuditListQuery> }>('/v1/audit', {
+    schema: { tags: ['admin'], summary: 'The audit log, oldest first', querystring: AuditListQuery, response: responses({ 200: PageSchema(AuditEntrySchema) }) },
+    config: access(READ),
+  }, async (req) => cp.listAudit({ ...req.query, ...pageQuery(req.query) }));
+
+  app.post<{ Body: Static<typeof CompactRequestSchema> }>('/v1/admin/compact', {
+    schema: { tags: ['admin'], summary: 'Drop change history up to a revision (default: current)', querystring: NoQuery, body: CompactRequestSchema, response: responses({ 200: CompactResponseSchema }) },
+    config: access(ADMIN),
+  }, async (req) => cp.compact(req.body.revision, mutation(req)));
+
+  app.get('/v1/whoami', {
+    schema: { tags: ['meta'], summary: "The calling token's identity", querystring: NoQuery, response: responses({ 200: TokenSchema }) },
+    config: access(ANY),
+  }, async (req) => tokenOf(req));
+}
+
+/** Health, readiness, metrics and the OpenAPI document. */
+export function registerMetaRoutes(app: FastifyInstance, cp: ControlPlane, metrics: ServerMetrics): void {
+  app.get('/healthz', {
+    schema: { tags: ['meta'], summary: 'Liveness (no token)', security: [], response: responses({ 200: HealthResponseSchema }) },
+    config: access(PUBLIC),
+  }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', {
+    schema: { tags: ['meta'], summary: 'Readiness: the store answers', response: responses({ 200: HealthResponseSchema }) },
+    config: access(ANY),
+  }, async () => {
+    try {
+      return { status: 'ready', revision: await cp.currentRevision() };
+    } catch (e) {
+      throw new FabricError('WGF_ERR_UNAVAILABLE', 'the store does not answer', undefined, { cause: e });
+    }
+  });
+
+  app.get('/metrics', {
+    schema: { tags: ['meta'], summary: 'Prometheus metrics', response: responses({ 200: Type.String() }) },
+    config: access(ANY),
+  }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+
+  app.get('/v1/openapi.json', {
+    schema: { tags: ['meta'], summary: 'This OpenAPI document', querystring: NoQuery, response: responses({ 200: Type.Object({}, { additionalProperties: true }) }) },
+    config: access(READ),
+  }, async () => app.swagger());
+}

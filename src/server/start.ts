@@ -1,0 +1,103 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { ControlPlane } from '../control/plane.js';
+import { loadOrCreateMasterKey, SecretBox } from '../control/secrets.js';
+import { openStore } from '../store/index.js';
+import { buildServer } from './app.js';
+
+/** Options of startServer. */
+export interface StartServerOptions {
+  /** Holds the SQLite store and, by default, master.key. Created with mode 0700. */
+  readonly dataDir: string;
+  readonly host: string;
+  /** 0 picks a free port (see the returned url). */
+  readonly port: number;
+  /** Default <dataDir>/master.key; keep it out of database backups. */
+  readonly masterKeyFile?: string;
+  /** When given, the bootstrap admin token is also written here (mode 0600) on first start. */
+  readonly bootstrapTokenFile?: string;
+  /** fastify/pino logger option (default: info to stdout). */
+  readonly logger?: FastifyServerOptions['logger'];
+  readonly heartbeatMs?: number;
+  /** Close gracefully on SIGTERM/SIGINT (default true). */
+  readonly handleSignals?: boolean;
+  /** Where the bootstrap token is printed (default process.stdout). */
+  readonly stdout?: { write(s: string): unknown };
+}
+
+/** A started server and how to stop it. */
+export interface RunningServer {
+  readonly app: FastifyInstance;
+  readonly control: ControlPlane;
+  /** e.g. http://127.0.0.1:7080 */
+  readonly url: string;
+  /** The bootstrap admin token when this start created it, else null. */
+  readonly bootstrapToken: string | null;
+  /** Stops listening, ends open watches, closes the store. Idempotent. */
+  close(): Promise<void>;
+  /** Settles when the server has closed (by close() or a signal). */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * Starts the control plane on a SQLite store in `dataDir`. On the very first start (no
+ * token exists) it creates the "bootstrap" admin token and prints it ONCE to stdout (and to
+ * bootstrapTokenFile when given); it is never logged and never shown again.
+ */
+export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const master = await loadOrCreateMasterKey(opts.masterKeyFile ?? join(opts.dataDir, 'master.key'));
+  const store = await openStore(`sqlite:${opts.dataDir}`);
+  const control = new ControlPlane({ store, secrets: new SecretBox(master.key) });
+  let app: FastifyInstance | undefined;
+  let token: string | null;
+  try {
+    await control.checkMasterKey();
+    token = await control.bootstrap();
+    app = await buildServer({
+      control,
+      logger: opts.logger ?? { level: 'info', redact: ['req.headers.authorization'] },
+      ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+    });
+    if (master.insecureMode) app.log.warn('the master key file is readable by group or others; chmod 600 it');
+    if (token !== null) {
+      if (opts.bootstrapTokenFile) {
+        await writeFile(opts.bootstrapTokenFile, `${token}\n`, { mode: 0o600 });
+        await chmod(opts.bootstrapTokenFile, 0o600);
+      }
+      (opts.stdout ?? process.stdout).write(`bootstrap admin token (shown only this once; store it now):\n${token}\n`);
+    }
+    await app.listen({ host: opts.host, port: opts.port });
+  } catch (e) {
+    await app?.close();
+    await store.close();
+    throw e;
+  }
+  const server = app;
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  let closing: Promise<void> | null = null;
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  const onSignal = () => void close();
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      try {
+        await server.close();
+        await store.close();
+      } finally {
+        markClosed();
+      }
+    })();
+    return closing;
+  };
+  if (opts.handleSignals !== false) {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return { app: server, control, url: `http://${host}:${port}`, bootstrapToken: token, close, closed };
+}
