@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isFabricError } from '../protocol/errors.js';
-import type { NodeStatus, PoolChange } from '../protocol/types.js';
+import type { NodeStatus, Pool, PoolChange } from '../protocol/types.js';
 import { DesiredState } from './desired.js';
 import type { DevicePeerSpec } from './desired.js';
 import type { DevicePeerState, WireGuardDevice } from './device.js';
@@ -25,8 +25,8 @@ export interface AgentOptions {
   readonly readyLagRevisions?: number;
   readonly now?: () => Date;
   readonly log?: LogFn;
-  /** Called after every device change, e.g. to bring the tunnel addresses up. */
-  readonly onConfigured?: (publicKey: string) => Promise<void>;
+  /** Called after the device got the pool's key and port (each snapshot), e.g. to bring the interface up. */
+  readonly onConfigured?: (pool: Pool) => Promise<void>;
 }
 
 /** Counters and gauges the agent exposes (read by metrics and status reports). */
@@ -168,7 +168,7 @@ export class Agent {
     await this.serialized(async () => {
       await this.opts.device.configure({ privateKey, listenPort: snap.pool.listenPort });
       this.deviceKey = await this.opts.device.publicKey();
-      await this.opts.onConfigured?.(this.deviceKey ?? '');
+      await this.opts.onConfigured?.(snap.pool);
     });
     this.desired = DesiredState.fromSnapshot(snap);
     this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, snap.revision);

@@ -1,5 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { FabricError, toFabricError } from '../protocol/errors.js';
+import { registerAgentCommand } from './agent.js';
+import { registerImportCommand } from './import.js';
+import { registerLabCommands } from './lab.js';
+import { registerNodeCommands } from './node.js';
+import { registerPeerCommands } from './peer.js';
+import { registerPoolCommands } from './pool.js';
+import { registerProbeCommand } from './probe.js';
+import { registerServerCommand } from './server.js';
 
 /** Builds the command tree. Each role registers its own subcommands. */
 export function buildProgram(): Command {
@@ -8,6 +16,14 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
+  registerServerCommand(program);
+  registerPoolCommands(program);
+  registerNodeCommands(program);
+  registerPeerCommands(program);
+  registerImportCommand(program);
+  registerAgentCommand(program);
+  registerProbeCommand(program);
+  registerLabCommands(program);
   return program;
 }
 

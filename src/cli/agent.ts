@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { Agent, type LogFn } from '../agent/agent.js';
+import type { WireGuardDevice } from '../agent/device.js';
+import { UapiDeviceDriver } from '../agent/device-uapi.js';
+import { WgToolDeviceDriver } from '../agent/device-wgtool.js';
+import { agentMetrics, startAgentHttp } from '../agent/http.js';
+import { bringUp } from '../agent/iface.js';
+import { HttpSource } from '../agent/source-http.js';
+import { FabricError } from '../protocol/errors.js';
+import { apiClient, positiveInt, type ApiFlags } from './context.js';
+import { parseListen } from './server.js';
+
+interface AgentFlags extends ApiFlags {
+  pool: string; node: string; interface: string; driver: string; reconcileInterval: number; reportInterval: number;
+  listen?: string; ifaceSetup: boolean;
+}
+
+/** One JSON line per event on stderr; fields never carry keys or tokens. */
+const jsonLog: LogFn = (level, msg, fields) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
+
+/** `wgfabric agent`: keeps one WireGuard device in sync with its pool. */
+export function registerAgentCommand(program: Command): void {
+  program.command('agent').description("node agent: keep this node's WireGuard device identical to its pool's desired peer set")
+    .option('--server <url>', 'control plane URL (env WGFABRIC_SERVER)')
+    .option('--token-file <file>', 'node token file (from `wgfabric node token`)')
+    .requiredOption('--pool <pool>', 'pool this node serves')
+    .requiredOption('--node <name>', 'this node\'s name in the pool')
+    .requiredOption('--interface <iface>', 'WireGuard interface (for uapi: /var/run/wireguard/<iface>.sock)')
+    .option('--driver <uapi|wg>', 'device driver: uapi (wireguard-go, boringtun) or wg (kernel, via wg(8))', 'uapi')
+    .option('--reconcile-interval <s>', 'seconds between full compare-and-repair runs', positiveInt('--reconcile-interval'), 30)
+    .option('--report-interval <s>', 'seconds between status reports', positiveInt('--report-interval'), 5)
+    .option('--listen <host:port>', 'serve /healthz, /readyz and /metrics here')
+    .option('--no-iface-setup', 'do not set tunnel addresses, MTU and link state on the interface')
+    .action(async (f: AgentFlags) => {
+      let device: WireGuardDevice;
+      if (f.driver === 'uapi') device = new UapiDeviceDriver(f.interface);
+      else if (f.driver === 'wg') device = new WgToolDeviceDriver(f.interface);
+      else throw new FabricError('WGF_ERR_VALIDATION', `--driver must be uapi or wg, got "${f.driver}"`);
+      const api = apiClient(f);
+      const agent = new Agent({
+        pool: f.pool, node: f.node, source: new HttpSource(api), device, log: jsonLog,
+        reconcileIntervalMs: Math.max(1, f.reconcileInterval) * 1000, reportIntervalMs: Math.max(1, f.reportInterval) * 1000,
+        ...(f.ifaceSetup ? { onConfigured: (pool) => bringUp(f.interface, pool) } : {}),
+      });
+      const http = f.listen
+        ? await startAgentHttp(agent, agentMetrics(agent, device, { pool: f.pool, node: f.node }), parseListen(f.listen).host, parseListen(f.listen).port)
+        : null;
+      agent.start();
+      jsonLog('info', 'agent started', { pool: f.pool, node: f.node, interface: f.interface, driver: f.driver, listen: f.listen ?? null });
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      // Stopping leaves the device exactly as it is: tunnels keep running without the agent.
+      await agent.stop();
+      http?.close();
+    });
+}

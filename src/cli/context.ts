@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { ApiClient } from '../client/api-client.js';
+import { FabricError } from '../protocol/errors.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:7080';
+export const DEFAULT_TOKEN_FILE = './.wgfabric/token';
+
+/** Flags every API command takes. */
+export interface ApiFlags {
+  server?: string;
+  tokenFile?: string;
+  json?: boolean;
+}
+
+/** Adds --server, --token-file and --json to a command. */
+export function apiOptions(cmd: Command): Command {
+  return cmd
+    .option('--server <url>', `control plane URL (env WGFABRIC_SERVER, default ${DEFAULT_SERVER})`)
+    .option('--token-file <file>', `API token file (env WGFABRIC_TOKEN or WGFABRIC_TOKEN_FILE, default ${DEFAULT_TOKEN_FILE})`)
+    .option('--json', 'machine-readable JSON output');
+}
+
+/** Resolves the token: --token-file, WGFABRIC_TOKEN, WGFABRIC_TOKEN_FILE, then the default file. */
+export function resolveToken(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env): string {
+  if (!flags.tokenFile && env.WGFABRIC_TOKEN) return env.WGFABRIC_TOKEN.trim();
+  const file = flags.tokenFile ?? env.WGFABRIC_TOKEN_FILE ?? DEFAULT_TOKEN_FILE;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new FabricError('WGF_ERR_UNAUTHORIZED', `no API token: cannot read ${file}; pass --token-file or set WGFABRIC_TOKEN`);
+  }
+}
+
+export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env): ApiClient {
+  return new ApiClient({ baseUrl: flags.server ?? env.WGFABRIC_SERVER ?? DEFAULT_SERVER, token: resolveToken(flags, env) });
+}
+
+/** Collects repeatable `--label k=v` options into a record. */
+export function collectLabel(value: string, prev: Record<string, string> = {}): Record<string, string> {
+  const i = value.indexOf('=');
+  if (i <= 0) throw new FabricError('WGF_ERR_VALIDATION', `--label must be KEY=VALUE, got "${value}"`);
+  return { ...prev, [value.slice(0, i)]: value.slice(i + 1) };
+}
+
+export function commaList(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new FabricError('WGF_ERR_VALIDATION', `${name} must be a non-negative integer, got "${value}"`);
+    return n;
+  };
+}

@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { isFabricError } from '../protocol/errors.js';
+import { parseConfig } from '../wg/config.js';
+import { apiClient, apiOptions, type ApiFlags } from './context.js';
+import { planImport } from './import-plan.js';
+import { emit } from './output.js';
+
+interface ImportFlags extends ApiFlags { pool: string; endpoint?: string; dryRun?: boolean }
+
+/** `wgfabric import wg0.conf --pool NAME`: all or nothing (a failed peer removes the new pool again). */
+export function registerImportCommand(program: Command): void {
+  apiOptions(program.command('import <file>').description('turn an existing single-server wg-quick config into a pool with its peers'))
+    .requiredOption('--pool <name>', 'name of the new pool')
+    .option('--endpoint <host:port>', 'endpoint clients use (kept from nothing in the file: wg0.conf does not know it)')
+    .option('--dry-run', 'only show what would be created')
+    .action(async (file: string, f: ImportFlags) => {
+      const plan = planImport(parseConfig(readFileSync(file, 'utf8')), f.pool, f.endpoint);
+      const summary = { pool: plan.pool.name, peers: plan.peers.map((p) => ({ name: p.name, addresses: p.addresses ?? [], allowedIps: p.allowedIps ?? [] })), dropped: plan.dropped };
+      if (f.dryRun) return emit(!!f.json, { dryRun: true, ...summary }, () => `would create pool ${plan.pool.name} with ${plan.peers.length} peers\n`);
+      const api = apiClient(f);
+      await api.createPool(plan.pool);
+      try {
+        for (const p of plan.peers) await api.createPeer(plan.pool.name, p);
+      } catch (e) {
+        await api.deletePool(plan.pool.name, { force: true }).catch(() => {});
+        if (isFabricError(e)) e.message = `import rolled back (pool ${plan.pool.name} removed): ${e.message}`;
+        throw e;
+      }
+      emit(!!f.json, summary, () => `imported pool ${plan.pool.name} with ${plan.peers.length} peers from ${file}\n`
+        + plan.dropped.map((d) => `  not imported: ${d}\n`).join(''));
+    });
+}

@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { labUp, openLab } from '../lab/lab.js';
+import { loadStates, teardown, teardownOrphans } from '../lab/state.js';
+import { latestHandshakes, ping } from '../lab/traffic.js';
+import { FabricError } from '../protocol/errors.js';
+import { positiveInt } from './context.js';
+import { collectNodeRows, renderNodeRows, type NodeRow } from './node.js';
+import { emit, renderTable } from './output.js';
+
+interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number }
+
+/** `wgfabric lab up|status|down`: the whole fabric on this host in network namespaces (root). */
+export function registerLabCommands(program: Command): void {
+  const lab = program.command('lab').description('a complete local fabric in network namespaces (needs root)');
+  lab.command('up').description('build a lab: control plane, N backends (wireguard-go + agent), M clients; prints traffic through it')
+    .option('--backends <n>', 'backend namespaces', positiveInt('--backends'), 3)
+    .option('--clients <n>', 'client namespaces', positiveInt('--clients'), 2)
+    .option('--reconcile-interval <s>', 'agent reconcile period', positiveInt('--reconcile-interval'), 30)
+    .option('--base <dir>', 'state directory', '.wgfabric')
+    .option('--json', 'JSON output')
+    .action(async (f: LabFlags) => {
+      const l = await labUp({ backends: f.backends, clients: f.clients, base: f.base, reconcileInterval: f.reconcileInterval, log: (s) => !f.json && console.log(s) });
+      const pings: { client: string; backend: string; sent: number; received: number; avgMs: number | null }[] = [];
+      for (const [j, h] of l.plan.clients.entries()) {
+        const r = await ping(h.netns, l.plan.pool.serverTunnelIp, 3);
+        pings.push({ client: h.name, backend: l.plan.backends[j % l.plan.backends.length]!.name, ...r });
+      }
+      emit(!!f.json, { tag: l.plan.tag, server: l.plan.serverUrl, adminTokenFile: `${l.state.dir}/admin.token`, pings }, () =>
+        '\ntraffic through the fabric (client -> its backend -> 10.77.0.1):\n'
+        + renderTable(pings, [{ header: 'CLIENT', get: (p) => p.client }, { header: 'VIA', get: (p) => p.backend },
+          { header: 'SENT', get: (p) => p.sent }, { header: 'RECEIVED', get: (p) => p.received }, { header: 'AVG MS', get: (p) => p.avgMs }])
+        + `\nlab ${l.plan.tag} is up. Try:\n`
+        + `  npx wgfabric status --server ${l.plan.serverUrl} --token-file ${l.state.dir}/admin.token\n`
+        + `  ip netns exec ${l.plan.clients[0]?.netns ?? l.plan.backends[0]!.netns} ping ${l.plan.pool.serverTunnelIp}\n`
+        + `  npx wgfabric lab status   |   npx wgfabric lab down --tag ${l.plan.tag}\n`);
+    });
+  lab.command('status').description('nodes, peers, handshakes and lag of every lab on this host')
+    .option('--base <dir>', 'state directory', '.wgfabric')
+    .option('--json', 'JSON output')
+    .action(async (f: LabFlags) => {
+      const out: { tag: string; server: string; revision: number; nodes: NodeRow[]; clients: { client: string; lastHandshakeAgeS: number | null }[] }[] = [];
+      for (const st of loadStates(f.base)) {
+        const l = openLab(st);
+        const { revision, rows } = await collectNodeRows(l.api, [st.plan.pool.name]).catch(() => ({ revision: 0, rows: [] }));
+        const handshakes: { client: string; lastHandshakeAgeS: number | null }[] = [];
+        for (const c of st.plan.clients) {
+          const hs = [...(await latestHandshakes(c.netns, c.wgIface)).values()][0] ?? 0;
+          handshakes.push({ client: c.name, lastHandshakeAgeS: hs ? Math.round(Date.now() / 1000 - hs) : null });
+        }
+        out.push({ tag: st.plan.tag, server: st.plan.serverUrl, revision, nodes: rows, clients: handshakes });
+      }
+      emit(!!f.json, out, () => out.length === 0 ? 'no labs\n' : out.map((o) => `lab ${o.tag} (${o.server})\n${renderNodeRows(o.nodes, o.revision)}`
+        + renderTable(o.clients, [{ header: 'CLIENT', get: (c) => c.client }, { header: 'LAST HANDSHAKE', get: (c) => (c.lastHandshakeAgeS === null ? 'never' : `${c.lastHandshakeAgeS}s ago`) }])).join('\n'));
+    });
+  lab.command('down').description('remove a lab (or all) with everything it made, also after a crash')
+    .option('--tag <tag>', 'only this lab')
+    .option('--all', 'every lab, including leftovers without a state file')
+    .option('--base <dir>', 'state directory', '.wgfabric')
+    .action(async (f: LabFlags) => {
+      const states = loadStates(f.base).filter((s) => f.all || !f.tag || s.plan.tag === f.tag);
+      if (f.tag && states.length === 0 && !f.all) throw new FabricError('WGF_ERR_NOT_FOUND', `no lab with tag ${f.tag}`);
+      for (const s of states) {
+        await teardown(s);
+        console.log(`lab ${s.plan.tag} removed`);
+      }
+      const orphans = await teardownOrphans(f.all ? undefined : states.map((s) => s.plan.tag));
+      if (orphans.length) console.log(`removed leftovers: ${orphans.join(' ')}`);
+    });
+}

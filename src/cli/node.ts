@@ -1,0 +1,87 @@
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { ApiClient } from '../client/api-client.js';
+import type { Node } from '../protocol/types.js';
+import { apiClient, apiOptions, collectLabel, type ApiFlags } from './context.js';
+import { emit, renderFields, renderTable } from './output.js';
+
+interface NodeFlags extends ApiFlags { pool?: string; endpoint?: string; label?: Record<string, string>; out?: string }
+
+/** One row per node with its sync state against the control plane's revision. */
+export interface NodeRow { pool: string; name: string; adminState: string; endpoint: string | null; ready: boolean | null; applied: number | null; lag: number | null; peers: string; reportAgeS: number | null; message: string }
+
+export function nodeRow(n: Node, revision: number, now = Date.now()): NodeRow {
+  const s = n.status;
+  return {
+    pool: n.pool, name: n.name, adminState: n.adminState, endpoint: n.endpoint, ready: s ? s.ready : null,
+    applied: s ? s.appliedRevision : null, lag: s ? Math.max(0, revision - s.appliedRevision) : null,
+    peers: s ? `${s.peersApplied}/${s.peersDesired}` : '-', reportAgeS: s ? Math.round((now - Date.parse(s.reportedAt)) / 1000) : null,
+    message: s ? s.message : 'no report yet',
+  };
+}
+
+export function renderNodeRows(rows: readonly NodeRow[], revision: number): string {
+  return `control plane revision ${revision}\n` + renderTable(rows, [
+    { header: 'POOL', get: (r) => r.pool }, { header: 'NODE', get: (r) => r.name }, { header: 'STATE', get: (r) => r.adminState },
+    { header: 'READY', get: (r) => (r.ready === null ? '-' : r.ready ? 'yes' : 'NO') }, { header: 'APPLIED', get: (r) => r.applied },
+    { header: 'LAG', get: (r) => r.lag }, { header: 'PEERS', get: (r) => r.peers },
+    { header: 'REPORTED', get: (r) => (r.reportAgeS === null ? null : `${r.reportAgeS}s ago`) }, { header: 'MESSAGE', get: (r) => r.message },
+  ]);
+}
+
+/** Every node of the given pools (all pools when none given), with lag. */
+export async function collectNodeRows(api: ApiClient, pools?: string[]): Promise<{ revision: number; rows: NodeRow[] }> {
+  const { revision } = await api.ready();
+  const names = pools ?? [];
+  if (!pools) for await (const p of ApiClient.all((c) => api.listPools({ limit: 1000, ...(c ? { cursor: c } : {}) }))) names.push(p.name);
+  const rows: NodeRow[] = [];
+  for (const pool of names) {
+    for await (const n of ApiClient.all((c) => api.listNodes(pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) rows.push(nodeRow(n, revision));
+  }
+  return { revision, rows };
+}
+
+/** `wgfabric node add|list|show|rm|drain|undrain|token` and `wgfabric status`. */
+export function registerNodeCommands(program: Command): void {
+  const node = program.command('node').description('nodes: the WireGuard backends of a pool');
+  apiOptions(node.command('add <pool> <name>').description('register a backend in a pool'))
+    .option('--endpoint <host:port>', 'public endpoint of this backend (health checks, load balancers)')
+    .option('--label <k=v>', 'label (repeatable)', collectLabel)
+    .action(async (pool: string, name: string, f: NodeFlags) => {
+      const n = await apiClient(f).createNode(pool, { name, ...(f.endpoint ? { endpoint: f.endpoint } : {}), ...(f.label ? { labels: f.label } : {}) });
+      emit(!!f.json, n, () => `added node ${n.name} to pool ${n.pool}\n`);
+    });
+  apiOptions(node.command('list').description('list nodes with their sync state'))
+    .option('--pool <pool>', 'only this pool')
+    .action(async (f: NodeFlags) => {
+      const { revision, rows } = await collectNodeRows(apiClient(f), f.pool ? [f.pool] : undefined);
+      emit(!!f.json, { revision, nodes: rows }, () => renderNodeRows(rows, revision));
+    });
+  apiOptions(node.command('show <pool> <name>').description('show one node')).action(async (pool: string, name: string, f: NodeFlags) => {
+    const n = await apiClient(f).getNode(pool, name);
+    emit(!!f.json, n, () => renderFields([['pool', n.pool], ['name', n.name], ['admin state', n.adminState], ['endpoint', n.endpoint],
+      ['labels', n.labels], ['status', n.status ? JSON.stringify(n.status) : null], ['revision', n.revision]]));
+  });
+  apiOptions(node.command('rm <pool> <name>').description('remove a node')).action(async (pool: string, name: string, f: NodeFlags) => {
+    await apiClient(f).deleteNode(pool, name);
+    emit(!!f.json, { deleted: name }, () => `removed node ${name}\n`);
+  });
+  for (const [verb, state, text] of [['drain', 'draining', 'no new flows; existing flows stay until idle'], ['undrain', 'active', 'back in service'], ['disable', 'disabled', 'out of service now']] as const) {
+    apiOptions(node.command(`${verb} <pool> <name>`).description(`${verb} a node: ${text}`)).action(async (pool: string, name: string, f: NodeFlags) => {
+      const n = await apiClient(f).updateNode(pool, name, { adminState: state });
+      emit(!!f.json, n, () => `node ${n.name}: ${n.adminState}\n`);
+    });
+  }
+  apiOptions(node.command('token <pool> <name>').description('create the credential an agent uses (reads its pool, reports its own status)'))
+    .requiredOption('--out <file>', 'write the token here (mode 0600)')
+    .action(async (pool: string, name: string, f: NodeFlags) => {
+      const t = await apiClient(f).createToken({ name: `node-${pool}-${name}`.slice(0, 63), role: 'node', pool, node: name });
+      writeFileSync(f.out!, t.secret + '\n', { mode: 0o600 });
+      emit(!!f.json, { id: t.token.id, file: f.out }, () => `node token for ${pool}/${name} written to ${f.out}\n`);
+    });
+  apiOptions(program.command('status').description('every node of every pool: ready, applied revision and lag at a glance'))
+    .action(async (f: NodeFlags) => {
+      const { revision, rows } = await collectNodeRows(apiClient(f));
+      emit(!!f.json, { revision, nodes: rows }, () => renderNodeRows(rows, revision));
+    });
+}

@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import type { PoolCreate, PoolUpdate } from '../protocol/api.js';
+import type { Pool } from '../protocol/types.js';
+import { ApiClient } from '../client/api-client.js';
+import { apiClient, apiOptions, collectLabel, commaList, positiveInt, type ApiFlags } from './context.js';
+import { emit, renderFields, renderTable } from './output.js';
+
+interface PoolFlags extends ApiFlags {
+  ipv4?: string; ipv6?: string; port?: number; endpoint?: string; dns?: string[]; mtu?: number; keepalive?: number;
+  label?: Record<string, string>; description?: string; force?: boolean; ifMatch?: number;
+}
+
+export function poolFields(p: Pool): [string, unknown][] {
+  return [['name', p.name], ['public key', p.publicKey], ['endpoint', p.endpoint], ['listen port', p.listenPort], ['ipv4 prefix', p.ipv4Prefix],
+    ['ipv6 prefix', p.ipv6Prefix], ['dns', p.dns], ['mtu', p.mtu], ['keepalive', p.persistentKeepalive], ['labels', p.labels], ['revision', p.revision]];
+}
+
+function poolSettings(f: PoolFlags): PoolUpdate {
+  return {
+    ...(f.port !== undefined ? { listenPort: f.port } : {}), ...(f.endpoint !== undefined ? { endpoint: f.endpoint } : {}),
+    ...(f.dns ? { dns: f.dns } : {}), ...(f.mtu !== undefined ? { mtu: f.mtu } : {}),
+    ...(f.keepalive !== undefined ? { persistentKeepalive: f.keepalive } : {}), ...(f.label ? { labels: f.label } : {}),
+    ...(f.description !== undefined ? { description: f.description } : {}),
+  };
+}
+
+function settingOptions(cmd: Command): Command {
+  return cmd
+    .option('--port <n>', 'WireGuard listen port of the backends', positiveInt('--port'))
+    .option('--endpoint <host:port>', 'endpoint clients connect to (VIP, anycast address or name)')
+    .option('--dns <ips>', 'DNS servers for clients, comma-separated', commaList)
+    .option('--mtu <n>', 'tunnel MTU', positiveInt('--mtu'))
+    .option('--keepalive <s>', 'PersistentKeepalive written into client configs', positiveInt('--keepalive'))
+    .option('--label <k=v>', 'label (repeatable)', collectLabel)
+    .option('--description <text>', 'free text');
+}
+
+/** `wgfabric pool create|list|show|set|rm`. */
+export function registerPoolCommands(program: Command): void {
+  const pool = program.command('pool').description('pools: WireGuard endpoints served by a set of nodes with one key pair');
+  settingOptions(apiOptions(pool.command('create <name>').description('create a pool (generates its server key pair)')))
+    .option('--ipv4 <cidr>', 'IPv4 tunnel prefix peers get addresses from, e.g. 10.77.0.0/16')
+    .option('--ipv6 <cidr>', 'IPv6 tunnel prefix, e.g. fd77::/64')
+    .action(async (name: string, f: PoolFlags) => {
+      const body: PoolCreate = { name, ...poolSettings(f), ...(f.ipv4 ? { ipv4Prefix: f.ipv4 } : {}), ...(f.ipv6 ? { ipv6Prefix: f.ipv6 } : {}) };
+      const p = await apiClient(f).createPool(body);
+      emit(!!f.json, p, () => `created pool ${p.name}\n` + renderFields(poolFields(p)));
+    });
+  apiOptions(pool.command('list').description('list pools')).action(async (f: ApiFlags) => {
+    const api = apiClient(f);
+    const items: Pool[] = [];
+    for await (const p of ApiClient.all((cursor) => api.listPools({ limit: 1000, ...(cursor ? { cursor } : {}) }))) items.push(p);
+    emit(!!f.json, items, () => renderTable(items, [
+      { header: 'NAME', get: (p) => p.name }, { header: 'ENDPOINT', get: (p) => p.endpoint }, { header: 'PORT', get: (p) => p.listenPort },
+      { header: 'IPV4', get: (p) => p.ipv4Prefix }, { header: 'IPV6', get: (p) => p.ipv6Prefix }, { header: 'PUBLIC KEY', get: (p) => p.publicKey },
+    ]));
+  });
+  apiOptions(pool.command('show <name>').description('show one pool')).action(async (name: string, f: ApiFlags) => {
+    const p = await apiClient(f).getPool(name);
+    emit(!!f.json, p, () => renderFields(poolFields(p)));
+  });
+  settingOptions(apiOptions(pool.command('set <name>').description('change pool settings')))
+    .option('--if-match <revision>', 'only if the pool is still at this revision', positiveInt('--if-match'))
+    .action(async (name: string, f: PoolFlags) => {
+      const p = await apiClient(f).updatePool(name, poolSettings(f), f.ifMatch !== undefined ? { ifMatch: f.ifMatch } : {});
+      emit(!!f.json, p, () => renderFields(poolFields(p)));
+    });
+  apiOptions(pool.command('rm <name>').description('delete a pool (refused while it has nodes or peers unless --force)'))
+    .option('--force', 'also delete its nodes and peers')
+    .action(async (name: string, f: PoolFlags) => {
+      await apiClient(f).deletePool(name, { force: !!f.force });
+      emit(!!f.json, { deleted: name }, () => `deleted pool ${name}\n`);
+    });
+}
