@@ -10,7 +10,7 @@ import { SecretBox } from '../src/control/secrets.js';
 import { buildServer } from '../src/server/app.js';
 import { openStore } from '../src/store/index.js';
 import type { Op, Store } from '../src/store/store.js';
-import { formatIp, parseNet, toHex, usableRange } from '../src/control/ipam.js';
+import { formatIp, parseNet, toHex, usableRange } from '../src/protocol/ipam.js';
 import * as K from '../src/control/keys.js';
 import { generateKeyPair, toBase64 } from '../src/wg/keys.js';
 

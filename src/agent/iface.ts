@@ -1,6 +1,6 @@
 import { run } from '../sys/exec.js';
 import type { Pool } from '../protocol/types.js';
-import { formatIp, parseNet, serverAddress } from '../control/ipam.js';
+import { formatIp, parseNet, serverAddress } from '../protocol/ipam.js';
 
 /** The tunnel addresses every server of a pool carries: the first usable address of each prefix, with the prefix length. */
 export function serverTunnelAddresses(pool: Pick<Pool, 'ipv4Prefix' | 'ipv6Prefix'>): string[] {

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { FabricError } from '../protocol/errors.js';
 import type { Compare, Op, Store } from '../store/store.js';
-import { clampToRange, formatIp, formatNet, fromHex, hostProblem, toHex, usableRange, type Net } from './ipam.js';
+import { clampToRange, formatIp, formatNet, fromHex, hostProblem, toHex, usableRange, type Net } from '../protocol/ipam.js';
 import * as K from './keys.js';
 import { invalid } from './validate.js';
 

@@ -36,7 +36,8 @@ export const TOKEN_PREFIX = 'tokens/';
 export const TOKEN_NAME_PREFIX = 'tokennames/';
 
 /** IP family of a prefix or claim. */
-export type Family = 4 | 6;
+import type { Family } from '../protocol/ipam.js';
+export type { Family };
 
 /** Everything of one pool's desired state: its change stream and snapshot prefix. */
 export const poolPrefix = (pool: string): string => `pools/${pool}/`;

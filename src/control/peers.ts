@@ -5,7 +5,7 @@ import type { Compare, KeyValue, Op } from '../store/store.js';
 import { canonicalPublicKey, parseKey, toHex as keyHex } from '../wg/keys.js';
 import { allocate, claimKeyOf, claimRequested, type Claim } from './alloc.js';
 import { checkIfMatch, commit, notFound, type Ctx, type MutationOptions } from './context.js';
-import { formatNet, fromHex, networkOf, overlaps, parseNet, toHex, type Net } from './ipam.js';
+import { formatNet, fromHex, networkOf, overlaps, parseNet, toHex, type Net } from '../protocol/ipam.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { readPool, readPoolForChild } from './pools.js';

@@ -4,7 +4,7 @@ import type { Page, Pool } from '../protocol/types.js';
 import type { KeyValue, Op } from '../store/store.js';
 import { generateKeyPair, parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
 import { checkIfMatch, commit, notFound, txnWithAudit, type Ctx, type MutationOptions } from './context.js';
-import { formatNet, parsePoolPrefix } from './ipam.js';
+import { formatNet, parsePoolPrefix } from '../protocol/ipam.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { decode, poolEntity, poolKeyContext, type PoolRecord } from './records.js';

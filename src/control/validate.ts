@@ -1,7 +1,7 @@
 import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, MAX_ALLOWED_IPS, MAX_DNS, MAX_LABELS, NAME_PATTERN } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { AdminState } from '../protocol/types.js';
-import { formatNet, overlaps, parseIp, parseNet, type Net } from './ipam.js';
+import { formatNet, overlaps, parseIp, parseNet, type Net } from '../protocol/ipam.js';
 
 /**
  * Semantic validation of control-plane inputs. The HTTP layer checks shapes with the same

@@ -1,5 +1,5 @@
 import type { Store } from '../../store/store.js';
-import { parseNet, formatNet } from '../ipam.js';
+import { parseNet, formatNet } from '../../protocol/ipam.js';
 import * as K from '../keys.js';
 import { claimKeysOf, cidrKeyOf, pubkeyKeyOf } from '../peers.js';
 import { claimKeyOf } from '../alloc.js';

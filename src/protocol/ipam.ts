@@ -1,6 +1,8 @@
 import ipaddr from 'ipaddr.js';
-import { FabricError } from '../protocol/errors.js';
-import type { Family } from './keys.js';
+import { FabricError } from './errors.js';
+
+/** IP address family. */
+export type Family = 4 | 6;
 
 /**
  * Pure address arithmetic for the IPAM: strict parsing (four-part decimal IPv4, no zone ids),
