@@ -10,11 +10,12 @@ interface NodeFlags extends ApiFlags { pool?: string; endpoint?: string; label?:
 /** One row per node with its sync state against the control plane's revision. */
 export interface NodeRow { pool: string; name: string; adminState: string; endpoint: string | null; ready: boolean | null; applied: number | null; lag: number | null; peers: string; reportAgeS: number | null; message: string }
 
-export function nodeRow(n: Node, revision: number, now = Date.now()): NodeRow {
+/** @param pending pool changes after the node's applied revision (its lag), null if unknown */
+export function nodeRow(n: Node, pending: number | null, now = Date.now()): NodeRow {
   const s = n.status;
   return {
     pool: n.pool, name: n.name, adminState: n.adminState, endpoint: n.endpoint, ready: s ? s.ready : null,
-    applied: s ? s.appliedRevision : null, lag: s ? Math.max(0, revision - s.appliedRevision) : null,
+    applied: s ? s.appliedRevision : null, lag: s ? pending : null,
     peers: s ? `${s.peersApplied}/${s.peersDesired}` : '-', reportAgeS: s ? Math.round((now - Date.parse(s.reportedAt)) / 1000) : null,
     message: s ? s.message : 'no report yet',
   };
@@ -24,19 +25,27 @@ export function renderNodeRows(rows: readonly NodeRow[], revision: number): stri
   return `control plane revision ${revision}\n` + renderTable(rows, [
     { header: 'POOL', get: (r) => r.pool }, { header: 'NODE', get: (r) => r.name }, { header: 'STATE', get: (r) => r.adminState },
     { header: 'READY', get: (r) => (r.ready === null ? '-' : r.ready ? 'yes' : 'NO') }, { header: 'APPLIED', get: (r) => r.applied },
-    { header: 'LAG', get: (r) => r.lag }, { header: 'PEERS', get: (r) => r.peers },
+    { header: 'LAG', get: (r) => (r.applied === null ? null : r.lag === null ? '?' : r.lag) }, { header: 'PEERS', get: (r) => r.peers },
     { header: 'REPORTED', get: (r) => (r.reportAgeS === null ? null : `${r.reportAgeS}s ago`) }, { header: 'MESSAGE', get: (r) => r.message },
   ]);
 }
 
-/** Every node of the given pools (all pools when none given), with lag. */
+/**
+ * Every node of the given pools (all pools when none given), with its lag: the number of the
+ * pool's changes after the revision the node applied (0 = in sync). Counting the pool's own
+ * changes, not store revisions, keeps status reports and other pools out of the figure.
+ */
 export async function collectNodeRows(api: ApiClient, pools?: string[]): Promise<{ revision: number; rows: NodeRow[] }> {
   const { revision } = await api.ready();
   const names = pools ?? [];
   if (!pools) for await (const p of ApiClient.all((c) => api.listPools({ limit: 1000, ...(c ? { cursor: c } : {}) }))) names.push(p.name);
   const rows: NodeRow[] = [];
   for (const pool of names) {
-    for await (const n of ApiClient.all((c) => api.listNodes(pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) rows.push(nodeRow(n, revision));
+    for await (const n of ApiClient.all((c) => api.listNodes(pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) {
+      const applied = n.status?.appliedRevision;
+      const pending = applied === undefined ? null : await api.poolChanges(pool, applied).then((r) => r.changes.length, () => null);
+      rows.push(nodeRow(n, pending));
+    }
   }
   return { revision, rows };
 }

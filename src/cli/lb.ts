@@ -1,0 +1,86 @@
+/**
+ * `wgfabric lb run|status`: the L4 load balancer of one VIP in front of a pool's backends.
+ * `lb run` must run as root in the namespace that owns the VIP (nft, conntrack, forwarding).
+ */
+import type { Command } from 'commander';
+import { conntrackPort } from '../lb/conntrack.js';
+import { healthConfig } from '../lb/health.js';
+import { isPrime } from '../lb/maglev.js';
+import { nftApplier } from '../lb/nft-apply.js';
+import { startLbHttp, LbMetrics } from '../lb/service-http.js';
+import { LbService, type LbLog, type LbServiceStatus } from '../lb/service.js';
+import { FabricError, fromErrorBody } from '../protocol/errors.js';
+import { apiClient, positiveInt, type ApiFlags } from './context.js';
+import { emit, renderTable } from './output.js';
+import { parseHostPort } from './probe.js';
+import { parseListen } from './server.js';
+
+/** Lab and default table size: a 16381-slot map applies in ~0.3 s here (65537: ~1-1.6 s), which keeps failover sub-second. */
+export const LB_DEFAULT_TABLE_SIZE = 16381;
+
+interface RunFlags extends ApiFlags {
+  pool: string; vip: string; instance: string; tableSize: number; affinity: string; probeIntervalMs: number; probeTimeoutMs: number;
+  failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number;
+}
+
+const jsonLog: LbLog = (level, msg, fields) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
+
+export function registerLbCommands(program: Command): void {
+  const lb = program.command('lb').description('L4 load balancer: one VIP in front of a pool (Maglev + nftables + health checks)');
+  lb.command('run').description('run the load balancer of one VIP (root, in the namespace that owns the VIP)')
+    .option('--server <url>', 'control plane URL (env WGFABRIC_SERVER)')
+    .option('--token-file <file>', 'API token file (needs to read nodes and manage the probe peer)')
+    .requiredOption('--pool <pool>', 'pool whose nodes are the backends')
+    .requiredOption('--vip <ip:port>', 'virtual IP and port clients connect to')
+    .option('--instance <name>', 'this LB instance (names its probe peer lbprobe-<instance>)', 'lb1')
+    .option('--table-size <n>', `Maglev table size, a prime, the same on every LB (${LB_DEFAULT_TABLE_SIZE} applies in ~0.3 s; 65537 in ~1-1.6 s)`, positiveInt('--table-size'), LB_DEFAULT_TABLE_SIZE)
+    .option('--affinity <src-ip-port|src-ip>', 'flow hash key', 'src-ip-port')
+    .option('--probe-interval-ms <ms>', 'probe start interval per backend', positiveInt('--probe-interval-ms'), 200)
+    .option('--probe-timeout-ms <ms>', 'probe budget', positiveInt('--probe-timeout-ms'), 300)
+    .option('--fail-after <n>', 'consecutive failed probes that take a backend out', positiveInt('--fail-after'), 2)
+    .option('--recover-after <n>', 'consecutive good probes that bring it back', positiveInt('--recover-after'), 3)
+    .option('--ready-max-age-ms <ms>', 'an agent report older than this counts as not in sync', positiveInt('--ready-max-age-ms'), 15_000)
+    .option('--poll-ms <ms>', 'how often the node list is read', positiveInt('--poll-ms'), 500)
+    .option('--key-file <file>', 'keep the probe private key here (0600) and re-use it across restarts')
+    .option('--listen <host:port>', 'serve /status, /metrics and /healthz here')
+    .action(async (f: RunFlags) => {
+      const vip = parseHostPort(f.vip);
+      if (f.affinity !== 'src-ip-port' && f.affinity !== 'src-ip') throw new FabricError('WGF_ERR_VALIDATION', `--affinity must be src-ip-port or src-ip, got "${f.affinity}"`);
+      if (!isPrime(f.tableSize)) throw new FabricError('WGF_ERR_VALIDATION', `--table-size must be a prime, got ${f.tableSize}`);
+      const health = healthConfig({ intervalMs: f.probeIntervalMs, timeoutMs: f.probeTimeoutMs, fall: f.failAfter, rise: f.recoverAfter });
+      const metrics = new LbMetrics({ pool: f.pool, vip: f.vip, instance: f.instance });
+      const service = new LbService({
+        api: apiClient(f), pool: f.pool, vip: vip.host, port: vip.port, instance: f.instance, tableSize: f.tableSize, affinity: f.affinity,
+        health, applier: nftApplier(), conntrack: conntrackPort(), readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs, log: jsonLog,
+        ...(f.keyFile ? { keyFile: f.keyFile } : {}),
+      }, metrics);
+      metrics.attach(service);
+      const http = f.listen ? await startLbHttp(service, metrics, parseListen(f.listen).host, parseListen(f.listen).port) : null;
+      await service.start();
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      // The nft table stays: established flows keep working while the LB is restarted.
+      await service.stop();
+      http?.close();
+    });
+  lb.command('status').description("a running LB's backends: state, reason, table membership and slots")
+    .requiredOption('--url <url>', 'the LB\'s --listen address, e.g. http://198.18.0.5:7090')
+    .option('--json', 'JSON output')
+    .action(async (f: { url: string; json?: boolean }) => {
+      const res = await fetch(`${f.url.replace(/\/+$/, '')}/status`).catch((e: unknown) => {
+        throw new FabricError('WGF_ERR_UNAVAILABLE', `cannot reach the LB at ${f.url}: ${e instanceof Error ? e.message : String(e)}`);
+      });
+      if (!res.ok) throw fromErrorBody(await res.json().catch(() => null), res.status);
+      const s = (await res.json()) as LbServiceStatus;
+      emit(!!f.json, s, () => `lb ${s.instance} ${s.vip}:${s.port} pool ${s.pool}  table ${s.tableSize} slots, generation ${s.generation}${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
+        + renderTable(s.backends, [
+          { header: 'BACKEND', get: (b) => b.name }, { header: 'ADDRESS', get: (b) => `${b.address}:${b.port}` }, { header: 'STATE', get: (b) => b.state },
+          { header: 'IN TABLE', get: (b) => (b.inTable ? 'yes' : 'no') }, { header: 'SLOTS', get: (b) => b.slots }, { header: 'ADMIN', get: (b) => b.adminState },
+          { header: 'RTT MS', get: (b) => (b.lastRttMs === null ? null : b.lastRttMs.toFixed(2)) },
+          { header: 'LAST DETECTION MS', get: (b) => (b.lastDetectionMs === null ? null : Math.round(b.lastDetectionMs)) },
+          { header: 'REASON', get: (b) => b.reason },
+        ]));
+    });
+}
