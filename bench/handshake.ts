@@ -12,21 +12,11 @@ import { pathToFileURL } from 'node:url';
 import { generateKeyPair, sharedSecret } from '../src/wg/keys.js';
 import { Initiator } from '../src/wg/noise.js';
 import { TestResponder } from '../src/wg/testing/responder.js';
+import { stat, type Stat } from './stats.js';
 
 const RUNS = 5;
 const HANDSHAKES = 300;
 const DH_OPS = 1500;
-
-interface Stat {
-  median: number;
-  min: number;
-  max: number;
-}
-
-function stat(xs: number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
-}
 
 const fmt = (s: Stat) => `${Math.round(s.median)}/s (min ${Math.round(s.min)}, max ${Math.round(s.max)})`;
 

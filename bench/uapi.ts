@@ -16,20 +16,10 @@ import { Sandbox, stopProcess } from '../src/sys/netns.js';
 import { newInterface, newPeer, renderSetconf } from '../src/wg/config.js';
 import { UapiClient } from '../src/wg/uapi.js';
 import type { UapiPeerUpdate } from '../src/wg/uapi-codec.js';
+import { stat, type Stat } from './stats.js';
 
 const PEERS = 10_000;
 const ROUNDS = 3;
-
-interface Stat {
-  median: number;
-  min: number;
-  max: number;
-}
-
-function stat(xs: number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
-}
 
 const fmt = (s: Stat): string => `${(s.median / 1000).toFixed(3)} s (min ${(s.min / 1000).toFixed(3)}, max ${(s.max / 1000).toFixed(3)})`;
 
