@@ -3,6 +3,7 @@ import { FabricError, toFabricError } from '../protocol/errors.js';
 import { registerAgentCommand } from './agent.js';
 import { registerImportCommand } from './import.js';
 import { registerLabCommands } from './lab.js';
+import { registerLbCommands } from './lb.js';
 import { registerNodeCommands } from './node.js';
 import { registerPeerCommands } from './peer.js';
 import { registerPoolCommands } from './pool.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerAgentCommand(program);
   registerProbeCommand(program);
   registerLabCommands(program);
+  registerLbCommands(program);
   return program;
 }
 

@@ -10,8 +10,9 @@ import type { Peer, Pool } from '../protocol/types.js';
 import { run } from '../sys/exec.js';
 import { uniqueTag } from '../sys/netns.js';
 import { generateKeyPair, toBase64 } from '../wg/keys.js';
-import { parseConfig, renderSetconf } from '../wg/config.js';
-import { planLab, type LabHost, type LabPlan } from './plan.js';
+import { parseConfig, renderConfig, renderSetconf } from '../wg/config.js';
+import type { LbServiceStatus } from '../lb/service.js';
+import { planLab, type LabHost, type LabLb, type LabPlan } from './plan.js';
 import { labsRoot, saveState, teardown, type LabState } from './state.js';
 
 const BIN = fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url));
@@ -25,6 +26,11 @@ export interface LabOptions {
   /** Agent reconcile period in seconds (default 30). */
   readonly reconcileInterval?: number;
   readonly log?: (line: string) => void;
+  /**
+   * Put a load balancer (`wgfabric lb run`) in front of the backends: clients sit on their own
+   * bridge behind it and reach the pool through its VIP (see LabLb in plan.ts).
+   */
+  readonly lb?: boolean;
 }
 
 /** A running lab: its layout, an admin API client and the client peers it made. */
@@ -36,11 +42,12 @@ export interface Lab {
   readonly clientPeers: Peer[];
 }
 
-async function pickOctet(): Promise<number> {
+async function pickOctet(avoid?: number): Promise<number> {
   const { stdout } = await run('ip', ['-4', '-o', 'addr', 'show']);
+  const { stdout: routes } = await run('ip', ['-4', 'route', 'show'], { allowFailure: true });
   for (let i = 0; i < 50; i++) {
     const octet = 1 + Math.floor(Math.random() * 250);
-    if (!stdout.includes(`198.18.${octet}.`)) return octet;
+    if (octet !== avoid && !stdout.includes(`198.18.${octet}.`) && !routes.includes(`198.18.${octet}.`)) return octet;
   }
   throw new FabricError('WGF_ERR_UNAVAILABLE', 'no free 198.18.X.0/24 segment for a lab');
 }
@@ -73,10 +80,65 @@ async function addHostNamespace(state: LabState, h: LabHost): Promise<void> {
   await run('ip', ['link', 'add', h.vethHost, 'type', 'veth', 'peer', 'name', h.vethNs, 'netns', h.netns]);
   state.links.push(h.vethHost);
   saveState(state);
-  await run('ip', ['link', 'set', h.vethHost, 'master', p.bridge, 'up']);
+  await run('ip', ['link', 'set', h.vethHost, 'master', h.bridge ?? p.bridge, 'up']);
   await run('ip', ['addr', 'add', `${h.address}/24`, 'dev', h.vethNs], { netns: h.netns });
   await run('ip', ['link', 'set', h.vethNs, 'up'], { netns: h.netns });
   await run('ip', ['link', 'set', 'lo', 'up'], { netns: h.netns });
+  if (h.gateway) await run('ip', ['route', 'add', 'default', 'via', h.gateway], { netns: h.netns });
+}
+
+/** A bridge on the host, recorded for teardown. */
+async function addBridge(state: LabState, name: string, address?: string): Promise<void> {
+  await run('ip', ['link', 'add', name, 'type', 'bridge']);
+  state.links.push(name);
+  saveState(state);
+  if (address) await run('ip', ['addr', 'add', address, 'dev', name]);
+  await run('ip', ['link', 'set', name, 'up']);
+}
+
+/**
+ * The LB namespace: a leg on the backend bridge, a leg on the client bridge with the clients'
+ * gateway and the VIP, forwarding on (replies from backends come back through it, 'via-lb').
+ */
+async function addLbNamespace(state: LabState, lb: LabLb): Promise<void> {
+  const p = state.plan;
+  await addBridge(state, lb.clientBridge);
+  await run('ip', ['netns', 'add', lb.netns]);
+  state.netns.push(lb.netns);
+  saveState(state);
+  for (const [host, ns, bridge] of [[lb.vethHost, lb.vethNs, p.bridge], [lb.clientVethHost, lb.clientVethNs, lb.clientBridge]] as const) {
+    await run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', ns, 'netns', lb.netns]);
+    state.links.push(host);
+    saveState(state);
+    await run('ip', ['link', 'set', host, 'master', bridge, 'up']);
+    await run('ip', ['link', 'set', ns, 'up'], { netns: lb.netns });
+  }
+  await run('ip', ['addr', 'add', `${lb.address}/24`, 'dev', lb.vethNs], { netns: lb.netns });
+  await run('ip', ['addr', 'add', `${lb.gateway}/24`, 'dev', lb.clientVethNs], { netns: lb.netns });
+  await run('ip', ['addr', 'add', `${lb.vip}/32`, 'dev', lb.clientVethNs], { netns: lb.netns });
+  await run('ip', ['link', 'set', 'lo', 'up'], { netns: lb.netns });
+  await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: lb.netns });
+}
+
+/** Starts the lab's load balancer in its namespace (used by `up` and by tests that restart it). */
+export function startLb(lab: Pick<Lab, 'state' | 'plan'>): number {
+  const lb = lab.plan.lb;
+  if (!lb) throw new FabricError('WGF_ERR_VALIDATION', 'this lab has no load balancer (labUp with lb: true)');
+  return spawnDetached(lab.state, 'lb', [
+    process.execPath, BIN, 'lb', 'run', '--server', lab.plan.serverUrl, '--token-file', join(lab.state.dir, 'admin.token'),
+    '--pool', lab.plan.pool.name, '--vip', `${lb.vip}:${lab.plan.pool.listenPort}`, '--instance', `lab${lab.plan.tag}`,
+    '--key-file', join(lab.state.dir, 'lb.key'), '--listen', lb.listen, '--ready-max-age-ms', '5000',
+  ], join(lab.state.dir, 'lb.log'), lb.netns);
+}
+
+/** The LB's /status, or null while it does not answer. */
+export async function lbStatus(lab: Pick<Lab, 'plan'>): Promise<LbServiceStatus | null> {
+  try {
+    const res = await fetch(`${lab.plan.lb!.statusUrl}/status`, { signal: AbortSignal.timeout(5000) });
+    return res.ok ? ((await res.json()) as LbServiceStatus) : null;
+  } catch {
+    return null;
+  }
 }
 
 async function startWireguardGo(state: LabState, h: LabHost): Promise<void> {
@@ -118,8 +180,10 @@ async function setUpClient(lab: Lab, h: LabHost, endpoint: string): Promise<Peer
   const peer = await lab.api.createPeer(lab.plan.pool.name, { name: h.name, publicKey: toBase64(kp.publicKey) });
   const text = renderClientConfig(lab.pool, peer, toBase64(kp.privateKey), { endpoint });
   const file = join(lab.state.dir, `${h.name}.conf`);
-  writeFileSync(file, text, { mode: 0o600 });
   const cfg = parseConfig(text);
+  // A fixed listen port (clients behind the LB) makes each client's flow hash predictable.
+  if (h.listenPort !== undefined) cfg.interface.listenPort = h.listenPort;
+  writeFileSync(file, h.listenPort === undefined ? text : renderConfig(cfg), { mode: 0o600 });
   const setconf = join(lab.state.dir, `${h.name}.setconf`);
   writeFileSync(setconf, renderSetconf(cfg), { mode: 0o600 });
   await run('wg', ['setconf', h.wgIface, setconf], { netns: h.netns });
@@ -137,30 +201,33 @@ async function setUpClient(lab: Lab, h: LabHost, endpoint: string): Promise<Peer
  */
 export async function labUp(opts: LabOptions): Promise<Lab> {
   const log = opts.log ?? (() => {});
-  const plan = planLab(uniqueTag(2), await pickOctet(), opts.backends, opts.clients);
+  const octet = await pickOctet();
+  const plan = planLab(uniqueTag(2), octet, opts.backends, opts.clients, opts.lb ? { clientOctet: await pickOctet(octet) } : undefined);
   const dir = resolve(labsRoot(opts.base ?? '.wgfabric'), plan.tag);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const state: LabState = { plan, dir, pids: [], netns: [], links: [], startedAt: new Date().toISOString() };
   saveState(state);
   try {
-    await run('ip', ['link', 'add', plan.bridge, 'type', 'bridge']);
-    state.links.push(plan.bridge);
-    saveState(state);
-    await run('ip', ['addr', 'add', `${plan.hostAddress}/24`, 'dev', plan.bridge]);
-    await run('ip', ['link', 'set', plan.bridge, 'up']);
+    await addBridge(state, plan.bridge, `${plan.hostAddress}/24`);
     log(`lab ${plan.tag}: bridge ${plan.bridge} ${plan.subnet}`);
+    if (plan.lb) {
+      await addLbNamespace(state, plan.lb);
+      log(`lab ${plan.tag}: load balancer ${plan.lb.netns} ${plan.lb.address}, client bridge ${plan.lb.clientBridge} ${plan.lb.clientSubnet}, VIP ${plan.lb.vip}`);
+    }
     await startServer(state);
     const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
     const api = new ApiClient({ baseUrl: plan.serverUrl, token });
     const first = plan.backends[0]!;
     const pool = await api.createPool({
       name: plan.pool.name, ipv4Prefix: plan.pool.ipv4Prefix, ipv6Prefix: plan.pool.ipv6Prefix, listenPort: plan.pool.listenPort,
-      endpoint: `${first.address}:${plan.pool.listenPort}`, persistentKeepalive: 0,
+      endpoint: `${plan.lb ? plan.lb.vip : first.address}:${plan.pool.listenPort}`, persistentKeepalive: 0,
     });
     log(`lab ${plan.tag}: control plane ${plan.serverUrl}, pool ${pool.name} (${pool.publicKey})`);
     const lab: Lab = { state, plan, api, pool, clientPeers: [] };
     for (const [i, h] of plan.backends.entries()) {
       await addHostNamespace(state, h);
+      // Replies to clients go back through the LB, which un-NATs them (returnPath 'via-lb').
+      if (plan.lb) await run('ip', ['route', 'add', plan.lb.clientSubnet, 'via', plan.lb.address], { netns: h.netns });
       await api.createNode(plan.pool.name, { name: h.name, endpoint: `${h.address}:${plan.pool.listenPort}` });
       const t = await api.createToken({ name: `lab-${h.name}`, role: 'node', pool: plan.pool.name, node: h.name });
       writeFileSync(join(dir, `${h.name}.token`), t.secret + '\n', { mode: 0o600 });
@@ -168,12 +235,23 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       startAgent(lab, i, opts.reconcileInterval);
       log(`lab ${plan.tag}: ${h.name} ${h.address} (${h.netns}) wireguard-go ${h.wgIface} + agent`);
     }
+    if (plan.lb) {
+      startLb(lab);
+      log(`lab ${plan.tag}: lb run in ${plan.lb.netns}, status ${plan.lb.statusUrl}/status`);
+    }
     for (const [j, h] of plan.clients.entries()) {
       await addHostNamespace(state, h);
       const b = plan.backends[j % plan.backends.length]!;
-      lab.clientPeers.push(await setUpClient(lab, h, `${b.address}:${plan.pool.listenPort}`));
+      lab.clientPeers.push(await setUpClient(lab, h, plan.lb ? `${plan.lb.vip}:${plan.pool.listenPort}` : `${b.address}:${plan.pool.listenPort}`));
     }
     await waitForConvergence(lab, 60_000);
+    if (plan.lb) {
+      await waitFor('the load balancer to put every backend in its table', async () => {
+        const s = await lbStatus(lab);
+        return s !== null && s.backends.length === plan.backends.length && s.backends.every((b) => b.inTable);
+      }, 60_000);
+      log(`lab ${plan.tag}: every backend is in the load balancer's table`);
+    }
     log(`lab ${plan.tag}: ${plan.backends.length} backends in sync, ${plan.clients.length} clients configured`);
     return lab;
   } catch (e) {

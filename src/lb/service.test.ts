@@ -1,0 +1,183 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FabricError } from '../protocol/errors.js';
+import type { Node, NodeStatus, Peer, Pool } from '../protocol/types.js';
+import { generateKeyPair, parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
+import type { ProbeReport } from './checker.js';
+import { healthConfig } from './health.js';
+import { LbService, parseEndpoint, serverTunnelIp, targetsFromNodes, type LbApi } from './service.js';
+import { FakeApplier } from './testing/fake-applier.js';
+import { FakeConntrack } from './testing/fake-conntrack.js';
+
+const META = { revision: 1, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
+const POOL: Pool = {
+  ...META, name: 'p', description: '', publicKey: toBase64(generateKeyPair().publicKey), listenPort: 51820, ipv4Prefix: '10.9.0.0/16', ipv6Prefix: null,
+  endpoint: null, dns: [], mtu: null, persistentKeepalive: 0, labels: {},
+};
+
+function status(ready: boolean, reportedAt = new Date().toISOString()): NodeStatus {
+  return { reportedAt, appliedRevision: 1, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready, message: '' };
+}
+
+function node(name: string, endpoint: string | null, over: Partial<Node> = {}): Node {
+  return { ...META, pool: 'p', name, endpoint, adminState: 'active', labels: {}, status: status(true), ...over };
+}
+
+/** An in-memory control plane: nodes, peers, and a switch that makes it unreachable. */
+class FakeApi implements LbApi {
+  nodes: Node[] = [];
+  readonly peers = new Map<string, Peer>();
+  down = false;
+  private next = 2;
+
+  private check(): void {
+    if (this.down) throw new FabricError('WGF_ERR_UNAVAILABLE', 'control plane down');
+  }
+  getPool = async (): Promise<Pool> => (this.check(), POOL);
+  listNodes = async () => (this.check(), { items: this.nodes, next: null, revision: 1 });
+  getPeer = async (_pool: string, name: string): Promise<Peer> => {
+    this.check();
+    const p = this.peers.get(name);
+    if (!p) throw new FabricError('WGF_ERR_NOT_FOUND', 'no such peer');
+    return p;
+  };
+  createPeer = async (pool: string, input: { name: string; publicKey: string; labels?: Record<string, string> }): Promise<Peer> => {
+    this.check();
+    const p: Peer = { ...META, pool, name: input.name, publicKey: input.publicKey, addresses: [`10.9.0.${this.next++}/32`], allowedIps: [], enabled: true, labels: input.labels ?? {}, expiresAt: null };
+    this.peers.set(p.name, p);
+    return p;
+  };
+  deletePeer = async (_pool: string, name: string): Promise<void> => {
+    this.check();
+    this.peers.delete(name);
+  };
+}
+
+async function until(what: string, cond: () => boolean, limitMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > limitMs) assert.fail(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+describe('parseEndpoint', () => {
+  const cases: [string, string | null, { address: string; port: number } | undefined][] = [
+    ['IPv4', '198.18.0.10:51820', { address: '198.18.0.10', port: 51820 }],
+    ['IPv6 in brackets', '[fd00::1]:51820', { address: 'fd00::1', port: 51820 }],
+    ['host name (not balanceable)', 'vpn.example.com:51820', undefined],
+    ['no port', '198.18.0.10', undefined],
+    ['port 0', '198.18.0.10:0', undefined],
+    ['null', null, undefined],
+  ];
+  for (const [name, input, want] of cases) test(name, () => assert.deepEqual(parseEndpoint(input), want));
+});
+
+describe('targetsFromNodes', () => {
+  test('skips nodes without an IP endpoint of the VIP family; readiness needs a fresh ready report', () => {
+    const now = Date.parse('2026-01-01T00:01:00Z');
+    const nodes = [
+      node('a', '198.18.0.10:51820', { status: status(true, '2026-01-01T00:00:58Z') }),
+      node('b', '198.18.0.11:51820', { status: status(true, '2026-01-01T00:00:30Z'), adminState: 'draining' }),
+      node('c', '198.18.0.12:51820', { status: status(false, '2026-01-01T00:00:59Z') }),
+      node('d', null),
+      node('e', '[fd00::1]:51820'),
+      node('f', '198.18.0.13:51820', { status: null }),
+    ];
+    assert.deepEqual(targetsFromNodes(nodes, 4, now, 5000).map((t) => [t.name, t.address, t.adminState, t.ready]), [
+      ['a', '198.18.0.10', 'active', true], ['b', '198.18.0.11', 'draining', false], ['c', '198.18.0.12', 'active', false], ['f', '198.18.0.13', 'active', false],
+    ]);
+  });
+});
+
+test('serverTunnelIp: the first usable address of the prefix', () => {
+  assert.equal(serverTunnelIp({ ipv4Prefix: '10.77.0.0/16', ipv6Prefix: 'fd77::/64' }, 4), '10.77.0.1');
+  assert.equal(serverTunnelIp({ ipv4Prefix: '10.77.0.0/16', ipv6Prefix: 'fd77::/64' }, 6), 'fd77::1');
+  assert.equal(serverTunnelIp({ ipv4Prefix: null, ipv6Prefix: 'fd77::/64' }, 4), undefined);
+});
+
+describe('LbService (fake control plane, prober, nft and conntrack)', () => {
+  const health = healthConfig({ intervalMs: 5, timeoutMs: 50, fall: 2, rise: 2 });
+
+  function make(api: FakeApi, answers: Map<string, ProbeReport>, keyFile?: string) {
+    const applier = new FakeApplier();
+    const conntrack = new FakeConntrack();
+    const svc = new LbService({
+      api, pool: 'p', vip: '198.18.1.2', port: 51820, instance: 't', tableSize: 251, affinity: 'src-ip-port', health, applier, conntrack,
+      pollMs: 10, readyMaxAgeMs: 60_000, prober: async (b) => answers.get(b.name) ?? { ok: true, rttMs: 1 }, ...(keyFile ? { keyFile } : {}),
+    });
+    return { svc, applier, conntrack };
+  }
+
+  test('registers its probe peer, balances healthy backends, drains and removes by decision', async () => {
+    const api = new FakeApi();
+    api.nodes = [node('backend-1', '198.18.0.10:51820'), node('backend-2', '198.18.0.11:51820')];
+    const answers = new Map<string, ProbeReport>();
+    const { svc, applier, conntrack } = make(api, answers);
+    await svc.start();
+    try {
+      const probe = api.peers.get('lbprobe-t');
+      assert.ok(probe, 'probe peer registered');
+      assert.deepEqual(probe.labels, { role: 'lb-probe' });
+      await until('both backends in the table', () => svc.status().backends.every((b) => b.inTable));
+      assert.match(applier.current!, /198\.18\.0\.10/);
+      assert.equal(svc.status().backends.reduce((n, b) => n + b.slots, 0), 251);
+
+      api.nodes = [node('backend-1', '198.18.0.10:51820', { adminState: 'draining' }), node('backend-2', '198.18.0.11:51820')];
+      await until('backend-1 drained', () => !svc.status().backends.find((b) => b.name === 'backend-1')!.inTable);
+      const drained = svc.status().backends.find((b) => b.name === 'backend-1')!;
+      assert.match(drained.reason, /draining/);
+      assert.equal(drained.adminState, 'draining');
+      assert.ok(drained.leftTableAt, 'leaving time stamped');
+      assert.equal(conntrack.calls.length, 0, 'draining keeps flows');
+
+      answers.set('backend-2', { ok: false, reason: 'refused' });
+      await until('backend-2 down', () => svc.status().backends.find((b) => b.name === 'backend-2')!.state === 'down');
+      await until('its flows deleted', () => conntrack.targets().includes('198.18.0.11:51820'));
+      const down = svc.status().backends.find((b) => b.name === 'backend-2')!;
+      assert.equal(down.inTable, false);
+      assert.match(down.reason, /probe failed: refused/);
+      assert.notEqual(down.lastDetectionMs, null);
+
+      // The control plane goes away: the last known nodes stay (no mass removal).
+      api.down = true;
+      answers.delete('backend-2');
+      api.nodes = [];
+      await until('backend-2 back', () => svc.status().backends.find((b) => b.name === 'backend-2')!.inTable, 10_000);
+      assert.equal(svc.status().backends.length, 2);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  test('keeps the probe key in a 0600 file and re-uses the registered peer; replaces a peer with another key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wgf-lbsvc-'));
+    try {
+      const keyFile = join(dir, 'probe.key');
+      const api = new FakeApi();
+      const first = make(api, new Map(), keyFile);
+      await first.svc.start();
+      await first.svc.stop();
+      assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+      const pub = toBase64(publicKeyOf(parseKey(readFileSync(keyFile, 'utf8').trim())));
+      const peer = api.peers.get('lbprobe-t')!;
+      assert.equal(peer.publicKey, pub);
+
+      const again = make(api, new Map(), keyFile);
+      await again.svc.start();
+      await again.svc.stop();
+      assert.equal(api.peers.get('lbprobe-t'), peer, 'same peer object: not re-created');
+
+      const memory = make(api, new Map());
+      await memory.svc.start();
+      await memory.svc.stop();
+      assert.notEqual(api.peers.get('lbprobe-t')!.publicKey, pub, 'a key held only in memory cannot match: the peer is replaced');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,299 @@
+/**
+ * The load-balancer process of one VIP: the I/O shell that wires the pure parts together.
+ *
+ * - Probe identity: registers its own probe peer `lbprobe-<instance>` (label role=lb-probe) in
+ *   the pool, so every node's agent installs it. WireGuard drops initiations whose timestamp is
+ *   not newer than the last one of that peer, so every LB instance needs its own key.
+ * - Follows the pool's nodes (polling listNodes) and turns them into HealthChecker targets:
+ *   address from node.endpoint, admin state, agent readiness (a fresh `ready` report).
+ *   When the control plane cannot be reached the last known targets stay: a control-plane
+ *   outage must not take the data plane down.
+ * - Probes every backend with a real handshake + ICMP echo to the pool's server tunnel address.
+ * - Drives one LbController (nft + conntrack of the namespace it runs in).
+ *
+ * Clock: the health machinery runs on the monotonic clock; wall-clock times in status()
+ * (leftTableAt, detectedAt) are for people and tests comparing with other processes.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { ApiClient } from '../client/api-client.js';
+import { FabricError, isFabricError } from '../protocol/errors.js';
+import { formatIp, parseNet, serverAddress } from '../protocol/ipam.js';
+import type { Node, Peer, Pool } from '../protocol/types.js';
+import { generatePrivateKey, parseKey, publicKeyOf, toBase64, type Key } from '../wg/keys.js';
+import { checkPort, parseIp } from './addr.js';
+import { HealthChecker, systemTimers, wireguardProber, type CheckTarget, type Prober, type ProbeReport } from './checker.js';
+import type { ConntrackPort } from './conntrack.js';
+import { LbController, type LbBackend, type LbStatus } from './controller.js';
+import { agentReady, type HealthConfig, type HealthDecision } from './health.js';
+import type { Affinity } from './nft.js';
+import type { RulesetApplier } from './nft-apply.js';
+
+/** The part of the control-plane API the LB uses (ApiClient implements it). */
+export type LbApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer'>;
+
+export type LbLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface LbServiceOptions {
+  readonly api: LbApi;
+  readonly pool: string;
+  readonly vip: string;
+  readonly port: number;
+  /** Names the probe peer (`lbprobe-<instance>`); unique per LB instance. */
+  readonly instance: string;
+  /** Prime; the same on every LB instance (16381 applies in ~0.3 s here, 65537 in ~1-1.6 s). */
+  readonly tableSize: number;
+  readonly affinity: Affinity;
+  readonly health: HealthConfig;
+  readonly applier: RulesetApplier;
+  readonly conntrack: ConntrackPort;
+  /** Keep the probe private key here (mode 0600) and re-use it across restarts; in memory when absent. */
+  readonly keyFile?: string;
+  /** A node whose last `ready` report is older than this is "agent not in sync" (default 15 s). */
+  readonly readyMaxAgeMs?: number;
+  /** How often the node list is read (default 500 ms). */
+  readonly pollMs?: number;
+  /** Replaces the WireGuard prober (tests). */
+  readonly prober?: Prober;
+  readonly log?: LbLog;
+}
+
+/** One backend as /status shows it. */
+export interface LbServiceBackend {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly state: string;
+  readonly reason: string;
+  readonly inTable: boolean;
+  readonly slots: number;
+  readonly adminState: string;
+  readonly agentReady: boolean;
+  readonly probes: number;
+  readonly consecutiveFailures: number;
+  readonly lastRttMs: number | null;
+  /** Detection time of the last removal by probes (first failed probe -> decision), ms. */
+  readonly lastDetectionMs: number | null;
+  /** Wall-clock ISO time of that decision. */
+  readonly detectedAt: string | null;
+  /** Wall-clock ISO time the backend last left the applied table. */
+  readonly leftTableAt: string | null;
+}
+
+export interface LbServiceStatus {
+  readonly pool: string;
+  readonly instance: string;
+  readonly vip: string;
+  readonly port: number;
+  readonly tableSize: number;
+  readonly generation: number;
+  readonly probePeer: { readonly name: string; readonly publicKey: string; readonly address: string } | null;
+  readonly lastError: string | null;
+  readonly backends: readonly LbServiceBackend[];
+}
+
+/** Events for metrics. */
+export interface LbServiceHooks {
+  onProbe?(backend: string, report: ProbeReport, durationMs: number): void;
+  onDetection?(backend: string, ms: number): void;
+}
+
+/** "ip:port" or "[v6]:port" of a node endpoint; undefined when it is not an IP literal endpoint. */
+export function parseEndpoint(endpoint: string | null): { address: string; port: number } | undefined {
+  if (!endpoint) return undefined;
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d+)$/.exec(endpoint) ?? /^([0-9.]+):(\d+)$/.exec(endpoint);
+  if (!m) return undefined;
+  try {
+    return { address: parseIp(m[1]!).text, port: checkPort(Number(m[2])) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Health-check targets from the pool's nodes: nodes without an IP endpoint of the VIP's family
+ * are skipped (they cannot be balanced to). Pure.
+ */
+export function targetsFromNodes(nodes: readonly Node[], family: 4 | 6, wallNowMs: number, readyMaxAgeMs: number): CheckTarget[] {
+  const out: CheckTarget[] = [];
+  for (const n of nodes) {
+    const ep = parseEndpoint(n.endpoint);
+    if (!ep || parseIp(ep.address).family !== family) continue;
+    out.push({ name: n.name, address: ep.address, port: ep.port, weight: 1, adminState: n.adminState, ready: agentReady(n.status, wallNowMs, readyMaxAgeMs) });
+  }
+  return out;
+}
+
+/** The pool's server tunnel address of a family (first usable address of its prefix). */
+export function serverTunnelIp(pool: Pick<Pool, 'ipv4Prefix' | 'ipv6Prefix'>, family: 4 | 6): string | undefined {
+  const prefix = family === 4 ? pool.ipv4Prefix : pool.ipv6Prefix;
+  return prefix ? formatIp(family, serverAddress(parseNet(prefix, 'prefix', false))) : undefined;
+}
+
+/** Loads the probe key from `file`, or makes one (and writes it with mode 0600 when a file is given). */
+function loadOrCreateKey(file: string | undefined): { key: Key; fromFile: boolean } {
+  if (file && existsSync(file)) return { key: parseKey(readFileSync(file, 'utf8').trim(), 'probe private key'), fromFile: true };
+  const key = generatePrivateKey();
+  if (file) writeFileSync(file, toBase64(key) + '\n', { mode: 0o600 });
+  return { key, fromFile: false };
+}
+
+/** One LB instance for one VIP:port of one pool. */
+export class LbService {
+  private readonly controller: LbController;
+  private checker: HealthChecker | undefined;
+  private readonly family: 4 | 6;
+  private probePeer: Peer | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly nodes = new Map<string, { adminState: string; ready: boolean }>();
+  private readonly leftTableAt = new Map<string, string>();
+  private inTable = new Set<string>();
+  private readonly detectedAt = new Map<string, string>();
+  private readonly log: LbLog;
+  /** Wall-clock time the last nft apply finished, and how long it took. */
+  private lastApply: { at: string; ms: number } | undefined;
+
+  constructor(private readonly o: LbServiceOptions, private readonly hooks: LbServiceHooks = {}) {
+    this.family = parseIp(o.vip, 'vip').family;
+    this.log = o.log ?? (() => {});
+    this.controller = new LbController({
+      vip: o.vip, port: o.port, affinity: o.affinity, tableSize: o.tableSize, returnPath: 'via-lb',
+      applier: { apply: (script) => this.timedApply(script) }, conntrack: { deleteFlowsTo: (...a) => this.timedDelete(...a) }, now: systemTimers.now,
+    });
+  }
+
+  /** Registers the probe peer, reads the nodes once, applies the first table and starts probing. */
+  async start(): Promise<void> {
+    const pool = await this.o.api.getPool(this.o.pool);
+    const target = serverTunnelIp(pool, this.family);
+    if (!target) throw new FabricError('WGF_ERR_VALIDATION', `pool ${pool.name} has no IPv${this.family} prefix for the VIP's family`, { field: 'vip' });
+    const { key, peer } = await this.ensureProbePeer();
+    this.probePeer = peer;
+    const source = peer.addresses.map((a) => a.split('/')[0]!).find((a) => parseIp(a).family === this.family);
+    if (!source) throw new FabricError('WGF_ERR_VALIDATION', `probe peer ${peer.name} has no IPv${this.family} tunnel address`);
+    const prober = this.o.prober ?? wireguardProber({
+      serverPublicKey: parseKey(pool.publicKey, 'pool public key'), privateKey: key, ping: { target, source }, timeoutMs: this.o.health.timeoutMs,
+    });
+    const sink = { update: (b: readonly LbBackend[], d: ReadonlyMap<string, HealthDecision>) => this.apply(b, d) };
+    this.checker = new HealthChecker({
+      prober, sink, health: this.o.health,
+      onProbe: (b, r, ms) => this.hooks.onProbe?.(b, r, ms),
+      onDetection: (b, ms) => {
+        this.detectedAt.set(b, new Date().toISOString());
+        this.log('warn', 'backend down', { backend: b, detectionMs: Math.round(ms) });
+        this.hooks.onDetection?.(b, ms);
+      },
+      onError: (e) => this.log('error', 'applying the table failed', { error: e instanceof Error ? e.message : String(e) }),
+    });
+    await this.poll();
+    this.checker.start();
+    this.log('info', 'lb started', { pool: this.o.pool, vip: `${this.o.vip}:${this.o.port}`, probePeer: peer.name, tableSize: this.o.tableSize });
+    const loop = () => {
+      if (this.stopped) return;
+      this.pollTimer = setTimeout(() => void this.poll().finally(loop), this.o.pollMs ?? 500);
+    };
+    loop();
+  }
+
+  /** Stops polling and probing; leaves the nft table as it is (flows keep going). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.pollTimer);
+    await this.checker?.stop();
+  }
+
+  status(): LbServiceStatus {
+    const c: LbStatus = this.stampLeavers();
+    const checks = new Map((this.checker?.status() ?? []).map((s) => [s.name, s]));
+    return {
+      pool: this.o.pool, instance: this.o.instance, vip: c.vip, port: c.port, tableSize: c.tableSize, generation: c.generation,
+      probePeer: this.probePeer ? { name: this.probePeer.name, publicKey: this.probePeer.publicKey, address: this.probePeer.addresses[0] ?? '' } : null,
+      lastError: c.lastError,
+      backends: c.backends.map((b) => {
+        const s = checks.get(b.name);
+        const n = this.nodes.get(b.name);
+        return {
+          name: b.name, address: b.address, port: b.port, state: b.state, reason: b.reason, inTable: b.inTable, slots: b.slots,
+          adminState: n?.adminState ?? 'unknown', agentReady: n?.ready ?? false,
+          probes: s?.probes ?? 0, consecutiveFailures: s?.consecutiveFailures ?? 0, lastRttMs: s?.lastRttMs ?? null,
+          lastDetectionMs: s?.lastDetectionMs ?? null, detectedAt: this.detectedAt.get(b.name) ?? null, leftTableAt: this.leftTableAt.get(b.name) ?? null,
+        };
+      }),
+    };
+  }
+
+  private async timedApply(script: string): Promise<void> {
+    const t0 = performance.now();
+    await this.o.applier.apply(script);
+    this.lastApply = { at: new Date().toISOString(), ms: performance.now() - t0 };
+    this.log('info', 'table applied', { applyMs: Math.round(this.lastApply.ms) });
+    // The controller records the new membership right after this resolves.
+    setImmediate(() => this.stampLeavers());
+  }
+
+  private async timedDelete(vip: string, port: number, addr: string, backendPort: number): Promise<number> {
+    const t0 = performance.now();
+    const n = await this.o.conntrack.deleteFlowsTo(vip, port, addr, backendPort);
+    this.log('info', 'flows deleted', { backend: `${addr}:${backendPort}`, flows: n, ms: Math.round(performance.now() - t0) });
+    return n;
+  }
+
+  /** Stamps backends that left the applied table since the last look with the time of the apply that took them out. */
+  private stampLeavers(): LbStatus {
+    const c = this.controller.status();
+    const now = new Set(c.backends.filter((b) => b.inTable).map((b) => b.name));
+    for (const name of this.inTable) if (!now.has(name)) this.leftTableAt.set(name, this.lastApply?.at ?? new Date().toISOString());
+    this.inTable = now;
+    return c;
+  }
+
+  /** The controller update, recording when each backend leaves the applied table. */
+  private async apply(backends: readonly LbBackend[], decisions: ReadonlyMap<string, HealthDecision>): Promise<void> {
+    const before = new Set(this.controller.status().backends.filter((b) => b.inTable).map((b) => b.name));
+    const r = await this.controller.update(backends, decisions);
+    if (!r.applied) return;
+    this.stampLeavers();
+    const now = new Set(this.controller.status().backends.filter((b) => b.inTable).map((b) => b.name));
+    for (const name of before) {
+      if (now.has(name)) continue;
+      this.log('info', 'backend left the table', { backend: name, at: this.leftTableAt.get(name), reason: decisions.get(name)?.reason ?? 'removed', flowsDeleted: r.flowsDeleted.get(name) ?? 0 });
+    }
+    for (const name of now) if (!before.has(name)) this.log('info', 'backend joined the table', { backend: name });
+  }
+
+  private async poll(): Promise<void> {
+    let nodes: Node[];
+    try {
+      nodes = [];
+      for await (const n of ApiClient.all((c) => this.o.api.listNodes(this.o.pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) nodes.push(n);
+    } catch (e) {
+      this.log('warn', 'reading the nodes failed; keeping the last known set', { error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    const targets = targetsFromNodes(nodes, this.family, Date.now(), this.o.readyMaxAgeMs ?? 15_000);
+    this.nodes.clear();
+    for (const t of targets) this.nodes.set(t.name, { adminState: t.adminState, ready: t.ready });
+    this.checker?.setTargets(targets);
+  }
+
+  /** Finds or registers `lbprobe-<instance>` with our key; replaces it when its key is not ours. */
+  private async ensureProbePeer(): Promise<{ key: Key; peer: Peer }> {
+    const name = `lbprobe-${this.o.instance}`;
+    const { key, fromFile } = loadOrCreateKey(this.o.keyFile);
+    const pub = toBase64(publicKeyOf(key));
+    let existing: Peer | undefined;
+    try {
+      existing = await this.o.api.getPeer(this.o.pool, name);
+    } catch (e) {
+      if (!isFabricError(e, 'WGF_ERR_NOT_FOUND')) throw e;
+    }
+    if (existing && fromFile && existing.publicKey === pub) return { key, peer: existing };
+    if (existing) {
+      this.log('info', 'replacing the probe peer (its key is not ours)', { peer: name });
+      await this.o.api.deletePeer(this.o.pool, name);
+    }
+    const peer = await this.o.api.createPeer(this.o.pool, { name, publicKey: pub, labels: { role: 'lb-probe' } });
+    this.log('info', 'registered the probe peer', { peer: name, address: peer.addresses[0] });
+    return { key, peer };
+  }
+}
