@@ -222,7 +222,7 @@ export class Agent {
   }
 
   private refreshCounts(): void {
-    this.stats.peersDesired = this.desired ? this.desired.deviceSpec(this.now()).size : 0;
+    this.stats.peersDesired = this.desired ? this.desired.servedCount(this.now()) : 0;
     this.stats.peersApplied = this.applied.size;
   }
 

@@ -26,6 +26,7 @@ test('disabled and expired peers are not on the device; future expiry is reporte
     peer('d', 4, { expiresAt: '2026-11-24T13:00:00Z' }),
   ]));
   assert.deepEqual([...s.deviceSpec(NOW).keys()].sort(), [key(1), key(4)].sort());
+  assert.equal(s.servedCount(NOW), 2);
   assert.equal(s.nextExpiry(NOW)?.toISOString(), '2026-11-24T13:00:00.000Z');
 });
 

@@ -76,6 +76,13 @@ export class DesiredState {
     return out;
   }
 
+  /** Number of peers that should be on the device at `now` (cheap: no spec is built). */
+  servedCount(now: Date): number {
+    let n = 0;
+    for (const p of this.peers.values()) if (isServed(p, now)) n++;
+    return n;
+  }
+
   /** Specs for the given keys only (undefined = should not be on the device). */
   specsFor(keys: Iterable<string>, now: Date): Map<string, DevicePeerSpec | undefined> {
     const byKey = new Map<string, Peer>();

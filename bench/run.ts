@@ -1,0 +1,32 @@
+/**
+ * Runs the benchmarks: `npm run bench` (all) or `npm run bench -- store api` (some).
+ * Every figure is printed with its spread and as a ratio against a baseline measured in the
+ * same run, because this 2-core machine is noisy and absolute numbers move between runs.
+ */
+import { cpus, loadavg } from 'node:os';
+
+type Bench = (report: (line: string) => void) => Promise<void>;
+
+const BENCHES: Record<string, () => Promise<Bench>> = {
+  store: async () => (await import('./store.js')).benchStore,
+  api: async () => (await import('./api.js')).benchApi,
+  handshake: async () => (await import('./handshake.js')).benchHandshake,
+  maglev: async () => (await import('./maglev.js')).benchMaglev,
+  lb: async () => (await import('./lb.js')).benchLb,
+  uapi: async () => (await import('./uapi.js')).benchUapi,
+  agent: async () => (await import('./agent.js')).benchAgent,
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !(w in BENCHES));
+if (unknown.length > 0) {
+  console.error(`unknown bench: ${unknown.join(', ')}; choose from ${Object.keys(BENCHES).join(', ')}`);
+  process.exit(64);
+}
+console.log(`# wgfabric benchmarks on ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+for (const name of wanted.length > 0 ? wanted : Object.keys(BENCHES)) {
+  console.log(`\n## ${name}`);
+  const started = Date.now();
+  await (await BENCHES[name]!())((line) => console.log(line));
+  console.log(`(${name}: ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
