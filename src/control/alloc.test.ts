@@ -4,18 +4,11 @@ import * as K from './keys.js';
 import { ControlPlane } from './plane.js';
 import { SecretBox } from './secrets.js';
 import { admin, fakeClock, makePlane, pubkey, rejectsWith } from './testing/fixtures.js';
-import { DRIVERS } from './testing/stores.js';
+import { DRIVERS, withPlaneOn } from './testing/stores.js';
 
 for (const driver of DRIVERS) {
   describe(`IPAM on ${driver.name}`, () => {
-    const withPlane = (fn: (cp: ControlPlane) => Promise<void>) => async () => {
-      const { store, cleanup } = await driver.open();
-      try {
-        await fn(makePlane(store));
-      } finally {
-        await cleanup();
-      }
-    };
+    const withPlane = (fn: (cp: ControlPlane) => Promise<void>) => withPlaneOn(driver, fn);
 
     test('50 concurrent creations in one pool get 50 distinct IPv4 and IPv6 addresses', withPlane(async (cp) => {
       await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24', ipv6Prefix: 'fd00::/64' }, admin);

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import type { PoolChange } from '../protocol/types.js';
 import { mapEvent } from './changes.js';
 import { ControlPlane } from './plane.js';
-import { admin, makePlane, pubkey, rejectsWith } from './testing/fixtures.js';
-import { DRIVERS } from './testing/stores.js';
+import { admin, pubkey, rejectsWith } from './testing/fixtures.js';
+import { DRIVERS, withPlaneOn } from './testing/stores.js';
 
 test('mapEvent ignores keys outside the pool and of other pools', () => {
   assert.equal(mapEvent('a', { type: 'put', key: 'pools/ab/peers/x', revision: 1, value: '{}' }), null);
@@ -15,14 +15,7 @@ test('mapEvent ignores keys outside the pool and of other pools', () => {
 
 for (const driver of DRIVERS) {
   describe(`change stream on ${driver.name}`, () => {
-    const withPlane = (fn: (cp: ControlPlane) => Promise<void>) => async () => {
-      const { store, cleanup } = await driver.open();
-      try {
-        await fn(makePlane(store));
-      } finally {
-        await cleanup();
-      }
-    };
+    const withPlane = (fn: (cp: ControlPlane) => Promise<void>) => withPlaneOn(driver, fn);
 
     test('snapshot, then changes since its revision, mapped without secrets', withPlane(async (cp) => {
       await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24' }, admin);

@@ -3,20 +3,13 @@ import assert from 'node:assert/strict';
 import { publicKeyOf, parseKey, toBase64 } from '../wg/keys.js';
 import * as K from './keys.js';
 import { SecretBox } from './secrets.js';
-import { admin, makePlane, pubkey, rejectsWith, WEAK_KEYS } from './testing/fixtures.js';
-import { DRIVERS } from './testing/stores.js';
+import { admin, pubkey, rejectsWith, WEAK_KEYS } from './testing/fixtures.js';
+import { DRIVERS, withPlaneOn } from './testing/stores.js';
 import { ControlPlane } from './plane.js';
 
 for (const driver of DRIVERS) {
   describe(`ControlPlane on ${driver.name}`, () => {
-    const withPlane = (fn: (cp: ControlPlane) => Promise<void>) => async () => {
-      const { store, cleanup } = await driver.open();
-      try {
-        await fn(makePlane(store));
-      } finally {
-        await cleanup();
-      }
-    };
+    const withPlane = (fn: (cp: ControlPlane) => Promise<void>) => withPlaneOn(driver, fn);
 
     test('pool CRUD: create, get, list, update with If-Match, private key', withPlane(async (cp) => {
       const p = await cp.createPool({ name: 'demo', ipv4Prefix: '10.77.0.0/16', ipv6Prefix: 'fd77:0::/64', dns: ['1.1.1.1', '2606:4700:4700::1111'], labels: { env: 'prod' } }, admin);

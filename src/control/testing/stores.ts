@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStore } from '../../store/memory.js';
 import type { Store } from '../../store/store.js';
+import type { ControlPlane } from '../plane.js';
+import { makePlane } from './fixtures.js';
 
 /** A store driver the control-plane suites run on. */
 export interface Driver {
@@ -35,3 +37,15 @@ export const DRIVERS: readonly Driver[] = [
     },
   },
 ];
+
+/** Wraps a test body: a fresh ControlPlane on a fresh store of `driver`, cleaned up afterwards. */
+export function withPlaneOn(driver: Driver, fn: (cp: ControlPlane) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const { store, cleanup } = await driver.open();
+    try {
+      await fn(makePlane(store));
+    } finally {
+      await cleanup();
+    }
+  };
+}
