@@ -37,6 +37,7 @@ import { Sandbox, stopProcess, uapiSocketPath } from '../src/sys/netns.js';
 import { newInterface, newPeer, renderSetconf } from '../src/wg/config.js';
 import { UapiClient } from '../src/wg/uapi.js';
 import { DEFAULT_OPERATION_BYTES, GET_REQUEST, ResponseFramer, buildSetOperations, type UapiPeerUpdate } from '../src/wg/uapi-codec.js';
+import { percentile, stat, type Stat } from './stats.js';
 
 const DEFAULT_PEERS = 100_000;
 /** wireguard-go refuses the 65,537th peer ("too many peers": device/constants.go MaxPeers = 1 << 16). */
@@ -52,19 +53,6 @@ type Report = (line: string) => void;
 
 /** Cleanups of what exists right now, so a direct run stopped by a signal still removes it. */
 const live = new Set<() => Promise<void>>();
-
-interface Stat { median: number; min: number; max: number }
-
-function stat(xs: readonly number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
-}
-
-/** Nearest-rank percentile of samples in ms. */
-function pct(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
 
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 const fmtS = (s: Stat): string => `${sec(s.median)} s (min ${sec(s.min)}, max ${sec(s.max)})`;
@@ -447,7 +435,7 @@ async function benchPropagation(report: Report, nodes: number): Promise<void> {
     const cpu1 = cpuTimes();
     const busy = (cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total);
     const line = (label: string, xs: number[]): string =>
-      `    ${label.padEnd(24)} p50 ${fmtMs(pct(xs, 50))} ms   p99 ${fmtMs(pct(xs, 99))} ms   (min ${fmtMs(Math.min(...xs))}, max ${fmtMs(Math.max(...xs))})`;
+      `    ${label.padEnd(24)} p50 ${fmtMs(percentile(xs, 50))} ms   p99 ${fmtMs(percentile(xs, 99))} ms   (min ${fmtMs(Math.min(...xs))}, max ${fmtMs(Math.max(...xs))})`;
     report(`  ${nodes} node${nodes > 1 ? 's' : ''}: lab up in ${sec(up.ms)} s; ${samples.length} sequential writes after ${WARMUP_WRITES} unmeasured warm-ups; poll every ${pollMs} ms per node`);
     report(line('applied on all nodes', samples.map((s) => s.allMs)));
     report(line('applied on first node', samples.map((s) => s.firstMs)));

@@ -13,6 +13,7 @@ import type { Op, Store } from '../src/store/store.js';
 import { formatIp, parseNet, toHex, usableRange } from '../src/protocol/ipam.js';
 import * as K from '../src/control/keys.js';
 import { generateKeyPair, toBase64 } from '../src/wg/keys.js';
+import { stat, type Stat } from './stats.js';
 
 const REPEATS = 5;
 const SEQ_PEERS = 500;
@@ -21,17 +22,14 @@ const CONCURRENCY = 16;
 const BASELINE_TXNS = 2000;
 const PREFILL = 100_000;
 
-interface Stats { readonly median: number; readonly min: number; readonly max: number }
-
 /** Runs `fn` REPEATS times; each returns operations per second. */
-async function measure(fn: (round: number) => Promise<number>): Promise<Stats> {
+async function measure(fn: (round: number) => Promise<number>): Promise<Stat> {
   const rates: number[] = [];
   for (let i = 0; i < REPEATS; i++) rates.push(await fn(i));
-  rates.sort((a, b) => a - b);
-  return { median: rates[Math.floor(rates.length / 2)]!, min: rates[0]!, max: rates.at(-1)! };
+  return stat(rates);
 }
 
-const fmt = (s: Stats) => `median ${s.median.toFixed(0)}/s (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)})`;
+const fmt = (s: Stat) => `median ${s.median.toFixed(0)}/s (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)})`;
 
 function keys(n: number): string[] {
   return Array.from({ length: n }, () => toBase64(generateKeyPair().publicKey));
@@ -100,7 +98,7 @@ export async function benchApi(report: (line: string) => void): Promise<void> {
     const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const base = await measure((r) => baseline(store, r));
     report(`api: baseline raw store txns (3 puts, 2 compares): ${fmt(base)}`);
-    const line = (what: string, s: Stats) => report(`api: ${what}: ${fmt(s)}, ${(s.median / base.median).toFixed(2)}x baseline`);
+    const line = (what: string, s: Stat) => report(`api: ${what}: ${fmt(s)}, ${(s.median / base.median).toFixed(2)}x baseline`);
 
     const direct = await measure(async (r) => {
       const pool = `direct${r}`;

@@ -12,6 +12,7 @@ import type { HealthDecision } from '../src/lb/health.js';
 import { buildMaglevTable, DEFAULT_TABLE_SIZE } from '../src/lb/maglev.js';
 import { FakeApplier } from '../src/lb/testing/fake-applier.js';
 import { FakeConntrack } from '../src/lb/testing/fake-conntrack.js';
+import { timeRuns, type Stat } from './stats.js';
 
 const M = DEFAULT_TABLE_SIZE;
 const NS = [3, 10, 100];
@@ -26,25 +27,10 @@ function sets(n: number): [LbBackend[], LbBackend[]] {
   return [base, base.map((b, i) => (i === n - 1 ? { ...b, weight: 2 } : b))];
 }
 
-interface Stats {
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-}
+/** RUNS timed calls after one uncounted warm-up. */
+const measure = (fn: (i: number) => unknown): Promise<Stat> => timeRuns(RUNS, fn, 1);
 
-async function measure(fn: (i: number) => unknown): Promise<Stats> {
-  await fn(-1); // warm-up, not counted
-  const ms: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    await fn(i);
-    ms.push(performance.now() - t0);
-  }
-  ms.sort((a, b) => a - b);
-  return { median: ms[Math.floor(RUNS / 2)]!, min: ms[0]!, max: ms[RUNS - 1]! };
-}
-
-const fmt = (s: Stats): string => `median ${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`;
+const fmt = (s: Stat): string => `median ${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`;
 
 /** Runs the LB controller benchmark and reports one labelled line per N (a few seconds). */
 export async function benchLb(report: (line: string) => void): Promise<void> {

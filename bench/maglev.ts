@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { buildMaglevTable, DEFAULT_TABLE_SIZE, lookup, sortByName, type MaglevBackend } from '../src/lb/maglev.js';
 import { prng } from '../src/lb/testing/prng.js';
+import { timeRuns } from './stats.js';
 
 const M = DEFAULT_TABLE_SIZE;
 const FLOWS = 1_000_000;
@@ -17,17 +18,11 @@ function backends(n: number): MaglevBackend[] {
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)} %`;
 
-function buildTimes(report: (line: string) => void): void {
+async function buildTimes(report: (line: string) => void): Promise<void> {
   for (const n of NS) {
     const set = backends(n);
-    const ms: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      buildMaglevTable(set, M);
-      ms.push(performance.now() - t0);
-    }
-    ms.sort((a, b) => a - b);
-    report(`build   M=${M} N=${String(n).padStart(3)}: median ${ms[2]!.toFixed(1)} ms (min ${ms[0]!.toFixed(1)}, max ${ms[4]!.toFixed(1)}; 5 runs)`);
+    const s = await timeRuns(5, () => buildMaglevTable(set, M));
+    report(`build   M=${M} N=${String(n).padStart(3)}: median ${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)}; 5 runs)`);
   }
 }
 
@@ -73,7 +68,7 @@ export async function benchMaglev(report: (line: string) => void): Promise<void>
   const next = prng(20160316);
   const hashes = new Uint32Array(FLOWS);
   for (let i = 0; i < FLOWS; i++) hashes[i] = next();
-  buildTimes(report);
+  await buildTimes(report);
   churn(report, hashes);
   balance(report, hashes);
 }

@@ -15,3 +15,15 @@ export function percentile(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
+
+/** Wall time (ms) of `runs` calls of fn, after `warmup` uncounted calls; fn gets the run index (-1 for warm-ups). */
+export async function timeRuns(runs: number, fn: (i: number) => unknown, warmup = 0): Promise<Stat> {
+  for (let i = 0; i < warmup; i++) await fn(-1);
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn(i);
+    ms.push(performance.now() - t0);
+  }
+  return stat(ms);
+}

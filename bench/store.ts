@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { prefixEnd, type Op } from '../src/store/store.js';
+import { timeRuns, type Stat } from './stats.js';
 
 const KEYS = 100_000;
 const BATCH = 1000;
@@ -31,25 +32,10 @@ function peerValue(i: number, generation = 0): string {
 
 const key = (i: number) => `${PREFIX}peers/p${String(i).padStart(6, '0')}`;
 
-interface Stats {
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-}
-
 /** Runs fn REPEATS times; returns the spread of wall times in ms. */
-async function measure(fn: () => unknown): Promise<Stats> {
-  const ms: number[] = [];
-  for (let i = 0; i < REPEATS; i++) {
-    const t0 = performance.now();
-    await fn();
-    ms.push(performance.now() - t0);
-  }
-  ms.sort((a, b) => a - b);
-  return { median: ms[Math.floor(ms.length / 2)]!, min: ms[0]!, max: ms.at(-1)! };
-}
+const measure = (fn: () => unknown): Promise<Stat> => timeRuns(REPEATS, fn);
 
-const fmt = (s: Stats) => `median ${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`;
+const fmt = (s: Stat) => `median ${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`;
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`bench sanity check failed: ${what}`);
@@ -87,7 +73,7 @@ export async function benchStore(report: (line: string) => void): Promise<void> 
     raw.close();
     check(rows === KEYS, 'baseline sees every row');
     report(`store: baseline raw better-sqlite3 iterate of ${rows} rows: ${fmt(base)}`);
-    const line = (what: string, s: Stats) => report(`store: ${what}: ${fmt(s)}, ${(s.median / base.median).toFixed(2)}x baseline`);
+    const line = (what: string, s: Stat) => report(`store: ${what}: ${fmt(s)}, ${(s.median / base.median).toFixed(2)}x baseline`);
 
     store = await SqliteStore.open(dir);
     let n = 0;

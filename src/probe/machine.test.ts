@@ -2,19 +2,15 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { FabricError } from '../protocol/errors.js';
 import { buildEcho, internetChecksum } from '../wg/icmp.js';
-import { clamp, publicKeyOf, type Key } from '../wg/keys.js';
+import { publicKeyOf } from '../wg/keys.js';
 import { parseInitiation } from '../wg/messages.js';
 import { Initiator } from '../wg/noise.js';
 import type { Session } from '../wg/session.js';
-import { seededRandom } from '../wg/testing/rng.js';
+import { seededKey, seededRandom } from '../wg/testing/rng.js';
 import { answerEcho, TestResponder } from '../wg/testing/responder.js';
 import { ProbeMachine, RESPONDER_RATE_LIMIT_MS, type Step } from './machine.js';
 
-function key(seed: number): Key {
-  const k = seededRandom(seed)(32);
-  clamp(k);
-  return k;
-}
+const key = seededKey;
 const server = key(1);
 const client = key(2);
 const EP = '198.18.0.1:51820';

@@ -2,19 +2,15 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { FabricError } from '../protocol/errors.js';
-import { clamp, publicKeyOf, toBase64, type Key } from './keys.js';
+import { publicKeyOf, toBase64, type Key } from './keys.js';
 import { mac1Key, writeMac1 } from './macs.js';
 import { buildResponse, parseInitiation, parseResponse } from './messages.js';
 import { COOKIE_LIFETIME_NS, CONSTRUCTION, IDENTIFIER, INITIAL_CHAIN_KEY, INITIAL_HASH, Initiator, type InitiatorOptions } from './noise.js';
 import { hash } from './crypto.js';
-import { seededRandom } from './testing/rng.js';
+import { seededKey, seededRandom } from './testing/rng.js';
 import { TestResponder } from './testing/responder.js';
 
-function key(seed: number): Key {
-  const k = seededRandom(seed)(32);
-  clamp(k);
-  return k;
-}
+const key = seededKey;
 const server = key(1);
 const client = key(2);
 const serverPub = publicKeyOf(server);

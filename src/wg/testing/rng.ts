@@ -1,3 +1,4 @@
+import { clamp, type Key } from '../keys.js';
 /**
  * A seeded pseudo-random byte source (SplitMix32-style) for deterministic tests and fuzzing.
  * Not for keys outside tests.
@@ -24,4 +25,11 @@ export function seededInt(random: (n: number) => Uint8Array): (max: number) => n
     const b = random(4);
     return ((b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0) % max;
   };
+}
+
+/** A deterministic clamped private key for tests, from a seed. */
+export function seededKey(seed: number): Key {
+  const k = seededRandom(seed)(32);
+  clamp(k);
+  return k;
 }
