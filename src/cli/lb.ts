@@ -19,7 +19,7 @@ import { parseListen } from './server.js';
 export const LB_DEFAULT_TABLE_SIZE = 16381;
 
 interface RunFlags extends ApiFlags {
-  pool: string; vip: string; instance: string; tableSize: number; affinity: string; probeIntervalMs: number; probeTimeoutMs: number;
+  pool: string; vip: string; instance: string; tableSize: number; affinity: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number;
 }
 
@@ -35,6 +35,7 @@ export function registerLbCommands(program: Command): void {
     .option('--instance <name>', 'this LB instance (names its probe peer lbprobe-<instance>)', 'lb1')
     .option('--table-size <n>', `Maglev table size, a prime, the same on every LB (${LB_DEFAULT_TABLE_SIZE} applies in ~0.3 s; 65537 in ~1-1.6 s)`, positiveInt('--table-size'), LB_DEFAULT_TABLE_SIZE)
     .option('--affinity <src-ip-port|src-ip>', 'flow hash key', 'src-ip-port')
+    .option('--return-path <via-lb|snat>', 'via-lb: backends route replies through this LB (they see client addresses); snat: replies come back to this LB\'s address under any routing (several active LBs, ECMP)', 'via-lb')
     .option('--probe-interval-ms <ms>', 'probe start interval per backend', positiveInt('--probe-interval-ms'), 200)
     .option('--probe-timeout-ms <ms>', 'probe budget', positiveInt('--probe-timeout-ms'), 300)
     .option('--fail-after <n>', 'consecutive failed probes that take a backend out', positiveInt('--fail-after'), 2)
@@ -46,11 +47,12 @@ export function registerLbCommands(program: Command): void {
     .action(async (f: RunFlags) => {
       const vip = parseHostPort(f.vip);
       if (f.affinity !== 'src-ip-port' && f.affinity !== 'src-ip') throw new FabricError('WGF_ERR_VALIDATION', `--affinity must be src-ip-port or src-ip, got "${f.affinity}"`);
+      if (f.returnPath !== 'via-lb' && f.returnPath !== 'snat') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb or snat, got "${f.returnPath}"`);
       if (!isPrime(f.tableSize)) throw new FabricError('WGF_ERR_VALIDATION', `--table-size must be a prime, got ${f.tableSize}`);
       const health = healthConfig({ intervalMs: f.probeIntervalMs, timeoutMs: f.probeTimeoutMs, fall: f.failAfter, rise: f.recoverAfter });
       const metrics = new LbMetrics({ pool: f.pool, vip: f.vip, instance: f.instance });
       const service = new LbService({
-        api: apiClient(f), pool: f.pool, vip: vip.host, port: vip.port, instance: f.instance, tableSize: f.tableSize, affinity: f.affinity,
+        api: apiClient(f), pool: f.pool, vip: vip.host, port: vip.port, instance: f.instance, tableSize: f.tableSize, affinity: f.affinity, returnPath: f.returnPath,
         health, applier: nftApplier(), conntrack: conntrackPort(), readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs, log: jsonLog,
         ...(f.keyFile ? { keyFile: f.keyFile } : {}),
       }, metrics);

@@ -12,7 +12,7 @@ import { uniqueTag } from '../sys/netns.js';
 import { generateKeyPair, toBase64 } from '../wg/keys.js';
 import { parseConfig, renderConfig, renderSetconf } from '../wg/config.js';
 import type { LbServiceStatus } from '../lb/service.js';
-import { planLab, type LabHost, type LabLb, type LabPlan } from './plan.js';
+import { planLab, type LabHost, type LabLbTier, type LabPlan } from './plan.js';
 import { labsRoot, saveState, teardown, type LabState } from './state.js';
 
 const BIN = fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url));
@@ -31,6 +31,11 @@ export interface LabOptions {
    * bridge behind it and reach the pool through its VIP (see LabLb in plan.ts).
    */
   readonly lb?: boolean;
+  /**
+   * LB instances (default 1). Two or more add a router namespace that spreads flows over them
+   * with ECMP, and switch the return path to 'snat' (see LabLbTier in plan.ts).
+   */
+  readonly lbInstances?: number;
 }
 
 /** A running lab: its layout, an admin API client and the client peers it made. */
@@ -42,12 +47,12 @@ export interface Lab {
   readonly clientPeers: Peer[];
 }
 
-async function pickOctet(avoid?: number): Promise<number> {
+async function pickOctet(avoid: readonly number[] = []): Promise<number> {
   const { stdout } = await run('ip', ['-4', '-o', 'addr', 'show']);
   const { stdout: routes } = await run('ip', ['-4', 'route', 'show'], { allowFailure: true });
   for (let i = 0; i < 50; i++) {
     const octet = 1 + Math.floor(Math.random() * 250);
-    if (octet !== avoid && !stdout.includes(`198.18.${octet}.`) && !routes.includes(`198.18.${octet}.`)) return octet;
+    if (!avoid.includes(octet) && !stdout.includes(`198.18.${octet}.`) && !routes.includes(`198.18.${octet}.`)) return octet;
   }
   throw new FabricError('WGF_ERR_UNAVAILABLE', 'no free 198.18.X.0/24 segment for a lab');
 }
@@ -73,17 +78,8 @@ async function waitFor(what: string, cond: () => Promise<boolean> | boolean, lim
 }
 
 async function addHostNamespace(state: LabState, h: LabHost): Promise<void> {
-  const p = state.plan;
-  await run('ip', ['netns', 'add', h.netns]);
-  state.netns.push(h.netns);
-  saveState(state);
-  await run('ip', ['link', 'add', h.vethHost, 'type', 'veth', 'peer', 'name', h.vethNs, 'netns', h.netns]);
-  state.links.push(h.vethHost);
-  saveState(state);
-  await run('ip', ['link', 'set', h.vethHost, 'master', h.bridge ?? p.bridge, 'up']);
-  await run('ip', ['addr', 'add', `${h.address}/24`, 'dev', h.vethNs], { netns: h.netns });
-  await run('ip', ['link', 'set', h.vethNs, 'up'], { netns: h.netns });
-  await run('ip', ['link', 'set', 'lo', 'up'], { netns: h.netns });
+  await addNamespace(state, h.netns);
+  await addLeg(state, h.netns, h.vethHost, h.vethNs, h.bridge ?? state.plan.bridge, `${h.address}/24`);
   if (h.gateway) await run('ip', ['route', 'add', 'default', 'via', h.gateway], { netns: h.netns });
 }
 
@@ -96,45 +92,109 @@ async function addBridge(state: LabState, name: string, address?: string): Promi
   await run('ip', ['link', 'set', name, 'up']);
 }
 
-/**
- * The LB namespace: a leg on the backend bridge, a leg on the client bridge with the clients'
- * gateway and the VIP, forwarding on (replies from backends come back through it, 'via-lb').
- */
-async function addLbNamespace(state: LabState, lb: LabLb): Promise<void> {
-  const p = state.plan;
-  await addBridge(state, lb.clientBridge);
-  await run('ip', ['netns', 'add', lb.netns]);
-  state.netns.push(lb.netns);
+/** A namespace recorded for teardown, with lo up. */
+async function addNamespace(state: LabState, netns: string): Promise<void> {
+  await run('ip', ['netns', 'add', netns]);
+  state.netns.push(netns);
   saveState(state);
-  for (const [host, ns, bridge] of [[lb.vethHost, lb.vethNs, p.bridge], [lb.clientVethHost, lb.clientVethNs, lb.clientBridge]] as const) {
-    await run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', ns, 'netns', lb.netns]);
-    state.links.push(host);
-    saveState(state);
-    await run('ip', ['link', 'set', host, 'master', bridge, 'up']);
-    await run('ip', ['link', 'set', ns, 'up'], { netns: lb.netns });
+  await run('ip', ['link', 'set', 'lo', 'up'], { netns });
+}
+
+/** A veth from a host bridge into a namespace (host side recorded for teardown), both ends up, with an address inside. */
+async function addLeg(state: LabState, netns: string, host: string, inside: string, bridge: string, address: string): Promise<void> {
+  await run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', inside, 'netns', netns]);
+  state.links.push(host);
+  saveState(state);
+  await run('ip', ['link', 'set', host, 'master', bridge, 'up']);
+  await run('ip', ['addr', 'add', address, 'dev', inside], { netns });
+  await run('ip', ['link', 'set', inside, 'up'], { netns });
+}
+
+/**
+ * The LB tier: the client bridge, each LB namespace (a leg on the backend bridge, a front leg
+ * towards the clients, forwarding on) and, with two or more LBs, the ECMP router between the
+ * clients and the LBs (see LabLbTier in plan.ts).
+ */
+async function addLbTier(state: LabState, tier: LabLbTier): Promise<void> {
+  const p = state.plan;
+  await addBridge(state, tier.clientBridge);
+  const r = tier.router;
+  if (r) await addBridge(state, r.transitBridge);
+  for (const lb of tier.instances) {
+    await addNamespace(state, lb.netns);
+    await addLeg(state, lb.netns, lb.vethHost, lb.vethNs, p.bridge, `${lb.address}/24`);
+    if (r) {
+      await addLeg(state, lb.netns, lb.clientVethHost, lb.clientVethNs, r.transitBridge, `${lb.frontAddress}/24`);
+      await run('ip', ['route', 'add', tier.clientSubnet, 'via', r.transitAddress], { netns: lb.netns });
+    } else {
+      await addLeg(state, lb.netns, lb.clientVethHost, lb.clientVethNs, tier.clientBridge, `${lb.frontAddress}/24`);
+      await run('ip', ['addr', 'add', `${tier.vip}/32`, 'dev', lb.clientVethNs], { netns: lb.netns });
+    }
+    await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: lb.netns });
   }
-  await run('ip', ['addr', 'add', `${lb.address}/24`, 'dev', lb.vethNs], { netns: lb.netns });
-  await run('ip', ['addr', 'add', `${lb.gateway}/24`, 'dev', lb.clientVethNs], { netns: lb.netns });
-  await run('ip', ['addr', 'add', `${lb.vip}/32`, 'dev', lb.clientVethNs], { netns: lb.netns });
-  await run('ip', ['link', 'set', 'lo', 'up'], { netns: lb.netns });
-  await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: lb.netns });
+  if (r) {
+    await addNamespace(state, r.netns);
+    await addLeg(state, r.netns, r.clientVethHost, r.clientVethNs, tier.clientBridge, `${tier.gateway}/24`);
+    await addLeg(state, r.netns, r.transitVethHost, r.transitVethNs, r.transitBridge, `${r.transitAddress}/24`);
+    await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: r.netns });
+    // Hash on the 5-tuple (policy 1), as routers in front of LB tiers do, so flows of one client host spread too.
+    await run('sysctl', ['-q', '-w', 'net.ipv4.fib_multipath_hash_policy=1'], { netns: r.netns });
+    await setVipRoute(state.plan, tier.instances.map((i) => i.name));
+  }
 }
 
-/** Starts the lab's load balancer in its namespace (used by `up` and by tests that restart it). */
-export function startLb(lab: Pick<Lab, 'state' | 'plan'>): number {
-  const lb = lab.plan.lb;
-  if (!lb) throw new FabricError('WGF_ERR_VALIDATION', 'this lab has no load balancer (labUp with lb: true)');
-  return spawnDetached(lab.state, 'lb', [
+/**
+ * With an ECMP router: points the router's VIP route at these LB instances (by name), e.g. all
+ * of them, or all but one to withdraw it as a failing LB (or BGP) would. Flows whose nexthop
+ * changes move to another LB.
+ */
+export async function setVipRoute(plan: LabPlan, lbNames: readonly string[]): Promise<void> {
+  const tier = plan.lb;
+  const r = tier?.router;
+  if (!tier || !r) throw new FabricError('WGF_ERR_VALIDATION', 'this lab has no ECMP router (labUp with lbInstances >= 2)');
+  const hops = lbNames.map((name) => {
+    const lb = tier.instances.find((i) => i.name === name);
+    if (!lb) throw new FabricError('WGF_ERR_VALIDATION', `no LB instance ${name} in this lab`);
+    return lb.frontAddress;
+  });
+  if (hops.length === 0) throw new FabricError('WGF_ERR_VALIDATION', 'the VIP route needs at least one LB instance');
+  const via = hops.length === 1 ? ['via', hops[0]!] : hops.flatMap((h) => ['nexthop', 'via', h]);
+  await run('ip', ['route', 'replace', `${tier.vip}/32`, ...via], { netns: r.netns });
+}
+
+/**
+ * Takes an LB instance's front link (towards the router) down or up, as a failing or recovering
+ * LB host would. Up restores the route to the clients that the kernel dropped with the link.
+ */
+export async function setLbFrontLink(plan: LabPlan, lbName: string, up: boolean): Promise<void> {
+  const tier = plan.lb;
+  const lb = tier?.instances.find((i) => i.name === lbName);
+  if (!tier?.router || !lb) throw new FabricError('WGF_ERR_VALIDATION', `no LB instance ${lbName} behind a router in this lab`);
+  await run('ip', ['link', 'set', lb.clientVethNs, up ? 'up' : 'down'], { netns: lb.netns });
+  if (up) await run('ip', ['route', 'replace', tier.clientSubnet, 'via', tier.router.transitAddress], { netns: lb.netns });
+}
+
+function lbOf(lab: Pick<Lab, 'plan'>, index: number) {
+  const lb = lab.plan.lb?.instances[index];
+  if (!lb) throw new FabricError('WGF_ERR_VALIDATION', `this lab has no load balancer #${index + 1} (labUp with lb: true, lbInstances)`);
+  return lb;
+}
+
+/** Starts LB instance `index` in its namespace (used by `up` and by tests that restart it). */
+export function startLb(lab: Pick<Lab, 'state' | 'plan'>, index = 0): number {
+  const lb = lbOf(lab, index);
+  const tier = lab.plan.lb!;
+  return spawnDetached(lab.state, `lb ${lb.name}`, [
     process.execPath, BIN, 'lb', 'run', '--server', lab.plan.serverUrl, '--token-file', join(lab.state.dir, 'admin.token'),
-    '--pool', lab.plan.pool.name, '--vip', `${lb.vip}:${lab.plan.pool.listenPort}`, '--instance', `lab${lab.plan.tag}`,
-    '--key-file', join(lab.state.dir, 'lb.key'), '--listen', lb.listen, '--ready-max-age-ms', '5000',
-  ], join(lab.state.dir, 'lb.log'), lb.netns);
+    '--pool', lab.plan.pool.name, '--vip', `${tier.vip}:${lab.plan.pool.listenPort}`, '--instance', lb.instance,
+    '--return-path', tier.returnPath, '--key-file', join(lab.state.dir, `${lb.name}.key`), '--listen', lb.listen, '--ready-max-age-ms', '5000',
+  ], join(lab.state.dir, `${lb.name}.log`), lb.netns);
 }
 
-/** The LB's /status, or null while it does not answer. */
-export async function lbStatus(lab: Pick<Lab, 'plan'>): Promise<LbServiceStatus | null> {
+/** The /status of LB instance `index`, or null while it does not answer. */
+export async function lbStatus(lab: Pick<Lab, 'plan'>, index = 0): Promise<LbServiceStatus | null> {
   try {
-    const res = await fetch(`${lab.plan.lb!.statusUrl}/status`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${lbOf(lab, index).statusUrl}/status`, { signal: AbortSignal.timeout(5000) });
     return res.ok ? ((await res.json()) as LbServiceStatus) : null;
   } catch {
     return null;
@@ -202,7 +262,13 @@ async function setUpClient(lab: Lab, h: LabHost, endpoint: string): Promise<Peer
 export async function labUp(opts: LabOptions): Promise<Lab> {
   const log = opts.log ?? (() => {});
   const octet = await pickOctet();
-  const plan = planLab(uniqueTag(2), octet, opts.backends, opts.clients, opts.lb ? { clientOctet: await pickOctet(octet) } : undefined);
+  const lbInstances = opts.lbInstances ?? 1;
+  let lbPlan: { clientOctet: number; instances: number; transitOctet?: number } | undefined;
+  if (opts.lb) {
+    const clientOctet = await pickOctet([octet]);
+    lbPlan = { clientOctet, instances: lbInstances, ...(lbInstances > 1 ? { transitOctet: await pickOctet([octet, clientOctet]) } : {}) };
+  }
+  const plan = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan);
   const dir = resolve(labsRoot(opts.base ?? '.wgfabric'), plan.tag);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const state: LabState = { plan, dir, pids: [], netns: [], links: [], startedAt: new Date().toISOString() };
@@ -211,8 +277,10 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     await addBridge(state, plan.bridge, `${plan.hostAddress}/24`);
     log(`lab ${plan.tag}: bridge ${plan.bridge} ${plan.subnet}`);
     if (plan.lb) {
-      await addLbNamespace(state, plan.lb);
-      log(`lab ${plan.tag}: load balancer ${plan.lb.netns} ${plan.lb.address}, client bridge ${plan.lb.clientBridge} ${plan.lb.clientSubnet}, VIP ${plan.lb.vip}`);
+      await addLbTier(state, plan.lb);
+      for (const i of plan.lb.instances) log(`lab ${plan.tag}: load balancer ${i.name} ${i.netns} ${i.address}, front ${i.frontAddress}`);
+      if (plan.lb.router) log(`lab ${plan.tag}: ECMP router ${plan.lb.router.netns} ${plan.lb.gateway}, transit ${plan.lb.router.transitSubnet}`);
+      log(`lab ${plan.tag}: client bridge ${plan.lb.clientBridge} ${plan.lb.clientSubnet}, VIP ${plan.lb.vip}, return path ${plan.lb.returnPath}`);
     }
     await startServer(state);
     const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
@@ -226,8 +294,9 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     const lab: Lab = { state, plan, api, pool, clientPeers: [] };
     for (const [i, h] of plan.backends.entries()) {
       await addHostNamespace(state, h);
-      // Replies to clients go back through the LB, which un-NATs them (returnPath 'via-lb').
-      if (plan.lb) await run('ip', ['route', 'add', plan.lb.clientSubnet, 'via', plan.lb.address], { netns: h.netns });
+      // 'via-lb': replies to clients go back through the (single) LB, which un-NATs them. With
+      // 'snat' they go to the LB's own address on this segment: no route needed.
+      if (plan.lb?.returnPath === 'via-lb') await run('ip', ['route', 'add', plan.lb.clientSubnet, 'via', plan.lb.instances[0]!.address], { netns: h.netns });
       await api.createNode(plan.pool.name, { name: h.name, endpoint: `${h.address}:${plan.pool.listenPort}` });
       const t = await api.createToken({ name: `lab-${h.name}`, role: 'node', pool: plan.pool.name, node: h.name });
       writeFileSync(join(dir, `${h.name}.token`), t.secret + '\n', { mode: 0o600 });
@@ -235,9 +304,9 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       startAgent(lab, i, opts.reconcileInterval);
       log(`lab ${plan.tag}: ${h.name} ${h.address} (${h.netns}) wireguard-go ${h.wgIface} + agent`);
     }
-    if (plan.lb) {
-      startLb(lab);
-      log(`lab ${plan.tag}: lb run in ${plan.lb.netns}, status ${plan.lb.statusUrl}/status`);
+    for (const [i, lb] of (plan.lb?.instances ?? []).entries()) {
+      startLb(lab, i);
+      log(`lab ${plan.tag}: lb run in ${lb.netns}, status ${lb.statusUrl}/status`);
     }
     for (const [j, h] of plan.clients.entries()) {
       await addHostNamespace(state, h);
@@ -245,12 +314,12 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       lab.clientPeers.push(await setUpClient(lab, h, plan.lb ? `${plan.lb.vip}:${plan.pool.listenPort}` : `${b.address}:${plan.pool.listenPort}`));
     }
     await waitForConvergence(lab, 60_000);
-    if (plan.lb) {
-      await waitFor('the load balancer to put every backend in its table', async () => {
-        const s = await lbStatus(lab);
+    for (const [i, lb] of (plan.lb?.instances ?? []).entries()) {
+      await waitFor(`load balancer ${lb.name} to put every backend in its table`, async () => {
+        const s = await lbStatus(lab, i);
         return s !== null && s.backends.length === plan.backends.length && s.backends.every((b) => b.inTable);
       }, 60_000);
-      log(`lab ${plan.tag}: every backend is in the load balancer's table`);
+      log(`lab ${plan.tag}: every backend is in ${lb.name}'s table`);
     }
     log(`lab ${plan.tag}: ${plan.backends.length} backends in sync, ${plan.clients.length} clients configured`);
     return lab;

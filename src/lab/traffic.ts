@@ -24,3 +24,14 @@ export async function latestHandshakes(netns: string, iface: string): Promise<Ma
   }
   return out;
 }
+
+/** Endpoint per peer of a device, from `wg show IFACE endpoints` ("addr:port", or null for "(none)"). */
+export async function peerEndpoints(netns: string, iface: string): Promise<Map<string, string | null>> {
+  const { stdout } = await run('wg', ['show', iface, 'endpoints'], { netns, allowFailure: true });
+  const out = new Map<string, string | null>();
+  for (const line of stdout.trim().split('\n')) {
+    const [k, e] = line.split('\t');
+    if (k && e) out.set(k, e === '(none)' ? null : e);
+  }
+  return out;
+}

@@ -25,7 +25,7 @@ import { HealthChecker, systemTimers, wireguardProber, type CheckTarget, type Pr
 import type { ConntrackPort } from './conntrack.js';
 import { LbController, type LbBackend, type LbStatus } from './controller.js';
 import { agentReady, type HealthConfig, type HealthDecision } from './health.js';
-import type { Affinity } from './nft.js';
+import type { Affinity, ReturnPath } from './nft.js';
 import type { RulesetApplier } from './nft-apply.js';
 
 /** The part of the control-plane API the LB uses (ApiClient implements it). */
@@ -43,6 +43,8 @@ export interface LbServiceOptions {
   /** Prime; the same on every LB instance (16381 applies in ~0.3 s here, 65537 in ~1-1.6 s). */
   readonly tableSize: number;
   readonly affinity: Affinity;
+  /** 'via-lb' (default: backends route replies through this LB) or 'snat' (several active LBs); see nft.ts. */
+  readonly returnPath?: ReturnPath;
   readonly health: HealthConfig;
   readonly applier: RulesetApplier;
   readonly conntrack: ConntrackPort;
@@ -157,7 +159,7 @@ export class LbService {
     this.family = parseIp(o.vip, 'vip').family;
     this.log = o.log ?? (() => {});
     this.controller = new LbController({
-      vip: o.vip, port: o.port, affinity: o.affinity, tableSize: o.tableSize, returnPath: 'via-lb',
+      vip: o.vip, port: o.port, affinity: o.affinity, tableSize: o.tableSize, returnPath: o.returnPath ?? 'via-lb',
       applier: { apply: (script) => this.timedApply(script) }, conntrack: { deleteFlowsTo: (...a) => this.timedDelete(...a) }, now: systemTimers.now,
     });
   }

@@ -15,6 +15,7 @@ import { latestHandshakes, ping } from '../../src/lab/traffic.js';
 import { buildMaglevTable, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
 import type { LbServiceBackend, LbServiceStatus } from '../../src/lb/service.js';
 import { run } from '../../src/sys/exec.js';
+import { until } from './fixtures/until.js';
 
 const BACKENDS = 3;
 const CLIENTS = Number(process.env.WGF_LB_LAB_CLIENTS ?? 20);
@@ -23,16 +24,6 @@ let base: string;
 const stopped = new Set<number>(); // agent pids we SIGSTOPped: continued in after() whatever happens
 /** Each client's current WireGuard listen port (its flow's source port). */
 const ports = new Map<string, number>();
-
-async function until<T>(what: string, cond: () => Promise<T | false | null | undefined>, limitMs = 60_000, stepMs = 50): Promise<{ value: T; ms: number }> {
-  const start = Date.now();
-  for (;;) {
-    const value = await cond();
-    if (value) return { value, ms: Date.now() - start };
-    if (Date.now() - start > limitMs) assert.fail(`timed out after ${limitMs} ms waiting for: ${what}`);
-    await sleep(stepMs);
-  }
-}
 
 async function status(): Promise<LbServiceStatus> {
   return (await until('the LB to answer /status', () => lbStatus(lab), 30_000)).value;
@@ -250,11 +241,11 @@ describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one V
 
     const times = await recoveries;
     const after = await owners();
-    const events = readFileSync(join(lab.state.dir, 'lb.log'), 'utf8').split('\n').filter((l) => l && Date.parse((JSON.parse(l) as { time: string }).time) >= killAt - 1000 && !l.includes('joined'));
+    const events = readFileSync(join(lab.state.dir, 'lb-1.log'), 'utf8').split('\n').filter((l) => l && Date.parse((JSON.parse(l) as { time: string }).time) >= killAt - 1000 && !l.includes('joined'));
     for (const e of events) console.log(`# lb log: ${e}`);
     const hs = await handshakes();
     for (const c of orphans) console.log(`# ${c.name}: ${[...hs].map(([b, m]) => `${b}=${m.get(keyOf(c)) ?? '-'}`).join(' ')}`);
-    const ct = await run('conntrack', ['-L', '-p', 'udp'], { netns: lab.plan.lb!.netns, allowFailure: true });
+    const ct = await run('conntrack', ['-L', '-p', 'udp'], { netns: lab.plan.lb!.instances[0]!.netns, allowFailure: true });
     console.log(ct.stdout.split('\n').filter((l) => orphans.some((c) => l.includes(`src=${c.address} `))).map((l) => `# ct: ${l}`).join('\n'));
     orphans.forEach((c, i) => console.log(`# ${c.name} (was on ${dead}) through again after ${(times[i]! / 1000).toFixed(1)} s, now on ${after.get(c.name)}`));
     const live = lab.plan.backends.map((b) => b.name).filter((n) => n !== dead);
@@ -267,7 +258,7 @@ describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one V
     } else {
       console.log(`# the table changed ${genNow - genAfterRemoval} more time(s) during recovery: new flows not checked against the prediction`);
     }
-    const downs = readFileSync(join(lab.state.dir, 'lb.log'), 'utf8').split('\n').filter((l) => l.includes('"backend down"')).length;
+    const downs = readFileSync(join(lab.state.dir, 'lb-1.log'), 'utf8').split('\n').filter((l) => l.includes('"backend down"')).length;
     console.log(`# probe-based removals over the whole run (incl. the kill): ${downs}`);
   });
 });
