@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFabricError } from '../protocol/errors.js';
-import { renderRuleset, slotMapName, slotsFromNftJson, type LbRuleset, type NftVip } from './nft.js';
+import { renderRuleset, renderSlotDelta, slotMapName, slotsFromNftJson, type LbRuleset, type NftVip } from './nft.js';
 
 const backends = [
   { name: 'be-c', address: '198.18.1.4', port: 51820 },
@@ -148,4 +148,37 @@ test('slotsFromNftJson reads a slot map from `nft -j list table` output', () => 
   assert.deepEqual(slots[2], { address: '198.18.1.3', port: 51821 });
   assert.equal(slotsFromNftJson(json, 'slots_other'), undefined);
   assert.equal(slotsFromNftJson({ nope: 1 }, 'slots_198_18_0_1_51820'), undefined);
+});
+
+test('renderSlotDelta rewrites only the slots whose backend changes (golden)', () => {
+  // be-b leaves: its slots (0, 8, 11, 12) go to be-a / be-c; in this table no other slot moves.
+  const rest = backends.filter((b) => b.name !== 'be-b');
+  const table = Int32Array.from([0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1]); // indexes into [be-a, be-c]
+  const to: NftVip = { ...vip4, backends: rest, table };
+  assert.equal(renderSlotDelta('wgf_lb1', vip4, to), `# wgfabric load balancer: 4 of 13 slots of 198.18.0.1 port 51820 rewritten (generated; do not edit).
+# One nft -f run is one transaction: every slot changes or none does.
+delete element inet wgf_lb1 slots_198_18_0_1_51820 {
+	0, 8, 11, 12
+}
+add element inet wgf_lb1 slots_198_18_0_1_51820 {
+	0 : 198.18.1.2 . 51820, 8 : 198.18.1.4 . 51820, 11 : 198.18.1.2 . 51820, 12 : 198.18.1.4 . 51820
+}
+`);
+});
+
+test('renderSlotDelta: nothing to do, not expressible, and bad input', () => {
+  assert.equal(renderSlotDelta('wgf_lb1', vip4, { ...vip4, backends: [...backends].reverse() }), '', 'same targets in any backend order: no change');
+  // A changed address is a changed target even with the same names and table.
+  const moved = backends.map((b) => (b.name === 'be-c' ? { ...b, address: '198.18.1.9' } : b));
+  const d = renderSlotDelta('wgf_lb1', vip4, { ...vip4, backends: moved })!;
+  assert.match(d, /delete element inet wgf_lb1 slots_198_18_0_1_51820 \{\n\t3, 4, 7, 10\n\}/);
+  assert.match(d, /3 : 198\.18\.1\.9 \. 51820, 4 : 198\.18\.1\.9 \. 51820, 7 : 198\.18\.1\.9 \. 51820, 10 : 198\.18\.1\.9 \. 51820/);
+  const none: NftVip = { ...vip4, backends: [], table: new Int32Array(13).fill(-1) };
+  for (const [from, to, why] of [
+    [vip4, none, 'to no backends'], [none, vip4, 'from no backends'], [vip4, { ...vip4, port: 51821 }, 'port'],
+    [vip4, { ...vip4, vip: '198.18.0.9' }, 'vip'], [vip4, { ...vip4, affinity: 'src-ip' }, 'affinity'],
+    [vip4, { ...vip4, backends: [backends[0]!], table: new Int32Array(17) }, 'table size'],
+  ] as const) assert.equal(renderSlotDelta('wgf_lb1', from, to), undefined, why);
+  assert.throws(() => renderSlotDelta('bad name', vip4, vip4), (e) => isFabricError(e, 'WGF_ERR_VALIDATION'));
+  assert.throws(() => renderSlotDelta('t', vip4, { ...vip4, table: Int32Array.from([7]) }), (e) => isFabricError(e, 'WGF_ERR_VALIDATION'));
 });

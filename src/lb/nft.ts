@@ -209,6 +209,54 @@ export function renderRuleset(spec: LbRuleset): string {
   return out.join('\n');
 }
 
+/**
+ * Renders the nft script that turns the applied slot map of one VIP from `from` into `to` by
+ * rewriting only the slots whose target (address . port) changes: one `delete element` and one
+ * `add element` of those slots, sent as one `nft -f` batch, so the kernel commits both in one
+ * transaction and packets see the old map or the new one, never a slot without a backend.
+ * Removing one of N backends rewrites about M/N slots instead of M, which is what makes
+ * failover fast at M = 65537 (nft parses every element it is given).
+ *
+ * Returns:
+ * - '' when no slot changes (apply nothing);
+ * - undefined when a delta cannot express the change: the VIP, port, affinity or table size
+ *   differ, or either side has no backends (the rule itself changes). Render the whole ruleset
+ *   with renderRuleset then.
+ * The result is exact only if the kernel holds `from` as rendered in table `inet <table>`; when
+ * it does not (someone deleted the table), nft refuses the delete and the transaction changes
+ * nothing, so callers fall back to renderRuleset on failure. Throws WGF_ERR_VALIDATION like
+ * renderRuleset for a bad table name or VIP.
+ */
+export function renderSlotDelta(table: string, from: NftVip, to: NftVip): string | undefined {
+  if (typeof table !== 'string' || !TABLE_NAME.test(table)) throw invalid('table name must match [A-Za-z][A-Za-z0-9_]{0,62}', 'table', table);
+  const a = checkVip(from, 'from');
+  const b = checkVip(to, 'to');
+  if (a.vip !== b.vip || a.port !== b.port || a.affinity !== b.affinity || a.table.length !== b.table.length) return undefined;
+  if (a.backends.length === 0 || b.backends.length === 0) return undefined;
+  const target = (v: CheckedVip, s: number): string => {
+    const x = v.backends[v.table[s]!]!;
+    return `${x.address} . ${x.port}`;
+  };
+  const changed: number[] = [];
+  for (let s = 0; s < b.table.length; s++) if (target(a, s) !== target(b, s)) changed.push(s);
+  if (changed.length === 0) return '';
+  const map = `${NFT_FAMILY} ${table} ${slotMapName(b.vip, b.port)}`;
+  const lines = (items: string[]): string[] => {
+    const out: string[] = [];
+    for (let i = 0; i < items.length; i += ELEMENTS_PER_LINE) {
+      out.push(`\t${items.slice(i, i + ELEMENTS_PER_LINE).join(', ')}${i + ELEMENTS_PER_LINE < items.length ? ',' : ''}`);
+    }
+    return out;
+  };
+  return [
+    `# wgfabric load balancer: ${changed.length} of ${b.table.length} slots of ${b.vip} port ${b.port} rewritten (generated; do not edit).`,
+    '# One nft -f run is one transaction: every slot changes or none does.',
+    `delete element ${map} {`, ...lines(changed.map(String)), '}',
+    `add element ${map} {`, ...lines(changed.map((s) => `${s} : ${target(b, s)}`)), '}',
+    '',
+  ].join('\n');
+}
+
 /** One entry of a slot map as read back from the kernel. */
 export interface SlotTarget {
   readonly address: string;

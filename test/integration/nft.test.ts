@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { isFabricError } from '../../src/protocol/errors.js';
 import { buildMaglevTable, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
-import { NFT_FAMILY, renderRuleset, slotMapName, slotsFromNftJson, type NftBackend, type NftVip } from '../../src/lb/nft.js';
+import { NFT_FAMILY, renderRuleset, renderSlotDelta, slotMapName, slotsFromNftJson, type NftBackend, type NftVip } from '../../src/lb/nft.js';
 import { applyRuleset, listTableJson } from '../../src/lb/nft-apply.js';
 
 const run = promisify(execFile);
@@ -176,6 +176,34 @@ test('a 65537-slot table applies and reads back whole', async () => {
   const slots = await appliedSlots();
   assert.equal(slots?.length, 65537);
   assert.deepEqual(slots, expectedSlots(big));
+});
+
+test('a slot delta (one backend of four leaves, M = 65537) rewrites about a quarter of the slots and leaves exactly the new table', async () => {
+  const from = vipOf(ALL, 65537);
+  const to = vipOf(ALL.filter((b) => b.name !== 'be-b'), 65537);
+  await applyRuleset(renderRuleset({ table: TABLE, vips: [from] }), { netns: lbNs });
+  const delta = renderSlotDelta(TABLE, from, to)!;
+  const rewritten = Number(/: (\d+) of 65537 slots/.exec(delta)![1]);
+  assert.ok(rewritten >= 65537 / 4 && rewritten < 65537 / 2, `rewrites ${rewritten} slots, not all`);
+  await applyRuleset(delta, { netns: lbNs });
+  assert.deepEqual(await appliedSlots(), expectedSlots(to), 'the map equals a full render of the new state');
+  // And back: the slots return to be-b.
+  await applyRuleset(renderSlotDelta(TABLE, to, from)!, { netns: lbNs });
+  assert.deepEqual(await appliedSlots(), expectedSlots(from));
+  console.log(`# delta of one backend leaving 4 at M = 65537: ${rewritten} slots rewritten, ${(Buffer.byteLength(delta) / 1024).toFixed(0)} KiB `
+    + `vs ${(Buffer.byteLength(renderRuleset({ table: TABLE, vips: [to] })) / 1024).toFixed(0)} KiB for the whole table`);
+});
+
+test('a slot delta against a kernel that does not hold the expected table fails and changes nothing', async () => {
+  const from = vipOf(ALL, 13);
+  const to = vipOf(three, 13);
+  await applyRuleset(renderRuleset({ table: TABLE, vips: [to] }), { netns: lbNs });
+  // A delta for a map that does not exist: refused whole.
+  await assert.rejects(applyRuleset(renderSlotDelta('wgf_no_such_table', from, to)!, { netns: lbNs }), (e: unknown) => isFabricError(e, 'WGF_ERR_NFT'));
+  // A valid delta followed by a command the kernel refuses (slot 0 exists): the whole batch is rolled back.
+  const clash = `${renderSlotDelta(TABLE, to, from)!}create element inet ${TABLE} ${slotMapName(VIP, PORT)} { 0 : 198.18.1.2 . 51820 }\n`;
+  await assert.rejects(applyRuleset(clash, { netns: lbNs }), (e: unknown) => isFabricError(e, 'WGF_ERR_NFT'));
+  assert.deepEqual(await appliedSlots(), expectedSlots(to), 'the table is as it was');
 });
 
 test('nft failures outside the ruleset surface as WGF_ERR_NFT', async () => {
