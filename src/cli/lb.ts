@@ -11,6 +11,7 @@ import { startLbHttp, LbMetrics } from '../lb/service-http.js';
 import { LbService, type LbLog, type LbServiceStatus } from '../lb/service.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
 import { apiClient, positiveInt, type ApiFlags } from './context.js';
+import { registerLbKeepalivedCommand } from './lb-keepalived.js';
 import { emit, renderTable } from './output.js';
 import { parseHostPort } from './probe.js';
 import { parseListen } from './server.js';
@@ -85,4 +86,5 @@ export function registerLbCommands(program: Command): void {
           { header: 'REASON', get: (b) => b.reason },
         ]));
     });
+  registerLbKeepalivedCommand(lb);
 }
