@@ -17,7 +17,7 @@ import { timeRuns, type Stat } from './stats.js';
 const M = DEFAULT_TABLE_SIZE;
 const NS = [3, 10, 100];
 const RUNS = 5;
-const UP: HealthDecision = { state: 'up', inTable: true, keepFlows: true, reason: 'healthy', since: 0 };
+const UP: HealthDecision = { state: 'up', cause: 'healthy', inTable: true, keepFlows: true, reason: 'healthy', since: 0 };
 
 /** Two backend sets that differ in one weight, so alternating between them changes the table. */
 function sets(n: number): [LbBackend[], LbBackend[]] {

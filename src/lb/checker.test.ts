@@ -4,7 +4,7 @@ import { FabricError, isFabricError } from '../protocol/errors.js';
 import type { ProbeOptions, ProbeResult } from '../probe/probe.js';
 import { HealthChecker, wireguardProber, type CheckTarget, type DecisionSink } from './checker.js';
 import { LbController, type LbBackend } from './controller.js';
-import { DEFAULT_HEALTH_CONFIG, detectionTimeMs, healthConfig, type HealthConfig, type HealthDecision } from './health.js';
+import { DEFAULT_HEALTH_CONFIG, detectionTimeMs, FAIL_OPEN_NOTE, healthConfig, type HealthConfig, type HealthDecision } from './health.js';
 import { FakeApplier } from './testing/fake-applier.js';
 import { FakeConntrack } from './testing/fake-conntrack.js';
 import { FakeProber } from './testing/fake-prober.js';
@@ -12,6 +12,7 @@ import { FakeTimers } from './testing/fake-timers.js';
 
 const A: LbBackend = { name: 'be-a', address: '198.18.1.2', port: 51820, weight: 1 };
 const B: LbBackend = { name: 'be-b', address: '198.18.2.2', port: 51820, weight: 1 };
+const C: LbBackend = { name: 'be-c', address: '198.18.3.2', port: 51820, weight: 1 };
 
 function target(b: LbBackend, extra: Partial<CheckTarget> = {}): CheckTarget {
   return { ...b, adminState: 'active', ready: true, ...extra };
@@ -170,6 +171,97 @@ for (const c of controlChanges) {
     await checker.stop();
   });
 }
+
+const KEPT_IN = `agent not in sync${FAIL_OPEN_NOTE}`;
+
+/** [name, inTable, reason] of every backend in the last sink update. */
+function lastSeen(sink: RecordingSink): [string, boolean, string][] {
+  return [...sink.calls.at(-1)!.decisions].map(([n, d]) => [n, d.inTable, d.reason]);
+}
+
+test('checker fail-open: when no agent is in sync, every backend that passes its probes is kept in', async () => {
+  const { timers, sink, checker } = rig();
+  checker.setTargets([target(A, { ready: false }), target(B, { ready: false })]);
+  checker.start();
+  await timers.advance(1000);
+  assert.deepEqual(lastSeen(sink), [['be-a', true, KEPT_IN], ['be-b', true, KEPT_IN]]);
+  const d = sink.last('be-a')!;
+  assert.deepEqual([d.state, d.cause, d.keepFlows], ['up', 'not-ready', true]);
+  assert.deepEqual([...checker.decisions()].map(([n, x]) => [n, x.inTable, x.reason]), lastSeen(sink), 'decisions() is what the sink got');
+  assert.deepEqual(checker.status().map((x) => [x.name, x.decision.inTable, x.decision.reason]), lastSeen(sink), 'status shows the effective decision');
+  await checker.stop();
+});
+
+test('checker fail-open: one backend in sync: only it is in', async () => {
+  const { timers, sink, checker } = rig();
+  checker.setTargets([target(A), target(B, { ready: false }), target(C, { ready: false })]);
+  checker.start();
+  await timers.advance(1000);
+  assert.deepEqual(lastSeen(sink), [['be-a', true, 'healthy'], ['be-b', false, 'agent not in sync'], ['be-c', false, 'agent not in sync']]);
+  await checker.stop();
+});
+
+test('checker fail-open: a draining, disabled or dead backend is never put back; losing the last one kept in is a detection', async () => {
+  const { timers, prober, sink, detections, checker } = rig();
+  const D: LbBackend = { name: 'be-d', address: '198.18.4.2', port: 51820, weight: 1 };
+  checker.setTargets([
+    target(A, { ready: false }), target(B, { ready: false, adminState: 'draining' }), target(C, { ready: false }), target(D, { ready: false, adminState: 'disabled' }),
+  ]);
+  prober.answers.set('be-c', { ok: false, reason: 'refused' });
+  checker.start();
+  await timers.advance(1000);
+  assert.deepEqual(lastSeen(sink), [
+    ['be-a', true, KEPT_IN], ['be-b', false, 'draining: no new flows'], ['be-c', false, 'probe failed: refused'], ['be-d', false, 'disabled by admin'],
+  ]);
+  prober.answers.set('be-a', { ok: false, reason: 'refused' });
+  await timers.advance(1000);
+  assert.deepEqual(lastSeen(sink).map(([n, inTable]) => [n, inTable]), [['be-a', false], ['be-b', false], ['be-c', false], ['be-d', false]]);
+  assert.equal(sink.last('be-a')!.reason, 'probe failed: refused');
+  assert.deepEqual(detections.map(([n]) => n), ['be-a'], 'be-a was in the table (kept in) when probes took it out');
+  await checker.stop();
+});
+
+test('checker fail-open: readiness returning clears the override in one update; the others keep their flows', async () => {
+  const { timers, sink, checker } = rig();
+  checker.setTargets([target(A, { ready: false }), target(B, { ready: false })]);
+  checker.start();
+  await timers.advance(1000);
+  assert.deepEqual(lastSeen(sink), [['be-a', true, KEPT_IN], ['be-b', true, KEPT_IN]]);
+  const keptSince = sink.last('be-a')!.since;
+  const calls = sink.calls.length;
+  await timers.advance(500);
+  checker.setTargets([target(A), target(B, { ready: false })]);
+  await checker.idle();
+  assert.equal(sink.calls.length, calls + 1);
+  assert.deepEqual(lastSeen(sink), [['be-a', true, 'healthy'], ['be-b', false, 'agent not in sync']]);
+  assert.equal(sink.last('be-b')!.keepFlows, true);
+  assert.equal(sink.last('be-a')!.since, keptSince, 'be-a has been in the table since the override began');
+  assert.equal(sink.last('be-b')!.since, 1500, 'be-b is out since the override ended');
+  checker.setTargets([target(A, { ready: false }), target(B, { ready: false })]);
+  await checker.idle();
+  assert.deepEqual(lastSeen(sink), [['be-a', true, KEPT_IN], ['be-b', true, KEPT_IN]], 'and it comes back when no agent is in sync again');
+  await checker.stop();
+});
+
+test('checker + controller fail-open: the table keeps every live backend; readiness returning drains the others without cutting flows', async () => {
+  const timers = new FakeTimers();
+  const prober = new FakeProber(timers);
+  const applier = new FakeApplier();
+  const conntrack = new FakeConntrack();
+  const ctl = new LbController({ vip: '198.18.0.1', port: 51820, tableSize: 13, applier, conntrack, now: () => timers.now() });
+  const checker = new HealthChecker({ prober: prober.probe, sink: ctl, timers, resyncMs: 1000 });
+  checker.setTargets([target(A, { ready: false }), target(B, { ready: false })]);
+  checker.start();
+  await timers.advance(1000);
+  assert.deepEqual(ctl.status().backends.map((b) => [b.name, b.inTable, b.reason]), [['be-a', true, KEPT_IN], ['be-b', true, KEPT_IN]]);
+  assert.doesNotMatch(applier.current!, /no backends/);
+  checker.setTargets([target(A), target(B, { ready: false })]);
+  await timers.advance(1000);
+  assert.deepEqual(ctl.status().backends.map((b) => [b.name, b.inTable, b.reason]), [['be-a', true, 'healthy'], ['be-b', false, 'agent not in sync']]);
+  assert.deepEqual(conntrack.calls, [], 'be-b still serves its sessions');
+  assert.notEqual(ctl.status().backends[1]!.flowsKeptUntil, null);
+  await checker.stop();
+});
 
 test('checker: a removed backend stops being probed; a moved one starts over', async () => {
   const { timers, prober, sink, checker } = rig();

@@ -3,6 +3,9 @@
  * `timeoutMs` budget through an injected Prober, feeds the results into each backend's
  * BackendHealth, and pushes the decisions to a sink (the LbController) whenever one changes,
  * plus every `resyncMs` so drain deadlines fire and failed applies or deletes are retried.
+ * What it hands on (and shows in decisions() and status()) is the effective decision: the
+ * per-backend ones after fail-open on readiness (failOpenOnReadiness in health.ts), which needs
+ * the whole VIP's view and so lives here, not in BackendHealth.
  *
  * Probes start at a fixed cadence and overlap when timeout > interval; that is what keeps the
  * worst-case detection time at K × interval + timeout (see health.ts). A result older than one
@@ -19,7 +22,9 @@ import type { AdminState } from '../protocol/types.js';
 import { probe as wgProbe, type ProbeOptions, type ProbeResult } from '../probe/probe.js';
 import type { Key } from '../wg/keys.js';
 import type { LbBackend } from './controller.js';
-import { BackendHealth, DEFAULT_HEALTH_CONFIG, decisionChanged, type HealthConfig, type HealthDecision, type HealthSnapshot } from './health.js';
+import {
+  BackendHealth, DEFAULT_HEALTH_CONFIG, decisionChanged, failOpenOnReadiness, type HealthConfig, type HealthDecision, type HealthSnapshot,
+} from './health.js';
 
 /** One probe's result: alive with its round trip, or failed with a reason for people. */
 export type ProbeReport = { readonly ok: true; readonly rttMs: number } | { readonly ok: false; readonly reason: string };
@@ -112,6 +117,8 @@ export class HealthChecker {
   private resyncTimer: TimerHandle | undefined;
   private pushing: Promise<void> | undefined;
   private dirty = false;
+  /** The last effective decisions (see decisions()); keeps `since` of fail-open overrides. */
+  private effective = new Map<string, HealthDecision>();
 
   constructor(private readonly o: CheckerOptions) {
     this.config = o.health ?? DEFAULT_HEALTH_CONFIG;
@@ -175,9 +182,14 @@ export class HealthChecker {
     while (this.pushing) await this.pushing;
   }
 
-  /** The current decision of every backend. */
+  /**
+   * The current effective decision of every backend: its health decision after fail-open on
+   * readiness. This is what the sink gets.
+   */
   decisions(): Map<string, HealthDecision> {
-    return new Map([...this.slots].map(([name, s]) => [name, s.health.decision]));
+    const raw = new Map([...this.slots].map(([name, s]) => [name, s.health.decision]));
+    this.effective = failOpenOnReadiness(raw, this.timers.now(), this.effective);
+    return new Map(this.effective);
   }
 
   /** The backends as the sink sees them. */
@@ -185,11 +197,13 @@ export class HealthChecker {
     return [...this.slots.values()].map(({ target: t }) => ({ name: t.name, address: t.address, port: t.port, weight: t.weight }));
   }
 
-  /** Per-backend counters, damping state and detection time. */
+  /** Per-backend effective decision, counters, damping state and detection time. */
   status(): CheckStatus[] {
     const now = this.timers.now();
+    const effective = this.decisions();
     return [...this.slots.values()].map((s) => ({
-      ...s.health.snapshot(now), name: s.target.name, probes: s.probes, lastRttMs: s.lastRttMs, lastDetectionMs: s.lastDetectionMs,
+      ...s.health.snapshot(now), decision: effective.get(s.target.name) ?? s.health.decision,
+      name: s.target.name, probes: s.probes, lastRttMs: s.lastRttMs, lastDetectionMs: s.lastDetectionMs,
     }));
   }
 
@@ -199,6 +213,7 @@ export class HealthChecker {
     for (const ac of slot.inflight) ac.abort(new FabricError('WGF_ERR_UNAVAILABLE', 'health checking of this backend stopped'));
     slot.inflight.clear();
     if (this.slots.get(slot.target.name) === slot) this.slots.delete(slot.target.name);
+    this.effective.delete(slot.target.name); // a backend re-made under this name starts afresh
   }
 
   private schedule(slot: Slot): void {
@@ -254,6 +269,9 @@ export class HealthChecker {
     slot.fedSeq = seq;
     const now = this.timers.now();
     const before = slot.health.decision;
+    // In the table before this probe: by its own decision, or by fail-open as last handed out
+    // (then losing it is a detection too). O(1): the effective map is not recomputed per probe.
+    const wasIn = before.inTable || this.effective.get(slot.target.name)?.inTable === true;
     if (report.ok) {
       slot.failStreakStart = null;
       slot.lastRttMs = report.rttMs;
@@ -262,7 +280,7 @@ export class HealthChecker {
     }
     const after = slot.health.observe(report.ok ? { ok: true } : { ok: false, reason: report.reason }, now);
     this.o.onProbe?.(slot.target.name, report, now - start);
-    if (before.inTable && !after.inTable && after.state === 'down' && slot.failStreakStart !== null) {
+    if (wasIn && !after.inTable && after.state === 'down' && slot.failStreakStart !== null) {
       slot.lastDetectionMs = now - slot.failStreakStart;
       this.o.onDetection?.(slot.target.name, slot.lastDetectionMs);
     }

@@ -4,7 +4,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFabricError } from '../protocol/errors.js';
-import { conntrackPort, deleteArgs, parseDeletedCount } from './conntrack.js';
+import { intIn, prng } from './testing/prng.js';
+import { conntrackPort, deleteArgs, listArgs, parseDeletedCount, parseFlowTargets, parseShownCount, type FlowTarget } from './conntrack.js';
 
 const summaries: { name: string; text: string; want: number | undefined }[] = [
   { name: 'several deleted', text: 'conntrack v1.4.7 (conntrack-tools): 12 flow entries have been deleted.\n', want: 12 },
@@ -49,13 +50,111 @@ for (const c of badArgs) {
   });
 }
 
-// A stand-in `conntrack` on PATH: records its arguments, prints $FAKE_CT_STDERR to stderr and
-// exits with $FAKE_CT_CODE, so the shell's handling of the tool's exit codes is tested here.
+// Real-looking `conntrack -L` lines (conntrack-tools 1.4.7): the original tuple, flags, the reply
+// tuple (after DNAT its source is the backend), then mark=, use= and friends.
+const L = {
+  assured: 'udp      17 115 src=198.18.0.2 dst=198.18.0.1 sport=41001 dport=51820 src=198.18.1.2 dst=198.18.0.2 sport=51820 dport=41001 [ASSURED] mark=0 use=1',
+  assured2: 'udp      17 97 src=198.18.0.3 dst=198.18.0.1 sport=41002 dport=51820 src=198.18.1.2 dst=198.18.0.3 sport=51820 dport=41002 [ASSURED] mark=0 use=1',
+  unreplied: 'udp      17 29 src=198.18.0.2 dst=198.18.0.1 sport=41003 dport=51820 [UNREPLIED] src=198.18.2.2 dst=198.18.0.2 sport=51821 dport=41003 mark=0 use=1',
+  zone: 'udp      17 29 src=198.18.0.4 dst=198.18.0.1 sport=5000 dport=51820 src=198.18.2.2 dst=198.18.0.4 sport=51821 dport=5000 [ASSURED] mark=16 secctx=system_u:object_r:unlabeled_t:s0 zone=3 use=2',
+  notNated: 'udp      17 29 src=198.18.0.2 dst=198.18.0.1 sport=41004 dport=51820 [UNREPLIED] src=198.18.0.1 dst=198.18.0.2 sport=51820 dport=41004 mark=0 use=1',
+  extended: 'ipv4     2 udp      17 29 src=198.18.0.2 dst=198.18.0.1 sport=41005 dport=51820 src=198.18.1.2 dst=198.18.0.2 sport=51820 dport=41005 [ASSURED] mark=0 use=1',
+  v6: 'udp      17 119 src=2001:db8::2 dst=2001:db8::1 sport=41001 dport=443 src=2001:db8:1:0::2 dst=2001:db8::2 sport=443 dport=41001 [ASSURED] mark=0 use=1',
+  v6b: 'udp      17 25 src=2001:db8::3 dst=2001:db8::1 sport=41002 dport=443 [UNREPLIED] src=2001:db8:1::2 dst=2001:db8::3 sport=443 dport=41002 mark=0 use=1',
+};
+
+const listings: { name: string; text: string; want: FlowTarget[] }[] = [
+  { name: 'nothing', text: '', want: [] },
+  { name: 'one entry', text: `${L.assured}\n`, want: [{ address: '198.18.1.2', port: 51820, flows: 1 }] },
+  {
+    name: 'the reply source (second src=/sport=) counts, not the client',
+    text: [L.assured, L.assured2, L.unreplied].join('\n'),
+    want: [{ address: '198.18.1.2', port: 51820, flows: 2 }, { address: '198.18.2.2', port: 51821, flows: 1 }],
+  },
+  {
+    name: 'extra fields (mark=, secctx=, zone=, use=) and blank lines',
+    text: `\n${L.zone}\n\n${L.unreplied}\n`, want: [{ address: '198.18.2.2', port: 51821, flows: 2 }],
+  },
+  { name: 'an entry that was not NATed points to the VIP itself', text: L.notNated, want: [{ address: '198.18.0.1', port: 51820, flows: 1 }] },
+  { name: 'the extended format (family prefix)', text: L.extended, want: [{ address: '198.18.1.2', port: 51820, flows: 1 }] },
+  { name: 'IPv6, addresses in canonical form', text: `${L.v6}\n${L.v6b}\n`, want: [{ address: '2001:db8:1::2', port: 443, flows: 2 }] },
+  {
+    name: 'sorted by address, then port',
+    text: [L.unreplied, L.notNated, L.assured].join('\n'),
+    want: [{ address: '198.18.0.1', port: 51820, flows: 1 }, { address: '198.18.1.2', port: 51820, flows: 1 }, { address: '198.18.2.2', port: 51821, flows: 1 }],
+  },
+];
+for (const c of listings) {
+  test(`parseFlowTargets: ${c.name}`, () => {
+    assert.deepEqual(parseFlowTargets(c.text), c.want);
+  });
+}
+
+const badListings: { name: string; text: string }[] = [
+  { name: 'a summary line on stdout', text: 'conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.' },
+  { name: 'only the original tuple', text: 'udp      17 29 src=198.18.0.2 dst=198.18.0.1 sport=41001 dport=51820 mark=0 use=1' },
+  { name: 'a bad reply address', text: L.assured.replace('src=198.18.1.2', 'src=198.18.1.256') },
+  { name: 'a bad reply port', text: L.assured.replace('sport=51820 dport=41001', 'sport=99999 dport=41001') },
+  { name: 'a non-numeric reply port', text: L.assured.replace('sport=51820 dport=41001', 'sport=0x10 dport=41001') },
+  { name: 'good lines followed by garbage', text: `${L.assured}\nsomething else\n` },
+];
+for (const c of badListings) {
+  test(`parseFlowTargets rejects ${c.name} with WGF_ERR_CONNTRACK`, () => {
+    assert.throws(() => parseFlowTargets(c.text), (e: unknown) => isFabricError(e, 'WGF_ERR_CONNTRACK'));
+  });
+}
+
+test('parseFlowTargets fuzz: mangled listings either parse to valid targets or throw WGF_ERR_CONNTRACK', () => {
+  const next = prng(7);
+  const base = Object.values(L).join('\n');
+  const alphabet = ' =\n.:[]0123456789abcdefsrcdportUNREPLIED';
+  for (let i = 0; i < 2000; i++) {
+    const chars = [...base];
+    for (let k = intIn(next, 1, 8); k > 0; k--) {
+      const at = intIn(next, 0, chars.length - 1);
+      const op = intIn(next, 0, 2);
+      const c = alphabet[intIn(next, 0, alphabet.length - 1)]!;
+      if (op === 0) chars[at] = c;
+      else if (op === 1) chars.splice(at, 1);
+      else chars.splice(at, 0, c);
+    }
+    let out: FlowTarget[];
+    try {
+      out = parseFlowTargets(chars.join(''));
+    } catch (e) {
+      assert.ok(isFabricError(e, 'WGF_ERR_CONNTRACK'), `case ${i}: ${String(e)}`);
+      continue;
+    }
+    for (const t of out) {
+      assert.ok(Number.isInteger(t.port) && t.port >= 1 && t.port <= 65535, `case ${i}: port ${t.port}`);
+      assert.ok(Number.isInteger(t.flows) && t.flows >= 1);
+      assert.ok(/^[0-9a-f.:]+$/.test(t.address), `case ${i}: address ${t.address}`);
+    }
+  }
+});
+
+test('parseShownCount', () => {
+  assert.equal(parseShownCount('conntrack v1.4.7 (conntrack-tools): 24 flow entries have been shown.\n'), 24);
+  assert.equal(parseShownCount('conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n'), 0);
+  assert.equal(parseShownCount('conntrack v1.4.8 (conntrack-tools): 1 flow entry has been shown.\n'), 1);
+  assert.equal(parseShownCount('conntrack v1.4.7 (conntrack-tools): 2 flow entries have been deleted.\n'), undefined);
+});
+
+test('listArgs: IPv4, and IPv6 with -f ipv6 and a canonical VIP', () => {
+  assert.deepEqual(listArgs('198.18.0.1', 51820), ['-L', '-p', 'udp', '--orig-dst', '198.18.0.1', '--orig-port-dst', '51820']);
+  assert.deepEqual(listArgs('2001:DB8:0::1', 443), ['-L', '-f', 'ipv6', '-p', 'udp', '--orig-dst', '2001:db8::1', '--orig-port-dst', '443']);
+  assert.throws(() => listArgs('lb.example', 1), (e: unknown) => isFabricError(e, 'WGF_ERR_VALIDATION'));
+  assert.throws(() => listArgs('198.18.0.1', 0), (e: unknown) => isFabricError(e, 'WGF_ERR_VALIDATION'));
+});
+
+// A stand-in `conntrack` on PATH: records its arguments, prints $FAKE_CT_STDOUT to stdout and
+// $FAKE_CT_STDERR to stderr and exits with $FAKE_CT_CODE, so the shell's handling of the tool's
+// exit codes is tested here.
 let dir = '';
 let savedPath: string | undefined;
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'wgf-ct-'));
-  const script = `#!/bin/sh\necho "$@" > "${dir}/args"\nprintf '%s\\n' "$FAKE_CT_STDERR" >&2\nexit "$FAKE_CT_CODE"\n`;
+  const script = `#!/bin/sh\necho "$@" > "${dir}/args"\nprintf '%s' "$FAKE_CT_STDOUT"\nprintf '%s\\n' "$FAKE_CT_STDERR" >&2\nexit "$FAKE_CT_CODE"\n`;
   writeFileSync(join(dir, 'conntrack'), script);
   chmodSync(join(dir, 'conntrack'), 0o755);
   savedPath = process.env['PATH'];
@@ -63,6 +162,7 @@ before(() => {
 });
 after(() => {
   process.env['PATH'] = savedPath;
+  delete process.env['FAKE_CT_STDOUT'];
   delete process.env['FAKE_CT_STDERR'];
   delete process.env['FAKE_CT_CODE'];
   rmSync(dir, { recursive: true, force: true });
@@ -78,6 +178,7 @@ for (const c of runs) {
   test(`conntrackPort: ${c.name}`, async () => {
     process.env['FAKE_CT_CODE'] = String(c.code);
     process.env['FAKE_CT_STDERR'] = c.stderr;
+    process.env['FAKE_CT_STDOUT'] = '';
     const port = conntrackPort();
     if (c.want === 'error') {
       await assert.rejects(port.deleteFlowsTo('198.18.0.1', 51820, '198.18.1.2', 51820), (e: unknown) => {
@@ -92,11 +193,39 @@ for (const c of runs) {
   });
 }
 
+const SHOWN = (n: number) => `conntrack v1.4.7 (conntrack-tools): ${n} flow entries have been shown.`;
+const listRuns: { name: string; code: number; stdout: string; stderr: string; want: FlowTarget[] | 'error' }[] = [
+  {
+    name: 'entries listed (exit 0)', code: 0, stdout: `${L.assured}\n${L.unreplied}\n`, stderr: SHOWN(2),
+    want: [{ address: '198.18.1.2', port: 51820, flows: 1 }, { address: '198.18.2.2', port: 51821, flows: 1 }],
+  },
+  { name: 'no entries (exit 0)', code: 0, stdout: '', stderr: SHOWN(0), want: [] },
+  { name: 'no entries (exit 1) is an empty list, not an error', code: 1, stdout: '', stderr: SHOWN(0), want: [] },
+  { name: 'a failure is WGF_ERR_CONNTRACK', code: 1, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): Operation failed: Operation not permitted', want: 'error' },
+  { name: 'exit 1 with entries is still a failure', code: 1, stdout: L.assured, stderr: SHOWN(1), want: 'error' },
+  { name: 'unreadable output is WGF_ERR_CONNTRACK, not "no flows"', code: 0, stdout: 'udp 17 29 garbage\n', stderr: SHOWN(1), want: 'error' },
+];
+for (const c of listRuns) {
+  test(`conntrackPort.listFlowTargets: ${c.name}`, async () => {
+    process.env['FAKE_CT_CODE'] = String(c.code);
+    process.env['FAKE_CT_STDERR'] = c.stderr;
+    process.env['FAKE_CT_STDOUT'] = c.stdout;
+    const port = conntrackPort();
+    if (c.want === 'error') {
+      await assert.rejects(port.listFlowTargets('198.18.0.1', 51820), (e: unknown) => isFabricError(e, 'WGF_ERR_CONNTRACK'));
+    } else {
+      assert.deepEqual(await port.listFlowTargets('198.18.0.1', 51820), c.want);
+    }
+    assert.equal(readFileSync(join(dir, 'args'), 'utf8').trim(), listArgs('198.18.0.1', 51820).join(' '));
+  });
+}
+
 test('conntrackPort: a missing binary is WGF_ERR_CONNTRACK', async () => {
   const saved = process.env['PATH'];
   process.env['PATH'] = dir + '-missing';
   try {
     await assert.rejects(conntrackPort().deleteFlowsTo('198.18.0.1', 1, '198.18.1.2', 1), (e: unknown) => isFabricError(e, 'WGF_ERR_CONNTRACK'));
+    await assert.rejects(conntrackPort().listFlowTargets('198.18.0.1', 1), (e: unknown) => isFabricError(e, 'WGF_ERR_CONNTRACK'));
   } finally {
     process.env['PATH'] = saved;
   }

@@ -16,10 +16,10 @@ const A: LbBackend = { name: 'be-a', address: '198.18.1.2', port: PORT, weight: 
 const B: LbBackend = { name: 'be-b', address: '198.18.2.2', port: PORT, weight: 1 };
 const C: LbBackend = { name: 'be-c', address: '198.18.3.2', port: PORT, weight: 1 };
 
-const up: HealthDecision = { state: 'up', inTable: true, keepFlows: true, reason: 'healthy', since: 0 };
-const dead: HealthDecision = { state: 'down', inTable: false, keepFlows: false, reason: 'probe failed: timeout', since: 0 };
-const draining: HealthDecision = { state: 'up', inTable: false, keepFlows: true, reason: 'draining: no new flows', since: 0 };
-const disabled: HealthDecision = { state: 'up', inTable: false, keepFlows: false, reason: 'disabled by admin', since: 0 };
+const up: HealthDecision = { state: 'up', cause: 'healthy', inTable: true, keepFlows: true, reason: 'healthy', since: 0 };
+const dead: HealthDecision = { state: 'down', cause: 'down', inTable: false, keepFlows: false, reason: 'probe failed: timeout', since: 0 };
+const draining: HealthDecision = { state: 'up', cause: 'draining', inTable: false, keepFlows: true, reason: 'draining: no new flows', since: 0 };
+const disabled: HealthDecision = { state: 'up', cause: 'disabled', inTable: false, keepFlows: false, reason: 'disabled by admin', since: 0 };
 
 function rig(extra: Partial<LbControllerOptions> = {}) {
   const clock = { t: 1000 };
@@ -296,4 +296,165 @@ test('controller: options reach the ruleset (table name, affinity, seed, return 
     vips: [{ vip: '2001:db8::1', port: PORT, affinity: 'src-ip', backends: [v6], table: buildMaglevTable([v6], M) }],
   }));
   assert.equal(defaultNftTable('2001:db8::1', 443), 'wgflb_2001_db8__1_443');
+});
+
+// Restart sweep: the kernel holds entries left by a previous LB process (conntrack.flows set
+// before the first update); the new controller cuts or holds those whose target is not in its table.
+const notReady: HealthDecision = { state: 'up', cause: 'not-ready', inTable: false, keepFlows: true, reason: 'agent not in sync', since: 0 };
+const restarts: {
+  name: string; backends: LbBackend[]; decisions: Record<string, HealthDecision>; left: Record<string, number>;
+  deleted: [string, number][]; kept: string[];
+}[] = [
+  {
+    name: 'flows to a backend that died meanwhile are cut at once',
+    backends: [A, B], decisions: { 'be-a': up, 'be-b': dead }, left: { '198.18.1.2:51820': 4, '198.18.2.2:51820': 5 },
+    deleted: [['be-b', 5]], kept: [],
+  },
+  {
+    name: 'flows to a disabled backend are cut at once',
+    backends: [A, B], decisions: { 'be-a': up, 'be-b': disabled }, left: { '198.18.2.2:51820': 2 },
+    deleted: [['be-b', 2]], kept: [],
+  },
+  {
+    name: 'flows to a backend removed from the set are cut, named by their target',
+    backends: [A], decisions: { 'be-a': up }, left: { '198.18.1.2:51820': 1, '198.18.9.9:51820': 3 },
+    deleted: [['198.18.9.9:51820', 3]], kept: [],
+  },
+  {
+    name: 'flows to a backend without a decision are cut',
+    backends: [A, B], decisions: { 'be-a': up }, left: { '198.18.2.2:51820': 1 },
+    deleted: [['be-b', 1]], kept: [],
+  },
+  {
+    name: 'entries that were never NATed (reply source = the VIP) are cut',
+    backends: [A], decisions: { 'be-a': up }, left: { [`${VIP}:${PORT}`]: 2 },
+    deleted: [[`${VIP}:${PORT}`, 2]], kept: [],
+  },
+  {
+    name: 'flows to a backend on another port than listed are cut (another target)',
+    backends: [A, { ...B, port: 51821 }], decisions: { 'be-a': up, 'be-b': draining }, left: { '198.18.2.2:51820': 2 },
+    deleted: [['198.18.2.2:51820', 2]], kept: [],
+  },
+  {
+    name: 'flows to a draining backend are held until the drain deadline',
+    backends: [A, B], decisions: { 'be-a': up, 'be-b': draining }, left: { '198.18.2.2:51820': 6 },
+    deleted: [], kept: ['be-b'],
+  },
+  {
+    name: 'flows to a backend whose agent is not in sync are held',
+    backends: [A, B, C], decisions: { 'be-a': up, 'be-b': notReady, 'be-c': dead }, left: { '198.18.2.2:51820': 1, '198.18.3.2:51820': 1 },
+    deleted: [['be-c', 1]], kept: ['be-b'],
+  },
+  {
+    name: 'flows to backends in the new table are left alone',
+    backends: [A, B], decisions: { 'be-a': up, 'be-b': up }, left: { '198.18.1.2:51820': 3, '198.18.2.2:51820': 3 },
+    deleted: [], kept: [],
+  },
+];
+for (const c of restarts) {
+  test(`controller restart sweep: ${c.name}`, async () => {
+    const { conntrack, ctl } = rig();
+    for (const [k, n] of Object.entries(c.left)) conntrack.flows.set(k, n);
+    const r = await ctl.update(c.backends, decisions(c.decisions));
+    assert.equal(r.applied, true);
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(conntrack.lists, [`${VIP}:${PORT}`]);
+    assert.deepEqual([...r.flowsDeleted].sort(), c.deleted.sort());
+    const keptNow = ctl.status().backends.filter((b) => b.flowsKeptUntil !== null);
+    assert.deepEqual(keptNow.map((b) => [b.name, b.flowsKeptUntil]), c.kept.map((n) => [n, 1000 + DRAIN]));
+    assert.equal(ctl.status().lastError, null);
+  });
+}
+
+test('controller restart sweep: lists once, after the first table is in the kernel, never again', async () => {
+  const { clock, applier, conntrack, ctl } = rig();
+  let scriptAtList: string | undefined;
+  const list = conntrack.listFlowTargets.bind(conntrack);
+  conntrack.listFlowTargets = (...args) => ((scriptAtList = applier.current), list(...args));
+  await ctl.update([A, B], decisions({ 'be-a': up, 'be-b': up }));
+  assert.equal(scriptAtList, expectedScript([A, B]), 'entries are listed after the new table is applied');
+  conntrack.flows.set('198.18.2.2:51820', 3); // flows of this life
+  clock.t += 10;
+  await ctl.update([A, B], decisions({ 'be-a': up, 'be-b': draining }));
+  await ctl.update([A, B], decisions({ 'be-a': up, 'be-b': draining }));
+  assert.deepEqual(conntrack.lists, [`${VIP}:${PORT}`], 'one listing in the life of the controller');
+  assert.equal(conntrack.calls.length, 0);
+});
+
+test('controller restart sweep: held stale flows are cut at the drain deadline, or at once when the backend dies', async () => {
+  const { clock, conntrack, ctl } = rig();
+  conntrack.flows.set('198.18.2.2:51820', 2);
+  conntrack.flows.set('198.18.3.2:51820', 4);
+  const set = [A, B, C];
+  await ctl.update(set, decisions({ 'be-a': up, 'be-b': draining, 'be-c': draining }));
+  assert.equal(ctl.nextDeadline(), 1000 + DRAIN);
+  clock.t = 2000;
+  const dies = await ctl.update(set, decisions({ 'be-a': up, 'be-b': draining, 'be-c': dead }));
+  assert.deepEqual([...dies.flowsDeleted], [['be-c', 4]]);
+  clock.t = 1000 + DRAIN - 1;
+  assert.deepEqual([...(await ctl.update(set, decisions({ 'be-a': up, 'be-b': draining, 'be-c': dead }))).flowsDeleted], []);
+  clock.t = 1000 + DRAIN;
+  const r = await ctl.update(set, decisions({ 'be-a': up, 'be-b': draining, 'be-c': dead }));
+  assert.deepEqual([...r.flowsDeleted], [['be-b', 2]]);
+  assert.equal(ctl.nextDeadline(), null);
+});
+
+test('controller restart sweep: a failed listing does not block the apply and is retried on the next update', async () => {
+  const { applier, conntrack, ctl } = rig();
+  conntrack.flows.set('198.18.2.2:51820', 5);
+  conntrack.failNextList = 'Operation not permitted';
+  const d = decisions({ 'be-a': up, 'be-b': dead });
+  const r1 = await ctl.update([A, B], d);
+  assert.equal(r1.applied, true, 'the table is applied');
+  assert.equal(applier.current, expectedScript([A]));
+  assert.equal(r1.errors.length, 1);
+  assert.match(r1.errors[0]!, /listing the flows of 198\.18\.0\.1:51820 failed/);
+  assert.match(ctl.status().lastError!, /listing/);
+  assert.equal(conntrack.calls.length, 0);
+  const r2 = await ctl.update([A, B], d);
+  assert.equal(r2.applied, false, 'the retry needs no nft change');
+  assert.deepEqual(r2.errors, []);
+  assert.deepEqual([...r2.flowsDeleted], [['be-b', 5]]);
+  assert.equal(conntrack.lists.length, 2);
+  assert.equal(ctl.status().lastError, null);
+  await ctl.update([A, B], d);
+  assert.equal(conntrack.lists.length, 2, 'no listing after one succeeded');
+});
+
+test('controller restart sweep: no listing before an apply succeeded (the old ruleset would pin the flows again)', async () => {
+  const { applier, conntrack, ctl } = rig();
+  conntrack.flows.set('198.18.2.2:51820', 5);
+  applier.failNext = 'Error: Could not process rule';
+  const d = decisions({ 'be-a': up, 'be-b': dead });
+  await assert.rejects(ctl.update([A, B], d), (e: unknown) => isFabricError(e, 'WGF_ERR_NFT'));
+  assert.deepEqual(conntrack.lists, []);
+  assert.equal(conntrack.calls.length, 0);
+  const r = await ctl.update([A, B], d);
+  assert.deepEqual([...r.flowsDeleted], [['be-b', 5]]);
+});
+
+test('controller restart sweep: a retried listing keeps the deadline of a backend that left the table meanwhile', async () => {
+  const { clock, conntrack, ctl } = rig();
+  conntrack.failNextList = 'busy';
+  await ctl.update([A, B], decisions({ 'be-a': up, 'be-b': up }));
+  clock.t = 2000;
+  conntrack.flows.set('198.18.2.2:51820', 3);
+  const r = await ctl.update([A, B], decisions({ 'be-a': up, 'be-b': draining }));
+  assert.deepEqual(r.errors, []);
+  assert.equal(conntrack.lists.length, 2, 'the retry happened in the second update');
+  assert.equal(ctl.nextDeadline(), 2000 + DRAIN, 'held since it left the table, not reset by the listing');
+  assert.equal(conntrack.calls.length, 0);
+});
+
+test('controller restart sweep: IPv6 targets', async () => {
+  const { conntrack, ctl } = rig({ vip: '2001:db8::1' });
+  const a6: LbBackend = { name: 'be-a', address: '2001:db8:1::2', port: PORT, weight: 1 };
+  const b6: LbBackend = { name: 'be-b', address: '2001:db8:2::2', port: PORT, weight: 1 };
+  conntrack.flows.set('2001:db8:1::2:51820', 1);
+  conntrack.flows.set('2001:db8:2::2:51820', 2);
+  conntrack.flows.set('2001:db8:9::2:51820', 3);
+  const r = await ctl.update([a6, b6], decisions({ 'be-a': up, 'be-b': dead }));
+  assert.deepEqual(conntrack.lists, ['2001:db8::1:51820']);
+  assert.deepEqual([...r.flowsDeleted].sort(), [['[2001:db8:9::2]:51820', 3], ['be-b', 2]]);
+  assert.deepEqual(conntrack.targets().sort(), ['2001:db8:2::2:51820', '2001:db8:9::2:51820']);
 });

@@ -15,6 +15,18 @@
  *   back into the table cancels that; a later decision with keepFlows false deletes them at once.
  * A failed conntrack delete is retried on the next update(). update() with unchanged inputs
  * never touches nft; call it periodically anyway (or at nextDeadline()) so drain deadlines fire.
+ *
+ * Restart sweep. The rules above only see backends leave during this controller's life. After an
+ * LB restart (crash, upgrade) the kernel may still hold entries of VIP:port DNATed by the previous
+ * ruleset to backends that are not in the new table (died, removed, disabled meanwhile); their
+ * clients would stay black-holed until the entries idle out, which WireGuard keepalives may never
+ * let happen. So after the first successful apply of its life, the controller lists the targets
+ * of the VIP's entries (ConntrackPort.listFlowTargets) and treats every one not in the applied
+ * table as a leaver: held until the drain deadline when a backend now listed with that
+ * address:port has a decision with keepFlows true, cut at once otherwise (this includes entries
+ * that were never NATed, reply source vip:port, left from before any table existed). A failed
+ * listing does not block the apply: it is reported like a failed delete and retried on the next
+ * update() until it succeeds once.
  */
 import { FabricError } from '../protocol/errors.js';
 import { checkPort, parseIp } from './addr.js';
@@ -93,9 +105,15 @@ export interface UpdateResult {
   /** A new ruleset was applied (exactly one nft transaction). */
   readonly applied: boolean;
   readonly generation: number;
-  /** Conntrack entries deleted, per backend name (only backends whose flows were cut). */
+  /**
+   * Conntrack entries deleted, per backend name (only backends whose flows were cut); a stale
+   * target of the restart sweep that matches no backend is named by its "address:port".
+   */
   readonly flowsDeleted: ReadonlyMap<string, number>;
-  /** Conntrack deletes that failed (retried on the next update). */
+  /**
+   * Conntrack deletes that failed, and the restart listing if it failed (both retried on the
+   * next update).
+   */
   readonly errors: readonly string[];
 }
 
@@ -114,6 +132,7 @@ interface Held extends Target {
 
 const sameTarget = (a: Target, b: Target): boolean => a.address === b.address && a.port === b.port;
 const targetKey = (t: Target): string => `${t.address}|${t.port}`;
+const targetLabel = (t: Target): string => (t.address.includes(':') ? `[${t.address}]:${t.port}` : `${t.address}:${t.port}`);
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 function invalid(message: string, field: string, value?: unknown): FabricError {
@@ -140,6 +159,8 @@ export class LbController {
   private readonly held = new Map<string, Held>();
   private readonly pending = new Map<string, Target & { readonly name: string }>();
   private generation = 0;
+  /** The restart sweep (see the file header) has listed the kernel's entries once. */
+  private swept = false;
   private appliedAt: number | null = null;
   private lastError: string | null = null;
 
@@ -264,6 +285,19 @@ export class LbController {
       }
     }
 
+    const errors: string[] = [];
+    if (!this.swept) {
+      // Only once a table of ours is in the kernel (a failed apply threw above): entries listed
+      // now that point elsewhere were made by an older ruleset, and cutting them re-hashes them
+      // with ours, not the old one.
+      try {
+        this.adoptStaleTargets(await this.o.conntrack.listFlowTargets(this.vip, this.o.port), backends, decisions, now);
+        this.swept = true;
+      } catch (e) {
+        errors.push(`listing the flows of ${targetLabel({ address: this.vip, port: this.o.port })} failed: ${message(e)}`);
+      }
+    }
+
     for (const [name, h] of this.held) {
       const cur = this.applied.get(name);
       const b = listed.get(name);
@@ -276,7 +310,6 @@ export class LbController {
     }
 
     const flowsDeleted = new Map<string, number>();
-    const errors: string[] = [];
     const live = new Set([...this.applied.values()].map(targetKey));
     for (const [k, p] of this.pending) {
       if (live.has(k)) {
@@ -293,5 +326,30 @@ export class LbController {
     }
     this.lastError = errors.length > 0 ? errors.join('; ') : null;
     return { applied, generation: this.generation, flowsDeleted, errors };
+  }
+
+  /**
+   * The restart sweep (see the file header): every listed target that is not in the applied
+   * table becomes held (a backend listed with that address:port keeps its flows) or pending.
+   */
+  private adoptStaleTargets(
+    listed: readonly Target[], backends: readonly LbBackend[], decisions: ReadonlyMap<string, HealthDecision>, now: number,
+  ): void {
+    const live = new Set([...this.applied.values()].map(targetKey));
+    for (const l of listed) {
+      const t: Target = { address: l.address, port: l.port };
+      const k = targetKey(t);
+      if (live.has(k) || this.pending.has(k)) continue;
+      const owners = backends.filter((b) => sameTarget(b, t));
+      const keeper = owners.find((b) => decisions.get(b.name)?.keepFlows === true);
+      if (keeper === undefined) {
+        this.pending.set(k, { name: owners[0]?.name ?? targetLabel(t), ...t });
+        continue;
+      }
+      const old = this.held.get(keeper.name);
+      if (old && sameTarget(old, t)) continue; // already held since it left this life's table
+      if (old) this.pending.set(targetKey(old), { name: keeper.name, ...old });
+      this.held.set(keeper.name, { ...t, deadline: now + this.drainTimeoutMs });
+    }
   }
 }

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { isFabricError } from '../protocol/errors.js';
 import type { NodeStatus } from '../protocol/types.js';
 import {
-  agentReady, BackendHealth, decisionChanged, DEFAULT_HEALTH_CONFIG, detectionTimeMs, healthConfig,
-  type HealthConfigInput, type HealthDecision,
+  agentReady, BackendHealth, decisionChanged, DEFAULT_HEALTH_CONFIG, detectionTimeMs, failOpenOnReadiness, FAIL_OPEN_NOTE, healthConfig,
+  type DecisionCause, type HealthConfigInput, type HealthDecision,
 } from './health.js';
 
 /**
@@ -18,12 +18,13 @@ function short(d: HealthDecision): string {
   return `${d.state}/${d.inTable ? 'in' : 'out'}/${d.keepFlows ? 'keep' : 'drop'}`;
 }
 
-function play(steps: readonly Step[], input: HealthConfigInput = {}): { h: BackendHealth; trace: string[]; reasons: string[]; now: number } {
+function play(steps: readonly Step[], input: HealthConfigInput = {}): { h: BackendHealth; trace: string[]; reasons: string[]; causes: DecisionCause[]; now: number } {
   const config = healthConfig(input);
   let now = 0;
   const h = new BackendHealth(config, now);
   const trace: string[] = [];
   const reasons: string[] = [];
+  const causes: DecisionCause[] = [];
   for (const s of steps) {
     let d: HealthDecision;
     if (s === 'ok') d = h.observe({ ok: true }, (now += config.intervalMs));
@@ -33,23 +34,28 @@ function play(steps: readonly Step[], input: HealthConfigInput = {}): { h: Backe
     else d = h.setAdmin(s as 'active' | 'draining' | 'disabled', now);
     trace.push(short(d));
     reasons.push(d.reason);
+    causes.push(d.cause);
   }
-  return { h, trace, reasons, now };
+  return { h, trace, reasons, causes, now };
 }
 
 const UP: Step[] = ['ok', 'ok', 'ok'];
 const FLAP: Step[] = ['fail:timeout', 'fail:timeout', 'ok', 'ok', 'ok'];
 
-const sequences: { name: string; steps: Step[]; input?: HealthConfigInput; trace?: string[]; last: string; reason?: string | RegExp }[] = [
+const sequences: { name: string; steps: Step[]; input?: HealthConfigInput; trace?: string[]; last: string; reason?: string | RegExp; cause?: DecisionCause }[] = [
   {
     name: 'a new backend is out until J = 3 probes succeed',
-    steps: UP, trace: ['probing/out/keep', 'probing/out/keep', 'up/in/keep'], last: 'up/in/keep', reason: 'healthy',
+    steps: UP, trace: ['probing/out/keep', 'probing/out/keep', 'up/in/keep'], last: 'up/in/keep', reason: 'healthy', cause: 'healthy',
+  },
+  {
+    name: 'probing: cause and reason',
+    steps: ['ok'], last: 'probing/out/keep', reason: 'waiting for 3 consecutive successful probes', cause: 'probing',
   },
   {
     name: 'one failure does not take a serving backend out; K = 2 consecutive ones do, and drop its flows',
     steps: [...UP, 'fail:timeout', 'fail:timeout after 300 ms'],
     trace: ['probing/out/keep', 'probing/out/keep', 'up/in/keep', 'up/in/keep', 'down/out/drop'],
-    last: 'down/out/drop', reason: 'probe failed: timeout after 300 ms',
+    last: 'down/out/drop', reason: 'probe failed: timeout after 300 ms', cause: 'down',
   },
   {
     name: 'failures that are not consecutive never take it out',
@@ -80,11 +86,15 @@ const sequences: { name: string; steps: Step[]; input?: HealthConfigInput; trace
   },
   {
     name: 'not in sync and dead: the dead backend loses its flows',
-    steps: [...UP, 'unready', 'fail:x', 'fail:x'], last: 'down/out/drop', reason: 'probe failed: x',
+    steps: [...UP, 'unready', 'fail:x', 'fail:x'], last: 'down/out/drop', reason: 'probe failed: x', cause: 'down',
   },
   {
     name: 'a new backend whose agent is not in sync stays out after its probes pass',
-    steps: ['unready', ...UP], last: 'up/out/keep', reason: 'agent not in sync',
+    steps: ['unready', ...UP], last: 'up/out/keep', reason: 'agent not in sync', cause: 'not-ready',
+  },
+  {
+    name: 'not in sync ranks above probing (the cause alone does not say the probes pass; the state does)',
+    steps: ['unready', 'ok'], last: 'probing/out/keep', reason: 'agent not in sync', cause: 'not-ready',
   },
   {
     name: 'drain: out of the table, flows kept; undrain puts it back',
@@ -93,7 +103,11 @@ const sequences: { name: string; steps: Step[]; input?: HealthConfigInput; trace
   },
   {
     name: 'draining reason',
-    steps: [...UP, 'draining'], last: 'up/out/keep', reason: 'draining: no new flows',
+    steps: [...UP, 'draining'], last: 'up/out/keep', reason: 'draining: no new flows', cause: 'draining',
+  },
+  {
+    name: 'draining ranks above not in sync',
+    steps: [...UP, 'unready', 'draining'], last: 'up/out/keep', reason: 'draining: no new flows', cause: 'draining',
   },
   {
     name: 'a draining backend that dies loses its flows',
@@ -101,7 +115,7 @@ const sequences: { name: string; steps: Step[]; input?: HealthConfigInput; trace
   },
   {
     name: 'disable: out and flows dropped although healthy',
-    steps: [...UP, 'disabled'], last: 'up/out/drop', reason: 'disabled by admin',
+    steps: [...UP, 'disabled'], last: 'up/out/drop', reason: 'disabled by admin', cause: 'disabled',
   },
   {
     name: 'disabled wins over down and draining',
@@ -118,7 +132,11 @@ const sequences: { name: string; steps: Step[]; input?: HealthConfigInput; trace
   {
     name: 'three quick flaps suppress: healthy but held out, flows kept',
     steps: [...UP, ...FLAP, ...FLAP, ...FLAP], last: 'suppressed/out/keep',
-    reason: 'flapping: held out until the damping penalty decays below 750',
+    reason: 'flapping: held out until the damping penalty decays below 750', cause: 'suppressed',
+  },
+  {
+    name: 'a suppressed backend whose agent is not in sync: cause not-ready, state suppressed',
+    steps: [...UP, ...FLAP, ...FLAP, ...FLAP, 'unready'], last: 'suppressed/out/keep', reason: 'agent not in sync', cause: 'not-ready',
   },
   {
     name: 'three flaps 30 s apart do not suppress (the penalty decays in between)',
@@ -137,7 +155,7 @@ const sequences: { name: string; steps: Step[]; input?: HealthConfigInput; trace
 
 for (const c of sequences) {
   test(`health: ${c.name}`, () => {
-    const { trace, reasons } = play(c.steps, c.input);
+    const { trace, reasons, causes } = play(c.steps, c.input);
     assert.equal(trace.at(-1), c.last);
     if (c.trace) {
       c.trace.forEach((want, i) => {
@@ -145,8 +163,86 @@ for (const c of sequences) {
       });
     }
     if (typeof c.reason === 'string') assert.equal(reasons.at(-1), c.reason);
+    if (c.cause) assert.equal(causes.at(-1), c.cause);
   });
 }
+
+/** The decision BackendHealth makes after `steps` (so fail-open is tested on real decisions). */
+const after = (steps: Step[]): HealthDecision => play(steps).h.decision;
+const D = {
+  healthy: after(UP),
+  notReady: after([...UP, 'unready']),
+  notReadyDown: after([...UP, 'unready', 'fail:x', 'fail:x']),
+  notReadyDraining: after([...UP, 'unready', 'draining']),
+  notReadyDisabled: after([...UP, 'unready', 'disabled']),
+  notReadyProbing: after(['unready', 'ok']),
+  notReadySuppressed: after([...UP, ...FLAP, ...FLAP, ...FLAP, 'unready']),
+  down: after([...UP, 'fail:x', 'fail:x']),
+};
+const failOpenCases: { name: string; decisions: Record<string, HealthDecision>; keptIn: string[] }[] = [
+  { name: 'every backend out only for readiness: all put back', decisions: { a: D.notReady, b: D.notReady, c: D.notReady }, keptIn: ['a', 'b', 'c'] },
+  { name: 'one backend in sync: only it is in, the others stay out', decisions: { a: D.healthy, b: D.notReady, c: D.notReady }, keptIn: [] },
+  {
+    name: 'down, draining, disabled, probing and suppressed backends are never put back',
+    decisions: {
+      a: D.notReady, b: D.notReadyDown, c: D.notReadyDraining, d: D.notReadyDisabled, e: D.notReadyProbing, f: D.notReadySuppressed, g: D.down,
+    },
+    keptIn: ['a'],
+  },
+  { name: 'nobody qualifies: everything stays out', decisions: { b: D.notReadyDown, c: D.notReadyDraining, e: D.notReadyProbing }, keptIn: [] },
+  { name: 'no backends', decisions: {}, keptIn: [] },
+];
+for (const c of failOpenCases) {
+  test(`failOpenOnReadiness: ${c.name}`, () => {
+    const input = new Map(Object.entries(c.decisions));
+    const out = failOpenOnReadiness(input, 5000);
+    assert.deepEqual([...out.keys()], [...input.keys()]);
+    for (const [name, d] of input) {
+      const e = out.get(name)!;
+      if (c.keptIn.includes(name)) {
+        assert.deepEqual(e, { ...d, inTable: true, reason: `agent not in sync${FAIL_OPEN_NOTE}`, since: 5000 }, name);
+        assert.equal(e.reason, 'agent not in sync (kept in: no backend is in sync)');
+        assert.deepEqual([e.state, e.cause, e.keepFlows], ['up', 'not-ready', true]);
+      } else {
+        assert.equal(e, d, `${name} is untouched`);
+      }
+    }
+    assert.equal([...out.values()].filter((e) => e.inTable).length, c.keptIn.length + [...input.values()].filter((d) => d.inTable).length);
+  });
+}
+
+test('failOpenOnReadiness: readiness returning clears the override; `since` follows the effective outcome', () => {
+  const notReady = (since: number): HealthDecision => ({ ...D.notReady, since });
+  const raw1 = new Map([['a', notReady(2)], ['b', notReady(3)]]);
+  const e1 = failOpenOnReadiness(raw1, 100);
+  assert.deepEqual([...e1.values()].map((d) => [d.inTable, d.since]), [[true, 100], [true, 100]], 'in since the override began');
+  const e2 = failOpenOnReadiness(raw1, 200, e1);
+  assert.deepEqual(e2, e1, 'unchanged while it lasts');
+  assert.deepEqual(failOpenOnReadiness(e2, 250), e2, 'idempotent');
+  assert.deepEqual(failOpenOnReadiness(e2, 250, e2), e2, 'idempotent with itself as previous');
+
+  // be-a's agent catches up: a is in on its own merit, the override ends for b.
+  const raw2 = new Map([['a', { ...D.healthy, since: 250 }], ['b', notReady(3)]]);
+  const e3 = failOpenOnReadiness(raw2, 300, e2);
+  assert.deepEqual([...e3].map(([n, d]) => [n, d.inTable, d.keepFlows, d.reason, d.since]), [
+    ['a', true, true, 'healthy', 100],
+    ['b', false, true, 'agent not in sync', 300],
+  ]);
+  const e4 = failOpenOnReadiness(raw2, 400, e3);
+  assert.deepEqual(e4, e3, 'since stays put after the override ended');
+
+  // a dies: nobody is in again, so b is put back.
+  const raw3 = new Map([['a', { ...D.down, since: 500 }], ['b', notReady(3)]]);
+  const e5 = failOpenOnReadiness(raw3, 500, e4);
+  assert.deepEqual([...e5].map(([n, d]) => [n, d.inTable, d.since]), [['a', false, 500], ['b', true, 500]]);
+});
+
+test('failOpenOnReadiness: `decisionChanged` sees the override begin and end (the controller is told)', () => {
+  const raw = new Map([['a', D.notReady]]);
+  const e = failOpenOnReadiness(raw, 1);
+  assert.ok(decisionChanged(D.notReady, e.get('a')!));
+  assert.ok(!decisionChanged(e.get('a')!, failOpenOnReadiness(raw, 2, e).get('a')!));
+});
 
 test('health: a backend held out by flap damping is released at suppressedUntil, not before', () => {
   const { h, now } = play([...UP, ...FLAP, ...FLAP, ...FLAP]);
@@ -201,7 +297,7 @@ test('health: counters in the snapshot', () => {
 
 test('health: initial admin state and readiness are honoured', () => {
   const h = new BackendHealth(DEFAULT_HEALTH_CONFIG, 5, { admin: 'disabled', ready: false });
-  assert.deepEqual(h.decision, { state: 'probing', inTable: false, keepFlows: false, reason: 'disabled by admin', since: 5 });
+  assert.deepEqual(h.decision, { state: 'probing', cause: 'disabled', inTable: false, keepFlows: false, reason: 'disabled by admin', since: 5 });
 });
 
 test('health: detection time ≈ K × interval + timeout (worst), (K - 1) × interval + timeout (best)', () => {

@@ -30,17 +30,29 @@
  * (one loss a second) saturates near 44k, about 3 min; the 768k cap is a backstop for slower
  * probe settings. Recovery itself adds no penalty: only a loss costs clients their flows.
  *
- * Decision, most significant cause first:
+ * Decision, most significant cause first (`cause` names the row):
  *   disabled (admin)     → out, flows deleted            reason "disabled by admin"
  *   down (probes)        → out, flows deleted            reason "probe failed: <reason>"
  *   draining (admin)     → out, flows kept               reason "draining: no new flows"
  *   agent not ready      → out, flows kept               reason "agent not in sync"
+ *     ... unless no backend of the VIP is in the table: then in (fail-open, below)
+ *                                                        reason "agent not in sync (kept in: no backend is in sync)"
  *   probing              → out, flows kept               reason "waiting for J consecutive successful probes"
  *   suppressed           → out, flows kept               reason "flapping: ..."
  *   up                   → in the table                  reason "healthy"
  * "Flows kept" only matters when a backend leaves the table: the controller keeps its conntrack
  * entries until they go idle or a drain deadline passes. A backend whose agent is not in sync
  * is alive (probes pass) and still serves its existing sessions, so those are not cut.
+ *
+ * Fail-open on readiness ("panic mode" for the soft signal). Readiness is second-hand: it comes
+ * from the agents' status reports to the control plane, so a control-plane outage makes every
+ * report stale at once, although every backend still answers its probes. When no backend of a
+ * VIP would be in the table, failOpenOnReadiness() puts back every backend that is out ONLY
+ * because its agent is not in sync (state `up`, admin active, not suppressed): serving with a
+ * possibly stale peer set beats dropping every client. It works on the decisions of the whole
+ * VIP, so the checker applies it where it hands decisions to the controller. Probe failures,
+ * admin disable/drain and flap suppression are never overridden, and as soon as one backend is
+ * in the table on its own merits the others are out again (flows kept).
  */
 import { FabricError } from '../protocol/errors.js';
 import type { AdminState, NodeStatus } from '../protocol/types.js';
@@ -126,9 +138,20 @@ export function detectionTimeMs(c: HealthConfig): { readonly minMs: number; read
 /** One probe's outcome as health sees it. */
 export type ProbeOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
+/**
+ * The most significant reason behind a decision, one per row of the decision table (see the
+ * file header): 'healthy' only when nothing holds the backend back.
+ */
+export type DecisionCause = 'disabled' | 'down' | 'draining' | 'not-ready' | 'probing' | 'suppressed' | 'healthy';
+
 /** What the load balancer should do with one backend. */
 export interface HealthDecision {
   readonly state: HealthState;
+  /**
+   * The row of the decision table that decided. 'not-ready' ranks above probing and suppressed,
+   * so "out only because the agent is not in sync" is cause 'not-ready' with state 'up'.
+   */
+  readonly cause: DecisionCause;
   /** In the Maglev table: receives new flows. */
   readonly inTable: boolean;
   /** When out of the table: its established flows (conntrack entries) may stay. */
@@ -141,7 +164,52 @@ export interface HealthDecision {
 
 /** True when two decisions differ in anything but `since`: worth telling the controller. */
 export function decisionChanged(a: HealthDecision | undefined, b: HealthDecision): boolean {
-  return a === undefined || a.state !== b.state || a.inTable !== b.inTable || a.keepFlows !== b.keepFlows || a.reason !== b.reason;
+  return a === undefined || a.state !== b.state || a.cause !== b.cause || a.inTable !== b.inTable || a.keepFlows !== b.keepFlows || a.reason !== b.reason;
+}
+
+/** Appended to the reason of a backend that failOpenOnReadiness() put back into the table. */
+export const FAIL_OPEN_NOTE = ' (kept in: no backend is in sync)';
+
+/** Out of the table only because its agent is not in sync: probes pass, admin active, not damped. */
+function outOnlyForReadiness(d: HealthDecision): boolean {
+  return !d.inTable && d.cause === 'not-ready' && d.state === 'up';
+}
+
+/** In the table by failOpenOnReadiness(). */
+function keptInByFailOpen(d: HealthDecision): boolean {
+  return d.inTable && d.cause === 'not-ready';
+}
+
+const sameOutcome = (a: HealthDecision, b: HealthDecision): boolean => a.state === b.state && a.inTable === b.inTable && a.keepFlows === b.keepFlows;
+
+/**
+ * Fail-open on readiness over the decisions of one VIP's backends (see the file header): when
+ * none is in the table, every backend that is out only because its agent is not in sync
+ * (cause 'not-ready', state 'up') is put in, flows kept, cause unchanged, reason + FAIL_OPEN_NOTE.
+ * Otherwise, or when no backend qualifies, the decisions are returned as they are.
+ *
+ * `since` of the result keeps its contract (since when state, inTable and keepFlows have held)
+ * across the override: pass the previous result as `previous` and the caller's clock as `now`.
+ * A backend whose outcome is the same as in `previous` keeps previous.since; one put in, or taken
+ * out because the override ended, gets `now`; any other change keeps the decision's own `since`.
+ * Pure; idempotent (a result passed in again, with itself or nothing as `previous`, comes out
+ * unchanged).
+ */
+export function failOpenOnReadiness(
+  decisions: ReadonlyMap<string, HealthDecision>,
+  now: number,
+  previous?: ReadonlyMap<string, HealthDecision>,
+): Map<string, HealthDecision> {
+  const open = ![...decisions.values()].some((d) => d.inTable);
+  const out = new Map<string, HealthDecision>();
+  for (const [name, d] of decisions) {
+    const kept = open && outOnlyForReadiness(d);
+    const e: HealthDecision = kept ? { ...d, inTable: true, reason: d.reason + FAIL_OPEN_NOTE } : d;
+    const p = previous?.get(name);
+    const since = p !== undefined && sameOutcome(p, e) ? p.since : kept || (p !== undefined && keptInByFailOpen(p)) ? now : e.since;
+    out.set(name, since === e.since ? e : { ...e, since });
+  }
+  return out;
 }
 
 /**
@@ -275,16 +343,16 @@ export class BackendHealth {
 
   private evaluate(now: number, prev: HealthDecision | undefined): HealthDecision {
     const s = this.state;
-    const [inTable, keepFlows, reason] = ((): [boolean, boolean, string] => {
-      if (this.admin === 'disabled') return [false, false, 'disabled by admin'];
-      if (s === 'down') return [false, false, `probe failed: ${this.lastFailure}`];
-      if (this.admin === 'draining') return [false, true, 'draining: no new flows'];
-      if (!this.ready) return [false, true, 'agent not in sync'];
-      if (s === 'probing') return [false, true, `waiting for ${this.config.rise} consecutive successful probes`];
-      if (s === 'suppressed') return [false, true, `flapping: held out until the damping penalty decays below ${this.config.damping.reuseBelow}`];
-      return [true, true, 'healthy'];
+    const [cause, inTable, keepFlows, reason] = ((): [DecisionCause, boolean, boolean, string] => {
+      if (this.admin === 'disabled') return ['disabled', false, false, 'disabled by admin'];
+      if (s === 'down') return ['down', false, false, `probe failed: ${this.lastFailure}`];
+      if (this.admin === 'draining') return ['draining', false, true, 'draining: no new flows'];
+      if (!this.ready) return ['not-ready', false, true, 'agent not in sync'];
+      if (s === 'probing') return ['probing', false, true, `waiting for ${this.config.rise} consecutive successful probes`];
+      if (s === 'suppressed') return ['suppressed', false, true, `flapping: held out until the damping penalty decays below ${this.config.damping.reuseBelow}`];
+      return ['healthy', true, true, 'healthy'];
     })();
     const same = prev !== undefined && prev.state === s && prev.inTable === inTable && prev.keepFlows === keepFlows;
-    return { state: s, inTable, keepFlows, reason, since: same ? prev.since : now };
+    return { state: s, cause, inTable, keepFlows, reason, since: same ? prev.since : now };
   }
 }

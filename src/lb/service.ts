@@ -160,7 +160,10 @@ export class LbService {
     this.log = o.log ?? (() => {});
     this.controller = new LbController({
       vip: o.vip, port: o.port, affinity: o.affinity, tableSize: o.tableSize, returnPath: o.returnPath ?? 'via-lb',
-      applier: { apply: (script) => this.timedApply(script) }, conntrack: { deleteFlowsTo: (...a) => this.timedDelete(...a) }, now: systemTimers.now,
+      applier: { apply: (script) => this.timedApply(script) }, conntrack: {
+        deleteFlowsTo: (...a) => this.timedDelete(...a),
+        listFlowTargets: (vip, port) => this.o.conntrack.listFlowTargets(vip, port),
+      }, now: systemTimers.now,
     });
   }
 

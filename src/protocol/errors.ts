@@ -39,7 +39,7 @@ export const ERRORS = {
   WGF_ERR_CRYPTO: { status: 500, exit: 70, hint: 'a secret could not be decrypted; check the master key file' },
   WGF_ERR_UAPI: { status: 502, exit: 74, hint: 'the WireGuard device refused the operation (see errno)' },
   WGF_ERR_NFT: { status: 502, exit: 71, hint: 'nftables rejected the load-balancer ruleset; see details.stderr (nft installed? running as root?)' },
-  WGF_ERR_CONNTRACK: { status: 502, exit: 71, hint: 'the conntrack tool could not delete flow entries; see details.stderr (conntrack installed? running as root?)' },
+  WGF_ERR_CONNTRACK: { status: 502, exit: 71, hint: 'the conntrack tool could not list or delete flow entries; see details.stderr (conntrack installed? running as root?)' },
   WGF_ERR_DEVICE_UNAVAILABLE: { status: 502, exit: 69, hint: 'the WireGuard device socket is not reachable; is the device up?' },
   WGF_ERR_PROBE_TIMEOUT: { status: 504, exit: 2, hint: 'no handshake response in time: wrong server key, wrong port, or server down' },
   WGF_ERR_PROBE_BAD_REPLY: { status: 502, exit: 3, hint: 'the server answered with something that did not verify' },

@@ -8,7 +8,8 @@
  * Each backend runs a UDP responder that answers with its name; backends route back via the LB
  * (return path 'via-lb'), so answers reach the client from VIP:51820. The controller uses the
  * real nft applier and the real conntrack port in the LB namespace, a 65537-slot table, health
- * decisions from BackendHealth, and a manual clock for the drain deadline.
+ * decisions from BackendHealth, and a manual clock for the drain deadline. The last test starts
+ * a second controller on the same kernel state, as an LB process restart would.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -121,7 +122,7 @@ before(async () => {
   ctl = new LbController({
     vip: VIP, port: PORT, tableSize: M, drainTimeoutMs: DRAIN_MS, now: () => clock.t,
     applier: { apply: (script) => timed('apply', () => nft.apply(script)) },
-    conntrack: { deleteFlowsTo: (...args) => timed('deleteFlowsTo', () => ct.deleteFlowsTo(...args)) },
+    conntrack: { deleteFlowsTo: (...args) => timed('deleteFlowsTo', () => ct.deleteFlowsTo(...args)), listFlowTargets: (...args) => ct.listFlowTargets(...args) },
   });
   for (const b of [A, B]) health.set(b.name, new BackendHealth(DEFAULT_HEALTH_CONFIG, clock.t));
 });
@@ -195,4 +196,33 @@ test('at the drain deadline the kept flows are deleted and move on their next da
   assert.deepEqual([...r.flowsDeleted], [['be-b', kept.length]]);
   const moved = await send(second);
   assert.deepEqual([...moved.values()].filter((n) => n !== 'be-a'), []);
+});
+
+test('a restarted LB cuts the entries the old ruleset left to a backend not in its table, and only those', async () => {
+  health.get('be-b')!.setAdmin('active', clock.t);
+  assert.equal((await ctl.update([A, B], decisions())).applied, true, 'be-b is back');
+  const third = ports(44001);
+  const want = predicted([A, B], third);
+  assert.ok(only(want, 'be-a').length > 0 && only(want, 'be-b').length > 0, 'flows on both backends, so the test can fail');
+  assert.deepEqual(await send(third), want);
+  const onB = only(want, 'be-b');
+  assert.deepEqual(await flowsTo(B), onB, 'the old ruleset pinned these flows to be-b');
+  const onA = await flowsTo(A);
+  assert.deepEqual(only(want, 'be-a').filter((p) => !onA.includes(p)), [], 'and the others to be-a');
+
+  // The LB process restarts while be-b is removed from the pool: the new controller knows
+  // nothing of be-b, but the kernel still holds entries to it.
+  const restarted = new LbController({
+    vip: VIP, port: PORT, tableSize: M, drainTimeoutMs: DRAIN_MS, now: () => clock.t,
+    applier: nftApplier({ netns: lbNs }), conntrack: conntrackPort({ netns: lbNs }),
+  });
+  const r = await restarted.update([A], new Map([['be-a', health.get('be-a')!.decision]]));
+  assert.equal(r.applied, true);
+  assert.deepEqual(r.errors, []);
+  assert.deepEqual([...r.flowsDeleted], [[`${B.address}:${B.port}`, onB.length]]);
+  assert.equal(restarted.status().lastError, null);
+  assert.deepEqual(await flowsTo(B), [], 'no flow is pinned to be-b any more');
+  assert.deepEqual(await flowsTo(A), onA, "be-a's entries were not touched");
+  const moved = await send(third);
+  assert.deepEqual([...moved.values()].filter((n) => n !== 'be-a'), [], 'the flows of be-b are answered by be-a at once');
 });

@@ -1,5 +1,5 @@
 import { FabricError } from '../../protocol/errors.js';
-import type { ConntrackPort } from '../conntrack.js';
+import type { ConntrackPort, FlowTarget } from '../conntrack.js';
 
 /** One recorded deleteFlowsTo() call. */
 export interface ConntrackCall {
@@ -13,14 +13,21 @@ export interface ConntrackCall {
  * In-memory ConntrackPort for tests of code that drives the LB: records every call, answers
  * with the number of flows set per backend address:port (default 0), and can be told to fail
  * like the tool does (WGF_ERR_CONNTRACK).
+ *
+ * `flows` is the kernel's table as the fake sees it: deleteFlowsTo() reports and removes the
+ * count of its target, and listFlowTargets() lists every target with a count above 0.
  */
 export class FakeConntrack implements ConntrackPort {
-  /** Every call, in order, including failed ones. */
+  /** Every deleteFlowsTo() call, in order, including failed ones. */
   readonly calls: ConntrackCall[] = [];
-  /** Flows per "address:port" that the next delete of that backend reports (then 0). */
+  /** Every listFlowTargets() call ("vip:port"), in order, including failed ones. */
+  readonly lists: string[] = [];
+  /** Flows per "address:port": what the next delete of that backend reports (then 0), and what a listing shows. */
   readonly flows = new Map<string, number>();
-  /** When set, the next call rejects with this stderr. */
+  /** When set, the next deleteFlowsTo() rejects with this stderr. */
   failNext: string | undefined;
+  /** When set, the next listFlowTargets() rejects with this stderr. */
+  failNextList: string | undefined;
 
   async deleteFlowsTo(vip: string, port: number, address: string, backendPort: number): Promise<number> {
     this.calls.push({ vip, port, address, backendPort });
@@ -35,7 +42,20 @@ export class FakeConntrack implements ConntrackPort {
     return n;
   }
 
-  /** The backend of every call (failed ones too), as "address:port", in call order. */
+  async listFlowTargets(vip: string, port: number): Promise<FlowTarget[]> {
+    this.lists.push(`${vip}:${port}`);
+    if (this.failNextList !== undefined) {
+      const stderr = this.failNextList;
+      this.failNextList = undefined;
+      throw new FabricError('WGF_ERR_CONNTRACK', 'conntrack -L failed with exit code 1', { exitCode: 1, stderr });
+    }
+    return [...this.flows].filter(([, n]) => n > 0).map(([key, flows]) => {
+      const i = key.lastIndexOf(':');
+      return { address: key.slice(0, i), port: Number(key.slice(i + 1)), flows };
+    });
+  }
+
+  /** The backend of every delete call (failed ones too), as "address:port", in call order. */
   targets(): string[] {
     return this.calls.map((c) => `${c.address}:${c.backendPort}`);
   }
