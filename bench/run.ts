@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   handshake: async () => (await import('./handshake.js')).benchHandshake,
   maglev: async () => (await import('./maglev.js')).benchMaglev,
   lb: async () => (await import('./lb.js')).benchLb,
+  pps: async () => (await import('./pps.js')).benchPps,
   uapi: async () => (await import('./uapi.js')).benchUapi,
   agent: async () => (await import('./agent.js')).benchAgent,
 };

@@ -1,0 +1,542 @@
+/**
+ * Packet rate through the load balancer's VIP against direct routing, on one topology:
+ *
+ *   client ns --veth-- lb ns (forwarding) --veth-- 3 backend ns (one UDP sink each)
+ *
+ * Direct: the client sends each flow straight to the backend Maglev picks for it
+ * (lookup(table, flowHash(client, sport)) on the LB's own table) and the lb namespace only
+ * routes: no DNAT rule is loaded there, so nothing is connection-tracked. VIP: the lb namespace
+ * holds the real ruleset (renderRuleset + applyRuleset, M = 65537, 3 backends) and the client
+ * sends to VIP:port. The only difference is DNAT + conntrack in the LB. The ruleset is applied
+ * once; between rounds only its DNAT chain is deleted (direct) and re-added verbatim from the
+ * rendered script (VIP): milliseconds, where the 65537-slot map takes about a second. Before
+ * each variant, pre-checks send 20 paced packets per flow in each mode and fail loudly unless
+ * every backend got exactly the packets Maglev predicts, every VIP flow's conntrack entry is
+ * DNATed to its predicted backend, and no direct flow was tracked.
+ *
+ * Load: C programs compiled at bench time into a temporary directory (bench/udp/blast.c:
+ * sendmmsg over one socket per flow; bench/udp/sink.c: recvmmsg), 64-byte UDP payloads, both
+ * counting over the same CLOCK_MONOTONIC window. Rounds alternate direct, VIP, direct, ...
+ * after one warm-up of each. Variants: 8 flows (the headline), 1 and 64 flows.
+ *
+ * Two figures per variant, VIP over direct:
+ * - received-rate ratio: median packets/s at the sinks, with the min..max of the per-round
+ *   ratios as its noise. On a shared 2-core machine other processes take turns on the
+ *   sender's core, so this one swings from round to round.
+ * - CPU-normalised ratio: path CPU per packet, direct over VIP. Path CPU is the sender's own
+ *   CPU time (exact, CLOCK_PROCESS_CPUTIME_ID) plus ksoftirqd's on its core, so time other
+ *   tenants take is not counted; it is the rate ratio the path would show on a core of its own.
+ * Why CPU: veth hands a packet to the next namespace in the sender's softirq, so the sender's
+ * core (cpu 0; the sinks run on cpu 1) carries the send syscalls AND the whole data path: both
+ * veth hops, forwarding, DNAT + conntrack, delivery into the sink's socket. The sender is
+ * always the bottleneck, and both ratios compare the cost of that whole path with and
+ * without the LB's work; an LB host that only forwards would feel the same added cost
+ * ("DNAT + conntrack add N us/pkt") as a larger share. Flows are long-lived (their conntrack
+ * entries stay across rounds), so this is the established-flow rate, not a new-flow rate.
+ *
+ * Needs root, gcc, nft, conntrack (skips with one line otherwise); about 75 s.
+ * WGF_BENCH_VERBOSE=1 prints every round. Run: node --import tsx bench/pps.ts
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { defaultNftTable } from '../src/lb/controller.js';
+import { buildMaglevTable, DEFAULT_TABLE_SIZE, flowHash, lookup, sortByName } from '../src/lb/maglev.js';
+import { applyRuleset } from '../src/lb/nft-apply.js';
+import { NFT_FAMILY, renderRuleset } from '../src/lb/nft.js';
+import { run } from '../src/sys/exec.js';
+import { Sandbox, stopProcess } from '../src/sys/netns.js';
+import { stat, type Stat } from './stats.js';
+
+const M = DEFAULT_TABLE_SIZE;
+const PORT = 51820;
+const BACKENDS = 3;
+const PAYLOAD = 64;
+const SPORT_BASE = 40001;
+/** Datagrams per flow in a pre-check, paced one per flow per millisecond so none is lost. */
+const CHECK_PER_FLOW = 20;
+/** From handing out a round's window to its start: the sender ramps up. */
+const RAMP_MS = 50;
+/** The sender runs on this long after the window; the sinks read on for as long again. */
+const TAIL_MS = 100;
+/** Sink socket buffer: absorbs about 80 ms of a sink not being scheduled at 400k packets/s. */
+const SINK_RCVBUF = 32 << 20;
+/** The sender's packet bound per second of running, far above what one core reaches. */
+const MAX_PPS = 5_000_000;
+const TARGET = 0.9;
+
+interface Variant {
+  readonly flows: number;
+  readonly rounds: number;
+  readonly windowMs: number;
+  readonly warmupMs: number;
+}
+/** The first variant is the headline; the others show how the flow count matters. */
+const VARIANTS: readonly Variant[] = [
+  { flows: 8, rounds: 5, windowMs: 3000, warmupMs: 1000 },
+  { flows: 1, rounds: 3, windowMs: 1500, warmupMs: 500 },
+  { flows: 64, rounds: 3, windowMs: 1500, warmupMs: 500 },
+];
+
+type Mode = 'direct' | 'vip';
+type Report = (line: string) => void;
+
+interface Backend {
+  readonly name: string;
+  readonly ns: string;
+  readonly address: string;
+}
+
+/** The namespaces, programs and ruleset of one run. Backends are in table (name) order. */
+interface Topology {
+  readonly bin: { readonly blast: string; readonly sink: string };
+  readonly client: { readonly ns: string; readonly address: string };
+  readonly lb: string;
+  readonly vip: string;
+  readonly backends: readonly Backend[];
+  readonly table: Int32Array;
+  /** nft scripts that delete / re-add the DNAT chain of the applied ruleset. */
+  readonly chainOff: string;
+  readonly chainOn: string;
+  readonly cpu: { readonly sender?: number; readonly sinks?: number };
+  mode: Mode;
+}
+
+interface BlastOut { sent: number; total: number; errors: number; window_s: number; cpu_s: number }
+interface SinkOut { packets: number; total: number; drops: number; window_s: number; cpu_s: number }
+
+/** One measured round; rates and CPU shares are over its counting window. */
+interface Round {
+  readonly recvPps: number;
+  readonly sentPps: number;
+  /** Whole-run loss: 1 - datagrams the sinks read / datagrams the sender sent. */
+  readonly lost: number;
+  /** Datagrams the sink sockets dropped because their buffers were full. */
+  readonly drops: number;
+  readonly errors: number;
+  /** Busy share of the sender's core, by anyone (/proc/stat). */
+  readonly coreBusy: number;
+  /** Share of the sender's core used by the path: the sender with its softirq work, plus ksoftirqd. */
+  readonly pathShare: number;
+  /** CPU nanoseconds of the path (as in pathShare) per packet sent: what other tenants cannot inflate. */
+  readonly pathNs: number;
+  readonly sinksCpu: number;
+  readonly conntrack: number;
+}
+
+/** Why this machine cannot run the bench, or undefined when it can. */
+function missingPrerequisite(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, nftables)';
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '');
+  const onPath = (cmd: string): boolean => dirs.some((d) => {
+    try {
+      accessSync(join(d, cmd), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const missing = ['gcc', 'nft', 'conntrack', 'ip'].filter((c) => !onPath(c));
+  return missing.length > 0 ? `needs ${missing.join(', ')} on PATH` : undefined;
+}
+
+async function compile(dir: string): Promise<Topology['bin']> {
+  const out = { blast: join(dir, 'blast'), sink: join(dir, 'sink') };
+  for (const name of ['blast', 'sink'] as const) {
+    const src = fileURLToPath(new URL(`./udp/${name}.c`, import.meta.url));
+    await run('gcc', ['-O2', '-Wall', '-Werror', '-o', out[name], src]);
+  }
+  return out;
+}
+
+/** A random third octet of 198.18.X.0/24 that no host address or route uses. */
+async function pickOctet(): Promise<number> {
+  const used = (await run('ip', ['-4', '-o', 'addr', 'show'])).stdout + (await run('ip', ['-4', 'route', 'show'])).stdout;
+  for (let i = 0; i < 50; i++) {
+    const octet = 1 + Math.floor(Math.random() * 250);
+    if (!used.includes(`198.18.${octet}.`)) return octet;
+  }
+  throw new Error('no free 198.18.X.0/24 segment');
+}
+
+/**
+ * Builds the namespaces and applies the real ruleset. Layout in 198.18.X.0/24: client link
+ * .0/28 (LB .1, client .2), VIP .100 on the LB's client leg, backend i link .16(i+1)/28
+ * (LB .16(i+1)+1, backend .16(i+1)+2). Forwarding on in the LB, rp_filter off everywhere,
+ * default routes via the LB.
+ */
+async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise<Topology> {
+  const base = `198.18.${await pickOctet()}`;
+  const sysctls = ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'];
+  const addNs = async (suffix: string): Promise<string> => {
+    const ns = await box.addNetns(suffix);
+    await run('sysctl', ['-q', '-w', ...sysctls], { netns: ns });
+    return ns;
+  };
+  const lb = await addNs('lb');
+  await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: lb });
+  const client = { ns: await addNs('cl'), address: `${base}.2` };
+  const { ifB: lbClientLeg } = await box.veth({ ns: client.ns, addr: `${client.address}/28` }, { ns: lb, addr: `${base}.1/28` }, 'c');
+  await run('ip', ['route', 'add', 'default', 'via', `${base}.1`], { netns: client.ns });
+  const vip = `${base}.100`;
+  await run('ip', ['addr', 'add', `${vip}/32`, 'dev', lbClientLeg], { netns: lb });
+
+  const backends: Backend[] = [];
+  for (let i = 0; i < BACKENDS; i++) {
+    const net = 16 * (i + 1);
+    const ns = await addNs(`b${i}`);
+    await box.veth({ ns, addr: `${base}.${net + 2}/28` }, { ns: lb, addr: `${base}.${net + 1}/28` }, `v${i}`);
+    await run('ip', ['route', 'add', 'default', 'via', `${base}.${net + 1}`], { netns: ns });
+    backends.push({ name: `be-${i}`, ns, address: `${base}.${net + 2}` });
+  }
+  const sorted = sortByName(backends);
+  const table = buildMaglevTable(sorted.map((b) => ({ name: b.name, weight: 1 })), M);
+  const nftTable = defaultNftTable(vip, PORT);
+  const script = renderRuleset({
+    table: nftTable,
+    vips: [{ vip, port: PORT, affinity: 'src-ip-port', backends: sorted.map((b) => ({ name: b.name, address: b.address, port: PORT })), table }],
+  });
+  await applyRuleset(script, { netns: lb });
+
+  // The rendered chain block, verbatim, to re-add into the existing table.
+  const lines = script.split('\n');
+  const start = lines.indexOf('\tchain prerouting {');
+  const end = lines.indexOf('\t}', start);
+  if (start < 0 || end < 0) throw new Error('the rendered ruleset has no prerouting chain block');
+  const n = cpus().length;
+  return {
+    bin, client, lb, vip, backends: sorted, table,
+    chainOff: `flush chain ${NFT_FAMILY} ${nftTable} prerouting\ndelete chain ${NFT_FAMILY} ${nftTable} prerouting\n`,
+    chainOn: `table ${NFT_FAMILY} ${nftTable} {\n${lines.slice(start, end + 1).join('\n')}\n}\n`,
+    cpu: n >= 2 ? { sender: 0, sinks: 1 } : {},
+    mode: 'vip',
+  };
+}
+
+async function setMode(t: Topology, mode: Mode): Promise<void> {
+  if (t.mode === mode) return;
+  await applyRuleset(mode === 'vip' ? t.chainOn : t.chainOff, { netns: t.lb });
+  t.mode = mode;
+}
+
+/** Each flow's source port, its Maglev backend (index in t.backends) and its destination in `mode`. */
+function flows(t: Topology, n: number, mode: Mode): { sport: number; backend: number; arg: string }[] {
+  return Array.from({ length: n }, (_, i) => {
+    const sport = SPORT_BASE + i;
+    const backend = lookup(t.table, flowHash(t.client.address, sport));
+    const dst = mode === 'vip' ? t.vip : t.backends[backend]!.address;
+    return { sport, backend, arg: `${sport},${dst},${PORT}` };
+  });
+}
+
+/** Child processes running right now, stopped by the sandbox cleanup (also on SIGINT). */
+const live = new Set<ChildProcess>();
+/** Set by SIGINT/SIGTERM: no new process may start once the run is being stopped. */
+let aborted = false;
+
+/** A counting window in absolute CLOCK_MONOTONIC nanoseconds (see bench/udp/blast.c). */
+interface Window {
+  readonly from: bigint;
+  readonly to: bigint;
+  readonly until: bigint;
+}
+
+/** A started blast or sink: it sets up, says it is ready, then waits for its window on stdin. */
+interface Proc {
+  /** Resolves when the program printed its ready line (or exited). */
+  readonly ready: Promise<void>;
+  /** Gives the program its window; it starts at once. */
+  go(w: Window): void;
+  /** Resolves with the program's last stdout line (its JSON report); rejects on a failure. */
+  readonly done: Promise<string>;
+  /** SIGTERM: a sink stops early and still reports. */
+  stop(): void;
+}
+
+/** Runs a program in a namespace; `ip netns exec` execs it, so the child is the program itself. */
+function start(ns: string, file: string, args: string[]): Proc {
+  if (aborted) throw new Error('pps bench interrupted');
+  const child = spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  live.add(child);
+  let out = '';
+  let err = '';
+  let signalReady: () => void = () => {};
+  const ready = new Promise<void>((r) => (signalReady = r));
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+    if (out.includes('\n')) signalReady();
+  });
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  child.stdin.on('error', () => {}); // it may have exited already; `done` tells why
+  const done = new Promise<string>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      live.delete(child);
+      signalReady();
+      if (code === 0) return resolve(out.trim().split('\n').pop() ?? '');
+      reject(new Error(`${file.split('/').pop()} in ${ns} failed (${signal ?? `exit ${code}`}): ${err.trim().slice(0, 300)}`));
+    });
+  });
+  done.catch(() => {}); // awaited by the caller; this only keeps an abandoned one from crashing the run
+  return {
+    ready,
+    done,
+    go: (w) => void child.stdin.end(`${w.from} ${w.to} ${w.until}\n`),
+    stop: () => void child.kill('SIGTERM'),
+  };
+}
+
+/** One sink per backend (in backend order) and the sender, all set up and listening. */
+async function startLoad(t: Topology, senderArgs: string[]): Promise<{ sinks: Proc[]; blast: Proc }> {
+  const sinks = t.backends.map((b) => start(b.ns, t.bin.sink, ['--port', String(PORT), '--rcvbuf', String(SINK_RCVBUF), ...pin(t.cpu.sinks)]));
+  const blast = start(t.client.ns, t.bin.blast, ['--src', t.client.address, '--size', String(PAYLOAD), ...senderArgs, ...pin(t.cpu.sender)]);
+  await Promise.all([...sinks, blast].map((p) => p.ready));
+  return { sinks, blast };
+}
+
+const nowNs = (): bigint => process.hrtime.bigint();
+const untilNs = (t: bigint): Promise<void> => sleep(Math.max(0, Number(t - nowNs()) / 1e6));
+const pin = (cpu: number | undefined): string[] => (cpu === undefined ? [] : ['--cpu', String(cpu)]);
+
+/** Busy and total jiffies of one CPU from /proc/stat (busy excludes idle, iowait and steal). */
+function cpuJiffies(cpu: number): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = (line ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const busy = user! + nice! + system! + irq! + softirq!;
+  return { busy, total: busy + idle! + iowait! + steal! };
+}
+
+/**
+ * Softirq work the kernel defers to ksoftirqd is the path's work too, but it is not charged to
+ * the sender: read that thread's exact runtime (ns) from /proc/PID/schedstat.
+ */
+function ksoftirqdPid(cpu: number): number | undefined {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === `ksoftirqd/${cpu}`) return Number(pid);
+    } catch {
+      // the process went away
+    }
+  }
+  return undefined;
+}
+const runtimeNs = (pid: number | undefined): number =>
+  pid === undefined ? 0 : Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+
+/** One measured round of `mode` with n flows over a window of windowMs. */
+async function measureRound(t: Topology, mode: Mode, n: number, windowMs: number): Promise<Round> {
+  await setMode(t, mode);
+  const cpu = t.cpu.sender ?? 0;
+  const softirqd = ksoftirqdPid(cpu);
+  const { sinks, blast } = await startLoad(t, [
+    ...flows(t, n, mode).flatMap((f) => ['--flow', f.arg]),
+    '--max-packets', String(Math.ceil((MAX_PPS * (RAMP_MS + windowMs + TAIL_MS)) / 1000)),
+  ]);
+  const from = nowNs() + BigInt(RAMP_MS * 1e6);
+  const to = from + BigInt(windowMs * 1e6);
+  const stop = to + BigInt(TAIL_MS * 1e6);
+  for (const s of sinks) s.go({ from, to, until: stop + BigInt(TAIL_MS * 1e6) });
+  blast.go({ from, to, until: stop });
+
+  await untilNs(from);
+  const cpuFrom = cpuJiffies(cpu);
+  const softFrom = runtimeNs(softirqd);
+  await untilNs(from + (to - from) / 2n); // probed in both modes, so it disturbs both alike
+  const conntrack = Number((await run('conntrack', ['-C'], { netns: t.lb })).stdout.trim());
+  await untilNs(to);
+  const cpuTo = cpuJiffies(cpu);
+  const softTo = runtimeNs(softirqd);
+
+  const b = JSON.parse(await blast.done) as BlastOut;
+  const ss = await Promise.all(sinks.map(async (s) => JSON.parse(await s.done) as SinkOut));
+  const windowS = windowMs / 1000;
+  const received = ss.reduce((sum, x) => sum + x.total, 0);
+  const pathS = b.cpu_s + (softTo - softFrom) / 1e9;
+  return {
+    recvPps: ss.reduce((sum, x) => sum + x.packets, 0) / windowS,
+    sentPps: b.sent / b.window_s,
+    lost: b.total > 0 ? Math.max(0, 1 - received / b.total) : 0,
+    drops: ss.reduce((sum, x) => sum + x.drops, 0),
+    errors: b.errors,
+    coreBusy: (cpuTo.busy - cpuFrom.busy) / Math.max(1, cpuTo.total - cpuFrom.total),
+    pathShare: pathS / windowS,
+    pathNs: (pathS * 1e9) / Math.max(1, b.sent),
+    sinksCpu: ss.reduce((sum, x) => sum + x.cpu_s, 0) / windowS,
+    conntrack,
+  };
+}
+
+const split = (xs: readonly number[]): string => xs.join('/');
+
+/**
+ * The LB's UDP conntrack entries whose original destination is dst:PORT, as source port ->
+ * reply source address (the backend a VIP flow was DNATed to). A line is
+ * `udp 17 29 src=C dst=VIP sport=P dport=51820 [UNREPLIED] src=B dst=C sport=51820 dport=P ...`.
+ */
+async function trackedFlows(t: Topology, dst: string): Promise<Map<number, string>> {
+  const res = await run('conntrack', ['-L', '-p', 'udp', '--orig-dst', dst, '--orig-port-dst', String(PORT)], { netns: t.lb, allowFailure: true });
+  if (res.code !== 0 && !/ 0 flow entries/.test(res.stderr)) throw new Error(`conntrack -L failed: ${res.stderr.trim()}`);
+  const out = new Map<number, string>();
+  for (const line of res.stdout.split('\n').filter((l) => l.trim() !== '')) {
+    const src = [...line.matchAll(/\bsrc=(\S+)/g)].map((m) => m[1]!);
+    const sport = /\bsport=(\d+)/.exec(line)?.[1];
+    if (src.length !== 2 || sport === undefined) throw new Error(`cannot read conntrack line: ${line}`);
+    out.set(Number(sport), src[1]!);
+  }
+  return out;
+}
+
+/**
+ * Sends CHECK_PER_FLOW paced datagrams per flow in `mode` and throws unless each backend got
+ * exactly its Maglev share, and unless conntrack agrees: in VIP mode every flow has an entry
+ * DNATed to its predicted backend; in direct mode no entry exists for the backends.
+ * Returns the per-backend packet split.
+ */
+async function precheck(t: Topology, mode: Mode, n: number): Promise<number[]> {
+  await setMode(t, mode);
+  const fs = flows(t, n, mode);
+  const want = t.backends.map((_, i) => fs.filter((f) => f.backend === i).length * CHECK_PER_FLOW);
+  const { sinks, blast } = await startLoad(t, [...fs.flatMap((f) => ['--flow', f.arg]), '--per-flow', String(CHECK_PER_FLOW)]);
+  const now = nowNs();
+  // Bounds only: the sinks count everything and are stopped once the sender is done.
+  for (const s of sinks) s.go({ from: now, to: now + 5_000_000_000n, until: now + 5_000_000_000n });
+  blast.go({ from: now, to: now, until: now + 4_000_000_000n });
+  await blast.done;
+  await sleep(100);
+  for (const s of sinks) s.stop();
+  const outs = await Promise.all(sinks.map(async (s) => JSON.parse(await s.done) as SinkOut));
+  const got = outs.map((s) => s.total);
+  if (got.some((g, i) => g !== want[i])) {
+    throw new Error(`pps pre-check (${mode}, ${n} flows): backends ${t.backends.map((b) => b.name).join('/')} received ${split(got)} packets, Maglev predicts ${split(want)}`);
+  }
+  if (mode === 'vip') {
+    const targets = await trackedFlows(t, t.vip);
+    const bad = fs.filter((f) => targets.get(f.sport) !== t.backends[f.backend]!.address);
+    if (bad.length > 0 || targets.size !== fs.length) {
+      throw new Error(`pps pre-check (vip, ${n} flows): conntrack DNATed source ports ${JSON.stringify([...targets])}, Maglev predicts `
+        + JSON.stringify(fs.map((f) => [f.sport, t.backends[f.backend]!.address])));
+    }
+  } else {
+    for (const b of t.backends) {
+      if ((await trackedFlows(t, b.address)).size > 0) throw new Error(`pps pre-check (direct): the LB tracked direct flows to ${b.address}; the direct case is not plain routing`);
+    }
+  }
+  return got;
+}
+
+const k = (pps: number): string => `${(pps / 1000).toFixed(1)}k`;
+const pct = (x: number): string => `${(100 * x).toFixed(0)} %`;
+const us = (ns: number): string => (ns / 1000).toFixed(2);
+const r3 = (x: number): string => x.toFixed(3);
+const spread = (s: Stat, f: (x: number) => string): string => `${f(s.median)} (min ${f(s.min)}, max ${f(s.max)})`;
+const med = (rs: readonly Round[], f: (r: Round) => number): number => stat(rs.map(f)).median;
+const label = (flows: number): string => `pps ${String(flows).padStart(2)} flow${flows === 1 ? ' ' : 's'}`;
+
+/** WGF_BENCH_VERBOSE=1 prints every round. */
+const VERBOSE = process.env.WGF_BENCH_VERBOSE === '1';
+const roundLine = (r: Round): string => `received ${k(r.recvPps)} sent ${k(r.sentPps)} lost ${(100 * r.lost).toFixed(2)} % `
+  + `sink drops ${r.drops}; core busy ${pct(r.coreBusy)}, path ${pct(r.pathShare)}, ${us(r.pathNs)} us/pkt; sinks ${pct(r.sinksCpu)}; conntrack ${r.conntrack}`;
+
+function modeLine(v: Variant, mode: Mode, rs: readonly Round[]): string {
+  const drops = rs.reduce((s, r) => s + r.drops, 0);
+  const errors = rs.reduce((s, r) => s + r.errors, 0);
+  const lost = Math.max(...rs.map((r) => r.lost));
+  return `${label(v.flows)} ${mode === 'vip' ? 'VIP   ' : 'direct'}: received ${spread(stat(rs.map((r) => r.recvPps)), k)} pps, `
+    + `sent ${k(med(rs, (r) => r.sentPps))}, lost at most ${(100 * lost).toFixed(2)} %${drops > 0 ? ` (sink socket drops ${drops})` : ''}`
+    + `${errors > 0 ? `, send errors ${errors}` : ''}; path CPU ${spread(stat(rs.map((r) => r.pathNs)), us)} us/pkt; `
+    + `sender core busy ${pct(med(rs, (r) => r.coreBusy))}, of it the path ${pct(med(rs, (r) => r.pathShare))}; sinks ${pct(med(rs, (r) => r.sinksCpu))} of a core`
+    + `${mode === 'vip' ? `; conntrack -C in the LB ${Math.max(...rs.map((r) => r.conntrack))}` : ''}`;
+}
+
+/** The two figures of a variant: the received-rate ratio and the CPU-normalised one (VIP/direct). */
+interface Ratios {
+  readonly rate: number;
+  readonly cpu: number;
+}
+
+async function measureVariant(t: Topology, v: Variant, report: Report): Promise<Ratios> {
+  await setMode(t, 'direct');
+  await run('conntrack', ['-F'], { netns: t.lb, allowFailure: true }); // this variant's entries only
+  const split = await precheck(t, 'direct', v.flows);
+  await precheck(t, 'vip', v.flows);
+  report(`${label(v.flows)} pre-check: ${CHECK_PER_FLOW} packets per flow, split ${t.backends.map((b, i) => `${b.name} ${split[i]}`).join(', ')} `
+    + 'as Maglev predicts in both modes; VIP flows tracked and DNATed to their predicted backend, direct flows untracked');
+  await measureRound(t, 'direct', v.flows, v.warmupMs);
+  await measureRound(t, 'vip', v.flows, v.warmupMs);
+  const direct: Round[] = [];
+  const vip: Round[] = [];
+  for (let i = 0; i < v.rounds; i++) {
+    direct.push(await measureRound(t, 'direct', v.flows, v.windowMs));
+    vip.push(await measureRound(t, 'vip', v.flows, v.windowMs));
+    if (VERBOSE) report(`  round ${i} direct ${roundLine(direct[i]!)}\n  round ${i} VIP    ${roundLine(vip[i]!)}`);
+  }
+  const rate = med(vip, (r) => r.recvPps) / med(direct, (r) => r.recvPps);
+  const rateRounds = stat(vip.map((r, i) => r.recvPps / direct[i]!.recvPps));
+  const nsD = med(direct, (r) => r.pathNs);
+  const nsV = med(vip, (r) => r.pathNs);
+  const cpuRounds = stat(vip.map((r, i) => direct[i]!.pathNs / r.pathNs));
+  report(modeLine(v, 'direct', direct));
+  report(modeLine(v, 'vip', vip));
+  report(`${label(v.flows)} VIP/direct: received-rate ratio ${r3(rate)} (per round min ${r3(rateRounds.min)}, max ${r3(rateRounds.max)}); `
+    + `CPU-normalised ${r3(nsD / nsV)} (per round min ${r3(cpuRounds.min)}, max ${r3(cpuRounds.max)}): DNAT + conntrack add ${us(nsV - nsD)} us/pkt; `
+    + `${v.rounds} rounds of ${(v.windowMs / 1000).toFixed(1)} s each`);
+  return { rate, cpu: nsD / nsV };
+}
+
+/** Runs the packet-rate benchmark and reports its lines (about 75 s); skips without root or tools. */
+export async function benchPps(report: Report): Promise<void> {
+  const missing = missingPrerequisite();
+  if (missing) {
+    report(`pps skipped: ${missing}`);
+    return;
+  }
+  const box = new Sandbox('wpp');
+  // On SIGINT/SIGTERM, stop the load so the current step fails fast; the finally block below
+  // then removes everything, including what a step in flight had just made, and exits.
+  const onSignal = (): void => {
+    aborted = true;
+    for (const c of live) c.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  aborted = false;
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'wgf-pps-'));
+    box.defer(async () => rmSync(dir, { recursive: true, force: true }));
+    const bin = await compile(dir);
+    const t0 = Date.now();
+    const t = await buildTopology(box, bin);
+    box.defer(async () => {
+      await Promise.all([...live].map((c) => stopProcess(c)));
+    });
+    const load = loadavg().map((x) => x.toFixed(2)).join(' ');
+    report(`pps setup: client -> LB namespace -> ${BACKENDS} backend namespaces over veth, ${PAYLOAD}-byte UDP payloads, M=${M}, `
+      + `${t.cpu.sender === undefined ? 'no CPU pinning (1 core)' : `sender + data path on cpu ${t.cpu.sender}, sinks on cpu ${t.cpu.sinks}`}; `
+      + `namespaces + ruleset up in ${((Date.now() - t0) / 1000).toFixed(1)} s; load average ${load}`);
+    const ratios: Ratios[] = [];
+    for (const v of VARIANTS) ratios.push(await measureVariant(t, v, report));
+    const head = ratios[0]!;
+    const verdict = (x: number): string => `${r3(x)} ${x >= TARGET ? 'met' : 'NOT met'}`;
+    report(`pps target VIP/direct >= ${TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${verdict(head.rate)}, CPU-normalised ${verdict(head.cpu)}; `
+      + `load average now ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    report('pps note: the sender\'s core also runs the whole data path (veth delivers in its softirq), so both ratios compare the full path '
+      + '(send, 2 veth hops, forwarding, delivery) with and without DNAT + conntrack; path CPU leaves out time other tenants took. See bench/pps.ts.');
+  } finally {
+    await box.cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (aborted) {
+      report('pps interrupted; its namespaces, processes and files are removed');
+      process.exit(130);
+    }
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const t0 = Date.now();
+  await benchPps((line) => console.log(line));
+  console.log(`(pps bench took ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+}
