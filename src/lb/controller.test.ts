@@ -210,6 +210,7 @@ test('controller: a failed apply throws WGF_ERR_NFT, cuts no flows, and the next
   const { applier, conntrack, ctl } = rig();
   await ctl.update([A, B], decisions({ 'be-a': up, 'be-b': up }));
   applier.failNext = 'Error: Could not process rule';
+  applier.failTimes = 2; // the slot update, then the whole table it falls back to
   const gone = decisions({ 'be-a': up, 'be-b': dead });
   await assert.rejects(ctl.update([A, B], gone), (e: unknown) => isFabricError(e, 'WGF_ERR_NFT'));
   assert.equal(conntrack.calls.length, 0, 'be-b is still in the kernel table: cutting its flows would pin them again');
@@ -457,4 +458,44 @@ test('controller restart sweep: IPv6 targets', async () => {
   assert.deepEqual(conntrack.lists, ['2001:db8::1:51820']);
   assert.deepEqual([...r.flowsDeleted].sort(), [['[2001:db8:9::2]:51820', 3], ['be-b', 2]]);
   assert.deepEqual(conntrack.targets().sort(), ['2001:db8:2::2:51820', '2001:db8:9::2:51820']);
+});
+
+test('controller: a change after the first apply rewrites only the changed slots, and the kernel ends up with the whole new table', async () => {
+  const { applier, ctl } = rig();
+  await ctl.update([A, B, C], decisions({ 'be-a': up, 'be-b': up, 'be-c': up }));
+  const r = await ctl.update([A, B, C], decisions({ 'be-a': up, 'be-b': dead, 'be-c': up }));
+  assert.equal(r.write.mode, 'delta');
+  const slotsOfB = ctl.status().tableSize - ctl.status().backends.filter((b) => b.inTable).reduce((n, b) => n + b.slots, 0);
+  assert.equal(slotsOfB, 0, 'every slot is owned by a backend in the table');
+  assert.ok(r.write.slots > 0 && r.write.slots < ctl.status().tableSize / 2, `${r.write.slots} slots written, not the whole table`);
+  assert.match(applier.calls[1]!, /^# wgfabric load balancer: \d+ of \d+ slots/);
+  assert.ok(Buffer.byteLength(applier.calls[1]!) < Buffer.byteLength(applier.calls[0]!) / 2, 'the delta script is much smaller');
+  assert.equal(applier.current, expectedScript([A, C]), 'the kernel holds exactly the table of the new state');
+  const back = await ctl.update([A, B, C], decisions({ 'be-a': up, 'be-b': up, 'be-c': up }));
+  assert.equal(back.write.mode, 'delta');
+  assert.equal(applier.current, expectedScript([A, B, C]));
+  // Losing every backend changes the rule itself: the whole ruleset.
+  const none = await ctl.update([A, B, C], decisions({ 'be-a': dead, 'be-b': dead, 'be-c': dead }));
+  assert.equal(none.write.mode, 'full');
+  assert.equal(none.write.slots, ctl.status().tableSize);
+});
+
+test('controller: a failed slot update falls back to the whole table in the same update (one more transaction)', async () => {
+  const { applier, conntrack, ctl } = rig();
+  await ctl.update([A, B], decisions({ 'be-a': up, 'be-b': up }));
+  applier.current = undefined; // someone deleted our table behind our back
+  const r = await ctl.update([A, B], decisions({ 'be-a': up, 'be-b': dead }));
+  assert.equal(r.write.mode, 'full');
+  assert.equal(applier.calls.length, 3, 'first apply, the refused delta, the whole table');
+  assert.equal(applier.current, expectedScript([A]));
+  assert.equal(conntrack.calls.length, 1, "be-b's flows are cut after the table without it is in");
+  assert.equal(ctl.status().lastError, null, 'a successful fallback leaves no error');
+});
+
+test('controller: incremental false always replaces the whole table', async () => {
+  const { applier, ctl } = rig({ incremental: false });
+  await ctl.update([A, B, C], decisions({ 'be-a': up, 'be-b': up, 'be-c': up }));
+  const r = await ctl.update([A, B, C], decisions({ 'be-a': up, 'be-b': dead, 'be-c': up }));
+  assert.equal(r.write.mode, 'full');
+  assert.equal(applier.calls[1], expectedScript([A, C]));
 });

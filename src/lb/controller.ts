@@ -33,7 +33,7 @@ import { checkPort, parseIp } from './addr.js';
 import type { ConntrackPort } from './conntrack.js';
 import type { HealthDecision, HealthState } from './health.js';
 import { buildMaglevTable, DEFAULT_FLOW_SEED, DEFAULT_TABLE_SIZE, isPrime, MAX_WEIGHT, sortByName } from './maglev.js';
-import { renderRuleset, type Affinity, type ReturnPath } from './nft.js';
+import { renderRuleset, renderSlotDelta, type Affinity, type NftVip, type ReturnPath } from './nft.js';
 import type { RulesetApplier } from './nft-apply.js';
 
 /** One backend of the VIP. `name` is its Maglev identity (table order is by name). */
@@ -57,6 +57,12 @@ export interface LbControllerOptions {
   readonly seed?: number;
   /** Default 'via-lb' (see nft.ts). */
   readonly returnPath?: ReturnPath;
+  /**
+   * Rewrite only the slots that change once a table of ours is in the kernel (default true):
+   * removing one of N backends writes about M/N slots instead of M, and nft's time grows with
+   * the elements it parses. false: every change replaces the whole table.
+   */
+  readonly incremental?: boolean;
   /** nftables table (inet family) this controller owns; default defaultNftTable(vip, port). */
   readonly nftTable?: string;
   /** Kept flows are deleted this long after their backend left the table (default 300 s). */
@@ -115,6 +121,11 @@ export interface UpdateResult {
    * next update).
    */
   readonly errors: readonly string[];
+  /**
+   * How the table reached the kernel: 'delta' (only the changed slots), 'full' (the whole
+   * ruleset) or 'none' (nothing in the kernel changed); and how many slots were written.
+   */
+  readonly write: { readonly mode: 'none' | 'delta' | 'full'; readonly slots: number };
 }
 
 /** The default nftables table of a VIP:port, e.g. `wgflb_198_18_0_1_51820`. */
@@ -154,6 +165,8 @@ export class LbController {
   private appliedKey: string | undefined;
   private tableKey: string | undefined;
   private table: Int32Array | undefined;
+  /** What the kernel holds after the last successful write (undefined: unknown, write it whole). */
+  private appliedVip: NftVip | undefined;
   private applied = new Map<string, Target>();
   private slots = new Map<string, number>();
   private readonly held = new Map<string, Held>();
@@ -246,6 +259,7 @@ export class LbController {
     const want = sortByName(backends.filter((b) => decisions.get(b.name)?.inTable === true));
     const key = JSON.stringify(want.map((b) => [b.name, b.weight, b.address, b.port]));
     let applied = false;
+    let write: { mode: 'none' | 'delta' | 'full'; slots: number } = { mode: 'none', slots: 0 };
 
     if (key !== this.appliedKey) {
       const tableKey = JSON.stringify(want.map((b) => [b.name, b.weight]));
@@ -253,21 +267,12 @@ export class LbController {
         this.table = buildMaglevTable(want, this.size);
         this.tableKey = tableKey;
       }
-      const script = renderRuleset({
-        table: this.nftTable,
-        vips: [{ vip: this.vip, port: this.o.port, affinity: this.o.affinity ?? 'src-ip-port', backends: want, table: this.table }],
-        returnPath: this.o.returnPath ?? 'via-lb',
-        seed: this.o.seed ?? DEFAULT_FLOW_SEED,
-      });
-      try {
-        await this.o.applier.apply(script);
-      } catch (e) {
-        this.lastError = `apply failed: ${message(e)}`;
-        throw e;
-      }
-      applied = true;
+      const spec: NftVip = { vip: this.vip, port: this.o.port, affinity: this.o.affinity ?? 'src-ip-port', backends: want, table: this.table };
+      write = await this.write(spec);
+      this.appliedVip = spec;
+      applied = write.mode !== 'none';
       this.appliedKey = key;
-      this.generation++;
+      if (applied) this.generation++;
       this.appliedAt = now;
       const before = this.applied;
       this.applied = new Map(want.map((b) => [b.name, { address: b.address, port: b.port }]));
@@ -325,7 +330,37 @@ export class LbController {
       }
     }
     this.lastError = errors.length > 0 ? errors.join('; ') : null;
-    return { applied, generation: this.generation, flowsDeleted, errors };
+    return { applied, generation: this.generation, flowsDeleted, errors, write };
+  }
+
+  /**
+   * Puts `spec` into the kernel in one nft transaction: only the slots that change when the
+   * kernel holds a table of ours that a delta can turn into it (see renderSlotDelta), the whole
+   * ruleset otherwise. A failed delta (the kernel does not hold what we think: someone deleted
+   * or edited the table) changes nothing, and the whole ruleset is applied instead.
+   */
+  private async write(spec: NftVip): Promise<{ mode: 'none' | 'delta' | 'full'; slots: number }> {
+    const delta = this.appliedVip && this.o.incremental !== false ? renderSlotDelta(this.nftTable, this.appliedVip, spec) : undefined;
+    if (delta === '') return { mode: 'none', slots: 0 };
+    if (delta !== undefined) {
+      try {
+        await this.o.applier.apply(delta);
+        return { mode: 'delta', slots: Number(/: (\d+) of \d+ slots/.exec(delta)?.[1] ?? 0) };
+      } catch (e) {
+        this.lastError = `slot update failed, replacing the whole table: ${message(e)}`;
+        this.appliedVip = undefined;
+      }
+    }
+    const script = renderRuleset({
+      table: this.nftTable, vips: [spec], returnPath: this.o.returnPath ?? 'via-lb', seed: this.o.seed ?? DEFAULT_FLOW_SEED,
+    });
+    try {
+      await this.o.applier.apply(script);
+    } catch (e) {
+      this.lastError = `apply failed: ${message(e)}`;
+      throw e;
+    }
+    return { mode: 'full', slots: spec.table.length };
   }
 
   /**

@@ -231,7 +231,6 @@ export class LbService {
     const t0 = performance.now();
     await this.o.applier.apply(script);
     this.lastApply = { at: new Date().toISOString(), ms: performance.now() - t0 };
-    this.log('info', 'table applied', { applyMs: Math.round(this.lastApply.ms) });
     // The controller records the new membership right after this resolves.
     setImmediate(() => this.stampLeavers());
   }
@@ -257,6 +256,8 @@ export class LbService {
     const before = new Set(this.controller.status().backends.filter((b) => b.inTable).map((b) => b.name));
     const r = await this.controller.update(backends, decisions);
     if (!r.applied) return;
+    // One line per transaction that changed the kernel: a delta writes only the changed slots.
+    this.log('info', 'table applied', { generation: r.generation, write: r.write.mode, slots: r.write.slots, applyMs: Math.round(this.lastApply?.ms ?? 0) });
     this.stampLeavers();
     const now = new Set(this.controller.status().backends.filter((b) => b.inTable).map((b) => b.name));
     for (const name of before) {
