@@ -1,25 +1,31 @@
 /**
- * Packet rate through the load balancer's VIP against direct routing, on one topology:
+ * Packet rate through the load balancer's VIP against direct routing, on one topology
+ * (bench/pps-topology.ts) in three modes:
  *
  *   client ns --veth-- lb ns (forwarding) --veth-- 3 backend ns (one UDP sink each)
  *
- * Direct: the client sends each flow straight to the backend Maglev picks for it
- * (lookup(table, flowHash(client, sport)) on the LB's own table) and the lb namespace only
- * routes: no DNAT rule is loaded there, so nothing is connection-tracked. VIP: the lb namespace
- * holds the real ruleset (renderRuleset + applyRuleset, M = 65537, 3 backends) and the client
- * sends to VIP:port. The only difference is DNAT + conntrack in the LB. The ruleset is applied
- * once; between rounds only its DNAT chain is deleted (direct) and re-added verbatim from the
- * rendered script (VIP): milliseconds, where the 65537-slot map takes about a second. Before
- * each variant, pre-checks send 20 paced packets per flow in each mode and fail loudly unless
- * every backend got exactly the packets Maglev predicts, every VIP flow's conntrack entry is
- * DNATed to its predicted backend, and no direct flow was tracked.
+ * - direct: the client sends each flow straight to the backend Maglev picks for it
+ *   (lookup(table, flowHash(client, sport)) on the LB's own table); the lb namespace only
+ *   routes and tracks nothing.
+ * - direct+ct: the same direct routing, with conntrack on in the lb namespace (a firewall-style
+ *   `ct state established,related accept` forward chain) and nothing NATed: the cost any
+ *   stateful LB pays, and most hosts with a firewall already pay.
+ * - VIP: the lb namespace holds the real ruleset (renderRuleset + applyRuleset, M = 65537,
+ *   3 backends) and the client sends to VIP:port: DNAT + conntrack in the LB.
+ * VIP/direct is the target figure; (direct+ct)/direct splits off what connection tracking
+ * itself costs, VIP/(direct+ct) what the NAT adds on top (the jhash map lookup runs only on a
+ * flow's first packet; an established flow pays conntrack's per-packet NAT rewrite). Mode
+ * changes are one nft transaction of milliseconds (see bench/pps-topology.ts). Before each
+ * variant, pre-checks send 20 paced packets per flow in each mode and fail loudly unless every
+ * backend got exactly the packets Maglev predicts and the LB's conntrack agrees: every VIP flow
+ * DNATed to its predicted backend, every direct+ct flow tracked un-NATed, no direct flow tracked.
  *
  * Load: C programs compiled at bench time into a temporary directory (bench/udp/blast.c:
  * sendmmsg over one socket per flow; bench/udp/sink.c: recvmmsg), 64-byte UDP payloads, both
- * counting over the same CLOCK_MONOTONIC window. Rounds alternate direct, VIP, direct, ...
- * after one warm-up of each. Variants: 8 flows (the headline), 1 and 64 flows.
+ * counting over the same CLOCK_MONOTONIC window. Rounds cycle direct, direct+ct, VIP, direct,
+ * ... after one warm-up of each. Variants: 8 flows (the headline), 1 and 64 flows.
  *
- * Two figures per variant, VIP over direct:
+ * Two figures per pair of modes (say VIP over direct):
  * - received-rate ratio: median packets/s at the sinks, with the min..max of the per-round
  *   ratios as its noise. On a shared 2-core machine other processes take turns on the
  *   sender's core, so this one swings from round to round.
@@ -29,33 +35,26 @@
  * Why CPU: veth hands a packet to the next namespace in the sender's softirq, so the sender's
  * core (cpu 0; the sinks run on cpu 1) carries the send syscalls AND the whole data path: both
  * veth hops, forwarding, DNAT + conntrack, delivery into the sink's socket. The sender is
- * always the bottleneck, and both ratios compare the cost of that whole path with and
+ * always the bottleneck, and the ratios compare the cost of that whole path with and
  * without the LB's work; an LB host that only forwards would feel the same added cost
  * ("DNAT + conntrack add N us/pkt") as a larger share. Flows are long-lived (their conntrack
  * entries stay across rounds), so this is the established-flow rate, not a new-flow rate.
  *
- * Needs root, gcc, nft, conntrack (skips with one line otherwise); about 75 s.
+ * Needs root, gcc, nft, conntrack (skips with one line otherwise); about 90 s.
  * WGF_BENCH_VERBOSE=1 prints every round. Run: node --import tsx bench/pps.ts
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { defaultNftTable } from '../src/lb/controller.js';
-import { buildMaglevTable, DEFAULT_TABLE_SIZE, flowHash, lookup, sortByName } from '../src/lb/maglev.js';
-import { applyRuleset } from '../src/lb/nft-apply.js';
-import { NFT_FAMILY, renderRuleset } from '../src/lb/nft.js';
+import { pathToFileURL } from 'node:url';
 import { run } from '../src/sys/exec.js';
 import { Sandbox, stopProcess } from '../src/sys/netns.js';
+import { BACKENDS, buildTopology, compile, flows, M, missingPrerequisite, type Mode, MODES, PORT, setMode, type Topology } from './pps-topology.js';
 import { stat, type Stat } from './stats.js';
 
-const M = DEFAULT_TABLE_SIZE;
-const PORT = 51820;
-const BACKENDS = 3;
 const PAYLOAD = 64;
-const SPORT_BASE = 40001;
 /** Datagrams per flow in a pre-check, paced one per flow per millisecond so none is lost. */
 const CHECK_PER_FLOW = 20;
 /** From handing out a round's window to its start: the sender ramps up. */
@@ -76,34 +75,12 @@ interface Variant {
 }
 /** The first variant is the headline; the others show how the flow count matters. */
 const VARIANTS: readonly Variant[] = [
-  { flows: 8, rounds: 5, windowMs: 3000, warmupMs: 1000 },
-  { flows: 1, rounds: 3, windowMs: 1500, warmupMs: 500 },
-  { flows: 64, rounds: 3, windowMs: 1500, warmupMs: 500 },
+  { flows: 8, rounds: 5, windowMs: 3000, warmupMs: 500 },
+  { flows: 1, rounds: 3, windowMs: 1000, warmupMs: 300 },
+  { flows: 64, rounds: 3, windowMs: 1000, warmupMs: 300 },
 ];
 
-type Mode = 'direct' | 'vip';
 type Report = (line: string) => void;
-
-interface Backend {
-  readonly name: string;
-  readonly ns: string;
-  readonly address: string;
-}
-
-/** The namespaces, programs and ruleset of one run. Backends are in table (name) order. */
-interface Topology {
-  readonly bin: { readonly blast: string; readonly sink: string };
-  readonly client: { readonly ns: string; readonly address: string };
-  readonly lb: string;
-  readonly vip: string;
-  readonly backends: readonly Backend[];
-  readonly table: Int32Array;
-  /** nft scripts that delete / re-add the DNAT chain of the applied ruleset. */
-  readonly chainOff: string;
-  readonly chainOn: string;
-  readonly cpu: { readonly sender?: number; readonly sinks?: number };
-  mode: Mode;
-}
 
 interface BlastOut { sent: number; total: number; errors: number; window_s: number; cpu_s: number }
 interface SinkOut { packets: number; total: number; drops: number; window_s: number; cpu_s: number }
@@ -125,111 +102,6 @@ interface Round {
   readonly pathNs: number;
   readonly sinksCpu: number;
   readonly conntrack: number;
-}
-
-/** Why this machine cannot run the bench, or undefined when it can. */
-function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root (network namespaces, nftables)';
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '');
-  const onPath = (cmd: string): boolean => dirs.some((d) => {
-    try {
-      accessSync(join(d, cmd), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  const missing = ['gcc', 'nft', 'conntrack', 'ip'].filter((c) => !onPath(c));
-  return missing.length > 0 ? `needs ${missing.join(', ')} on PATH` : undefined;
-}
-
-async function compile(dir: string): Promise<Topology['bin']> {
-  const out = { blast: join(dir, 'blast'), sink: join(dir, 'sink') };
-  for (const name of ['blast', 'sink'] as const) {
-    const src = fileURLToPath(new URL(`./udp/${name}.c`, import.meta.url));
-    await run('gcc', ['-O2', '-Wall', '-Werror', '-o', out[name], src]);
-  }
-  return out;
-}
-
-/** A random third octet of 198.18.X.0/24 that no host address or route uses. */
-async function pickOctet(): Promise<number> {
-  const used = (await run('ip', ['-4', '-o', 'addr', 'show'])).stdout + (await run('ip', ['-4', 'route', 'show'])).stdout;
-  for (let i = 0; i < 50; i++) {
-    const octet = 1 + Math.floor(Math.random() * 250);
-    if (!used.includes(`198.18.${octet}.`)) return octet;
-  }
-  throw new Error('no free 198.18.X.0/24 segment');
-}
-
-/**
- * Builds the namespaces and applies the real ruleset. Layout in 198.18.X.0/24: client link
- * .0/28 (LB .1, client .2), VIP .100 on the LB's client leg, backend i link .16(i+1)/28
- * (LB .16(i+1)+1, backend .16(i+1)+2). Forwarding on in the LB, rp_filter off everywhere,
- * default routes via the LB.
- */
-async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise<Topology> {
-  const base = `198.18.${await pickOctet()}`;
-  const sysctls = ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'];
-  const addNs = async (suffix: string): Promise<string> => {
-    const ns = await box.addNetns(suffix);
-    await run('sysctl', ['-q', '-w', ...sysctls], { netns: ns });
-    return ns;
-  };
-  const lb = await addNs('lb');
-  await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: lb });
-  const client = { ns: await addNs('cl'), address: `${base}.2` };
-  const { ifB: lbClientLeg } = await box.veth({ ns: client.ns, addr: `${client.address}/28` }, { ns: lb, addr: `${base}.1/28` }, 'c');
-  await run('ip', ['route', 'add', 'default', 'via', `${base}.1`], { netns: client.ns });
-  const vip = `${base}.100`;
-  await run('ip', ['addr', 'add', `${vip}/32`, 'dev', lbClientLeg], { netns: lb });
-
-  const backends: Backend[] = [];
-  for (let i = 0; i < BACKENDS; i++) {
-    const net = 16 * (i + 1);
-    const ns = await addNs(`b${i}`);
-    await box.veth({ ns, addr: `${base}.${net + 2}/28` }, { ns: lb, addr: `${base}.${net + 1}/28` }, `v${i}`);
-    await run('ip', ['route', 'add', 'default', 'via', `${base}.${net + 1}`], { netns: ns });
-    backends.push({ name: `be-${i}`, ns, address: `${base}.${net + 2}` });
-  }
-  const sorted = sortByName(backends);
-  const table = buildMaglevTable(sorted.map((b) => ({ name: b.name, weight: 1 })), M);
-  const nftTable = defaultNftTable(vip, PORT);
-  const script = renderRuleset({
-    table: nftTable,
-    vips: [{ vip, port: PORT, affinity: 'src-ip-port', backends: sorted.map((b) => ({ name: b.name, address: b.address, port: PORT })), table }],
-  });
-  await applyRuleset(script, { netns: lb });
-
-  // The rendered chain block, verbatim, to re-add into the existing table.
-  const lines = script.split('\n');
-  const start = lines.indexOf('\tchain prerouting {');
-  const end = lines.indexOf('\t}', start);
-  if (start < 0 || end < 0) throw new Error('the rendered ruleset has no prerouting chain block');
-  const n = cpus().length;
-  return {
-    bin, client, lb, vip, backends: sorted, table,
-    chainOff: `flush chain ${NFT_FAMILY} ${nftTable} prerouting\ndelete chain ${NFT_FAMILY} ${nftTable} prerouting\n`,
-    chainOn: `table ${NFT_FAMILY} ${nftTable} {\n${lines.slice(start, end + 1).join('\n')}\n}\n`,
-    cpu: n >= 2 ? { sender: 0, sinks: 1 } : {},
-    mode: 'vip',
-  };
-}
-
-async function setMode(t: Topology, mode: Mode): Promise<void> {
-  if (t.mode === mode) return;
-  await applyRuleset(mode === 'vip' ? t.chainOn : t.chainOff, { netns: t.lb });
-  t.mode = mode;
-}
-
-/** Each flow's source port, its Maglev backend (index in t.backends) and its destination in `mode`. */
-function flows(t: Topology, n: number, mode: Mode): { sport: number; backend: number; arg: string }[] {
-  return Array.from({ length: n }, (_, i) => {
-    const sport = SPORT_BASE + i;
-    const backend = lookup(t.table, flowHash(t.client.address, sport));
-    const dst = mode === 'vip' ? t.vip : t.backends[backend]!.address;
-    return { sport, backend, arg: `${sport},${dst},${PORT}` };
-  });
 }
 
 /** Child processes running right now, stopped by the sandbox cleanup (also on SIGINT). */
@@ -373,7 +245,7 @@ const split = (xs: readonly number[]): string => xs.join('/');
 
 /**
  * The LB's UDP conntrack entries whose original destination is dst:PORT, as source port ->
- * reply source address (the backend a VIP flow was DNATed to). A line is
+ * reply source address (the backend a VIP flow was DNATed to; dst itself when not NATed). A line is
  * `udp 17 29 src=C dst=VIP sport=P dport=51820 [UNREPLIED] src=B dst=C sport=51820 dport=P ...`.
  */
 async function trackedFlows(t: Topology, dst: string): Promise<Map<number, string>> {
@@ -391,8 +263,10 @@ async function trackedFlows(t: Topology, dst: string): Promise<Map<number, strin
 
 /**
  * Sends CHECK_PER_FLOW paced datagrams per flow in `mode` and throws unless each backend got
- * exactly its Maglev share, and unless conntrack agrees: in VIP mode every flow has an entry
- * DNATed to its predicted backend; in direct mode no entry exists for the backends.
+ * exactly its Maglev share, and unless the LB's conntrack holds exactly the expected entries:
+ * in VIP mode one per flow to VIP:PORT, DNATed to its predicted backend; in direct+ct mode one
+ * per flow to its backend, not NATed; in direct mode none to any backend. Run it on a flushed
+ * conntrack table, direct mode first (entries outlive the mode that made them).
  * Returns the per-backend packet split.
  */
 async function precheck(t: Topology, mode: Mode, n: number): Promise<number[]> {
@@ -412,17 +286,14 @@ async function precheck(t: Topology, mode: Mode, n: number): Promise<number[]> {
   if (got.some((g, i) => g !== want[i])) {
     throw new Error(`pps pre-check (${mode}, ${n} flows): backends ${t.backends.map((b) => b.name).join('/')} received ${split(got)} packets, Maglev predicts ${split(want)}`);
   }
-  if (mode === 'vip') {
-    const targets = await trackedFlows(t, t.vip);
-    const bad = fs.filter((f) => targets.get(f.sport) !== t.backends[f.backend]!.address);
-    if (bad.length > 0 || targets.size !== fs.length) {
-      throw new Error(`pps pre-check (vip, ${n} flows): conntrack DNATed source ports ${JSON.stringify([...targets])}, Maglev predicts `
-        + JSON.stringify(fs.map((f) => [f.sport, t.backends[f.backend]!.address])));
-    }
-  } else {
-    for (const b of t.backends) {
-      if ((await trackedFlows(t, b.address)).size > 0) throw new Error(`pps pre-check (direct): the LB tracked direct flows to ${b.address}; the direct case is not plain routing`);
-    }
+  // Entries as "original destination:source port -> reply source", against what the mode predicts.
+  const tracked: string[] = [];
+  for (const dst of mode === 'vip' ? [t.vip] : t.backends.map((b) => b.address)) {
+    for (const [sport, replySrc] of await trackedFlows(t, dst)) tracked.push(`${dst}:${sport} -> ${replySrc}`);
+  }
+  const expected = mode === 'direct' ? [] : fs.map((f) => `${f.dst}:${f.sport} -> ${t.backends[f.backend]!.address}`);
+  if (tracked.sort().join(', ') !== expected.sort().join(', ')) {
+    throw new Error(`pps pre-check (${mode}, ${n} flows): the LB's conntrack holds [${tracked.join(', ')}], expected [${expected.join(', ')}]`);
   }
   return got;
 }
@@ -434,6 +305,8 @@ const r3 = (x: number): string => x.toFixed(3);
 const spread = (s: Stat, f: (x: number) => string): string => `${f(s.median)} (min ${f(s.min)}, max ${f(s.max)})`;
 const med = (rs: readonly Round[], f: (r: Round) => number): number => stat(rs.map(f)).median;
 const label = (flows: number): string => `pps ${String(flows).padStart(2)} flow${flows === 1 ? ' ' : 's'}`;
+const MODE_NAME: Record<Mode, string> = { direct: 'direct', 'direct+ct': 'direct+ct', vip: 'VIP' };
+const modeName = (mode: Mode): string => MODE_NAME[mode].padEnd(9);
 
 /** WGF_BENCH_VERBOSE=1 prints every round. */
 const VERBOSE = process.env.WGF_BENCH_VERBOSE === '1';
@@ -444,49 +317,78 @@ function modeLine(v: Variant, mode: Mode, rs: readonly Round[]): string {
   const drops = rs.reduce((s, r) => s + r.drops, 0);
   const errors = rs.reduce((s, r) => s + r.errors, 0);
   const lost = Math.max(...rs.map((r) => r.lost));
-  return `${label(v.flows)} ${mode === 'vip' ? 'VIP   ' : 'direct'}: received ${spread(stat(rs.map((r) => r.recvPps)), k)} pps, `
+  return `${label(v.flows)} ${modeName(mode)}: received ${spread(stat(rs.map((r) => r.recvPps)), k)} pps, `
     + `sent ${k(med(rs, (r) => r.sentPps))}, lost at most ${(100 * lost).toFixed(2)} %${drops > 0 ? ` (sink socket drops ${drops})` : ''}`
     + `${errors > 0 ? `, send errors ${errors}` : ''}; path CPU ${spread(stat(rs.map((r) => r.pathNs)), us)} us/pkt; `
     + `sender core busy ${pct(med(rs, (r) => r.coreBusy))}, of it the path ${pct(med(rs, (r) => r.pathShare))}; sinks ${pct(med(rs, (r) => r.sinksCpu))} of a core`
-    + `${mode === 'vip' ? `; conntrack -C in the LB ${Math.max(...rs.map((r) => r.conntrack))}` : ''}`;
+    + `${mode !== 'direct' ? `; conntrack -C in the LB ${Math.max(...rs.map((r) => r.conntrack))}` : ''}`;
 }
 
-/** The two figures of a variant: the received-rate ratio and the CPU-normalised one (VIP/direct). */
-interface Ratios {
+/** Mode b over mode a in the same rounds: both figures, with their per-round spread. */
+interface Ratio {
+  /** Received-rate ratio b/a, and its per-round spread. */
   readonly rate: number;
+  readonly rateRounds: Stat;
+  /** CPU-normalised ratio: path CPU per packet a/b, and its per-round spread. */
   readonly cpu: number;
+  readonly cpuRounds: Stat;
+  /** Path CPU per packet b - a (ns). */
+  readonly addedNs: number;
+}
+
+function ratio(a: readonly Round[], b: readonly Round[]): Ratio {
+  const nsA = med(a, (r) => r.pathNs);
+  const nsB = med(b, (r) => r.pathNs);
+  return {
+    rate: med(b, (r) => r.recvPps) / med(a, (r) => r.recvPps),
+    rateRounds: stat(b.map((r, i) => r.recvPps / a[i]!.recvPps)),
+    cpu: nsA / nsB,
+    cpuRounds: stat(b.map((r, i) => a[i]!.pathNs / r.pathNs)),
+    addedNs: nsB - nsA,
+  };
+}
+
+const ratioText = (x: Ratio): string => `received-rate ratio ${r3(x.rate)} (per round min ${r3(x.rateRounds.min)}, max ${r3(x.rateRounds.max)}); `
+  + `CPU-normalised ${r3(x.cpu)} (per round min ${r3(x.cpuRounds.min)}, max ${r3(x.cpuRounds.max)})`;
+
+/** A variant's figures: VIP/direct (the target), (direct+ct)/direct (conntrack) and VIP/(direct+ct) (NAT). */
+interface Ratios {
+  readonly vip: Ratio;
+  readonly ct: Ratio;
+  readonly nat: Ratio;
 }
 
 async function measureVariant(t: Topology, v: Variant, report: Report): Promise<Ratios> {
   await setMode(t, 'direct');
   await run('conntrack', ['-F'], { netns: t.lb, allowFailure: true }); // this variant's entries only
-  const split = await precheck(t, 'direct', v.flows);
+  const split = await precheck(t, 'direct', v.flows); // first: see precheck
+  await precheck(t, 'direct+ct', v.flows);
   await precheck(t, 'vip', v.flows);
   report(`${label(v.flows)} pre-check: ${CHECK_PER_FLOW} packets per flow, split ${t.backends.map((b, i) => `${b.name} ${split[i]}`).join(', ')} `
-    + 'as Maglev predicts in both modes; VIP flows tracked and DNATed to their predicted backend, direct flows untracked');
-  await measureRound(t, 'direct', v.flows, v.warmupMs);
-  await measureRound(t, 'vip', v.flows, v.warmupMs);
-  const direct: Round[] = [];
-  const vip: Round[] = [];
+    + 'as Maglev predicts in all three modes; VIP flows tracked and DNATed to their predicted backend, direct+ct flows tracked un-NATed, '
+    + 'direct flows untracked');
+  for (const mode of MODES) await measureRound(t, mode, v.flows, v.warmupMs);
+  const rounds: Record<Mode, Round[]> = { direct: [], 'direct+ct': [], vip: [] };
   for (let i = 0; i < v.rounds; i++) {
-    direct.push(await measureRound(t, 'direct', v.flows, v.windowMs));
-    vip.push(await measureRound(t, 'vip', v.flows, v.windowMs));
-    if (VERBOSE) report(`  round ${i} direct ${roundLine(direct[i]!)}\n  round ${i} VIP    ${roundLine(vip[i]!)}`);
+    for (const mode of MODES) {
+      const r = await measureRound(t, mode, v.flows, v.windowMs);
+      rounds[mode].push(r);
+      if (VERBOSE) report(`  round ${i} ${modeName(mode)} ${roundLine(r)}`);
+    }
   }
-  const rate = med(vip, (r) => r.recvPps) / med(direct, (r) => r.recvPps);
-  const rateRounds = stat(vip.map((r, i) => r.recvPps / direct[i]!.recvPps));
-  const nsD = med(direct, (r) => r.pathNs);
-  const nsV = med(vip, (r) => r.pathNs);
-  const cpuRounds = stat(vip.map((r, i) => direct[i]!.pathNs / r.pathNs));
-  report(modeLine(v, 'direct', direct));
-  report(modeLine(v, 'vip', vip));
-  report(`${label(v.flows)} VIP/direct: received-rate ratio ${r3(rate)} (per round min ${r3(rateRounds.min)}, max ${r3(rateRounds.max)}); `
-    + `CPU-normalised ${r3(nsD / nsV)} (per round min ${r3(cpuRounds.min)}, max ${r3(cpuRounds.max)}): DNAT + conntrack add ${us(nsV - nsD)} us/pkt; `
+  const { direct, vip } = rounds;
+  const tracked = rounds['direct+ct'];
+  const out = { vip: ratio(direct, vip), ct: ratio(direct, tracked), nat: ratio(tracked, vip) };
+  for (const mode of MODES) report(modeLine(v, mode, rounds[mode]));
+  report(`${label(v.flows)} VIP/direct: ${ratioText(out.vip)}: DNAT + conntrack add ${us(out.vip.addedNs)} us/pkt; `
     + `${v.rounds} rounds of ${(v.windowMs / 1000).toFixed(1)} s each`);
-  return { rate, cpu: nsD / nsV };
+  const share = out.vip.addedNs > 0 ? `, ${pct(out.ct.addedNs / out.vip.addedNs)} of what VIP adds` : '';
+  report(`${label(v.flows)} (direct+ct)/direct: ${ratioText(out.ct)}: conntrack alone adds ${us(out.ct.addedNs)} us/pkt${share}`);
+  report(`${label(v.flows)} VIP/(direct+ct): ${ratioText(out.nat)}: DNAT on a tracked path adds ${us(out.nat.addedNs)} us/pkt`);
+  return out;
 }
 
-/** Runs the packet-rate benchmark and reports its lines (about 75 s); skips without root or tools. */
+/** Runs the packet-rate benchmark and reports its lines (about 90 s); skips without root or tools. */
 export async function benchPps(report: Report): Promise<void> {
   const missing = missingPrerequisite();
   if (missing) {
@@ -520,10 +422,12 @@ export async function benchPps(report: Report): Promise<void> {
     for (const v of VARIANTS) ratios.push(await measureVariant(t, v, report));
     const head = ratios[0]!;
     const verdict = (x: number): string => `${r3(x)} ${x >= TARGET ? 'met' : 'NOT met'}`;
-    report(`pps target VIP/direct >= ${TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${verdict(head.rate)}, CPU-normalised ${verdict(head.cpu)}; `
+    report(`pps target VIP/direct >= ${TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${verdict(head.vip.rate)}, CPU-normalised ${verdict(head.vip.cpu)}; `
       + `load average now ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-    report('pps note: the sender\'s core also runs the whole data path (veth delivers in its softirq), so both ratios compare the full path '
-      + '(send, 2 veth hops, forwarding, delivery) with and without DNAT + conntrack; path CPU leaves out time other tenants took. See bench/pps.ts.');
+    report(`pps split with ${VARIANTS[0]!.flows} flows: conntrack alone, (direct+ct)/direct, received rate ${r3(head.ct.rate)}, CPU-normalised ${r3(head.ct.cpu)}; `
+      + `DNAT on top, VIP/(direct+ct), received rate ${r3(head.nat.rate)}, CPU-normalised ${r3(head.nat.cpu)}`);
+    report('pps note: the sender\'s core also runs the whole data path (veth delivers in its softirq), so the ratios compare the full path '
+      + '(send, 2 veth hops, forwarding, delivery) with and without conntrack and DNAT; path CPU leaves out time other tenants took. See bench/pps.ts.');
   } finally {
     await box.cleanup();
     process.off('SIGINT', onSignal);

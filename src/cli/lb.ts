@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { conntrackPort } from '../lb/conntrack.js';
 import { healthConfig } from '../lb/health.js';
-import { isPrime } from '../lb/maglev.js';
+import { DEFAULT_TABLE_SIZE, isPrime } from '../lb/maglev.js';
 import { nftApplier } from '../lb/nft-apply.js';
 import { startLbHttp, LbMetrics } from '../lb/service-http.js';
 import { LbService, type LbLog, type LbServiceStatus } from '../lb/service.js';
@@ -16,8 +16,12 @@ import { emit, renderTable } from './output.js';
 import { parseHostPort } from './probe.js';
 import { parseListen } from './server.js';
 
-/** Lab and default table size: a 16381-slot map applies in ~0.3 s here (65537: ~1-1.6 s), which keeps failover sub-second. */
-export const LB_DEFAULT_TABLE_SIZE = 16381;
+/**
+ * Default table size, M > 100 × N for up to 655 backends. The first apply writes every slot
+ * (about 1 s here at 65537); later changes write only the slots that change (removing one of 3
+ * backends: about a third), which keeps failover sub-second.
+ */
+export const LB_DEFAULT_TABLE_SIZE = DEFAULT_TABLE_SIZE;
 
 interface RunFlags extends ApiFlags {
   pool: string; vip: string; instance: string; tableSize: number; affinity: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
@@ -34,7 +38,7 @@ export function registerLbCommands(program: Command): void {
     .requiredOption('--pool <pool>', 'pool whose nodes are the backends')
     .requiredOption('--vip <ip:port>', 'virtual IP and port clients connect to')
     .option('--instance <name>', 'this LB instance (names its probe peer lbprobe-<instance>)', 'lb1')
-    .option('--table-size <n>', `Maglev table size, a prime, the same on every LB (${LB_DEFAULT_TABLE_SIZE} applies in ~0.3 s; 65537 in ~1-1.6 s)`, positiveInt('--table-size'), LB_DEFAULT_TABLE_SIZE)
+    .option('--table-size <n>', 'Maglev table size, a prime > 100 × backends, the same on every LB instance', positiveInt('--table-size'), LB_DEFAULT_TABLE_SIZE)
     .option('--affinity <src-ip-port|src-ip>', 'flow hash key', 'src-ip-port')
     .option('--return-path <via-lb|snat>', 'via-lb: backends route replies through this LB (they see client addresses); snat: replies come back to this LB\'s address under any routing (several active LBs, ECMP)', 'via-lb')
     .option('--probe-interval-ms <ms>', 'probe start interval per backend', positiveInt('--probe-interval-ms'), 200)

@@ -40,7 +40,7 @@ export interface LbServiceOptions {
   readonly port: number;
   /** Names the probe peer (`lbprobe-<instance>`); unique per LB instance. */
   readonly instance: string;
-  /** Prime; the same on every LB instance (16381 applies in ~0.3 s here, 65537 in ~1-1.6 s). */
+  /** Maglev table size: a prime, the same on every LB instance. */
   readonly tableSize: number;
   readonly affinity: Affinity;
   /** 'via-lb' (default: backends route replies through this LB) or 'snat' (several active LBs); see nft.ts. */

@@ -1,0 +1,191 @@
+/**
+ * The namespaces, programs and nftables state of bench/pps.ts, and its three modes:
+ *
+ *   client ns --veth-- lb ns (forwarding) --veth-- 3 backend ns (one UDP sink each)
+ *
+ * - direct: the client sends each flow straight to the backend Maglev picks for it; no table
+ *   in the lb namespace uses conntrack, so it only routes and nothing is tracked.
+ * - direct+ct: the same direct routing, plus a firewall-style table in the lb namespace whose
+ *   forward chain holds `ct state established,related accept`. A `ct` expression makes the
+ *   kernel register its conntrack hooks for the namespace, so every forwarded packet is
+ *   tracked (looked up, and refreshed) exactly as on a host with a stateful firewall; nothing
+ *   is NATed. The rule never matches these flows (the sinks never reply, so a flow stays
+ *   unreplied, not established); it is there to switch tracking on, and costs one rule.
+ * - vip: the real LB ruleset (renderRuleset + applyRuleset, M = 65537): the client sends to
+ *   VIP:port and the LB DNATs each flow through the Maglev jhash map, with conntrack.
+ * The ruleset is applied once; a mode change deletes or re-adds its DNAT chain verbatim from the
+ * rendered script, and adds or deletes the conntrack table, in one nft transaction: milliseconds,
+ * where the 65537-slot map takes about a second.
+ */
+import { accessSync, constants } from 'node:fs';
+import { cpus } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultNftTable } from '../src/lb/controller.js';
+import { buildMaglevTable, DEFAULT_TABLE_SIZE, flowHash, lookup, sortByName } from '../src/lb/maglev.js';
+import { applyRuleset } from '../src/lb/nft-apply.js';
+import { NFT_FAMILY, renderRuleset } from '../src/lb/nft.js';
+import { run } from '../src/sys/exec.js';
+import type { Sandbox } from '../src/sys/netns.js';
+
+export const M = DEFAULT_TABLE_SIZE;
+export const PORT = 51820;
+export const BACKENDS = 3;
+const SPORT_BASE = 40001;
+/** The firewall-style table of direct+ct mode, next to the LB's own table. */
+const CT_TABLE = 'wgfpps_conntrack';
+
+/** Measured in this order in every round. */
+export const MODES = ['direct', 'direct+ct', 'vip'] as const;
+export type Mode = (typeof MODES)[number];
+/** What each mode loads in the lb namespace. */
+const LOADED: Record<Mode, { readonly dnat: boolean; readonly ct: boolean }> = {
+  direct: { dnat: false, ct: false },
+  'direct+ct': { dnat: false, ct: true },
+  vip: { dnat: true, ct: false },
+};
+
+export interface Backend {
+  readonly name: string;
+  readonly ns: string;
+  readonly address: string;
+}
+
+/** The namespaces, programs and ruleset of one run. Backends are in table (name) order. */
+export interface Topology {
+  readonly bin: { readonly blast: string; readonly sink: string };
+  readonly client: { readonly ns: string; readonly address: string };
+  readonly lb: string;
+  readonly vip: string;
+  readonly backends: readonly Backend[];
+  readonly table: Int32Array;
+  /** nft scripts that delete / re-add the DNAT chain of the applied ruleset, and add / delete the conntrack table. */
+  readonly nft: { readonly dnatOff: string; readonly dnatOn: string; readonly ctOn: string; readonly ctOff: string };
+  readonly cpu: { readonly sender?: number; readonly sinks?: number };
+  mode: Mode;
+}
+
+/** One flow of a mode: its source port, Maglev backend (index in t.backends) and destination. */
+export interface Flow {
+  readonly sport: number;
+  readonly backend: number;
+  readonly dst: string;
+  /** The sender's --flow argument. */
+  readonly arg: string;
+}
+
+/** Why this machine cannot run the bench, or undefined when it can. */
+export function missingPrerequisite(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, nftables)';
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '');
+  const onPath = (cmd: string): boolean => dirs.some((d) => {
+    try {
+      accessSync(join(d, cmd), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const missing = ['gcc', 'nft', 'conntrack', 'ip'].filter((c) => !onPath(c));
+  return missing.length > 0 ? `needs ${missing.join(', ')} on PATH` : undefined;
+}
+
+/** Compiles bench/udp/blast.c and sink.c into dir. */
+export async function compile(dir: string): Promise<Topology['bin']> {
+  const out = { blast: join(dir, 'blast'), sink: join(dir, 'sink') };
+  for (const name of ['blast', 'sink'] as const) {
+    const src = fileURLToPath(new URL(`./udp/${name}.c`, import.meta.url));
+    await run('gcc', ['-O2', '-Wall', '-Werror', '-o', out[name], src]);
+  }
+  return out;
+}
+
+/** A random third octet of 198.18.X.0/24 that no host address or route uses. */
+async function pickOctet(): Promise<number> {
+  const used = (await run('ip', ['-4', '-o', 'addr', 'show'])).stdout + (await run('ip', ['-4', 'route', 'show'])).stdout;
+  for (let i = 0; i < 50; i++) {
+    const octet = 1 + Math.floor(Math.random() * 250);
+    if (!used.includes(`198.18.${octet}.`)) return octet;
+  }
+  throw new Error('no free 198.18.X.0/24 segment');
+}
+
+/**
+ * Builds the namespaces and applies the real ruleset (vip mode). Layout in 198.18.X.0/24:
+ * client link .0/28 (LB .1, client .2), VIP .100 on the LB's client leg, backend i link
+ * .16(i+1)/28 (LB .16(i+1)+1, backend .16(i+1)+2). Forwarding on in the LB, rp_filter off
+ * everywhere, default routes via the LB.
+ */
+export async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise<Topology> {
+  const base = `198.18.${await pickOctet()}`;
+  const sysctls = ['net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'];
+  const addNs = async (suffix: string): Promise<string> => {
+    const ns = await box.addNetns(suffix);
+    await run('sysctl', ['-q', '-w', ...sysctls], { netns: ns });
+    return ns;
+  };
+  const lb = await addNs('lb');
+  await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: lb });
+  const client = { ns: await addNs('cl'), address: `${base}.2` };
+  const { ifB: lbClientLeg } = await box.veth({ ns: client.ns, addr: `${client.address}/28` }, { ns: lb, addr: `${base}.1/28` }, 'c');
+  await run('ip', ['route', 'add', 'default', 'via', `${base}.1`], { netns: client.ns });
+  const vip = `${base}.100`;
+  await run('ip', ['addr', 'add', `${vip}/32`, 'dev', lbClientLeg], { netns: lb });
+
+  const backends: Backend[] = [];
+  for (let i = 0; i < BACKENDS; i++) {
+    const net = 16 * (i + 1);
+    const ns = await addNs(`b${i}`);
+    await box.veth({ ns, addr: `${base}.${net + 2}/28` }, { ns: lb, addr: `${base}.${net + 1}/28` }, `v${i}`);
+    await run('ip', ['route', 'add', 'default', 'via', `${base}.${net + 1}`], { netns: ns });
+    backends.push({ name: `be-${i}`, ns, address: `${base}.${net + 2}` });
+  }
+  const sorted = sortByName(backends);
+  const table = buildMaglevTable(sorted.map((b) => ({ name: b.name, weight: 1 })), M);
+  const nftTable = defaultNftTable(vip, PORT);
+  const script = renderRuleset({
+    table: nftTable,
+    vips: [{ vip, port: PORT, affinity: 'src-ip-port', backends: sorted.map((b) => ({ name: b.name, address: b.address, port: PORT })), table }],
+  });
+  await applyRuleset(script, { netns: lb });
+
+  // The rendered chain block, verbatim, to re-add into the existing table.
+  const lines = script.split('\n');
+  const start = lines.indexOf('\tchain prerouting {');
+  const end = lines.indexOf('\t}', start);
+  if (start < 0 || end < 0) throw new Error('the rendered ruleset has no prerouting chain block');
+  const ct = `${NFT_FAMILY} ${CT_TABLE}`;
+  const n = cpus().length;
+  return {
+    bin, client, lb, vip, backends: sorted, table,
+    nft: {
+      dnatOff: `flush chain ${NFT_FAMILY} ${nftTable} prerouting\ndelete chain ${NFT_FAMILY} ${nftTable} prerouting\n`,
+      dnatOn: `table ${NFT_FAMILY} ${nftTable} {\n${lines.slice(start, end + 1).join('\n')}\n}\n`,
+      ctOn: `table ${ct} {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n`
+        + '\t\tct state established,related accept\n\t}\n}\n',
+      ctOff: `delete table ${ct}\n`,
+    },
+    cpu: n >= 2 ? { sender: 0, sinks: 1 } : {},
+    mode: 'vip',
+  };
+}
+
+/** Switches the lb namespace to `mode` in one nft transaction. */
+export async function setMode(t: Topology, mode: Mode): Promise<void> {
+  if (t.mode === mode) return;
+  const [from, to] = [LOADED[t.mode], LOADED[mode]];
+  const script = (from.dnat === to.dnat ? '' : to.dnat ? t.nft.dnatOn : t.nft.dnatOff)
+    + (from.ct === to.ct ? '' : to.ct ? t.nft.ctOn : t.nft.ctOff);
+  await applyRuleset(script, { netns: t.lb });
+  t.mode = mode;
+}
+
+/** The first n flows and where they are sent in `mode`: VIP:PORT, or their backend directly. */
+export function flows(t: Topology, n: number, mode: Mode): Flow[] {
+  return Array.from({ length: n }, (_, i) => {
+    const sport = SPORT_BASE + i;
+    const backend = lookup(t.table, flowHash(t.client.address, sport));
+    const dst = mode === 'vip' ? t.vip : t.backends[backend]!.address;
+    return { sport, backend, dst, arg: `${sport},${dst},${PORT}` };
+  });
+}
