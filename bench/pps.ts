@@ -49,6 +49,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { listArgs, parseFlows, parseShownCount } from '../src/lb/conntrack.js';
 import { run } from '../src/sys/exec.js';
 import { Sandbox, stopProcess } from '../src/sys/netns.js';
 import { BACKENDS, buildTopology, compile, flows, M, missingPrerequisite, type Mode, MODES, PORT, setMode, type Topology } from './pps-topology.js';
@@ -245,20 +246,15 @@ const split = (xs: readonly number[]): string => xs.join('/');
 
 /**
  * The LB's UDP conntrack entries whose original destination is dst:PORT, as source port ->
- * reply source address (the backend a VIP flow was DNATed to; dst itself when not NATed). A line is
- * `udp 17 29 src=C dst=VIP sport=P dport=51820 [UNREPLIED] src=B dst=C sport=51820 dport=P ...`.
+ * reply source address (the backend a VIP flow was DNATed to; dst itself when not NATed), read by
+ * parseFlows; a line it cannot read is an error, not a missing flow.
  */
 async function trackedFlows(t: Topology, dst: string): Promise<Map<number, string>> {
-  const res = await run('conntrack', ['-L', '-p', 'udp', '--orig-dst', dst, '--orig-port-dst', String(PORT)], { netns: t.lb, allowFailure: true });
-  if (res.code !== 0 && !/ 0 flow entries/.test(res.stderr)) throw new Error(`conntrack -L failed: ${res.stderr.trim()}`);
-  const out = new Map<number, string>();
-  for (const line of res.stdout.split('\n').filter((l) => l.trim() !== '')) {
-    const src = [...line.matchAll(/\bsrc=(\S+)/g)].map((m) => m[1]!);
-    const sport = /\bsport=(\d+)/.exec(line)?.[1];
-    if (src.length !== 2 || sport === undefined) throw new Error(`cannot read conntrack line: ${line}`);
-    out.set(Number(sport), src[1]!);
-  }
-  return out;
+  const res = await run('conntrack', listArgs(dst, PORT), { netns: t.lb, allowFailure: true });
+  if (res.code !== 0 && parseShownCount(res.stderr) !== 0) throw new Error(`conntrack -L failed: ${res.stderr.trim()}`);
+  const { flows: entries, skipped } = parseFlows(res.stdout);
+  if (skipped.length > 0) throw new Error(`cannot read conntrack line (${skipped[0]!.reason}): ${skipped[0]!.line}`);
+  return new Map(entries.map((f) => [f.original.sport, f.reply.src]));
 }
 
 /**

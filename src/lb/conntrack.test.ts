@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFabricError } from '../protocol/errors.js';
 import { intIn, prng } from './testing/prng.js';
-import { conntrackPort, deleteArgs, listArgs, parseDeletedCount, parseFlowTargets, parseShownCount, type FlowTarget } from './conntrack.js';
+import { conntrackPort, deleteArgs, listArgs, parseDeletedCount, parseFlows, parseFlowTargets, parseShownCount, type ConntrackFlow, type FlowTarget } from './conntrack.js';
 
 const summaries: { name: string; text: string; want: number | undefined }[] = [
   { name: 'several deleted', text: 'conntrack v1.4.7 (conntrack-tools): 12 flow entries have been deleted.\n', want: 12 },
@@ -62,6 +62,97 @@ const L = {
   v6: 'udp      17 119 src=2001:db8::2 dst=2001:db8::1 sport=41001 dport=443 src=2001:db8:1:0::2 dst=2001:db8::2 sport=443 dport=41001 [ASSURED] mark=0 use=1',
   v6b: 'udp      17 25 src=2001:db8::3 dst=2001:db8::1 sport=41002 dport=443 [UNREPLIED] src=2001:db8:1::2 dst=2001:db8::3 sport=443 dport=41002 mark=0 use=1',
 };
+
+const flow = (original: [string, string, number, number], reply: [string, string, number, number], ...flags: string[]): ConntrackFlow => ({
+  original: { src: original[0], dst: original[1], sport: original[2], dport: original[3] },
+  reply: { src: reply[0], dst: reply[1], sport: reply[2], dport: reply[3] },
+  flags,
+});
+
+const flowCases: { name: string; text: string; want: ConntrackFlow[] }[] = [
+  { name: 'nothing', text: '', want: [] },
+  {
+    name: 'both tuples and the flags, in input order',
+    text: [L.assured, L.unreplied].join('\n'),
+    want: [
+      flow(['198.18.0.2', '198.18.0.1', 41001, 51820], ['198.18.1.2', '198.18.0.2', 51820, 41001], 'ASSURED'),
+      flow(['198.18.0.2', '198.18.0.1', 41003, 51820], ['198.18.2.2', '198.18.0.2', 51821, 41003], 'UNREPLIED'),
+    ],
+  },
+  {
+    name: 'extra fields (mark=, secctx=, zone=, use=) ignored, blank lines too',
+    text: `\n${L.zone}\n\n`,
+    want: [flow(['198.18.0.4', '198.18.0.1', 5000, 51820], ['198.18.2.2', '198.18.0.4', 51821, 5000], 'ASSURED')],
+  },
+  { name: 'not NATed: the reply comes from the VIP', text: L.notNated, want: [flow(['198.18.0.2', '198.18.0.1', 41004, 51820], ['198.18.0.1', '198.18.0.2', 51820, 41004], 'UNREPLIED')] },
+  { name: 'the extended format (family prefix)', text: L.extended, want: [flow(['198.18.0.2', '198.18.0.1', 41005, 51820], ['198.18.1.2', '198.18.0.2', 51820, 41005], 'ASSURED')] },
+  {
+    name: 'accounting fields inside the tuples, and several flags',
+    text: 'udp      17 29 src=198.18.0.2 dst=198.18.0.1 sport=41006 dport=51820 packets=3 bytes=276 src=198.18.1.2 dst=198.18.0.2 sport=51820 dport=41006 packets=2 bytes=184 [ASSURED] [OFFLOAD] mark=0 use=1',
+    want: [flow(['198.18.0.2', '198.18.0.1', 41006, 51820], ['198.18.1.2', '198.18.0.2', 51820, 41006], 'ASSURED', 'OFFLOAD')],
+  },
+  {
+    name: 'IPv6, plain and extended, addresses in canonical form',
+    text: `${L.v6}\nipv6     10 ${L.v6b}\n`,
+    want: [
+      flow(['2001:db8::2', '2001:db8::1', 41001, 443], ['2001:db8:1::2', '2001:db8::2', 443, 41001], 'ASSURED'),
+      flow(['2001:db8::3', '2001:db8::1', 41002, 443], ['2001:db8:1::2', '2001:db8::3', 443, 41002], 'UNREPLIED'),
+    ],
+  },
+  {
+    name: 'a client source port 0 is an entry like any other',
+    text: L.assured.replaceAll('41001', '0'),
+    want: [flow(['198.18.0.2', '198.18.0.1', 0, 51820], ['198.18.1.2', '198.18.0.2', 51820, 0], 'ASSURED')],
+  },
+];
+for (const c of flowCases) {
+  test(`parseFlows: ${c.name}`, () => {
+    assert.deepEqual(parseFlows(c.text), { flows: c.want, skipped: [] });
+  });
+}
+
+test('parseFlows skips what it cannot read, with the reason, and keeps reading', () => {
+  const bad: [string, RegExp][] = [
+    ['conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.', /not a UDP entry/],
+    ['tcp      6 431999 ESTABLISHED src=198.18.0.2 dst=198.18.0.1 sport=41001 dport=22 src=198.18.0.1 dst=198.18.0.2 sport=22 dport=41001 [ASSURED] mark=0 use=1', /not a UDP entry/],
+    ['udp      17 29 src=198.18.0.2 dst=198.18.0.1 sport=41001 dport=51820 mark=0 use=1', /original and a reply tuple/],
+    ['udp      17 29 dst=198.18.0.1 src=198.18.0.2 sport=41001 dport=51820 src=198.18.1.2 dst=198.18.0.2 sport=51820 dport=41001', /before the first src=/],
+    ['udp      17 29 src=198.18.0.2 dst=198.18.0.1 sport=41001 sport=41002 dport=51820 src=198.18.1.2 dst=198.18.0.2 sport=51820 dport=41001', /sport= twice/],
+    ['udp      17 29 src=198.18.0.2 sport=41001 dport=51820 src=198.18.1.2 dst=198.18.0.2 sport=51820 dport=41001', /original tuple lacks/],
+    [L.assured.replace('src=198.18.1.2', 'src=198.18.1.256'), /bad reply source address "198\.18\.1\.256"/],
+    [L.assured.replace('dst=198.18.0.1', 'dst=lb.example'), /bad original destination address/],
+    [L.assured.replace('sport=51820 dport=41001', 'sport=99999 dport=41001'), /bad reply source port "99999"/],
+    [L.assured.replace('dport=51820', 'dport=0x10'), /bad original destination port/],
+  ];
+  const text = [L.assured, ...bad.map(([line]) => line), L.v6].join('\n');
+  const { flows, skipped } = parseFlows(text);
+  assert.deepEqual(flows.map((f) => f.original.sport), [41001, 41001], 'the good lines around the bad ones are read');
+  assert.deepEqual(skipped.map((s) => s.line), bad.map(([line]) => line));
+  skipped.forEach((s, i) => assert.match(s.reason, bad[i]![1], s.line));
+});
+
+test('parseFlows fuzz: mangled listings never throw; every flow read is well-formed', () => {
+  const next = prng(11);
+  const base = Object.values(L).join('\n');
+  const alphabet = ' =\n.:[]0123456789abcdefsrcdportUNREPLIED';
+  const ok = (t: ConntrackFlow['original']): boolean => /^[0-9a-f.:]+$/.test(t.src) && /^[0-9a-f.:]+$/.test(t.dst)
+    && [t.sport, t.dport].every((p) => Number.isInteger(p) && p >= 0 && p <= 65535);
+  for (let i = 0; i < 2000; i++) {
+    const chars = [...base];
+    for (let k = intIn(next, 1, 8); k > 0; k--) {
+      const at = intIn(next, 0, chars.length - 1);
+      const op = intIn(next, 0, 2);
+      const c = alphabet[intIn(next, 0, alphabet.length - 1)]!;
+      if (op === 0) chars[at] = c;
+      else if (op === 1) chars.splice(at, 1);
+      else chars.splice(at, 0, c);
+    }
+    const text = chars.join('');
+    const { flows, skipped } = parseFlows(text);
+    assert.equal(flows.length + skipped.length, text.split('\n').filter((l) => l.trim() !== '').length, `case ${i}: every line is read or skipped`);
+    for (const f of flows) assert.ok(ok(f.original) && ok(f.reply), `case ${i}: ${JSON.stringify(f)}`);
+  }
+});
 
 const listings: { name: string; text: string; want: FlowTarget[] }[] = [
   { name: 'nothing', text: '', want: [] },

@@ -7,7 +7,7 @@
  *
  * It also lists where the flows of a VIP:port go (the reply source of each entry), so an LB that
  * (re)starts can find entries left by a previous ruleset that point to backends no longer in
- * its table.
+ * its table. parseFlows is the one reader of `conntrack -L` output; tests and benches use it too.
  */
 import { FabricError } from '../protocol/errors.js';
 import { run } from '../sys/exec.js';
@@ -71,32 +71,130 @@ function badOutput(message: string, line: string): FabricError {
   return new FabricError('WGF_ERR_CONNTRACK', `cannot read the conntrack listing: ${message}`, { line: line.slice(0, 500) });
 }
 
+/** One direction of a conntrack entry: addresses in canonical text (parseIp), ports 0..65535. */
+export interface FlowTuple {
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+}
+
 /**
- * The flow targets in the output of `conntrack -L` (default format; one entry per line, e.g.
- * `udp 17 29 src=C dst=VIP sport=P dport=51820 [UNREPLIED] src=B dst=C sport=51820 dport=P mark=0 use=1`):
- * the reply tuple is the second `src=`/`sport=` of a line. Distinct targets with their entry
- * counts, sorted by address text, then port. Blank lines are skipped; a line without two
- * src=/sport= fields, or with a bad address or port, throws WGF_ERR_CONNTRACK (a format this
- * code does not know must not be read as "no flows").
+ * One UDP conntrack entry. `original` is the tuple as the first packet arrived (client ->
+ * VIP:port); `reply` is what the answer must look like (after DNAT its source is the backend,
+ * and for a flow that was not NATed it is the original destination).
  */
-export function parseFlowTargets(text: string): FlowTarget[] {
-  const counts = new Map<string, { address: string; port: number; flows: number }>();
+export interface ConntrackFlow {
+  readonly original: FlowTuple;
+  readonly reply: FlowTuple;
+  /** The bracketed flags of the line in order, without brackets, e.g. ['UNREPLIED'] or ['ASSURED']. */
+  readonly flags: readonly string[];
+}
+
+/** What parseFlows read: the UDP entries, and every other non-blank line with why it was not read. */
+export interface FlowListing {
+  readonly flows: ConntrackFlow[];
+  readonly skipped: { readonly line: string; readonly reason: string }[];
+}
+
+type TupleKey = 'src' | 'dst' | 'sport' | 'dport';
+const TUPLE_KEYS: readonly string[] = ['src', 'dst', 'sport', 'dport'] satisfies TupleKey[];
+const FLAG = /^\[([A-Z_]+)\]$/;
+
+function readAddress(v: string): string | undefined {
+  try {
+    return parseIp(v).text;
+  } catch {
+    return undefined;
+  }
+}
+
+function readPort(v: string): number | undefined {
+  return /^\d{1,5}$/.test(v) && Number(v) <= 65535 ? Number(v) : undefined;
+}
+
+function readTuple(t: Partial<Record<TupleKey, string>>, which: 'original' | 'reply'): FlowTuple | string {
+  const { src, dst, sport, dport } = t;
+  if (src === undefined || dst === undefined || sport === undefined || dport === undefined) {
+    return `the ${which} tuple lacks one of src=, dst=, sport=, dport=`;
+  }
+  const [srcText, dstText, sportNum, dportNum] = [readAddress(src), readAddress(dst), readPort(sport), readPort(dport)];
+  if (srcText === undefined) return `bad ${which} source address ${JSON.stringify(src)}`;
+  if (dstText === undefined) return `bad ${which} destination address ${JSON.stringify(dst)}`;
+  if (sportNum === undefined) return `bad ${which} source port ${JSON.stringify(sport)}`;
+  if (dportNum === undefined) return `bad ${which} destination port ${JSON.stringify(dport)}`;
+  return { src: srcText, dst: dstText, sport: sportNum, dport: dportNum };
+}
+
+/**
+ * One line of `conntrack -L` as a UDP entry, or the reason it is not one. Formats read: the
+ * default (`udp 17 TIMEOUT src= dst= sport= dport= [UNREPLIED] src= dst= sport= dport= [ASSURED]
+ * mark=0 use=1`) and the extended one (`ipv4 2 udp 17 ...`), IPv4 and IPv6. Other fields
+ * (mark=, zone=, use=, secctx=, id=, packets= and bytes= within a tuple, ...) are ignored.
+ */
+function readFlow(line: string): ConntrackFlow | string {
+  const fields = line.trim().split(/\s+/);
+  const at = fields[0] === 'ipv4' || fields[0] === 'ipv6' ? 2 : 0;
+  if (fields[at] !== 'udp' || fields[at + 1] !== '17') return 'not a UDP entry';
+  const tuples: Partial<Record<TupleKey, string>>[] = [];
+  const flags: string[] = [];
+  for (const f of fields.slice(at + 2)) {
+    const flag = FLAG.exec(f);
+    if (flag) {
+      flags.push(flag[1]!);
+      continue;
+    }
+    const eq = f.indexOf('=');
+    if (eq < 0 || !TUPLE_KEYS.includes(f.slice(0, eq))) continue;
+    const key = f.slice(0, eq) as TupleKey;
+    if (key === 'src') tuples.push({}); // every tuple opens with src=
+    const tuple = tuples.at(-1);
+    if (tuple === undefined) return `${key}= before the first src=`;
+    if (tuple[key] !== undefined) return `${key}= twice in one tuple`;
+    tuple[key] = f.slice(eq + 1);
+  }
+  if (tuples.length !== 2) return 'expected an original and a reply tuple';
+  const original = readTuple(tuples[0]!, 'original');
+  if (typeof original === 'string') return original;
+  const reply = readTuple(tuples[1]!, 'reply');
+  if (typeof reply === 'string') return reply;
+  return { original, reply, flags };
+}
+
+/**
+ * The UDP entries in the output of `conntrack -L` (one entry per line; formats as readFlow
+ * above), in input order. Pure; never throws. Blank lines are ignored; every other line that
+ * is not a readable UDP entry (another protocol, a summary line, a tuple field missing or
+ * repeated, a bad address or port) is returned in `skipped` with the reason, so a caller
+ * decides whether an unknown format is an error (it must not be read as "no flows").
+ */
+export function parseFlows(text: string): FlowListing {
+  const flows: ConntrackFlow[] = [];
+  const skipped: { line: string; reason: string }[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    const fields = line.trim().split(/\s+/);
-    const srcs = fields.filter((f) => f.startsWith('src=')).map((f) => f.slice(4));
-    const sports = fields.filter((f) => f.startsWith('sport=')).map((f) => f.slice(6));
-    if (srcs.length !== 2 || sports.length !== 2) throw badOutput('expected an original and a reply tuple', line);
-    let address: string;
-    try {
-      address = parseIp(srcs[1]!).text;
-    } catch {
-      throw badOutput(`bad reply source address ${JSON.stringify(srcs[1])}`, line);
-    }
-    const port = /^\d{1,5}$/.test(sports[1]!) ? Number(sports[1]) : NaN;
-    if (!(port >= 1 && port <= 65535)) throw badOutput(`bad reply source port ${JSON.stringify(sports[1])}`, line);
-    const key = `${address}|${port}`;
-    const t = counts.get(key) ?? { address, port, flows: 0 };
+    const flow = readFlow(line);
+    if (typeof flow === 'string') skipped.push({ line, reason: flow });
+    else flows.push(flow);
+  }
+  return { flows, skipped };
+}
+
+/**
+ * The flow targets in the output of `conntrack -L` (see parseFlows): the reply source of each
+ * entry, i.e. the backend it was DNATed to. Distinct targets with their entry counts, sorted by
+ * address text, then port. Blank lines are skipped; a line parseFlows cannot read, or a reply
+ * source port 0, throws WGF_ERR_CONNTRACK (a format this code does not know must not be read as
+ * "no flows").
+ */
+export function parseFlowTargets(text: string): FlowTarget[] {
+  const { flows, skipped } = parseFlows(text);
+  if (skipped.length > 0) throw badOutput(skipped[0]!.reason, skipped[0]!.line);
+  const counts = new Map<string, { address: string; port: number; flows: number }>();
+  for (const { reply } of flows) {
+    if (reply.sport === 0) throw badOutput('bad reply source port "0"', `src=${reply.src} sport=0`);
+    const key = `${reply.src}|${reply.sport}`;
+    const t = counts.get(key) ?? { address: reply.src, port: reply.sport, flows: 0 };
     t.flows++;
     counts.set(key, t);
   }

@@ -4,7 +4,7 @@ import { isFabricError } from '../protocol/errors.js';
 import { LbController, defaultNftTable, type LbBackend, type LbControllerOptions } from './controller.js';
 import type { HealthDecision } from './health.js';
 import { buildMaglevTable } from './maglev.js';
-import { renderRuleset } from './nft.js';
+import { renderRuleset, renderSlotDelta, type NftVip } from './nft.js';
 import { FakeApplier } from './testing/fake-applier.js';
 import { FakeConntrack } from './testing/fake-conntrack.js';
 
@@ -33,12 +33,14 @@ function decisions(entries: Record<string, HealthDecision>): Map<string, HealthD
   return new Map(Object.entries(entries));
 }
 
+/** The VIP the controller should put in the kernel for these in-table backends. */
+function expectedVip(inTable: LbBackend[]): NftVip {
+  return { vip: VIP, port: PORT, affinity: 'src-ip-port', backends: inTable, table: buildMaglevTable(inTable, M) };
+}
+
 /** The script the controller should apply for these in-table backends. */
 function expectedScript(inTable: LbBackend[]): string {
-  return renderRuleset({
-    table: defaultNftTable(VIP, PORT),
-    vips: [{ vip: VIP, port: PORT, affinity: 'src-ip-port', backends: inTable, table: buildMaglevTable(inTable, M) }],
-  });
+  return renderRuleset({ table: defaultNftTable(VIP, PORT), vips: [expectedVip(inTable)] });
 }
 
 test('controller: the first update applies the table of the in-table backends, in one transaction', async () => {
@@ -468,7 +470,9 @@ test('controller: a change after the first apply rewrites only the changed slots
   const slotsOfB = ctl.status().tableSize - ctl.status().backends.filter((b) => b.inTable).reduce((n, b) => n + b.slots, 0);
   assert.equal(slotsOfB, 0, 'every slot is owned by a backend in the table');
   assert.ok(r.write.slots > 0 && r.write.slots < ctl.status().tableSize / 2, `${r.write.slots} slots written, not the whole table`);
-  assert.match(applier.calls[1]!, /^# wgfabric load balancer: \d+ of \d+ slots/);
+  const delta = renderSlotDelta(defaultNftTable(VIP, PORT), expectedVip([A, B, C]), expectedVip([A, C]))!;
+  assert.equal(applier.calls[1], delta.script, 'exactly the slot delta from the old table to the new one');
+  assert.equal(r.write.slots, delta.slots);
   assert.ok(Buffer.byteLength(applier.calls[1]!) < Buffer.byteLength(applier.calls[0]!) / 2, 'the delta script is much smaller');
   assert.equal(applier.current, expectedScript([A, C]), 'the kernel holds exactly the table of the new state');
   const back = await ctl.update([A, B, C], decisions({ 'be-a': up, 'be-b': up, 'be-c': up }));

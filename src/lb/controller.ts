@@ -341,11 +341,11 @@ export class LbController {
    */
   private async write(spec: NftVip): Promise<{ mode: 'none' | 'delta' | 'full'; slots: number }> {
     const delta = this.appliedVip && this.o.incremental !== false ? renderSlotDelta(this.nftTable, this.appliedVip, spec) : undefined;
-    if (delta === '') return { mode: 'none', slots: 0 };
+    if (delta?.slots === 0) return { mode: 'none', slots: 0 };
     if (delta !== undefined) {
       try {
-        await this.o.applier.apply(delta);
-        return { mode: 'delta', slots: Number(/: (\d+) of \d+ slots/.exec(delta)?.[1] ?? 0) };
+        await this.o.applier.apply(delta.script);
+        return { mode: 'delta', slots: delta.slots };
       } catch (e) {
         this.lastError = `slot update failed, replacing the whole table: ${message(e)}`;
         this.appliedVip = undefined;

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFabricError } from '../protocol/errors.js';
 import { renderRuleset, renderSlotDelta, slotMapName, slotsFromNftJson, type LbRuleset, type NftVip } from './nft.js';
+import { FakeApplier } from './testing/fake-applier.js';
 
 const backends = [
   { name: 'be-c', address: '198.18.1.4', port: 51820 },
@@ -155,7 +156,7 @@ test('renderSlotDelta rewrites only the slots whose backend changes (golden)', (
   const rest = backends.filter((b) => b.name !== 'be-b');
   const table = Int32Array.from([0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1]); // indexes into [be-a, be-c]
   const to: NftVip = { ...vip4, backends: rest, table };
-  assert.equal(renderSlotDelta('wgf_lb1', vip4, to), `# wgfabric load balancer: 4 of 13 slots of 198.18.0.1 port 51820 rewritten (generated; do not edit).
+  assert.deepEqual(renderSlotDelta('wgf_lb1', vip4, to), { slots: 4, script: `# wgfabric load balancer: 4 of 13 slots of 198.18.0.1 port 51820 rewritten (generated; do not edit).
 # One nft -f run is one transaction: every slot changes or none does.
 delete element inet wgf_lb1 slots_198_18_0_1_51820 {
 	0, 8, 11, 12
@@ -163,16 +164,17 @@ delete element inet wgf_lb1 slots_198_18_0_1_51820 {
 add element inet wgf_lb1 slots_198_18_0_1_51820 {
 	0 : 198.18.1.2 . 51820, 8 : 198.18.1.4 . 51820, 11 : 198.18.1.2 . 51820, 12 : 198.18.1.4 . 51820
 }
-`);
+` });
 });
 
 test('renderSlotDelta: nothing to do, not expressible, and bad input', () => {
-  assert.equal(renderSlotDelta('wgf_lb1', vip4, { ...vip4, backends: [...backends].reverse() }), '', 'same targets in any backend order: no change');
+  assert.deepEqual(renderSlotDelta('wgf_lb1', vip4, { ...vip4, backends: [...backends].reverse() }), { script: '', slots: 0 }, 'same targets in any backend order: no change');
   // A changed address is a changed target even with the same names and table.
   const moved = backends.map((b) => (b.name === 'be-c' ? { ...b, address: '198.18.1.9' } : b));
   const d = renderSlotDelta('wgf_lb1', vip4, { ...vip4, backends: moved })!;
-  assert.match(d, /delete element inet wgf_lb1 slots_198_18_0_1_51820 \{\n\t3, 4, 7, 10\n\}/);
-  assert.match(d, /3 : 198\.18\.1\.9 \. 51820, 4 : 198\.18\.1\.9 \. 51820, 7 : 198\.18\.1\.9 \. 51820, 10 : 198\.18\.1\.9 \. 51820/);
+  assert.equal(d.slots, 4);
+  assert.match(d.script, /delete element inet wgf_lb1 slots_198_18_0_1_51820 \{\n\t3, 4, 7, 10\n\}/);
+  assert.match(d.script, /3 : 198\.18\.1\.9 \. 51820, 4 : 198\.18\.1\.9 \. 51820, 7 : 198\.18\.1\.9 \. 51820, 10 : 198\.18\.1\.9 \. 51820/);
   const none: NftVip = { ...vip4, backends: [], table: new Int32Array(13).fill(-1) };
   for (const [from, to, why] of [
     [vip4, none, 'to no backends'], [none, vip4, 'from no backends'], [vip4, { ...vip4, port: 51821 }, 'port'],
@@ -182,3 +184,31 @@ test('renderSlotDelta: nothing to do, not expressible, and bad input', () => {
   assert.throws(() => renderSlotDelta('bad name', vip4, vip4), (e) => isFabricError(e, 'WGF_ERR_VALIDATION'));
   assert.throws(() => renderSlotDelta('t', vip4, { ...vip4, table: Int32Array.from([7]) }), (e) => isFabricError(e, 'WGF_ERR_VALIDATION'));
 });
+
+test('FakeApplier applies a slot delta to the map as the kernel does, and refuses what nft refuses', async () => {
+  const two = vipOf2();
+  const other: NftVip = { ...vip4, vip: '198.18.0.2' };
+  const applier = new FakeApplier();
+  await applier.apply(renderRuleset({ table: 'wgf_lb1', vips: [vip4, other] }));
+  await applier.apply(renderSlotDelta('wgf_lb1', vip4, two)!.script);
+  assert.equal(applier.current, renderRuleset({ table: 'wgf_lb1', vips: [two, other] }), 'only the map of the delta changes');
+  await applier.apply(renderSlotDelta('wgf_lb1', two, vip4)!.script);
+  assert.equal(applier.current, renderRuleset({ table: 'wgf_lb1', vips: [vip4, other] }));
+
+  const before = applier.current;
+  const delta = renderSlotDelta('wgf_lb1', vip4, two)!.script;
+  for (const [script, why] of [
+    [renderSlotDelta('wgf_other', vip4, two)!.script, 'another table'],
+    [delta.replace('slots_198_18_0_1_51820 {', 'slots_198_18_0_9_51820 {').replace('slots_198_18_0_1_51820 {', 'slots_198_18_0_9_51820 {'), 'another map'],
+    [delta.replaceAll('\t0, ', '\t13, ').replace('\t0 : ', '\t13 : '), 'a slot the map does not hold'],
+    [delta.replace('\t0, ', '\t'), 'an add without its delete'],
+  ] as const) {
+    await assert.rejects(applier.apply(script), (e: unknown) => isFabricError(e, 'WGF_ERR_NFT'), why);
+    assert.equal(applier.current, before, `${why}: state unchanged`);
+  }
+});
+
+/** vip4 without be-b: its slots 0, 8, 11, 12 move to be-a / be-c (see the golden delta). */
+function vipOf2(): NftVip {
+  return { ...vip4, backends: backends.filter((b) => b.name !== 'be-b'), table: Int32Array.from([0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1]) };
+}

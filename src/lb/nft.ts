@@ -209,6 +209,14 @@ export function renderRuleset(spec: LbRuleset): string {
   return out.join('\n');
 }
 
+/** A slot-map update rendered by renderSlotDelta. */
+export interface SlotDelta {
+  /** The nft script (one `nft -f` transaction); '' when no slot changes. */
+  readonly script: string;
+  /** How many slots the script rewrites; 0 exactly when `script` is '' (nothing to apply). */
+  readonly slots: number;
+}
+
 /**
  * Renders the nft script that turns the applied slot map of one VIP from `from` into `to` by
  * rewriting only the slots whose target (address . port) changes: one `delete element` and one
@@ -218,7 +226,9 @@ export function renderRuleset(spec: LbRuleset): string {
  * failover fast at M = 65537 (nft parses every element it is given).
  *
  * Returns:
- * - '' when no slot changes (apply nothing);
+ * - `{ script: '', slots: 0 }` when no slot changes (apply nothing);
+ * - `{ script, slots }` otherwise: the script to apply and the number of slots it rewrites
+ *   (1..M). The script opens with a comment for people reading nft traces; nothing may parse it;
  * - undefined when a delta cannot express the change: the VIP, port, affinity or table size
  *   differ, or either side has no backends (the rule itself changes). Render the whole ruleset
  *   with renderRuleset then.
@@ -227,7 +237,7 @@ export function renderRuleset(spec: LbRuleset): string {
  * nothing, so callers fall back to renderRuleset on failure. Throws WGF_ERR_VALIDATION like
  * renderRuleset for a bad table name or VIP.
  */
-export function renderSlotDelta(table: string, from: NftVip, to: NftVip): string | undefined {
+export function renderSlotDelta(table: string, from: NftVip, to: NftVip): SlotDelta | undefined {
   if (typeof table !== 'string' || !TABLE_NAME.test(table)) throw invalid('table name must match [A-Za-z][A-Za-z0-9_]{0,62}', 'table', table);
   const a = checkVip(from, 'from');
   const b = checkVip(to, 'to');
@@ -239,7 +249,7 @@ export function renderSlotDelta(table: string, from: NftVip, to: NftVip): string
   };
   const changed: number[] = [];
   for (let s = 0; s < b.table.length; s++) if (target(a, s) !== target(b, s)) changed.push(s);
-  if (changed.length === 0) return '';
+  if (changed.length === 0) return { script: '', slots: 0 };
   const map = `${NFT_FAMILY} ${table} ${slotMapName(b.vip, b.port)}`;
   const lines = (items: string[]): string[] => {
     const out: string[] = [];
@@ -248,13 +258,14 @@ export function renderSlotDelta(table: string, from: NftVip, to: NftVip): string
     }
     return out;
   };
-  return [
+  const script = [
     `# wgfabric load balancer: ${changed.length} of ${b.table.length} slots of ${b.vip} port ${b.port} rewritten (generated; do not edit).`,
     '# One nft -f run is one transaction: every slot changes or none does.',
     `delete element ${map} {`, ...lines(changed.map(String)), '}',
     `add element ${map} {`, ...lines(changed.map((s) => `${s} : ${target(b, s)}`)), '}',
     '',
   ].join('\n');
+  return { script, slots: changed.length };
 }
 
 /** One entry of a slot map as read back from the kernel. */

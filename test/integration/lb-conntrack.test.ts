@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { LbController, type LbBackend } from '../../src/lb/controller.js';
-import { conntrackPort } from '../../src/lb/conntrack.js';
+import { conntrackPort, parseFlows } from '../../src/lb/conntrack.js';
 import { BackendHealth, DEFAULT_HEALTH_CONFIG, type HealthDecision } from '../../src/lb/health.js';
 import { buildMaglevTable, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
 import { nftApplier } from '../../src/lb/nft-apply.js';
@@ -82,7 +82,7 @@ async function send(sports: number[]): Promise<Map<number, string | null>> {
 /** Client source ports of the conntrack entries the LB holds towards a backend. */
 async function flowsTo(b: LbBackend): Promise<number[]> {
   const r = await run('conntrack', ['-L', '-p', 'udp', '--reply-src', b.address], { netns: lbNs, allowFailure: true });
-  return r.stdout.split('\n').map((l) => /sport=(\d+)/.exec(l)?.[1]).filter((p): p is string => p !== undefined).map(Number).sort((x, y) => x - y);
+  return parseFlows(r.stdout).flows.map((f) => f.original.sport).sort((x, y) => x - y);
 }
 
 function only(m: Map<number, string>, name: string): number[] {

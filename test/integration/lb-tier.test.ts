@@ -15,6 +15,7 @@ import type { LabHost, LabLb } from '../../src/lab/plan.js';
 import { latestHandshakes, peerEndpoints, ping } from '../../src/lab/traffic.js';
 import { buildMaglevTable, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
 import { listTableJson } from '../../src/lb/nft-apply.js';
+import { listArgs, parseFlows } from '../../src/lb/conntrack.js';
 import { defaultNftTable } from '../../src/lb/controller.js';
 import { slotMapName, slotsFromNftJson } from '../../src/lb/nft.js';
 import { run } from '../../src/sys/exec.js';
@@ -39,14 +40,8 @@ function predicted(c: LabHost, tableSize: number): string {
 async function flowsByLb(): Promise<Map<string, Map<string, string>>> {
   const out = new Map<string, Map<string, string>>();
   for (const lb of lbs()) {
-    const { stdout } = await run('conntrack', ['-L', '-p', 'udp', '--orig-dst', lab.plan.lb!.vip, '--orig-port-dst', String(port())], { netns: lb.netns, allowFailure: true });
-    const m = new Map<string, string>();
-    for (const line of stdout.split('\n')) {
-      const src = /src=(\S+)/.exec(line)?.[1];
-      const backend = /src=\S+ dst=\S+ sport=\d+ dport=\d+ .*?src=(\S+)/.exec(line)?.[1];
-      if (src && backend) m.set(src, backend);
-    }
-    out.set(lb.name, m);
+    const { stdout } = await run('conntrack', listArgs(lab.plan.lb!.vip, port()), { netns: lb.netns, allowFailure: true });
+    out.set(lb.name, new Map(parseFlows(stdout).flows.map((f) => [f.original.src, f.reply.src])));
   }
   return out;
 }

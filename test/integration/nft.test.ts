@@ -182,13 +182,15 @@ test('a slot delta (one backend of four leaves, M = 65537) rewrites about a quar
   const from = vipOf(ALL, 65537);
   const to = vipOf(ALL.filter((b) => b.name !== 'be-b'), 65537);
   await applyRuleset(renderRuleset({ table: TABLE, vips: [from] }), { netns: lbNs });
-  const delta = renderSlotDelta(TABLE, from, to)!;
-  const rewritten = Number(/: (\d+) of 65537 slots/.exec(delta)![1]);
+  const { script: delta, slots: rewritten } = renderSlotDelta(TABLE, from, to)!;
   assert.ok(rewritten >= 65537 / 4 && rewritten < 65537 / 2, `rewrites ${rewritten} slots, not all`);
+  const was = expectedSlots(from);
+  const moved = expectedSlots(to).filter((t, s) => t.address !== was[s]!.address || t.port !== was[s]!.port).length;
+  assert.equal(rewritten, moved, 'the count is the number of slots whose backend changes');
   await applyRuleset(delta, { netns: lbNs });
   assert.deepEqual(await appliedSlots(), expectedSlots(to), 'the map equals a full render of the new state');
   // And back: the slots return to be-b.
-  await applyRuleset(renderSlotDelta(TABLE, to, from)!, { netns: lbNs });
+  await applyRuleset(renderSlotDelta(TABLE, to, from)!.script, { netns: lbNs });
   assert.deepEqual(await appliedSlots(), expectedSlots(from));
   console.log(`# delta of one backend leaving 4 at M = 65537: ${rewritten} slots rewritten, ${(Buffer.byteLength(delta) / 1024).toFixed(0)} KiB `
     + `vs ${(Buffer.byteLength(renderRuleset({ table: TABLE, vips: [to] })) / 1024).toFixed(0)} KiB for the whole table`);
@@ -199,9 +201,9 @@ test('a slot delta against a kernel that does not hold the expected table fails 
   const to = vipOf(three, 13);
   await applyRuleset(renderRuleset({ table: TABLE, vips: [to] }), { netns: lbNs });
   // A delta for a map that does not exist: refused whole.
-  await assert.rejects(applyRuleset(renderSlotDelta('wgf_no_such_table', from, to)!, { netns: lbNs }), (e: unknown) => isFabricError(e, 'WGF_ERR_NFT'));
+  await assert.rejects(applyRuleset(renderSlotDelta('wgf_no_such_table', from, to)!.script, { netns: lbNs }), (e: unknown) => isFabricError(e, 'WGF_ERR_NFT'));
   // A valid delta followed by a command the kernel refuses (slot 0 exists): the whole batch is rolled back.
-  const clash = `${renderSlotDelta(TABLE, to, from)!}create element inet ${TABLE} ${slotMapName(VIP, PORT)} { 0 : 198.18.1.2 . 51820 }\n`;
+  const clash = `${renderSlotDelta(TABLE, to, from)!.script}create element inet ${TABLE} ${slotMapName(VIP, PORT)} { 0 : 198.18.1.2 . 51820 }\n`;
   await assert.rejects(applyRuleset(clash, { netns: lbNs }), (e: unknown) => isFabricError(e, 'WGF_ERR_NFT'));
   assert.deepEqual(await appliedSlots(), expectedSlots(to), 'the table is as it was');
 });

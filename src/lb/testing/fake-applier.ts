@@ -1,15 +1,19 @@
 import { FabricError } from '../../protocol/errors.js';
 import type { RulesetApplier } from '../nft-apply.js';
 
-const DELTA = /^delete element inet (\S+) (\S+) \{\n([\s\S]*?)\n\}\nadd element inet \1 \2 \{\n([\s\S]*?)\n\}\n$/m;
+/** The statements of a slot delta (renderSlotDelta) once its comment lines are dropped. */
+const DELTA = /^delete element inet (\S+) (\S+) \{\n([^}]*)\n\}\nadd element inet \1 \2 \{\n([^}]*)\n\}\n$/;
 
 /**
  * In-memory RulesetApplier for tests of code that drives the LB: records every applied script,
  * keeps the kernel state as the text of a whole ruleset, and can be told to fail like nft does
  * (WGF_ERR_NFT, state unchanged). A slot delta (renderSlotDelta) is applied to that text the
  * way the kernel applies it to the map: each rewritten slot's element is replaced, so after a
- * delta `current` equals the whole ruleset rendered for the new state. A delta for a table or
- * map the state does not hold, or for a missing slot, fails like nft.
+ * delta `current` equals the whole ruleset rendered for the new state. A script whose first
+ * statement (comments aside) is `delete element` is taken as a delta; any other script replaces
+ * the state whole. A delta for a table or map the state does not hold, or for a missing slot,
+ * fails like nft; so does one that does not add back exactly the slots it deletes (a hole the
+ * text model cannot hold).
  */
 export class FakeApplier implements RulesetApplier {
   /** Every script passed to apply(), in order, including failed ones. */
@@ -30,24 +34,40 @@ export class FakeApplier implements RulesetApplier {
       }
       throw nftError(stderr);
     }
-    this.current = script.startsWith('delete element') || /^#[^\n]*slots of [^\n]*rewritten/.test(script) ? this.patch(script) : script;
+    // nft comments run from '#' to the end of the line; the renderers only put them on lines of their own.
+    const statements = script.split('\n').filter((line) => !line.trimStart().startsWith('#')).join('\n');
+    this.current = statements.startsWith('delete element ') ? this.patch(statements) : script;
   }
 
-  private patch(script: string): string {
-    const m = DELTA.exec(script);
+  private patch(statements: string): string {
+    const m = DELTA.exec(statements);
     if (!m) throw nftError('fake nft: a delta script of an unknown shape');
-    const [, table, map, , adds] = m;
-    let text = this.current;
-    if (text === undefined || !text.includes(`table inet ${table} {\n`) || !text.includes(`map ${map} {`)) {
+    const [, table, map, deletes, adds] = m;
+    const items = (block: string): string[] => block.split(',').map((x) => x.trim()).filter(Boolean);
+    const deleted = items(deletes!);
+    const added = items(adds!).map((el) => el.split(' : ')[0]!);
+    if (deleted.join() !== added.join()) throw nftError('fake nft: a delta must add back exactly the slots it deletes');
+    const text = this.current;
+    const start = text?.indexOf(`\tmap ${map} {\n`) ?? -1;
+    if (text === undefined || !text.includes(`table inet ${table} {\n`) || start < 0) {
       throw nftError(`Error: No such file or directory; did you mean table 'inet ${table}'?`);
     }
-    for (const el of adds!.split(/,\s*/).map((x) => x.trim()).filter(Boolean)) {
-      const slot = el.split(' : ')[0]!;
-      const re = new RegExp(`(^|[\\t ])${slot} : [^,\\n]+`, 'm');
-      if (!re.test(text)) throw nftError(`Error: Could not process rule: No such file or directory (slot ${slot})`);
-      text = text.replace(re, (_all, lead: string) => `${lead}${el}`);
-    }
-    return text;
+    // Only the elements of this map are rewritten, in one pass (a delta at M = 65537 has
+    // thousands of slots): a slot number elsewhere in the ruleset can never match.
+    const from = text.indexOf('elements = {\n', start);
+    const end = text.indexOf('\n\t}\n', start);
+    if (from < 0 || from > end) throw nftError(`Error: Could not process rule: No such file or directory (map ${map} has no elements)`);
+    const wanted = new Map(items(adds!).map((el) => [el.split(' : ')[0]!, el]));
+    const seen = new Set<string>();
+    const elements = text.slice(from, end).replace(/(?<=[\t ])(\d+) : [^,\n]+/g, (old, slot: string) => {
+      const el = wanted.get(slot);
+      if (el === undefined) return old;
+      seen.add(slot);
+      return el;
+    });
+    const missing = [...wanted.keys()].find((slot) => !seen.has(slot));
+    if (missing !== undefined) throw nftError(`Error: Could not process rule: No such file or directory (slot ${missing})`);
+    return text.slice(0, from) + elements + text.slice(end);
   }
 }
 
