@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ApiClient } from '../client/api-client.js';
 import { startServer, type RunningServer } from '../server/start.js';
 import { generateKeyPair, publicKeyOf, parseKey, toBase64 } from '../wg/keys.js';
 import { parseConfig } from '../wg/config.js';
@@ -104,5 +105,26 @@ test('status shows every node with its lag', async () => {
   assert.equal((await cli('node', 'add', 'office', 'wg1', '--endpoint', '192.0.2.1:51820')).code, 0);
   const r = await cli('status');
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /office\s+wg1\s+active\s+-\s+-\s+-\s+-\s+-\s+no report yet/);
+  assert.match(r.out, /^POOL\s+NODE\s+STATE\s+READY\s+APPLIED\s+LAG\s+PEERS\s+REPORTED\s+LB\s+MESSAGE$/m);
+  assert.match(r.out, /office\s+wg1\s+active\s+-\s+-\s+-\s+-\s+-\s+-\s+no report yet/);
+});
+
+test('LB reports: lb list, the LB column of node list, lb forget', async () => {
+  const api = new ApiClient({ baseUrl: server.url, token: server.bootstrapToken! });
+  await api.putLbStatus('office', 'lb-a', {
+    vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 2, lastError: null, failOpen: false,
+    backends: [{ name: 'wg1', state: 'down', reason: 'probe failed: refused', inTable: false, slots: 0 }],
+  });
+  const list = await cli('lb', 'list', '--pool', 'office');
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, /^INSTANCE\s+VIP\s+BACKEND\s+STATE\s+IN TABLE\s+SLOTS\s+REPORTED\s+REASON$/m);
+  assert.match(list.out, /lb-a\s+198\.18\.1\.2:51820\s+wg1\s+down\s+no\s+0\s+\d+s ago\s+probe failed: refused/);
+  const rows = JSON.parse((await cli('lb', 'list', '--pool', 'office', '--json')).out);
+  assert.deepEqual(rows.map((r: { instance: string; backend: string; inTable: boolean }) => [r.instance, r.backend, r.inTable]), [['lb-a', 'wg1', false]]);
+  const nodes = await cli('node', 'list', '--pool', 'office');
+  assert.match(nodes.out, /wg1\s+.*\s+out 1\/1: probe failed: refused\s+no report yet/);
+  assert.equal(JSON.parse((await cli('status', '--json')).out).nodes.find((n: { name: string }) => n.name === 'wg1').lb, 'out 1/1: probe failed: refused');
+  assert.equal((await cli('lb', 'forget', 'lb-a', '--pool', 'office')).code, 0);
+  assert.match((await cli('lb', 'list', '--pool', 'office')).out, /no LB reports/);
+  assert.equal((await cli('lb', 'forget', 'lb-a', '--pool', 'office')).code, 66, 'WGF_ERR_NOT_FOUND');
 });

@@ -1,6 +1,7 @@
 /**
- * `wgfabric lb run|status`: the L4 load balancer of one VIP in front of a pool's backends.
- * `lb run` must run as root in the namespace that owns the VIP (nft, conntrack, forwarding).
+ * `wgfabric lb run|status|list|forget|keepalived`: the L4 load balancer of one VIP in front of a
+ * pool's backends. `lb run` must run as root in the namespace that owns the VIP (nft, conntrack,
+ * forwarding); it reports its state to the control plane, where `lb list` reads it.
  */
 import type { Command } from 'commander';
 import { conntrackPort } from '../lb/conntrack.js';
@@ -10,7 +11,8 @@ import { nftApplier } from '../lb/nft-apply.js';
 import { startLbHttp, LbMetrics } from '../lb/service-http.js';
 import { LbService, type LbLog, type LbServiceStatus } from '../lb/service.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
-import { apiClient, positiveInt, type ApiFlags } from './context.js';
+import { apiClient, apiOptions, positiveInt, type ApiFlags } from './context.js';
+import { allLbReports, lbReportRows, renderLbReportRows } from './lb-reports.js';
 import { registerLbKeepalivedCommand } from './lb-keepalived.js';
 import { emit, renderTable } from './output.js';
 import { parseHostPort } from './probe.js';
@@ -25,7 +27,7 @@ export const LB_DEFAULT_TABLE_SIZE = DEFAULT_TABLE_SIZE;
 
 interface RunFlags extends ApiFlags {
   pool: string; vip: string; instance: string; tableSize: number; affinity: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
-  failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number;
+  failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; reportIntervalMs: number;
 }
 
 const jsonLog: LbLog = (level, msg, fields) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
@@ -34,7 +36,7 @@ export function registerLbCommands(program: Command): void {
   const lb = program.command('lb').description('L4 load balancer: one VIP in front of a pool (Maglev + nftables + health checks)');
   lb.command('run').description('run the load balancer of one VIP (root, in the namespace that owns the VIP)')
     .option('--server <url>', 'control plane URL (env WGFABRIC_SERVER)')
-    .option('--token-file <file>', 'API token file (needs to read nodes and manage the probe peer)')
+    .option('--token-file <file>', 'API token file, operator or admin (reads nodes, manages the probe peer, reports its state)')
     .requiredOption('--pool <pool>', 'pool whose nodes are the backends')
     .requiredOption('--vip <ip:port>', 'virtual IP and port clients connect to')
     .option('--instance <name>', 'this LB instance (names its probe peer lbprobe-<instance>)', 'lb1')
@@ -47,6 +49,7 @@ export function registerLbCommands(program: Command): void {
     .option('--recover-after <n>', 'consecutive good probes that bring it back', positiveInt('--recover-after'), 3)
     .option('--ready-max-age-ms <ms>', 'an agent report older than this counts as not in sync', positiveInt('--ready-max-age-ms'), 15_000)
     .option('--poll-ms <ms>', 'how often the node list is read', positiveInt('--poll-ms'), 500)
+    .option('--report-interval-ms <ms>', 'heartbeat of the status reports to the control plane (changes are reported at once)', positiveInt('--report-interval-ms'), 2000)
     .option('--key-file <file>', 'keep the probe private key here (0600) and re-use it across restarts')
     .option('--listen <host:port>', 'serve /status, /metrics and /healthz here')
     .action(async (f: RunFlags) => {
@@ -54,11 +57,13 @@ export function registerLbCommands(program: Command): void {
       if (f.affinity !== 'src-ip-port' && f.affinity !== 'src-ip') throw new FabricError('WGF_ERR_VALIDATION', `--affinity must be src-ip-port or src-ip, got "${f.affinity}"`);
       if (f.returnPath !== 'via-lb' && f.returnPath !== 'snat') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb or snat, got "${f.returnPath}"`);
       if (!isPrime(f.tableSize)) throw new FabricError('WGF_ERR_VALIDATION', `--table-size must be a prime, got ${f.tableSize}`);
+      if (f.reportIntervalMs < 100) throw new FabricError('WGF_ERR_VALIDATION', `--report-interval-ms must be at least 100, got ${f.reportIntervalMs}`);
       const health = healthConfig({ intervalMs: f.probeIntervalMs, timeoutMs: f.probeTimeoutMs, fall: f.failAfter, rise: f.recoverAfter });
       const metrics = new LbMetrics({ pool: f.pool, vip: f.vip, instance: f.instance });
       const service = new LbService({
         api: apiClient(f), pool: f.pool, vip: vip.host, port: vip.port, instance: f.instance, tableSize: f.tableSize, affinity: f.affinity, returnPath: f.returnPath,
-        health, applier: nftApplier(), conntrack: conntrackPort(), readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs, log: jsonLog,
+        health, applier: nftApplier(), conntrack: conntrackPort(), readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs,
+        reportMs: f.reportIntervalMs, log: jsonLog,
         ...(f.keyFile ? { keyFile: f.keyFile } : {}),
       }, metrics);
       metrics.attach(service);
@@ -81,7 +86,8 @@ export function registerLbCommands(program: Command): void {
       });
       if (!res.ok) throw fromErrorBody(await res.json().catch(() => null), res.status);
       const s = (await res.json()) as LbServiceStatus;
-      emit(!!f.json, s, () => `lb ${s.instance} ${s.vip}:${s.port} pool ${s.pool}  table ${s.tableSize} slots, generation ${s.generation}${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
+      emit(!!f.json, s, () => `lb ${s.instance} ${s.vip}:${s.port} pool ${s.pool}  table ${s.tableSize} slots, generation ${s.generation}${s.failOpen ? ', fail-open on readiness' : ''}`
+        + `${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
         + renderTable(s.backends, [
           { header: 'BACKEND', get: (b) => b.name }, { header: 'ADDRESS', get: (b) => `${b.address}:${b.port}` }, { header: 'STATE', get: (b) => b.state },
           { header: 'IN TABLE', get: (b) => (b.inTable ? 'yes' : 'no') }, { header: 'SLOTS', get: (b) => b.slots }, { header: 'ADMIN', get: (b) => b.adminState },
@@ -89,6 +95,19 @@ export function registerLbCommands(program: Command): void {
           { header: 'LAST DETECTION MS', get: (b) => (b.lastDetectionMs === null ? null : Math.round(b.lastDetectionMs)) },
           { header: 'REASON', get: (b) => b.reason },
         ]));
+    });
+  apiOptions(lb.command('list').description("every LB instance's last report of its backends, from the control plane (a stale report: that LB stopped reporting)"))
+    .requiredOption('--pool <pool>', 'pool')
+    .action(async (f: ApiFlags & { pool: string }) => {
+      const reports = await allLbReports(apiClient(f), f.pool);
+      const rows = lbReportRows(reports, Date.now());
+      emit(!!f.json, rows, () => renderLbReportRows(rows));
+    });
+  apiOptions(lb.command('forget <instance>').description("drop a retired LB instance's report from the control plane (a running one reports again)"))
+    .requiredOption('--pool <pool>', 'pool')
+    .action(async (instance: string, f: ApiFlags & { pool: string }) => {
+      await apiClient(f).deleteLbStatus(f.pool, instance);
+      emit(!!f.json, { forgotten: instance }, () => `forgot the report of LB instance ${instance}\n`);
     });
   registerLbKeepalivedCommand(lb);
 }

@@ -3,21 +3,28 @@ import type { Command } from 'commander';
 import { ApiClient } from '../client/api-client.js';
 import type { Node } from '../protocol/types.js';
 import { apiClient, apiOptions, collectLabel, type ApiFlags } from './context.js';
+import { allLbReports, lbSummary } from './lb-reports.js';
 import { emit, renderFields, renderTable } from './output.js';
 
 interface NodeFlags extends ApiFlags { pool?: string; endpoint?: string; label?: Record<string, string>; out?: string }
 
-/** One row per node with its sync state against the control plane's revision. */
-export interface NodeRow { pool: string; name: string; adminState: string; endpoint: string | null; ready: boolean | null; applied: number | null; lag: number | null; peers: string; reportAgeS: number | null; message: string }
+/**
+ * One row per node with its sync state against the control plane's revision, and `lb`: how the
+ * pool's load balancers see it (lbSummary in lb-reports.ts; '?' when the reports could not be read).
+ */
+export interface NodeRow {
+  pool: string; name: string; adminState: string; endpoint: string | null; ready: boolean | null; applied: number | null; lag: number | null; peers: string;
+  reportAgeS: number | null; lb: string; message: string;
+}
 
 /** @param pending pool changes after the node's applied revision (its lag), null if unknown */
-export function nodeRow(n: Node, pending: number | null, now = Date.now()): NodeRow {
+export function nodeRow(n: Node, pending: number | null, now = Date.now(), lb = '-'): NodeRow {
   const s = n.status;
   return {
     pool: n.pool, name: n.name, adminState: n.adminState, endpoint: n.endpoint, ready: s ? s.ready : null,
     applied: s ? s.appliedRevision : null, lag: s ? pending : null,
     peers: s ? `${s.peersApplied}/${s.peersDesired}` : '-', reportAgeS: s ? Math.round((now - Date.parse(s.reportedAt)) / 1000) : null,
-    message: s ? s.message : 'no report yet',
+    lb, message: s ? s.message : 'no report yet',
   };
 }
 
@@ -26,14 +33,16 @@ export function renderNodeRows(rows: readonly NodeRow[], revision: number): stri
     { header: 'POOL', get: (r) => r.pool }, { header: 'NODE', get: (r) => r.name }, { header: 'STATE', get: (r) => r.adminState },
     { header: 'READY', get: (r) => (r.ready === null ? '-' : r.ready ? 'yes' : 'NO') }, { header: 'APPLIED', get: (r) => r.applied },
     { header: 'LAG', get: (r) => (r.applied === null ? null : r.lag === null ? '?' : r.lag) }, { header: 'PEERS', get: (r) => r.peers },
-    { header: 'REPORTED', get: (r) => (r.reportAgeS === null ? null : `${r.reportAgeS}s ago`) }, { header: 'MESSAGE', get: (r) => r.message },
+    { header: 'REPORTED', get: (r) => (r.reportAgeS === null ? null : `${r.reportAgeS}s ago`) }, { header: 'LB', get: (r) => r.lb },
+    { header: 'MESSAGE', get: (r) => r.message },
   ]);
 }
 
 /**
  * Every node of the given pools (all pools when none given), with its lag: the number of the
  * pool's changes after the revision the node applied (0 = in sync). Counting the pool's own
- * changes, not store revisions, keeps status reports and other pools out of the figure.
+ * changes, not store revisions, keeps status reports and other pools out of the figure. The LB
+ * column summarises the pool's LB reports (read once per pool).
  */
 export async function collectNodeRows(api: ApiClient, pools?: string[]): Promise<{ revision: number; rows: NodeRow[] }> {
   const { revision } = await api.ready();
@@ -41,10 +50,12 @@ export async function collectNodeRows(api: ApiClient, pools?: string[]): Promise
   if (!pools) for await (const p of ApiClient.all((c) => api.listPools({ limit: 1000, ...(c ? { cursor: c } : {}) }))) names.push(p.name);
   const rows: NodeRow[] = [];
   for (const pool of names) {
+    const lbs = await allLbReports(api, pool).catch(() => null); // e.g. a server without LB reports
     for await (const n of ApiClient.all((c) => api.listNodes(pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) {
       const applied = n.status?.appliedRevision;
       const pending = applied === undefined ? null : await api.poolChanges(pool, applied).then((r) => r.changes.length, () => null);
-      rows.push(nodeRow(n, pending));
+      const now = Date.now();
+      rows.push(nodeRow(n, pending, now, lbs === null ? '?' : lbSummary(n.name, lbs, now)));
     }
   }
   return { revision, rows };
@@ -88,7 +99,7 @@ export function registerNodeCommands(program: Command): void {
       writeFileSync(f.out!, t.secret + '\n', { mode: 0o600 });
       emit(!!f.json, { id: t.token.id, file: f.out }, () => `node token for ${pool}/${name} written to ${f.out}\n`);
     });
-  apiOptions(program.command('status').description('every node of every pool: ready, applied revision and lag at a glance'))
+  apiOptions(program.command('status').description('every node of every pool: ready, applied revision, lag and LB view at a glance'))
     .action(async (f: NodeFlags) => {
       const { revision, rows } = await collectNodeRows(apiClient(f));
       emit(!!f.json, { revision, nodes: rows }, () => renderNodeRows(rows, revision));

@@ -76,6 +76,30 @@ describe('ApiClient against a real server (SQLite, 127.0.0.1:0)', () => {
     await fails(agent.createPeer('demo', { name: 'x', publicKey: pubkey() }), 'WGF_ERR_FORBIDDEN');
   });
 
+  test('LB reports: put, get, list, delete; read-only tokens read them, only operators and admins report', async () => {
+    const input = {
+      vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 1, lastError: null, failOpen: false,
+      backends: [{ name: 'n1', state: 'down' as const, reason: 'probe failed: refused', inTable: false, slots: 0 }],
+    };
+    const put = await api.putLbStatus('demo', 'lb1', input);
+    assert.deepEqual([put.pool, put.instance, put.backends[0]!.reason], ['demo', 'lb1', 'probe failed: refused']);
+    await api.putLbStatus('demo', 'lb2', { ...input, generation: 5 });
+    const { secret: ro } = await api.createToken({ name: 'viewer', role: 'read-only' });
+    const viewer = new ApiClient({ baseUrl: server.url, token: ro });
+    assert.deepEqual(await viewer.getLbStatus('demo', 'lb1'), put);
+    const names = [];
+    for await (const r of ApiClient.all((cursor) => viewer.listLbStatus('demo', { limit: 1, ...(cursor ? { cursor } : {}) }))) names.push([r.instance, r.generation]);
+    assert.deepEqual(names, [['lb1', 1], ['lb2', 5]]);
+    await fails(viewer.putLbStatus('demo', 'lb3', input), 'WGF_ERR_FORBIDDEN');
+    await fails(api.putLbStatus('nope', 'lb1', input), 'WGF_ERR_NOT_FOUND');
+    await fails(api.putLbStatus('demo', 'lb1', { ...input, vip: 'not-an-ip' }), 'WGF_ERR_VALIDATION');
+    await fails(api.deleteLbStatus('demo', 'lb1', { ifMatch: put.revision - 1 }), 'WGF_ERR_CONFLICT');
+    await api.deleteLbStatus('demo', 'lb1');
+    await api.deleteLbStatus('demo', 'lb2');
+    await fails(api.getLbStatus('demo', 'lb1'), 'WGF_ERR_NOT_FOUND');
+    assert.equal((await api.listLbStatus('demo')).items.length, 0);
+  });
+
   test('watchPool delivers changes and heartbeats, resolves on abort; long poll waits for a change', async () => {
     const since = (await api.poolSnapshot('demo')).revision;
     const ac = new AbortController();

@@ -1,8 +1,8 @@
 import type {
-  AuditListFilter, ChangesResponse, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated,
+  AuditListFilter, ChangesResponse, LbReportInput, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated,
 } from '../protocol/api.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
-import type { AdminState, AuditEntry, Node, NodeStatus, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
+import type { AdminState, AuditEntry, LbReport, Node, NodeStatus, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
 import { SseParser } from './sse.js';
 
 /** Where the API is and how to authenticate. */
@@ -36,7 +36,7 @@ interface Req { query?: Query; body?: unknown; ifMatch?: number | undefined; sig
 /**
  * Typed client of the control-plane REST API (one method per route). Errors come back as
  * the server's FabricError (code, message, details) rebuilt from the error body; an
- * unreachable server is WGF_ERR_UNAVAILABLE. Used by the CLI and the node agent.
+ * unreachable server is WGF_ERR_UNAVAILABLE. Used by the CLI, the node agent and the LB.
  */
 export class ApiClient {
   private readonly base: string;
@@ -150,6 +150,18 @@ export class ApiClient {
   putNodeStatus(pool: string, node: string, status: NodeStatusInput | NodeStatus): Promise<Node> {
     const { reportedAt: _, ...body } = status as NodeStatus;
     return this.call('PUT', `/v1/pools/${seg(pool)}/nodes/${seg(node)}/status`, { body });
+  }
+
+  // ---- load-balancer reports ----
+  /** Reports an LB instance's VIP and backend state (the server stamps reportedAt); operator or admin. */
+  putLbStatus(pool: string, instance: string, report: LbReportInput): Promise<LbReport> {
+    return this.call('PUT', `/v1/pools/${seg(pool)}/lbs/${seg(instance)}/status`, { body: report });
+  }
+  getLbStatus(pool: string, instance: string): Promise<LbReport> { return this.call('GET', `/v1/pools/${seg(pool)}/lbs/${seg(instance)}`); }
+  listLbStatus(pool: string, q: PageQuery = {}): Promise<Page<LbReport>> { return this.call('GET', `/v1/pools/${seg(pool)}/lbs`, { query: { ...q } }); }
+  /** Forgets a retired instance's report (WGF_ERR_NOT_FOUND when there is none). */
+  deleteLbStatus(pool: string, instance: string, o: WriteOptions = {}): Promise<void> {
+    return this.call('DELETE', `/v1/pools/${seg(pool)}/lbs/${seg(instance)}`, { ifMatch: o.ifMatch });
   }
 
   // ---- peers ----

@@ -16,6 +16,8 @@
  * cidrseq/<pool>                  bumped by every txn that adds cidr claims, so two
  *                                 concurrent overlap checks of one pool cannot both pass
  * status/<pool>/<node>            agent-reported node status
+ * lbstatus/<pool>/<instance>      LB-instance-reported VIP and backend state (kept apart
+ *                                 from status/<pool>/, whose keys are all node statuses)
  * audit/<13-digit ms>-<seq>-<rnd> audit entry (sorts by time)
  * tokens/<id>                     token record (SHA-256 of the secret, never the secret)
  * tokennames/<name>               token name claim -> id
@@ -25,8 +27,8 @@
  * safe with its trailing slash ("pools/demo" is also a prefix of "pools/demo2/..."), and with
  * the record inside `pools/<pool>/` one range is a consistent snapshot of the whole pool and
  * one watch on that prefix carries pool, node and peer changes.
- * Status lives outside `pools/<pool>/` so that frequent reports do not flood the pool's change
- * stream. Names never contain '/', so `x/<pool>/` prefixes never match another pool.
+ * Status (node and LB) lives outside `pools/<pool>/` so that frequent reports do not flood the
+ * pool's change stream. Names never contain '/', so `x/<pool>/` prefixes never match another pool.
  */
 
 export const POOL_LIST_PREFIX = 'poolnames/';
@@ -57,13 +59,15 @@ export const cidrKey = (pool: string, family: Family, hexNetwork: string, len: n
 export const cidrSeqKey = (pool: string): string => `cidrseq/${pool}`;
 export const statusPrefix = (pool: string): string => `status/${pool}/`;
 export const statusKey = (pool: string, node: string): string => `${statusPrefix(pool)}${node}`;
+export const lbStatusPrefix = (pool: string): string => `lbstatus/${pool}/`;
+export const lbStatusKey = (pool: string, instance: string): string => `${lbStatusPrefix(pool)}${instance}`;
 export const tokenKey = (id: string): string => `${TOKEN_PREFIX}${id}`;
 export const tokenNameKey = (name: string): string => `${TOKEN_NAME_PREFIX}${name}`;
 export const auditKey = (id: string): string => `${AUDIT_PREFIX}${id}`;
 
 /** Prefixes (and single keys) that belong to one pool and go when the pool goes. */
 export function poolOwnedPrefixes(pool: string): string[] {
-  return [poolPrefix(pool), `ipam/${pool}/`, `hint/${pool}/`, `pubkey/${pool}/`, cidrPrefix(pool), statusPrefix(pool)];
+  return [poolPrefix(pool), `ipam/${pool}/`, `hint/${pool}/`, `pubkey/${pool}/`, cidrPrefix(pool), statusPrefix(pool), lbStatusPrefix(pool)];
 }
 /** Single keys (not prefixes) that belong to one pool. */
 export function poolOwnedKeys(pool: string): string[] {

@@ -6,6 +6,12 @@ import { SecretBox } from './secrets.js';
 import { admin, pubkey, rejectsWith, WEAK_KEYS } from './testing/fixtures.js';
 import { DRIVERS, withPlaneOn } from './testing/stores.js';
 import { ControlPlane } from './plane.js';
+import type { LbReportInput } from '../protocol/api.js';
+
+const LBR: LbReportInput = {
+  vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 1, lastError: null, failOpen: false,
+  backends: [{ name: 'n1', state: 'up', reason: 'healthy', inTable: true, slots: 251 }, { name: 'n2', state: 'down', reason: 'probe failed: refused', inTable: false, slots: 0 }],
+};
 
 for (const driver of DRIVERS) {
   describe(`ControlPlane on ${driver.name}`, () => {
@@ -153,6 +159,8 @@ for (const driver of DRIVERS) {
       await cp.createPeer('p', { name: 'x', publicKey: pubkey(), allowedIps: ['192.168.0.0/24'] }, admin);
       await cp.createPeer('p2', { name: 'x', publicKey: pubkey() }, admin);
       await cp.putNodeStatus('p', 'n', { appliedRevision: 1, peersDesired: 1, peersApplied: 1, lastReconcileAt: null, driftRepairs: 0, ready: true, message: '' }, admin);
+      await cp.putLbStatus('p', 'lb1', LBR, admin);
+      await cp.putLbStatus('p2', 'lb1', LBR, admin);
       const rev = await cp.currentRevision();
       const e = await rejectsWith(cp.deletePool('p', admin), 'WGF_ERR_IN_USE');
       assert.match(e.message, /1 node\(s\) and 1 peer\(s\)/);
@@ -162,11 +170,75 @@ for (const driver of DRIVERS) {
       const left = (await cp.store.range('')).kvs.map((kv) => kv.key).filter((k) => k.includes('/p/') || k.endsWith('/p'));
       assert.deepEqual(left, []);
       assert.equal((await cp.getPeer('p2', 'x')).name, 'x', 'the other pool is untouched');
-      // An empty pool goes without force; If-Match is honoured.
+      assert.equal((await cp.getLbStatus('p2', 'lb1')).instance, 'lb1', "the other pool's LB report is untouched");
+      // An empty pool goes without force (LB reports do not hold it); If-Match is honoured.
       const p3 = await cp.createPool({ name: 'p3', ipv4Prefix: '10.0.0.0/24' }, admin);
+      await cp.putLbStatus('p3', 'lb1', LBR, admin);
       await rejectsWith(cp.deletePool('p3', { ...admin, ifMatch: p3.revision + 100 }), 'WGF_ERR_CONFLICT');
       await cp.deletePool('p3', { ...admin, ifMatch: p3.revision });
       assert.deepEqual((await cp.listPools()).items.map((x) => x.name), ['p2']);
+      assert.equal(await cp.store.get(K.lbStatusKey('p3', 'lb1')), undefined, 'the LB report went with its pool');
+    }));
+
+    test('LB reports: stamped, replaced, paged, not audited, forgotten; validated', withPlane(async (cp) => {
+      await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24' }, admin);
+      const auditBefore = (await cp.listAudit({ limit: 1000 })).items.length;
+      const r1 = await cp.putLbStatus('p', 'lb1', { ...LBR, vip: '2001:DB8:0::2' }, admin);
+      assert.equal(r1.vip, '2001:db8::2', 'canonical form');
+      assert.deepEqual([r1.pool, r1.instance, r1.backends[1]!.reason], ['p', 'lb1', 'probe failed: refused']);
+      assert.ok(r1.reportedAt && r1.revision > 0);
+      const r2 = await cp.putLbStatus('p', 'lb1', { ...LBR, generation: 2, failOpen: true }, admin);
+      assert.ok(r2.revision > r1.revision && r2.reportedAt > r1.reportedAt);
+      assert.deepEqual(await cp.getLbStatus('p', 'lb1'), r2, 'replaced, read back as returned');
+      for (const i of ['lb3', 'lb2']) await cp.putLbStatus('p', i, LBR, admin);
+      const page1 = await cp.listLbStatus('p', { limit: 2 });
+      const page2 = await cp.listLbStatus('p', { limit: 2, cursor: page1.next! });
+      assert.deepEqual([...page1.items, ...page2.items].map((r) => r.instance), ['lb1', 'lb2', 'lb3']);
+      assert.equal(page2.next, null);
+      assert.equal((await cp.listAudit({ limit: 1000 })).items.length, auditBefore, 'reports are not audited');
+      const snap = await cp.poolSnapshot('p');
+      assert.ok(snap.revision >= r2.revision);
+      assert.deepEqual((await cp.poolChanges('p', r1.revision - 1)).changes, [], 'not in the change stream');
+      await rejectsWith(cp.deleteLbStatus('p', 'lb1', { ...admin, ifMatch: r1.revision }), 'WGF_ERR_CONFLICT');
+      await cp.deleteLbStatus('p', 'lb1', { ...admin, ifMatch: r2.revision });
+      await rejectsWith(cp.getLbStatus('p', 'lb1'), 'WGF_ERR_NOT_FOUND');
+      await rejectsWith(cp.deleteLbStatus('p', 'lb1', admin), 'WGF_ERR_NOT_FOUND');
+      await rejectsWith(cp.putLbStatus('nope', 'lb1', LBR, admin), 'WGF_ERR_NOT_FOUND');
+      await rejectsWith(cp.listLbStatus('nope'), 'WGF_ERR_NOT_FOUND');
+      const b = LBR.backends[0]!;
+      const cases: [string, LbReportInput][] = [
+        ['vip not an IP', { ...LBR, vip: 'lb.example.com' }],
+        ['vip with a prefix', { ...LBR, vip: '198.18.1.2/32' }],
+        ['port', { ...LBR, port: 0 }],
+        ['table size', { ...LBR, tableSize: 0 }],
+        ['generation', { ...LBR, generation: -1 }],
+        ['state', { ...LBR, backends: [{ ...b, state: 'healthy' as never }] }],
+        ['backend name', { ...LBR, backends: [{ ...b, name: '../x' }] }],
+        ['reason too long', { ...LBR, backends: [{ ...b, reason: 'r'.repeat(513) }] }],
+        ['reason with a newline', { ...LBR, backends: [{ ...b, reason: 'a\nb' }] }],
+        ['slots beyond the table', { ...LBR, backends: [{ ...b, slots: 252 }] }],
+        ['repeated backend', { ...LBR, backends: [b, b] }],
+        ['too many backends', { ...LBR, backends: Array.from({ length: 1001 }, (_, i) => ({ ...b, name: `b${i}`, slots: 0 })) }],
+        ['lastError with a control character', { ...LBR, lastError: 'x\u0000' }],
+      ];
+      for (const [label, input] of cases) await rejectsWith(cp.putLbStatus('p', 'lb9', input, admin), 'WGF_ERR_VALIDATION', label);
+      await rejectsWith(cp.putLbStatus('p', 'Bad Instance', LBR, admin), 'WGF_ERR_VALIDATION');
+    }));
+
+    test('LB reports racing a pool delete never outlive the pool', withPlane(async (cp) => {
+      const { checkInvariants } = await import('./testing/invariants.js');
+      for (const force of [true, false]) {
+        await cp.createPool({ name: 'race', ipv4Prefix: '10.0.0.0/24' }, admin);
+        const reports = Array.from({ length: 20 }, (_, i) => cp.putLbStatus('race', `lb${i % 4}`, { ...LBR, generation: i }, admin));
+        const results = await Promise.allSettled([...reports, cp.deletePool('race', { ...admin, force })]);
+        for (const r of results) {
+          if (r.status === 'rejected') assert.match(String((r.reason as { code?: string }).code), /WGF_ERR_(IN_USE|NOT_FOUND)/);
+        }
+        assert.equal(results.at(-1)!.status, 'fulfilled', 'reports do not hold a pool');
+        await rejectsWith(cp.getPool('race'), 'WGF_ERR_NOT_FOUND');
+        assert.deepEqual((await cp.store.range(K.lbStatusPrefix('race'))).kvs, []);
+        assert.deepEqual(await checkInvariants(cp.store), [], `force=${force}`);
+      }
     }));
 
     test('pool delete racing peer creations leaves no orphan (forced and not)', withPlane(async (cp) => {
@@ -223,7 +295,8 @@ for (const driver of DRIVERS) {
       assert.equal(await cp.authenticate('wgf_0000000000000000_' + 'A'.repeat(43)), null);
       assert.equal(await cp.authenticate('Bearer nonsense'), null);
       const stored = (await cp.store.range(K.TOKEN_PREFIX)).kvs.map((kv) => kv.value).join();
-      assert.ok(!stored.includes(boot!.split('_')[2]!), 'the secret is not stored');
+      // The secret is everything after `wgf_<16 hex>_`; it may itself contain '_'.
+      assert.ok(!stored.includes(boot!.slice('wgf_'.length + 16 + 1)), 'the secret is not stored');
       await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24' }, admin);
       await cp.createNode('p', { name: 'n' }, admin);
       const nodeTok = await cp.createToken({ name: 'agent-n', role: 'node', pool: 'p', node: 'n' }, admin);

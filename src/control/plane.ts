@@ -1,11 +1,12 @@
-import type { AuditListFilter, ChangesResponse, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated } from '../protocol/api.js';
+import type { AuditListFilter, ChangesResponse, LbReportInput, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
-import type { AdminState, AuditEntry, Node, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
+import type { AdminState, AuditEntry, LbReport, Node, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
 import type { Store, Watcher } from '../store/store.js';
 import { listAudit } from './audit.js';
 import { mapEvents, snapshotFrom } from './changes.js';
 import { commit, makeCtx, notFound, systemClock, type Clock, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
+import * as lbs from './lbs.js';
 import * as nodes from './nodes.js';
 import type { PageRequest } from './paging.js';
 import * as peers from './peers.js';
@@ -31,7 +32,7 @@ export interface ControlPlaneOptions {
 const CHANGES_LIMIT = 5000;
 
 /**
- * The control plane: pools, nodes, peers, tokens, audit and the change stream, all on the
+ * The control plane: pools, nodes, peers, LB reports, tokens, audit and the change stream, all on the
  * Store interface (no assumption that this process is the only writer). Every mutation is
  * validated, guarded by compares (If-Match → WGF_ERR_CONFLICT) and audited in its own txn;
  * the returned entity's `revision` is that txn's revision. Authorization is the caller's job
@@ -68,6 +69,16 @@ export class ControlPlane {
   putNodeStatus(pool: string, name: string, status: NodeStatusInput, opts: MutationOptions): Promise<Node> {
     return nodes.putNodeStatus(this.ctx, pool, name, status, opts);
   }
+
+  // ---- load-balancer reports ----
+  /** Stores an LB instance's report (not audited, not in the change stream); the pool must exist. */
+  putLbStatus(pool: string, instance: string, input: LbReportInput, opts: MutationOptions): Promise<LbReport> {
+    return lbs.putLbStatus(this.ctx, pool, instance, input, opts);
+  }
+  getLbStatus(pool: string, instance: string): Promise<LbReport> { return lbs.getLbStatus(this.ctx, pool, instance); }
+  listLbStatus(pool: string, req: PageRequest = {}): Promise<Page<LbReport>> { return lbs.listLbStatus(this.ctx, pool, req); }
+  /** Forgets a retired instance's report; WGF_ERR_NOT_FOUND when there is none. */
+  deleteLbStatus(pool: string, instance: string, opts: MutationOptions): Promise<void> { return lbs.deleteLbStatus(this.ctx, pool, instance, opts); }
 
   // ---- peers ----
   createPeer(pool: string, input: PeerCreate, opts: MutationOptions): Promise<Peer> { return peers.createPeer(this.ctx, pool, input, opts); }

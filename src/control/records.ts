@@ -1,5 +1,5 @@
 import { FabricError } from '../protocol/errors.js';
-import type { AdminState, AuditEntry, Node, NodeStatus, Peer, Pool, TokenInfo } from '../protocol/types.js';
+import type { AdminState, AuditEntry, LbReport, Node, NodeStatus, Peer, Pool, TokenInfo } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
 
 /**
@@ -66,6 +66,9 @@ export interface TokenRecord {
   createdAt: string;
 }
 
+/** Stored load-balancer report (under lbstatus/); revision is the key's modRevision. */
+export type LbReportRecord = Omit<LbReport, 'revision'>;
+
 /** Stored audit entry; id and revision come from its key and modRevision. */
 export type AuditRecord = Omit<AuditEntry, 'id' | 'revision'>;
 
@@ -118,6 +121,16 @@ export function statusEntity(kv: KeyValue | undefined): NodeStatus | null {
   return {
     reportedAt: s.reportedAt, appliedRevision: s.appliedRevision, peersDesired: s.peersDesired, peersApplied: s.peersApplied,
     lastReconcileAt: s.lastReconcileAt, driftRepairs: s.driftRepairs, ready: s.ready, message: s.message,
+  };
+}
+
+/** LB report entity of a record. */
+export function lbReportEntity(r: LbReportRecord, revision: number): LbReport {
+  return {
+    pool: r.pool, instance: r.instance, vip: r.vip, port: r.port, tableSize: r.tableSize, generation: r.generation, lastError: r.lastError,
+    failOpen: r.failOpen,
+    backends: r.backends.map((b) => ({ name: b.name, state: b.state, reason: b.reason, inTable: b.inTable, slots: b.slots })),
+    reportedAt: r.reportedAt, revision,
   };
 }
 

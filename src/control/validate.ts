@@ -1,7 +1,7 @@
 import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, MAX_ALLOWED_IPS, MAX_DNS, MAX_LABELS, NAME_PATTERN } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { AdminState } from '../protocol/types.js';
-import { formatNet, overlaps, parseIp, parseNet, type Net } from '../protocol/ipam.js';
+import { formatIp, formatNet, overlaps, parseIp, parseNet, type Net } from '../protocol/ipam.js';
 
 /**
  * Semantic validation of control-plane inputs. The HTTP layer checks shapes with the same
@@ -98,6 +98,13 @@ export function endpoint(field: string, v: unknown): string | null {
     throw invalid(field, 'has an invalid host name');
   }
   return `${host.toLowerCase()}:${port}`;
+}
+
+/** An IP address literal (no prefix, no zone), returned in canonical form. */
+export function ip(field: string, v: unknown): string {
+  const addr = typeof v === 'string' ? safeIp(v) : null;
+  if (!addr) throw invalid(field, 'must be an IPv4 or IPv6 address');
+  return formatIp(addr.family, addr.value);
 }
 
 /** DNS servers: IP addresses only. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { isFabricError } from '../protocol/errors.js';
 import type { NodeStatus } from '../protocol/types.js';
 import {
-  agentReady, BackendHealth, decisionChanged, DEFAULT_HEALTH_CONFIG, detectionTimeMs, failOpenOnReadiness, FAIL_OPEN_NOTE, healthConfig,
+  agentReady, BackendHealth, decisionChanged, DEFAULT_HEALTH_CONFIG, detectionTimeMs, failOpenInEffect, failOpenOnReadiness, FAIL_OPEN_NOTE, healthConfig,
   type DecisionCause, type HealthConfigInput, type HealthDecision,
 } from './health.js';
 
@@ -208,6 +208,8 @@ for (const c of failOpenCases) {
       }
     }
     assert.equal([...out.values()].filter((e) => e.inTable).length, c.keptIn.length + [...input.values()].filter((d) => d.inTable).length);
+    assert.equal(failOpenInEffect(out.values()), c.keptIn.length > 0, 'failOpenInEffect sees the override');
+    assert.equal(failOpenInEffect(input.values()), false, 'raw decisions never show it');
   });
 }
 

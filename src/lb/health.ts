@@ -180,6 +180,16 @@ function keptInByFailOpen(d: HealthDecision): boolean {
   return d.inTable && d.cause === 'not-ready';
 }
 
+/**
+ * True when fail-open on readiness is in effect in these (effective) decisions, i.e. the
+ * result of failOpenOnReadiness() holds at least one backend in the table whose agent is not
+ * in sync. Pure; for status pages and the wgfabric_lb_fail_open gauge.
+ */
+export function failOpenInEffect(decisions: Iterable<HealthDecision>): boolean {
+  for (const d of decisions) if (keptInByFailOpen(d)) return true;
+  return false;
+}
+
 const sameOutcome = (a: HealthDecision, b: HealthDecision): boolean => a.state === b.state && a.inTable === b.inTable && a.keepFlows === b.keepFlows;
 
 /**

@@ -12,7 +12,7 @@ export class LbMetrics implements LbServiceHooks {
   private readonly probes: Counter<'backend' | 'result'>;
   private readonly rtt: Histogram<'backend'>;
   private readonly detection: Histogram<'backend'>;
-  private service: LbService | undefined;
+  private service: Pick<LbService, 'status'> | undefined;
 
   constructor(labels: { pool: string; vip: string; instance: string }) {
     this.registry.setDefaultLabels(labels);
@@ -41,10 +41,14 @@ export class LbMetrics implements LbServiceHooks {
     backendGauge('wgfabric_lb_backend_slots', 'Slots of the applied table the backend owns', (b) => b.slots);
     const self = this;
     new Gauge({ name: 'wgfabric_lb_table_generation', help: 'Successful table applies so far', registers, collect() { this.set(self.service?.status().generation ?? 0); } });
+    new Gauge({
+      name: 'wgfabric_lb_fail_open', help: '1 while fail-open on readiness holds backends in the table (no backend\'s agent is in sync)', registers,
+      collect() { this.set(self.service?.status().failOpen ? 1 : 0); },
+    });
   }
 
   /** The service whose status the gauges read. */
-  attach(service: LbService): void {
+  attach(service: Pick<LbService, 'status'>): void {
     this.service = service;
   }
 

@@ -4,12 +4,13 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { LbReportInput } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
-import type { Node, NodeStatus, Peer, Pool } from '../protocol/types.js';
+import type { LbReport, Node, NodeStatus, Peer, Pool } from '../protocol/types.js';
 import { generateKeyPair, parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
 import type { ProbeReport } from './checker.js';
 import { healthConfig } from './health.js';
-import { LbService, parseEndpoint, serverTunnelIp, targetsFromNodes, type LbApi } from './service.js';
+import { LbService, parseEndpoint, serverTunnelIp, targetsFromNodes, type LbApi, type LbLog } from './service.js';
 import { FakeApplier } from './testing/fake-applier.js';
 import { FakeConntrack } from './testing/fake-conntrack.js';
 
@@ -27,11 +28,19 @@ function node(name: string, endpoint: string | null, over: Partial<Node> = {}): 
   return { ...META, pool: 'p', name, endpoint, adminState: 'active', labels: {}, status: status(true), ...over };
 }
 
-/** An in-memory control plane: nodes, peers, and a switch that makes it unreachable. */
+/** An in-memory control plane: nodes, peers, LB reports, and a switch that makes it unreachable. */
 class FakeApi implements LbApi {
   nodes: Node[] = [];
   readonly peers = new Map<string, Peer>();
+  /** Every report stored, in order. */
+  readonly reports: (LbReportInput & { pool: string; instance: string })[] = [];
   down = false;
+  /** Reports fail (the rest of the API works). */
+  reportsFail = false;
+  reportAttempts = 0;
+  /** Most report PUTs in flight at once. */
+  maxReportsInFlight = 0;
+  private reportsInFlight = 0;
   private next = 2;
 
   private check(): void {
@@ -54,6 +63,19 @@ class FakeApi implements LbApi {
   deletePeer = async (_pool: string, name: string): Promise<void> => {
     this.check();
     this.peers.delete(name);
+  };
+  putLbStatus = async (pool: string, instance: string, input: LbReportInput): Promise<LbReport> => {
+    this.reportAttempts++;
+    this.maxReportsInFlight = Math.max(this.maxReportsInFlight, ++this.reportsInFlight);
+    try {
+      await sleep(2); // a real round trip: lets requests pile up behind this one
+      this.check();
+      if (this.reportsFail) throw new FabricError('WGF_ERR_UNAVAILABLE', 'reports refused');
+      this.reports.push({ ...input, pool, instance });
+      return { ...input, pool, instance, reportedAt: new Date().toISOString(), revision: this.reports.length };
+    } finally {
+      this.reportsInFlight--;
+    }
   };
 }
 
@@ -103,12 +125,12 @@ test('serverTunnelIp: the first usable address of the prefix', () => {
 describe('LbService (fake control plane, prober, nft and conntrack)', () => {
   const health = healthConfig({ intervalMs: 5, timeoutMs: 50, fall: 2, rise: 2 });
 
-  function make(api: FakeApi, answers: Map<string, ProbeReport>, keyFile?: string) {
+  function make(api: FakeApi, answers: Map<string, ProbeReport>, keyFile?: string, extra: { reportMs?: number; log?: LbLog } = {}) {
     const applier = new FakeApplier();
     const conntrack = new FakeConntrack();
     const svc = new LbService({
       api, pool: 'p', vip: '198.18.1.2', port: 51820, instance: 't', tableSize: 251, affinity: 'src-ip-port', health, applier, conntrack,
-      pollMs: 10, readyMaxAgeMs: 60_000, prober: async (b) => answers.get(b.name) ?? { ok: true, rttMs: 1 }, ...(keyFile ? { keyFile } : {}),
+      pollMs: 10, readyMaxAgeMs: 60_000, prober: async (b) => answers.get(b.name) ?? { ok: true, rttMs: 1 }, ...(keyFile ? { keyFile } : {}), ...extra,
     });
     return { svc, applier, conntrack };
   }
@@ -178,6 +200,82 @@ describe('LbService (fake control plane, prober, nft and conntrack)', () => {
       assert.notEqual(api.peers.get('lbprobe-t')!.publicKey, pub, 'a key held only in memory cannot match: the peer is replaced');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('reports to the control plane after an apply (the backend taken out, with its reason) and as a heartbeat', async () => {
+    const api = new FakeApi();
+    api.nodes = [node('backend-1', '198.18.0.10:51820'), node('backend-2', '198.18.0.11:51820')];
+    const answers = new Map<string, ProbeReport>();
+    const { svc } = make(api, answers, undefined, { reportMs: 20 });
+    await svc.start();
+    try {
+      await until('a report with both backends in the table', () => api.reports.some((r) => r.backends.length === 2 && r.backends.every((b) => b.inTable)));
+      const first = api.reports.find((r) => r.backends.every((b) => b.inTable))!;
+      assert.deepEqual([first.pool, first.instance, first.vip, first.port, first.tableSize, first.failOpen], ['p', 't', '198.18.1.2', 51820, 251, false]);
+      assert.equal(first.backends.reduce((n, b) => n + b.slots, 0), 251);
+
+      answers.set('backend-2', { ok: false, reason: 'refused' });
+      await until('backend-2 out of the table', () => !svc.status().backends.find((b) => b.name === 'backend-2')!.inTable);
+      const gen = svc.status().generation;
+      await until('a report of that apply', () => api.reports.some((r) => r.generation >= gen));
+      const out = api.reports.find((r) => r.generation >= gen)!.backends.find((b) => b.name === 'backend-2')!;
+      assert.deepEqual([out.inTable, out.slots, out.state], [false, 0, 'down']);
+      assert.equal(out.reason, 'probe failed: refused');
+      assert.equal(out.reason, svc.status().backends.find((b) => b.name === 'backend-2')!.reason, 'the reason /status shows');
+
+      // Heartbeat: reports keep coming while nothing changes.
+      const seen = api.reports.length;
+      await until('two heartbeats', () => api.reports.slice(seen).filter((r) => r.generation === svc.status().generation).length >= 2);
+      assert.equal(api.maxReportsInFlight, 1, 'never two report PUTs in flight');
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  test('a failing control plane: reports fail with a warning, the service goes on and recovers', async () => {
+    const api = new FakeApi();
+    api.nodes = [node('backend-1', '198.18.0.10:51820'), node('backend-2', '198.18.0.11:51820')];
+    api.reportsFail = true;
+    const logs: { level: string; msg: string }[] = [];
+    const answers = new Map<string, ProbeReport>();
+    const { svc } = make(api, answers, undefined, { reportMs: 5, log: (level, msg) => logs.push({ level, msg }) });
+    await svc.start();
+    try {
+      await until('both backends in the table', () => svc.status().backends.length === 2 && svc.status().backends.every((b) => b.inTable));
+      answers.set('backend-2', { ok: false, reason: 'refused' });
+      await until('backend-2 out of the table', () => !svc.status().backends.find((b) => b.name === 'backend-2')!.inTable);
+      await until('several failed reports', () => api.reportAttempts >= 5);
+      const warns = logs.filter((l) => l.level === 'warn' && l.msg.startsWith('reporting to the control plane failed'));
+      assert.ok(warns.length >= 1, 'the failure is logged');
+      assert.ok(warns.length < api.reportAttempts, `throttled: ${warns.length} warnings for ${api.reportAttempts} failures`);
+      assert.equal(api.reports.length, 0);
+
+      api.reportsFail = false;
+      await until('a report gets through', () => api.reports.length > 0);
+      assert.equal(api.reports.at(-1)!.backends.find((b) => b.name === 'backend-2')!.inTable, false);
+      await until('the recovery is logged', () => logs.some((l) => l.msg === 'reporting to the control plane again'));
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  test('fail-open on readiness shows in status() and in the report', async () => {
+    const api = new FakeApi();
+    const unready = () => [node('backend-1', '198.18.0.10:51820', { status: status(false) }), node('backend-2', '198.18.0.11:51820', { status: status(false) })];
+    api.nodes = unready();
+    const { svc } = make(api, new Map(), undefined, { reportMs: 20 });
+    await svc.start();
+    try {
+      await until('both backends kept in by fail-open', () => svc.status().backends.length === 2 && svc.status().backends.every((b) => b.inTable));
+      assert.equal(svc.status().failOpen, true);
+      await until('a report saying so', () => api.reports.some((r) => r.failOpen && r.backends.every((b) => b.inTable)));
+      api.nodes = [node('backend-1', '198.18.0.10:51820'), unready()[1]!];
+      await until('backend-2 out again: backend-1 is in sync', () => !svc.status().backends.find((b) => b.name === 'backend-2')!.inTable);
+      assert.equal(svc.status().failOpen, false);
+      await until('a report without fail-open', () => api.reports.at(-1)?.failOpen === false);
+    } finally {
+      await svc.stop();
     }
   });
 });

@@ -10,6 +10,8 @@
  *   outage must not take the data plane down.
  * - Probes every backend with a real handshake + ICMP echo to the pool's server tunnel address.
  * - Drives one LbController (nft + conntrack of the namespace it runs in).
+ * - Reports its status to the control plane (report.ts) after every applied table change and
+ *   as a heartbeat, in the background: a slow or failing control plane never holds up the data path.
  *
  * Clock: the health machinery runs on the monotonic clock; wall-clock times in status()
  * (leftTableAt, detectedAt) are for people and tests comparing with other processes.
@@ -23,13 +25,14 @@ import { generatePrivateKey, parseKey, publicKeyOf, toBase64, type Key } from '.
 import { checkPort, parseIp } from './addr.js';
 import { HealthChecker, systemTimers, wireguardProber, type CheckTarget, type Prober, type ProbeReport } from './checker.js';
 import type { ConntrackPort } from './conntrack.js';
-import { LbController, type LbBackend, type LbStatus } from './controller.js';
-import { agentReady, type HealthConfig, type HealthDecision } from './health.js';
+import { LbController, type LbBackend, type LbBackendStatus, type LbStatus } from './controller.js';
+import { agentReady, failOpenInEffect, type HealthConfig, type HealthDecision } from './health.js';
 import type { Affinity, ReturnPath } from './nft.js';
 import type { RulesetApplier } from './nft-apply.js';
+import { lbReportInput, StatusReporter } from './report.js';
 
 /** The part of the control-plane API the LB uses (ApiClient implements it). */
-export type LbApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer'>;
+export type LbApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'putLbStatus'>;
 
 export type LbLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -54,6 +57,8 @@ export interface LbServiceOptions {
   readonly readyMaxAgeMs?: number;
   /** How often the node list is read (default 500 ms). */
   readonly pollMs?: number;
+  /** Heartbeat of the status reports to the control plane (default 2000 ms); changes are reported at once. */
+  readonly reportMs?: number;
   /** Replaces the WireGuard prober (tests). */
   readonly prober?: Prober;
   readonly log?: LbLog;
@@ -64,7 +69,7 @@ export interface LbServiceBackend {
   readonly name: string;
   readonly address: string;
   readonly port: number;
-  readonly state: string;
+  readonly state: LbBackendStatus['state'];
   readonly reason: string;
   readonly inTable: boolean;
   readonly slots: number;
@@ -90,6 +95,8 @@ export interface LbServiceStatus {
   readonly generation: number;
   readonly probePeer: { readonly name: string; readonly publicKey: string; readonly address: string } | null;
   readonly lastError: string | null;
+  /** Fail-open on readiness holds backends in the table (no backend's agent is in sync; see health.ts). */
+  readonly failOpen: boolean;
   readonly backends: readonly LbServiceBackend[];
 }
 
@@ -154,6 +161,7 @@ export class LbService {
   private readonly log: LbLog;
   /** Wall-clock time the last nft apply finished, and how long it took. */
   private lastApply: { at: string; ms: number } | undefined;
+  private readonly reporter: StatusReporter;
 
   constructor(private readonly o: LbServiceOptions, private readonly hooks: LbServiceHooks = {}) {
     this.family = parseIp(o.vip, 'vip').family;
@@ -164,6 +172,12 @@ export class LbService {
         deleteFlowsTo: (...a) => this.timedDelete(...a),
         listFlowTargets: (vip, port) => this.o.conntrack.listFlowTargets(vip, port),
       }, now: systemTimers.now,
+    });
+    this.reporter = new StatusReporter({
+      send: (report) => this.o.api.putLbStatus(this.o.pool, this.o.instance, report),
+      snapshot: () => lbReportInput(this.status()),
+      intervalMs: o.reportMs ?? 2000,
+      log: this.log,
     });
   }
 
@@ -192,6 +206,7 @@ export class LbService {
     });
     await this.poll();
     this.checker.start();
+    this.reporter.start();
     this.log('info', 'lb started', { pool: this.o.pool, vip: `${this.o.vip}:${this.o.port}`, probePeer: peer.name, tableSize: this.o.tableSize });
     const loop = () => {
       if (this.stopped) return;
@@ -200,20 +215,22 @@ export class LbService {
     loop();
   }
 
-  /** Stops polling and probing; leaves the nft table as it is (flows keep going). */
+  /** Stops polling, probing and reporting; leaves the nft table as it is (flows keep going). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.pollTimer);
+    this.reporter.stop();
     await this.checker?.stop();
   }
 
   status(): LbServiceStatus {
     const c: LbStatus = this.stampLeavers();
     const checks = new Map((this.checker?.status() ?? []).map((s) => [s.name, s]));
+    const failOpen = failOpenInEffect([...checks.values()].map((s) => s.decision));
     return {
       pool: this.o.pool, instance: this.o.instance, vip: c.vip, port: c.port, tableSize: c.tableSize, generation: c.generation,
       probePeer: this.probePeer ? { name: this.probePeer.name, publicKey: this.probePeer.publicKey, address: this.probePeer.addresses[0] ?? '' } : null,
-      lastError: c.lastError,
+      lastError: c.lastError, failOpen,
       backends: c.backends.map((b) => {
         const s = checks.get(b.name);
         const n = this.nodes.get(b.name);
@@ -265,6 +282,7 @@ export class LbService {
       this.log('info', 'backend left the table', { backend: name, at: this.leftTableAt.get(name), reason: decisions.get(name)?.reason ?? 'removed', flowsDeleted: r.flowsDeleted.get(name) ?? 0 });
     }
     for (const name of now) if (!before.has(name)) this.log('info', 'backend joined the table', { backend: name });
+    this.reporter.kick(); // the control plane hears of every applied change at once
   }
 
   private async poll(): Promise<void> {

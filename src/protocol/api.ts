@@ -6,7 +6,7 @@
  * (no type coercion anywhere); the server parses them after validation.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import type { AuditEntry, Node, NodeStatus, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from './types.js';
+import type { AuditEntry, LbReport, Node, NodeStatus, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from './types.js';
 
 /** Names of pools, nodes, peers and tokens. */
 export const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
@@ -21,6 +21,13 @@ export const LIMIT_DEFAULT = 100;
 export const LIMIT_MAX = 1000;
 /** Longest long-poll wait of GET .../changes, in seconds. */
 export const WAIT_MAX_SECONDS = 60;
+/** Most backends one load-balancer report may list. */
+export const MAX_LB_BACKENDS = 1000;
+/** Longest backend reason and LB error text in a load-balancer report. */
+export const MAX_LB_REASON = 512;
+export const MAX_LB_ERROR = 1024;
+/** Largest Maglev table an LB report may name (src/lb/maglev.ts MAX_TABLE_SIZE). */
+export const MAX_LB_TABLE_SIZE = 1 << 24;
 
 const strict = { additionalProperties: false } as const;
 
@@ -93,6 +100,22 @@ export const TokenCreatedSchema = Type.Object({
   token: TokenSchema,
   secret: Type.String({ maxLength: 128, description: 'the bearer token; shown only in this response' }),
 }, strict);
+
+/** Wire schema: LbBackendState. */
+export const LbBackendStateSchema = Type.Union(['probing', 'up', 'down', 'suppressed', 'unknown'].map((s) => Type.Literal(s as LbReport['backends'][number]['state'])));
+/** Wire schema: LbBackendReport. */
+export const LbBackendReportSchema = Type.Object({
+  name: Name, state: LbBackendStateSchema, reason: Type.String({ maxLength: MAX_LB_REASON }), inTable: Type.Boolean(),
+  slots: Type.Integer({ minimum: 0, maximum: MAX_LB_TABLE_SIZE }),
+}, strict);
+const lbReportFields = {
+  vip: Type.String({ minLength: 1, maxLength: 45, description: 'IP literal' }), port: Port,
+  tableSize: Type.Integer({ minimum: 1, maximum: MAX_LB_TABLE_SIZE }), generation: Type.Integer({ minimum: 0 }),
+  lastError: Nullable(Type.String({ maxLength: MAX_LB_ERROR })), failOpen: Type.Boolean(),
+  backends: Type.Array(LbBackendReportSchema, { maxItems: MAX_LB_BACKENDS }),
+};
+/** Wire schema: LbReport. */
+export const LbReportSchema = Type.Object({ pool: Name, instance: Name, ...lbReportFields, reportedAt: Time, revision: Revision }, strict);
 
 /** A page of a list; `next` is an opaque cursor (null on the last page). */
 export const PageSchema = <T extends TSchema>(item: T) =>
@@ -174,6 +197,9 @@ export const NodeStatusInputSchema = Type.Object({
   lastReconcileAt: Nullable(Time), driftRepairs: Type.Integer({ minimum: 0 }), ready: Type.Boolean(), message: Type.String({ maxLength: 512 }),
 }, strict);
 
+/** What a load balancer reports about its VIP and backends; the server stamps `reportedAt`. */
+export const LbReportInputSchema = Type.Object({ ...lbReportFields }, strict);
+
 /** Wire schema: PeerCreate. */
 export const PeerCreateSchema = Type.Object({
   name: Name,
@@ -212,6 +238,8 @@ export const NodeParams = Type.Object({ pool: Name, node: Name }, strict);
 /** Path parameters. */
 export const PeerParams = Type.Object({ pool: Name, peer: Name }, strict);
 /** Path parameters. */
+export const LbParams = Type.Object({ pool: Name, instance: Name }, strict);
+/** Path parameters. */
 export const TokenParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{16}$' }) }, strict);
 
 const LimitQ = Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: `page size 1..${LIMIT_MAX}, default ${LIMIT_DEFAULT}` });
@@ -238,6 +266,8 @@ export const AuditListQuery = Type.Object({
   action: Type.Optional(AuditEntrySchema.properties.action),
   object: Type.Optional(Type.String({ maxLength: 256, description: 'object path prefix, e.g. pools/demo/' })),
 }, strict);
+/** Query string of LbList routes (strings on the wire). */
+export const LbListQuery = Type.Object({ ...page }, strict);
 /** Query string of TokenList routes (strings on the wire). */
 export const TokenListQuery = Type.Object({ ...page }, strict);
 /** For routes that take no query parameters: any is refused rather than ignored. */
@@ -264,6 +294,8 @@ export type NodeCreate = Static<typeof NodeCreateSchema>;
 export type NodeUpdate = Static<typeof NodeUpdateSchema>;
 /** Static type of the NodeStatusInput wire form. */
 export type NodeStatusInput = Static<typeof NodeStatusInputSchema>;
+/** Static type of the LbReportInput wire form. */
+export type LbReportInput = Static<typeof LbReportInputSchema>;
 /** Static type of the PeerCreate wire form. */
 export type PeerCreate = Static<typeof PeerCreateSchema>;
 /** Static type of the PeerUpdate wire form. */
@@ -297,6 +329,8 @@ export type _SchemaChecks = [
   Check<Same<Static<typeof PeerSchema>, Mutable<Peer>>>,
   Check<Same<Static<typeof AuditEntrySchema>, Mutable<AuditEntry>>>,
   Check<Same<Static<typeof TokenSchema>, Mutable<TokenInfo>>>,
+  Check<Same<Static<typeof LbReportSchema>, Mutable<LbReport>>>,
+  Check<Same<LbReportInput, Omit<Mutable<LbReport>, 'pool' | 'instance' | 'reportedAt' | 'revision'>>>,
   Check<Same<Static<typeof PoolSnapshotSchema>['revision'], PoolSnapshot['revision']>>,
   Check<Same<Static<typeof PoolChangeSchema>['type'], PoolChange['type']>>,
 ];

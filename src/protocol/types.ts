@@ -55,6 +55,45 @@ export interface Node extends Meta {
   readonly status: NodeStatus | null;
 }
 
+/** A backend's probe state as a load balancer reports it ('unknown': no health decision yet). */
+export type LbBackendState = 'probing' | 'up' | 'down' | 'suppressed' | 'unknown';
+
+/** One backend in a load balancer's report. */
+export interface LbBackendReport {
+  /** The node name (the backend's Maglev identity). */
+  readonly name: string;
+  readonly state: LbBackendState;
+  /** Why it is in or out, one line for people ("healthy", "probe failed: timeout after 300 ms"). */
+  readonly reason: string;
+  /** In the Maglev table the LB's kernel holds now. */
+  readonly inTable: boolean;
+  /** Slots of that table it owns (0 when out). */
+  readonly slots: number;
+}
+
+/**
+ * What one `wgfabric lb run` instance last reported about its VIP and backends. An observation
+ * (like NodeStatus): not audited, not in the pool's change stream. The server stamps
+ * `reportedAt`; a report older than a few heartbeats means the instance stopped reporting.
+ */
+export interface LbReport {
+  readonly pool: string;
+  /** The LB instance (`--instance`), unique per LB process of the pool. */
+  readonly instance: string;
+  readonly vip: string;
+  readonly port: number;
+  readonly tableSize: number;
+  /** Successful table applies of the instance so far. */
+  readonly generation: number;
+  readonly lastError: string | null;
+  /** Fail-open on readiness holds backends in the table (no backend's agent is in sync). */
+  readonly failOpen: boolean;
+  readonly backends: readonly LbBackendReport[];
+  readonly reportedAt: string;
+  /** Store revision of this report (its ETag). */
+  readonly revision: number;
+}
+
 export interface Peer extends Meta {
   readonly pool: string;
   readonly name: string;

@@ -2,11 +2,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { Value } from '@sinclair/typebox/value';
-import { ErrorBodySchema, PageSchema, PeerSchema, PoolSchema, NodeSchema, AuditEntrySchema, TokenCreatedSchema } from '../protocol/api.js';
+import { ErrorBodySchema, PageSchema, PeerSchema, PoolSchema, NodeSchema, AuditEntrySchema, TokenCreatedSchema, LbReportSchema, MAX_LB_BACKENDS } from '../protocol/api.js';
 import { pubkey, WEAK_KEYS } from '../control/testing/fixtures.js';
 import { harness, type Harness } from './testing/harness.js';
 
 const json = { 'content-type': 'application/json' };
+const LB = {
+  vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 2, lastError: null, failOpen: false,
+  backends: [{ name: 'n1', state: 'up', reason: 'healthy', inTable: true, slots: 126 }, { name: 'n2', state: 'down', reason: 'probe failed: timeout after 300 ms', inTable: false, slots: 0 }],
+};
+const lbWith = (over: Record<string, unknown>, backend: Record<string, unknown> = {}) => ({ ...LB, ...over, backends: [{ ...LB.backends[0], ...backend }] });
 
 describe('API via inject', () => {
   let h: Harness;
@@ -56,6 +61,20 @@ describe('API via inject', () => {
       ['unknown route', 'GET', '/v1/nothing-here', undefined, 404, 'WGF_ERR_NOT_FOUND'],
       ['missing object', 'GET', '/v1/pools/p1/peers/ghost', undefined, 404, 'WGF_ERR_NOT_FOUND'],
       ['wrong method', 'PUT', '/v1/pools', { name: 'x' }, 404, 'WGF_ERR_NOT_FOUND'],
+      ['lb report extra field', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({ reportedAt: '2030-01-01T00:00:00Z' }), 400, 'WGF_ERR_VALIDATION'],
+      ['lb report extra backend field', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({}, { weight: 1 }), 400, 'WGF_ERR_VALIDATION'],
+      ['lb report bad state', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({}, { state: 'healthy' }), 400, 'WGF_ERR_VALIDATION'],
+      ['lb report bad vip', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({ vip: 'vip.example.com' }), 400, 'WGF_ERR_VALIDATION'],
+      ['lb report vip with prefix', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({ vip: '198.18.1.2/32' }), 400, 'WGF_ERR_VALIDATION'],
+      ['lb report bad backend name', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({}, { name: 'Bad Name' }), 400, 'WGF_ERR_VALIDATION'],
+      ['lb report control chars', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({}, { reason: 'a\nb' }), 400, 'WGF_ERR_VALIDATION'],
+      ['lb report long reason', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({}, { reason: 'x'.repeat(513) }), 400, 'WGF_ERR_VALIDATION'],
+      ['lb report slots beyond the table', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({}, { slots: 252 }), 400, 'WGF_ERR_VALIDATION'],
+      ['lb report repeated backend', 'PUT', '/v1/pools/p1/lbs/lb1/status', { ...LB, backends: [LB.backends[0], LB.backends[0]] }, 400, 'WGF_ERR_VALIDATION'],
+      ['lb report missing pool', 'PUT', '/v1/pools/nope/lbs/lb1/status', LB, 404, 'WGF_ERR_NOT_FOUND'],
+      ['lb list missing pool', 'GET', '/v1/pools/nope/lbs', undefined, 404, 'WGF_ERR_NOT_FOUND'],
+      ['missing lb report', 'GET', '/v1/pools/p1/lbs/ghost', undefined, 404, 'WGF_ERR_NOT_FOUND'],
+      ['forget a missing lb report', 'DELETE', '/v1/pools/p1/lbs/ghost', undefined, 404, 'WGF_ERR_NOT_FOUND'],
     ];
     const rev = await h.cp.currentRevision();
     for (const [label, method, url, body, status, code, headers] of cases) {
@@ -103,6 +122,32 @@ describe('API via inject', () => {
     assert.equal((await req('DELETE', `/v1/pools/gone?force=true`, undefined, { 'if-match': `"${pool.revision}"` })).statusCode, 204);
   });
 
+  test('LB reports: put, get, list, forget; stamped by the server, not audited, up to MAX_LB_BACKENDS backends', async () => {
+    const audit = (await req('GET', '/v1/audit?limit=1000')).json().items.length;
+    const put = await req('PUT', '/v1/pools/p1/lbs/lb1/status', LB);
+    assert.equal(put.statusCode, 200, put.body);
+    const rep = put.json();
+    assert.ok(Value.Check(LbReportSchema, rep), put.body);
+    assert.deepEqual([rep.pool, rep.instance, rep.backends[1]?.reason], ['p1', 'lb1', 'probe failed: timeout after 300 ms']);
+    assert.ok(Date.parse(rep.reportedAt) > 0);
+    assert.equal(put.headers.etag, `"${rep.revision}"`);
+    assert.deepEqual((await req('GET', '/v1/pools/p1/lbs/lb1')).json(), rep);
+    const many = { ...LB, tableSize: 65537, backends: Array.from({ length: MAX_LB_BACKENDS }, (_, i) => ({ name: `backend-${i}`, state: 'down', reason: `probe failed: ${'x'.repeat(200)}`, inTable: false, slots: 0 })) };
+    assert.ok(JSON.stringify(many).length > 64 * 1024, 'bigger than the default body limit');
+    assert.equal((await req('PUT', '/v1/pools/p1/lbs/lb2/status', many)).statusCode, 200);
+    const list = await req('GET', '/v1/pools/p1/lbs?limit=1');
+    assert.ok(Value.Check(PageSchema(LbReportSchema), list.json()));
+    assert.deepEqual(list.json().items.map((r: { instance: string }) => r.instance), ['lb1']);
+    const rest = (await req('GET', `/v1/pools/p1/lbs?cursor=${list.json().next}`)).json();
+    assert.deepEqual(rest.items.map((r: { instance: string; backends: unknown[] }) => [r.instance, r.backends.length]), [['lb2', MAX_LB_BACKENDS]]);
+    assert.equal((await req('GET', '/v1/pools/p2/lbs')).json().items.length, 0, 'per pool');
+    assert.equal((await req('DELETE', '/v1/pools/p1/lbs/lb2')).statusCode, 204);
+    assert.equal((await req('DELETE', '/v1/pools/p1/lbs/lb1', undefined, { 'if-match': '"1"' })).statusCode, 409);
+    assert.equal((await req('DELETE', '/v1/pools/p1/lbs/lb1', undefined, { 'if-match': put.headers.etag as string })).statusCode, 204);
+    assert.equal((await req('GET', '/v1/pools/p1/lbs')).json().items.length, 0);
+    assert.equal((await req('GET', '/v1/audit?limit=1000')).json().items.length, audit, 'reports and forgetting them are not audited');
+  });
+
   test('private key only for the pool\'s nodes and admins, never in other answers', async () => {
     const res = await h.app.inject({ method: 'GET', url: '/v1/pools/p1/private-key', headers: h.bearer(h.tokens.node) });
     assert.equal(res.statusCode, 200);
@@ -119,6 +164,8 @@ describe('API via inject', () => {
     const doc = (await req('GET', '/v1/openapi.json')).json();
     assert.equal(doc.openapi, '3.0.3');
     assert.ok(doc.paths['/v1/pools/{pool}/peers'].post.requestBody);
+    assert.ok(doc.paths['/v1/pools/{pool}/lbs/{instance}/status'].put.requestBody, 'LB report route documented');
+    assert.ok(doc.paths['/v1/pools/{pool}/lbs'].get && doc.paths['/v1/pools/{pool}/lbs/{instance}'].get && doc.paths['/v1/pools/{pool}/lbs/{instance}'].delete);
     const m = await req('GET', '/metrics');
     assert.match(m.body, /wgfabric_http_requests_total\{method="GET",route="\/v1\/openapi.json",status="200"\} 1/);
     assert.match(m.body, /wgfabric_pool_peers\{pool="p1"\} \d+/);

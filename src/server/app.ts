@@ -8,6 +8,7 @@ import { ServerMetrics } from './metrics.js';
 import { allowed, ADMIN, type Access } from './policy.js';
 import { registerAdminRoutes, registerMetaRoutes } from './routes-admin.js';
 import { registerNodeRoutes, registerPeerRoutes } from './routes-children.js';
+import { registerLbRoutes } from './routes-lbs.js';
 import { registerPoolRoutes } from './routes-pools.js';
 import { registerStreamRoutes } from './routes-stream.js';
 
@@ -32,10 +33,10 @@ export const BODY_LIMIT = 64 * 1024;
 /**
  * The control-plane HTTP API (REST under /v1, see routes-*.ts), ready for `.inject()` or
  * `.listen()`. Every route except /healthz needs `Authorization: Bearer <token>`; the auth
- * hook runs before the body is read. Bodies are JSON only, at most 64 KiB, validated against
- * the TypeBox schemas of protocol/api.ts with unknown fields rejected and no type coercion.
- * Every error body is FabricError.toJSON(); unexpected errors are logged once (redacted)
- * and answered as WGF_ERR_INTERNAL.
+ * hook runs before the body is read. Bodies are JSON only, at most 64 KiB (LB reports 1 MiB),
+ * validated against the TypeBox schemas of protocol/api.ts with unknown fields rejected and no
+ * type coercion. Every error body is FabricError.toJSON(); unexpected errors are logged once
+ * (redacted) and answered as WGF_ERR_INTERNAL.
  */
 export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
   const cp = opts.control;
@@ -116,6 +117,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerPoolRoutes(app, cp);
   registerNodeRoutes(app, cp);
   registerPeerRoutes(app, cp);
+  registerLbRoutes(app, cp);
   registerStreamRoutes(app, cp, {
     heartbeatMs: opts.heartbeatMs ?? 5000,
     onWatchers: (n) => {

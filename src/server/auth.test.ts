@@ -41,6 +41,10 @@ const EXPECTED: Record<string, string> = {
   'GET /v1/pools/:pool/peers/:peer': 'read-only',
   'PATCH /v1/pools/:pool/peers/:peer': 'operator',
   'DELETE /v1/pools/:pool/peers/:peer': 'operator',
+  'GET /v1/pools/:pool/lbs': 'read-only',
+  'GET /v1/pools/:pool/lbs/:instance': 'read-only',
+  'PUT /v1/pools/:pool/lbs/:instance/status': 'operator',
+  'DELETE /v1/pools/:pool/lbs/:instance': 'operator',
 };
 
 type Who = keyof Tokens;
@@ -57,6 +61,10 @@ function mayCall(rule: string, who: Who): boolean {
 }
 
 const STATUS = { appliedRevision: 1, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready: true, message: '' };
+const LB_REPORT = {
+  vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 1, lastError: null, failOpen: false,
+  backends: [{ name: 'n1', state: 'up', reason: 'healthy', inTable: true, slots: 251 }],
+} as const;
 const BODIES: Record<string, () => unknown> = {
   'POST /v1/tokens': () => ({ name: `t${Math.random().toString(36).slice(2, 8)}`, role: 'read-only' }),
   'POST /v1/admin/compact': () => ({}),
@@ -67,10 +75,11 @@ const BODIES: Record<string, () => unknown> = {
   'PUT /v1/pools/:pool/nodes/:node/status': () => STATUS,
   'POST /v1/pools/:pool/peers': () => ({ name: `p${Math.random().toString(36).slice(2, 8)}`, publicKey: pubkey() }),
   'PATCH /v1/pools/:pool/peers/:peer': () => ({ enabled: false }),
+  'PUT /v1/pools/:pool/lbs/:instance/status': () => LB_REPORT,
 };
 
 async function call(h: Harness, method: string, route: string, token: string | null, victimToken: string, pool = 'p1') {
-  const url = route.replace(':pool', pool).replace(':node', 'n1').replace(':peer', 'x1').replace(':id', victimToken)
+  const url = route.replace(':pool', pool).replace(':node', 'n1').replace(':peer', 'x1').replace(':instance', 'lb1').replace(':id', victimToken)
     + (route.endsWith('/changes') || route.endsWith('/watch') ? '?since=0' : '');
   const body = BODIES[`${method} ${route}`]?.();
   const res = await h.app.inject({
@@ -99,6 +108,7 @@ test('auth matrix: every registered route, every role', async () => {
     const h = await harness({ heartbeatMs: 60_000 });
     try {
       await h.cp.createPeer('p1', { name: 'x1', publicKey: pubkey() }, { actor: 'fixture' });
+      await h.cp.putLbStatus('p1', 'lb1', { ...LB_REPORT, backends: [...LB_REPORT.backends] }, { actor: 'fixture' });
       const victim = (await h.cp.createToken({ name: 'victim', role: 'read-only' }, { actor: 'fixture' })).token.id;
       const none = await call(h, method, route, null, victim);
       if (EXPECTED[key] === 'public') assert.ok(none.statusCode < 400, `${key} without token: ${none.statusCode}`);

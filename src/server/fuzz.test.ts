@@ -47,6 +47,7 @@ const ROUTES: [string, string][] = [
   ['GET', '/v1/pools/POOL/peers'], ['POST', '/v1/pools/POOL/peers'], ['GET', '/v1/pools/POOL/peers/PEER'], ['PATCH', '/v1/pools/POOL/peers/PEER'],
   ['DELETE', '/v1/pools/POOL/peers/PEER'], ['GET', '/v1/pools/POOL/nodes'], ['POST', '/v1/pools/POOL/nodes'], ['GET', '/v1/pools/POOL/nodes/NODE'],
   ['PATCH', '/v1/pools/POOL/nodes/NODE'], ['DELETE', '/v1/pools/POOL/nodes/NODE'], ['PUT', '/v1/pools/POOL/nodes/NODE/status'],
+  ['GET', '/v1/pools/POOL/lbs'], ['GET', '/v1/pools/POOL/lbs/INST'], ['PUT', '/v1/pools/POOL/lbs/INST/status'], ['DELETE', '/v1/pools/POOL/lbs/INST'],
   ['GET', '/v1/pools/POOL/private-key'], ['GET', '/v1/pools/POOL/snapshot'], ['GET', '/v1/pools/POOL/changes'], ['GET', '/v1/pools/POOL/watch'],
   ['GET', '/v1/tokens'], ['POST', '/v1/tokens'], ['DELETE', '/v1/tokens/ID'], ['GET', '/v1/audit'], ['POST', '/v1/admin/compact'],
   ['GET', '/v1/whoami'], ['GET', '/readyz'], ['GET', '/metrics'], ['GET', '/v1/openapi.json'], ['GET', '/healthz'],
@@ -68,12 +69,14 @@ function junkValue(r: R): unknown {
 
 function junkBody(r: R): unknown {
   const fields = ['name', 'publicKey', 'addresses', 'allowedIps', 'enabled', 'labels', 'expiresAt', 'ipv4Prefix', 'ipv6Prefix', 'mtu', 'dns', 'endpoint',
-    'listenPort', 'adminState', 'role', 'pool', 'node', 'revision', 'privateKey', 'appliedRevision', 'ready', 'message', 'extra', 'Name', 'constructor'];
+    'listenPort', 'adminState', 'role', 'pool', 'node', 'revision', 'privateKey', 'appliedRevision', 'ready', 'message', 'extra', 'Name', 'constructor',
+    'vip', 'port', 'tableSize', 'generation', 'lastError', 'failOpen', 'backends'];
   const body: Record<string, unknown> = {};
   for (let i = r.int(6); i > 0; i--) body[r.pick(fields)] = junkValue(r);
   if (r.chance(0.3)) body['name'] = r.pick(['ok', 'a', r.str(5), r.pick(HOSTILE_STRINGS)]);
   if (r.chance(0.3)) body['publicKey'] = r.pick([pubkey(), r.pick(WEAK_KEYS), r.str(44, 'ABCxyz+/='), Buffer.alloc(32, 1).toString('hex'), r.str(64, '0123456789abcdefg')]);
   if (r.chance(0.2)) body['allowedIps'] = [r.pick(BAD_CIDRS), `192.168.${r.int(256)}.0/24`].slice(0, 1 + r.int(2));
+  if (r.chance(0.1)) body['backends'] = [{ name: r.pick(['n1', 'Bad', '']), state: r.pick(['up', 'down', 'healthy', 1]), reason: r.pick(HOSTILE_STRINGS), inTable: r.pick([true, 'yes']), slots: r.pick([0, -1, 1e9]) }];
   if (r.chance(0.1)) body['labels'] = { [r.pick(['ok', '__proto__x', 'A', 'a'.repeat(70), 'k/v'])]: r.pick(['v', '', 'x'.repeat(70), '😀']) };
   return body;
 }
@@ -86,6 +89,7 @@ function hostile(r: R, tokens: string[]): Req {
     .replace('POOL', r.chance(0.6) ? r.pick(['p1', 'p2', 'f1']) : encodeURIComponent(r.pick(HOSTILE_STRINGS)) || 'x')
     .replace('PEER', r.chance(0.5) ? r.pick(['v0', 'v1', 'v2', 'nope']) : r.pick(['..', '%2e%2e', '%00', 'a%2fb', 'x'.repeat(r.pick([64, 250, 5000]))]))
     .replace('NODE', r.pick(['n1', 'n2', 'zz', '%2e', 'N1']))
+    .replace('INST', r.pick(['lb1', 'lb2', 'LB', '%2e%2e', 'x'.repeat(64)]))
     .replace('ID', r.pick(['0123456789abcdef', 'xyz', '../tokens']));
   if (r.chance(0.4)) {
     const q = [
@@ -117,6 +121,15 @@ function hostile(r: R, tokens: string[]): Req {
   return { method, url, headers, ...(payload !== undefined ? { payload } : {}) };
 }
 
+/** A valid LB report. */
+function lbReport(r: R): unknown {
+  const slots = r.int(252);
+  return {
+    vip: r.pick(['198.18.1.2', 'fd00::2']), port: 51820, tableSize: 251, generation: r.int(50), lastError: r.chance(0.2) ? 'nft failed' : null, failOpen: r.chance(0.1),
+    backends: [{ name: 'n1', state: r.pick(['up', 'down', 'probing', 'suppressed', 'unknown']), reason: r.str(20), inTable: slots > 0, slots }],
+  };
+}
+
 /** One valid request (mostly mutations) with the admin token. */
 function valid(r: R, admin: string, names: { peers: string[] }): Req {
   const h = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
@@ -130,6 +143,8 @@ function valid(r: R, admin: string, names: { peers: string[] }): Req {
     () => ({ method: 'PATCH', url: `/v1/pools/${pool}/peers/${peer}`, headers: h, payload: body({ enabled: r.chance(0.5), labels: { k: r.str(3) }, ...(r.chance(0.3) ? { allowedIps: [`172.${16 + r.int(16)}.${r.int(256)}.0/24`] } : {}) }) }),
     () => ({ method: 'POST', url: `/v1/pools/${pool}/nodes`, headers: h, payload: body({ name: `n${r.int(5)}` }) }),
     () => ({ method: 'PATCH', url: `/v1/pools/${pool}/nodes/n${r.int(5)}`, headers: h, payload: body({ adminState: r.pick(['active', 'draining', 'disabled']) }) }),
+    () => ({ method: 'PUT', url: `/v1/pools/${pool}/lbs/lb${r.int(3)}/status`, headers: h, payload: body(lbReport(r)) }),
+    () => ({ method: 'DELETE', url: `/v1/pools/${pool}/lbs/lb${r.int(3)}`, headers: { authorization: h.authorization } }),
     () => ({ method: 'PUT', url: `/v1/pools/p1/nodes/n1/status`, headers: h, payload: body({ appliedRevision: r.int(100), peersDesired: 1, peersApplied: 1, lastReconcileAt: null, driftRepairs: 0, ready: true, message: 'ok' }) }),
     () => ({ method: 'POST', url: '/v1/pools', headers: h, payload: body({ name: 'f1', ipv4Prefix: '10.3.0.0/26', ipv6Prefix: 'fd03::/120' }) }),
     () => ({ method: 'DELETE', url: `/v1/pools/f1${r.chance(0.5) ? '?force=true' : ''}`, headers: { authorization: h.authorization } }),
@@ -164,7 +179,8 @@ test(`fuzz: ${COUNT} hostile and valid requests, no 5xx, store consistent (seed 
       const write = ok && (['POST', 'PATCH', 'DELETE', 'PUT'].includes(req.method) || req.url.split('?')[0]!.endsWith('/private-key'));
       if (write) {
         assert.ok(after > before, `a successful write moves the revision: ${where}`);
-        if (req.method !== 'PUT') audited++; // status reports are not audited
+        // Status reports (node and LB) and forgetting an LB report are not audited.
+        if (req.method !== 'PUT' && !/\/lbs\/[^/?]+$/.test(req.url.split('?')[0]!)) audited++;
         if (req.method === 'POST' && req.url.endsWith('/peers')) names.peers.push(JSON.parse(res.body).name);
       } else {
         assert.equal(after, before, `a failed or read-only request writes nothing: ${where}`);

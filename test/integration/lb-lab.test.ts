@@ -233,6 +233,17 @@ describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one V
     console.log(`# ${dead} killed: out of the table ${detection} ms after the kill (LB's own clock; seen in /status after ${seen} ms; `
       + `first failed probe -> decision ${out.lastDetectionMs === null ? '?' : Math.round(out.lastDetectionMs)} ms), reason "${out.reason}"`);
     assert.match(out.reason, /probe failed/);
+    // The control plane hears it too: lb-1's report shows the backend out, with the reason /status shows.
+    const instance = lab.plan.lb!.instances[0]!.instance;
+    const { value: cp, ms: cpMs } = await until(`the control plane's report of ${instance} to show ${dead} out`, async () => {
+      const [mine, rep] = await Promise.all([status().then((st) => backendOf(st, dead)), lab.api.getLbStatus(lab.plan.pool.name, instance).catch(() => null)]);
+      const theirs = rep?.backends.find((b) => b.name === dead);
+      return rep && theirs && !theirs.inTable && !mine.inTable && theirs.reason === mine.reason ? { rep, theirs } : null;
+    }, 30_000);
+    assert.equal(cp.theirs.inTable, false);
+    assert.match(cp.theirs.reason, /probe failed/);
+    console.log(`# control plane: ${instance}'s report (generation ${cp.rep.generation}, reported ${cp.rep.reportedAt}) has ${dead} inTable=${cp.theirs.inTable} `
+      + `slots=${cp.theirs.slots} state=${cp.theirs.state} reason "${cp.theirs.reason}" (= the LB's /status), seen ${cpMs} ms after /status showed it out`);
 
     const lost = await flows;
     const totals = lost.reduce((a, r) => ({ sent: a.sent + r.sent, received: a.received + r.received }), { sent: 0, received: 0 });

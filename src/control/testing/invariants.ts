@@ -11,7 +11,8 @@ import type { PeerRecord, PoolRecord } from '../records.js';
  * - every pool has its listing key and vice versa; no pool is left half-deleted;
  * - every peer's addresses, public key and extra AllowedIPs have exactly one claim, naming it;
  * - every claim (ipam, pubkey, cidr) belongs to an existing peer that holds it;
- * - no address is held twice; nothing of a pool outlives it; status only for existing nodes.
+ * - no address is held twice; nothing of a pool outlives it (LB reports included); status only
+ *   for existing nodes.
  */
 export async function checkInvariants(store: Store): Promise<string[]> {
   const bad: string[] = [];
@@ -50,7 +51,7 @@ export async function checkInvariants(store: Store): Promise<string[]> {
   }
   for (const [key, value] of all) {
     if (/^(ipam|pubkey|cidr)\//.test(key) && expected.get(key) !== value) bad.push(`claim ${key} -> ${value} belongs to no peer holding it`);
-    const owner = /^(?:ipam|pubkey|cidr|hint|status)\/([^/]+)\//.exec(key) ?? /^cidrseq\/([^/]+)$/.exec(key);
+    const owner = /^(?:ipam|pubkey|cidr|hint|status|lbstatus)\/([^/]+)\//.exec(key) ?? /^cidrseq\/([^/]+)$/.exec(key);
     if (owner && !pools.has(owner[1]!)) bad.push(`${key} outlives pool ${owner[1]}`);
     const st = /^status\/([^/]+)\/([^/]+)$/.exec(key);
     if (st && !all.has(K.nodeKey(st[1]!, st[2]!))) bad.push(`status ${key} without node`);
