@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { conntrackPort } from '../lb/conntrack.js';
-import { healthConfig } from '../lb/health.js';
+import { DEFAULT_HEALTH_CONFIG, healthConfig, type DampingConfig, type HealthConfig } from '../lb/health.js';
 import { DEFAULT_TABLE_SIZE, isPrime } from '../lb/maglev.js';
 import { nftApplier } from '../lb/nft-apply.js';
 import { startLbHttp, LbMetrics } from '../lb/service-http.js';
@@ -28,6 +28,27 @@ export const LB_DEFAULT_TABLE_SIZE = DEFAULT_TABLE_SIZE;
 interface RunFlags extends ApiFlags {
   pool: string; vip: string; instance: string; tableSize: number; affinity: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; reportIntervalMs: number;
+  drainTimeoutMs: number; dampingPenalty?: number; dampingSuppressAbove?: number; dampingReuseBelow?: number; dampingHalfLifeMs?: number;
+  dampingMaxSuppressMs?: number;
+}
+
+/** The health and drain settings of `lb run` from its flags, validated (WGF_ERR_VALIDATION). Pure. */
+export function lbRunSettings(f: Pick<RunFlags, 'probeIntervalMs' | 'probeTimeoutMs' | 'failAfter' | 'recoverAfter' | 'drainTimeoutMs'
+  | 'dampingPenalty' | 'dampingSuppressAbove' | 'dampingReuseBelow' | 'dampingHalfLifeMs' | 'dampingMaxSuppressMs'>): { health: HealthConfig; drainTimeoutMs: number } {
+  const damping: Partial<DampingConfig> = {
+    ...(f.dampingPenalty === undefined ? {} : { penalty: f.dampingPenalty }),
+    ...(f.dampingSuppressAbove === undefined ? {} : { suppressAbove: f.dampingSuppressAbove }),
+    ...(f.dampingReuseBelow === undefined ? {} : { reuseBelow: f.dampingReuseBelow }),
+    ...(f.dampingHalfLifeMs === undefined ? {} : { halfLifeMs: f.dampingHalfLifeMs }),
+    ...(f.dampingMaxSuppressMs === undefined ? {} : { maxSuppressMs: f.dampingMaxSuppressMs }),
+  };
+  if (!(Number.isInteger(f.drainTimeoutMs) && f.drainTimeoutMs >= 0)) {
+    throw new FabricError('WGF_ERR_VALIDATION', `--drain-timeout-ms must be a whole number of milliseconds >= 0, got ${f.drainTimeoutMs}`, { field: 'drainTimeoutMs' });
+  }
+  return {
+    health: healthConfig({ intervalMs: f.probeIntervalMs, timeoutMs: f.probeTimeoutMs, fall: f.failAfter, rise: f.recoverAfter, damping }),
+    drainTimeoutMs: f.drainTimeoutMs,
+  };
 }
 
 const jsonLog: LbLog = (level, msg, fields) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
@@ -50,6 +71,12 @@ export function registerLbCommands(program: Command): void {
     .option('--ready-max-age-ms <ms>', 'an agent report older than this counts as not in sync', positiveInt('--ready-max-age-ms'), 15_000)
     .option('--poll-ms <ms>', 'how often the node list is read', positiveInt('--poll-ms'), 500)
     .option('--report-interval-ms <ms>', 'heartbeat of the status reports to the control plane (changes are reported at once)', positiveInt('--report-interval-ms'), 2000)
+    .option('--drain-timeout-ms <ms>', 'a drained or removed-but-held backend keeps its established flows at most this long', positiveInt('--drain-timeout-ms'), 300_000)
+    .option('--damping-penalty <n>', `flap damping: penalty per flap (default ${DEFAULT_HEALTH_CONFIG.damping.penalty})`, positiveInt('--damping-penalty'))
+    .option('--damping-suppress-above <n>', `flap damping: suppress a backend above this penalty (default ${DEFAULT_HEALTH_CONFIG.damping.suppressAbove})`, positiveInt('--damping-suppress-above'))
+    .option('--damping-reuse-below <n>', `flap damping: let it back below this penalty (default ${DEFAULT_HEALTH_CONFIG.damping.reuseBelow})`, positiveInt('--damping-reuse-below'))
+    .option('--damping-half-life-ms <ms>', `flap damping: penalty half-life (default ${DEFAULT_HEALTH_CONFIG.damping.halfLifeMs})`, positiveInt('--damping-half-life-ms'))
+    .option('--damping-max-suppress-ms <ms>', `flap damping: longest suppression (default ${DEFAULT_HEALTH_CONFIG.damping.maxSuppressMs})`, positiveInt('--damping-max-suppress-ms'))
     .option('--key-file <file>', 'keep the probe private key here (0600) and re-use it across restarts')
     .option('--listen <host:port>', 'serve /status, /metrics and /healthz here')
     .action(async (f: RunFlags) => {
@@ -58,12 +85,12 @@ export function registerLbCommands(program: Command): void {
       if (f.returnPath !== 'via-lb' && f.returnPath !== 'snat') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb or snat, got "${f.returnPath}"`);
       if (!isPrime(f.tableSize)) throw new FabricError('WGF_ERR_VALIDATION', `--table-size must be a prime, got ${f.tableSize}`);
       if (f.reportIntervalMs < 100) throw new FabricError('WGF_ERR_VALIDATION', `--report-interval-ms must be at least 100, got ${f.reportIntervalMs}`);
-      const health = healthConfig({ intervalMs: f.probeIntervalMs, timeoutMs: f.probeTimeoutMs, fall: f.failAfter, rise: f.recoverAfter });
+      const { health, drainTimeoutMs } = lbRunSettings(f);
       const metrics = new LbMetrics({ pool: f.pool, vip: f.vip, instance: f.instance });
       const service = new LbService({
         api: apiClient(f), pool: f.pool, vip: vip.host, port: vip.port, instance: f.instance, tableSize: f.tableSize, affinity: f.affinity, returnPath: f.returnPath,
         health, applier: nftApplier(), conntrack: conntrackPort(), readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs,
-        reportMs: f.reportIntervalMs, log: jsonLog,
+        reportMs: f.reportIntervalMs, drainTimeoutMs, log: jsonLog,
         ...(f.keyFile ? { keyFile: f.keyFile } : {}),
       }, metrics);
       metrics.attach(service);

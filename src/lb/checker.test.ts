@@ -359,6 +359,30 @@ test('wireguardProber: probes the backend address (not the VIP) with the keys, t
   assert.equal(seen[0]!.signal, ac.signal);
 });
 
+test('wireguardProber: each backend keeps the local port its first probe got; other backends start fresh', async () => {
+  const seen: Array<{ host: string; localPort: number | undefined }> = [];
+  let next = 40100;
+  const ok: ProbeResult = { endpoint: '', handshakeMs: 1, serverIndex: 1, clientIndex: 2, attempts: 1, cookieUsed: false };
+  const prober = wireguardProber({
+    serverPublicKey: new Uint8Array(32), privateKey: new Uint8Array(32),
+    probe: async (o) => {
+      seen.push({ host: o.host, localPort: o.localPort });
+      o.onLocalPort?.(o.localPort ? o.localPort : next++); // as probe() does: the port it bound
+      if (o.host === B.address) throw new FabricError('WGF_ERR_PROBE_TIMEOUT', 'down');
+      return ok;
+    },
+  });
+  const signal = new AbortController().signal;
+  await prober(A, signal);
+  await prober(B, signal);
+  await prober(A, signal);
+  await prober(B, signal);
+  assert.deepEqual(seen, [
+    { host: A.address, localPort: 0 }, { host: B.address, localPort: 0 },
+    { host: A.address, localPort: 40100 }, { host: B.address, localPort: 40101 },
+  ], 'a failed probe keeps its port too');
+});
+
 test('wireguardProber: a failed probe becomes { ok: false } with the probe message', async () => {
   const prober = wireguardProber({
     serverPublicKey: new Uint8Array(32), privateKey: new Uint8Array(32), timeoutMs: 250,

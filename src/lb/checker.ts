@@ -328,11 +328,17 @@ export interface WireguardProberOptions {
  */
 export function wireguardProber(opts: WireguardProberOptions): Prober {
   const run = opts.probe ?? wgProbe;
+  // One local port per backend, re-used probe after probe: the LB then keeps one conntrack
+  // entry per backend for its probes, not one per probe (5 probes/s × 3 backends × up to 120 s).
+  const ports = new Map<string, number>();
   return async (backend, signal) => {
+    const key = `${backend.address}|${backend.port}`;
     try {
       const r = await run({
         host: backend.address,
         port: backend.port,
+        localPort: ports.get(key) ?? 0,
+        onLocalPort: (p) => ports.set(key, p),
         serverPublicKey: opts.serverPublicKey,
         privateKey: opts.privateKey,
         ...(opts.presharedKey ? { presharedKey: opts.presharedKey } : {}),

@@ -59,6 +59,8 @@ export interface LbServiceOptions {
   readonly pollMs?: number;
   /** Heartbeat of the status reports to the control plane (default 2000 ms); changes are reported at once. */
   readonly reportMs?: number;
+  /** How long a drained or held backend keeps its established flows at most (default 300 s; controller.ts). */
+  readonly drainTimeoutMs?: number;
   /** Replaces the WireGuard prober (tests). */
   readonly prober?: Prober;
   readonly log?: LbLog;
@@ -171,7 +173,7 @@ export class LbService {
       applier: { apply: (script) => this.timedApply(script) }, conntrack: {
         deleteFlowsTo: (...a) => this.timedDelete(...a),
         listFlowTargets: (vip, port) => this.o.conntrack.listFlowTargets(vip, port),
-      }, now: systemTimers.now,
+      }, now: systemTimers.now, ...(o.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: o.drainTimeoutMs }),
     });
     this.reporter = new StatusReporter({
       send: (report) => this.o.api.putLbStatus(this.o.pool, this.o.instance, report),

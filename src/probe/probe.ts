@@ -35,6 +35,15 @@ export interface ProbeOptions {
   readonly random?: (n: number) => Uint8Array;
   /** Retransmission interval (default: timeout/5 within [50, 1000] ms). */
   readonly retransmitMs?: number;
+  /**
+   * Local UDP port to send from (default: a fresh ephemeral port). When it is taken, the probe
+   * falls back to an ephemeral port rather than failing: a busy local port says nothing about
+   * the server. A prober that re-uses one port per server keeps one conntrack entry (and one
+   * WireGuard endpoint) per server instead of a new one every probe.
+   */
+  readonly localPort?: number;
+  /** Called with the local port the probe's socket is bound to, before anything is sent. */
+  readonly onLocalPort?: (port: number) => void;
 }
 
 /** "host:port", with IPv6 literals in brackets. */
@@ -78,13 +87,36 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
   });
 
   const address = await resolve(o.host);
-  const socket = createSocket({ type: isIP(address) === 6 ? 'udp6' : 'udp4' });
+  const type = isIP(address) === 6 ? 'udp6' : 'udp4';
+  let socket = createSocket({ type });
   try {
+    if (o.localPort !== undefined && o.localPort !== 0) {
+      if (!(await bind(socket, o.localPort))) {
+        socket.close();
+        socket = createSocket({ type });
+      }
+    }
     await connect(socket, o.port, address);
+    o.onLocalPort?.(socket.address().port);
     return await drive(machine, socket, now, o.signal);
   } finally {
     socket.close();
   }
+}
+
+/** Binds to `port`; false when it is in use (or otherwise refused), so the caller takes an ephemeral one. */
+function bind(socket: Socket, port: number): Promise<boolean> {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    return Promise.reject(new FabricError('WGF_ERR_VALIDATION', `local port ${port} is not in 1..65535`));
+  }
+  return new Promise((resolve) => {
+    const onError = () => resolve(false);
+    socket.once('error', onError);
+    socket.bind(port, () => {
+      socket.off('error', onError);
+      resolve(true);
+    });
+  });
 }
 
 async function resolve(host: string): Promise<string> {

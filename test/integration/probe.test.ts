@@ -42,6 +42,7 @@ interface Outcome {
   ok: boolean;
   result?: ProbeOut;
   results?: ProbeOut[];
+  localPorts?: number[];
   error?: { code: string; message: string };
 }
 
@@ -78,7 +79,7 @@ describe('probe against wireguard-go in network namespaces', { concurrency: fals
     return { child, output };
   }
 
-  async function runProbe(o: { serverKey?: Uint8Array; client?: KeyPair; psk?: Uint8Array; port?: number; ping?: { target: string; source: string }; timeoutMs: number; repeat?: number }): Promise<Outcome> {
+  async function runProbe(o: { serverKey?: Uint8Array; client?: KeyPair; psk?: Uint8Array; port?: number; ping?: { target: string; source: string }; timeoutMs: number; repeat?: number; stickyPort?: boolean; occupy?: boolean }): Promise<Outcome> {
     const input = JSON.stringify({
       host: SERVER_IP,
       port: o.port ?? WG_PORT,
@@ -88,6 +89,8 @@ describe('probe against wireguard-go in network namespaces', { concurrency: fals
       ...(o.ping ? { ping: o.ping } : {}),
       timeoutMs: o.timeoutMs,
       ...(o.repeat ? { repeat: o.repeat } : {}),
+      ...(o.stickyPort ? { stickyPort: true } : {}),
+      ...(o.occupy ? { occupy: true } : {}),
     });
     const r = await run(process.execPath, ['--import', TSX, fixture('probe-runner.ts')], { netns: cliNs, input });
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as Outcome;
@@ -138,6 +141,22 @@ describe('probe against wireguard-go in network namespaces', { concurrency: fals
   test('a second probe right after the first works too (fresh timestamp, new session)', async () => {
     const o = await runProbe({ timeoutMs: 5000 });
     assert.equal(o.ok, true, JSON.stringify(o.error));
+  });
+
+  test('a re-used local port: one source port for every probe, and the server\'s endpoint is that port; a taken port falls back', async (t) => {
+    const o = await runProbe({ timeoutMs: 5000, repeat: 3, stickyPort: true });
+    assert.equal(o.ok, true, JSON.stringify(o.error));
+    const ports = o.localPorts!;
+    assert.equal(ports.length, 3);
+    assert.equal(new Set(ports).size, 1, `one local port for all probes: ${ports.join(',')}`);
+    const endpoints = (await run('wg', ['show', wg, 'endpoints'], { netns: srvNs })).stdout;
+    const line = endpoints.split('\n').find((l) => l.startsWith(toBase64(prober.publicKey)));
+    assert.equal(line?.split('\t')[1], `${CLIENT_IP}:${ports[0]}`, 'the server saw the probes from that port');
+
+    const busy = await runProbe({ timeoutMs: 5000, repeat: 2, stickyPort: true, occupy: true });
+    assert.equal(busy.ok, true, `a taken local port must not fail the probe: ${JSON.stringify(busy.error)}`);
+    assert.notEqual(busy.localPorts![1], busy.localPorts![0], 'the second probe fell back to another port');
+    t.diagnostic(`sticky port ${ports[0]} for 3 probes; taken port ${busy.localPorts![0]} -> fell back to ${busy.localPorts![1]}`);
   });
 
   test('with the matching preshared key', async () => {
