@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Command } from 'commander';
 import { isFabricError } from '../protocol/errors.js';
 import type { RunningServer, StartServerOptions } from '../server/start.js';
-import { DEFAULT_DATA_DIR, parseListen, registerServerCommand } from './server.js';
+import { DEFAULT_AUTO_COMPACT } from '../control/compaction.js';
+import { DEFAULT_DATA_DIR, parseCompactFlags, parseListen, registerServerCommand } from './server.js';
 
 test('parseListen accepts IPv4, names and bracketed IPv6, and refuses the rest', () => {
   assert.deepEqual(parseListen('127.0.0.1:7080'), { host: '127.0.0.1', port: 7080 });
@@ -30,5 +31,34 @@ test('the server command passes its flags to startServer and runs until the serv
   assert.equal(done, false, 'still running while the server is up');
   close();
   await run;
-  assert.deepEqual(seen, [{ dataDir: DEFAULT_DATA_DIR, host: '::1', port: 9000, masterKeyFile: '/k', bootstrapTokenFile: '/t' }]);
+  assert.deepEqual(seen, [{ dataDir: DEFAULT_DATA_DIR, host: '::1', port: 9000, masterKeyFile: '/k', bootstrapTokenFile: '/t', autoCompact: DEFAULT_AUTO_COMPACT }]);
+});
+
+test('parseCompactFlags: whole numbers, keep 0 turns compaction off, anything else is WGF_ERR_VALIDATION naming the flag', () => {
+  assert.deepEqual(parseCompactFlags({ compactKeep: '10000', compactIntervalMs: '60000' }), DEFAULT_AUTO_COMPACT);
+  assert.deepEqual(parseCompactFlags({ compactKeep: '0', compactIntervalMs: '1000' }), { keepRevisions: 0, intervalMs: 1000 });
+  const bad: [string, string, string][] = [
+    ['-1', '60000', 'compactKeep'], ['', '60000', 'compactKeep'], ['1e4', '60000', 'compactKeep'], ['1.5', '60000', 'compactKeep'], ['0x10', '60000', 'compactKeep'],
+    ['100', '999', 'compactIntervalMs'], ['100', '', 'compactIntervalMs'], ['100', '60s', 'compactIntervalMs'], ['100', ' 60000', 'compactIntervalMs'],
+  ];
+  for (const [compactKeep, compactIntervalMs, field] of bad) {
+    assert.throws(() => parseCompactFlags({ compactKeep, compactIntervalMs }), (e) => isFabricError(e, 'WGF_ERR_VALIDATION') && e.details?.field === field, `${compactKeep} ${compactIntervalMs}`);
+  }
+});
+
+test('the server command passes --compact-keep/--compact-interval-ms and refuses bad values before starting', async () => {
+  const seen: StartServerOptions[] = [];
+  const start = async (o: StartServerOptions) => {
+    seen.push(o);
+    return { url: 'http://x', app: { log: { info: () => {} } }, closed: Promise.resolve() } as unknown as RunningServer;
+  };
+  const run = (args: string[]) => {
+    const program = new Command().exitOverride();
+    registerServerCommand(program, { start });
+    return program.parseAsync(['server', ...args], { from: 'user' });
+  };
+  await run(['--compact-keep', '0', '--compact-interval-ms', '5000']);
+  assert.deepEqual(seen.map((o) => o.autoCompact), [{ keepRevisions: 0, intervalMs: 5000 }]);
+  await assert.rejects(run(['--compact-keep', 'lots']), (e) => isFabricError(e, 'WGF_ERR_VALIDATION') && /--compact-keep/.test(e.message));
+  assert.equal(seen.length, 1, 'not started with a bad flag');
 });

@@ -1,12 +1,14 @@
 /**
  * `wgfabric server [--data-dir DIR] [--listen HOST:PORT] [--master-key-file F]
- *   [--bootstrap-token-file F]`
+ *   [--bootstrap-token-file F] [--compact-keep N] [--compact-interval-ms MS]`
  *
  * Runs the control plane in the foreground on a SQLite store in the data directory until
- * SIGTERM/SIGINT. On the very first start it prints the bootstrap admin token once.
+ * SIGTERM/SIGINT. On the very first start it prints the bootstrap admin token once. It
+ * compacts the store's change log by itself, keeping the last N revisions (0: never).
  */
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
+import { DEFAULT_AUTO_COMPACT, MIN_COMPACT_INTERVAL_MS, type AutoCompactSettings } from '../control/compaction.js';
 import { FabricError } from '../protocol/errors.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../server/start.js';
 
@@ -30,6 +32,23 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: m[1]!, port };
 }
 
+/**
+ * The automatic-compaction settings from `--compact-keep` (integer >= 0, 0 = off) and
+ * `--compact-interval-ms` (integer >= 1000); WGF_ERR_VALIDATION naming the flag otherwise.
+ */
+export function parseCompactFlags(f: { compactKeep: string; compactIntervalMs: string }): AutoCompactSettings {
+  const int = (text: string) => (/^\d{1,15}$/.test(text) ? Number(text) : NaN);
+  const keepRevisions = int(f.compactKeep);
+  if (Number.isNaN(keepRevisions)) {
+    throw new FabricError('WGF_ERR_VALIDATION', `--compact-keep must be a whole number of revisions >= 0 (0 turns automatic compaction off), got "${f.compactKeep}"`, { field: 'compactKeep' });
+  }
+  const intervalMs = int(f.compactIntervalMs);
+  if (!(intervalMs >= MIN_COMPACT_INTERVAL_MS)) {
+    throw new FabricError('WGF_ERR_VALIDATION', `--compact-interval-ms must be a whole number of milliseconds >= ${MIN_COMPACT_INTERVAL_MS}, got "${f.compactIntervalMs}"`, { field: 'compactIntervalMs' });
+  }
+  return { keepRevisions, intervalMs };
+}
+
 /** Adds the `server` subcommand to the program. */
 export function registerServerCommand(program: Command, deps: ServerCommandDeps = {}): Command {
   return program
@@ -39,10 +58,13 @@ export function registerServerCommand(program: Command, deps: ServerCommandDeps 
     .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
     .option('--master-key-file <file>', 'master key that seals pool private keys (default <data-dir>/master.key)')
     .option('--bootstrap-token-file <file>', 'also write the first-start admin token here (mode 0600)')
-    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string }) => {
+    .option('--compact-keep <revisions>', 'change-log revisions kept by automatic compaction (0: off)', String(DEFAULT_AUTO_COMPACT.keepRevisions))
+    .option('--compact-interval-ms <ms>', 'how often automatic compaction checks the log', String(DEFAULT_AUTO_COMPACT.intervalMs))
+    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string }) => {
       const { host, port } = parseListen(flags.listen);
+      const autoCompact = parseCompactFlags(flags);
       const running = await (deps.start ?? startServer)({
-        dataDir: flags.dataDir, host, port,
+        dataDir: flags.dataDir, host, port, autoCompact,
         ...(flags.masterKeyFile ? { masterKeyFile: flags.masterKeyFile } : {}),
         ...(flags.bootstrapTokenFile ? { bootstrapTokenFile: flags.bootstrapTokenFile } : {}),
       });

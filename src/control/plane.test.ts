@@ -315,5 +315,16 @@ for (const driver of DRIVERS) {
       await rejectsWith(cp.deleteToken(second.token.id, admin), 'WGF_ERR_IN_USE');
       await rejectsWith(cp.deleteToken('0123456789abcdef', admin), 'WGF_ERR_NOT_FOUND');
     }));
+
+    test('compactRevision follows the store; only the admin compaction is audited', withPlane(async (cp) => {
+      assert.equal(await cp.compactRevision(), 0);
+      await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24' }, admin);
+      await cp.store.compact(1); // what the automatic compactor does: no audit entry, no revision
+      assert.equal(await cp.compactRevision(), 1);
+      assert.equal((await cp.listAudit({ kind: 'store' })).items.length, 0);
+      const r = await cp.compact(undefined, admin);
+      assert.equal(await cp.compactRevision(), r.compactRevision);
+      assert.equal((await cp.listAudit({ kind: 'store' })).items.length, 1);
+    }));
   });
 }

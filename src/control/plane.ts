@@ -140,7 +140,10 @@ export class ControlPlane {
     }
   }
 
-  /** Drops change history up to `revision` (default: current). Audited. */
+  /**
+   * Drops change history up to `revision` (default: current). Audited, as an admin's act;
+   * the server's automatic compaction (compaction.ts) calls the store directly and only logs.
+   */
   async compact(revision: number | undefined, opts: MutationOptions): Promise<{ compactRevision: number; revision: number }> {
     const current = await this.store.currentRevision();
     const target = revision ?? current;
@@ -155,6 +158,9 @@ export class ControlPlane {
   }
 
   currentRevision(): Promise<number> { return this.store.currentRevision(); }
+
+  /** Lowest `since` the change stream still accepts (for metrics). */
+  compactRevision(): Promise<number> { return this.store.compactRevision(); }
 
   /**
    * Throws WGF_ERR_CRYPTO when the loaded master key cannot open the sealed keys of the

@@ -27,6 +27,12 @@ export class ServerMetrics {
       },
     });
     new Gauge({
+      name: 'wgfabric_store_compact_revision', help: 'Compact revision: changes since an older revision answer WGF_ERR_STORE_COMPACTED', registers,
+      async collect() {
+        this.set(await cp.compactRevision());
+      },
+    });
+    new Gauge({
       name: 'wgfabric_pool_peers', help: 'Peers per pool', labelNames: ['pool'], registers,
       async collect() {
         this.reset();

@@ -1,6 +1,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { AutoCompactor, DEFAULT_AUTO_COMPACT, validateAutoCompact, type AutoCompactSettings } from '../control/compaction.js';
 import { ControlPlane } from '../control/plane.js';
 import { loadOrCreateMasterKey, SecretBox } from '../control/secrets.js';
 import { openStore } from '../store/index.js';
@@ -24,6 +25,11 @@ export interface StartServerOptions {
   readonly handleSignals?: boolean;
   /** Where the bootstrap token is printed (default process.stdout). */
   readonly stdout?: { write(s: string): unknown };
+  /**
+   * Automatic compaction of the store's change log (default DEFAULT_AUTO_COMPACT: keep 10000
+   * revisions, check every 60 s); keepRevisions 0 turns it off. WGF_ERR_VALIDATION if unusable.
+   */
+  readonly autoCompact?: AutoCompactSettings;
 }
 
 /** A started server and how to stop it. */
@@ -34,6 +40,8 @@ export interface RunningServer {
   readonly url: string;
   /** The bootstrap admin token when this start created it, else null. */
   readonly bootstrapToken: string | null;
+  /** The automatic compactor (started unless disabled; stopped by close()). */
+  readonly compactor: AutoCompactor;
   /** Stops listening, ends open watches, closes the store. Idempotent. */
   close(): Promise<void>;
   /** Settles when the server has closed (by close() or a signal). */
@@ -43,9 +51,11 @@ export interface RunningServer {
 /**
  * Starts the control plane on a SQLite store in `dataDir`. On the very first start (no
  * token exists) it creates the "bootstrap" admin token and prints it ONCE to stdout (and to
- * bootstrapTokenFile when given); it is never logged and never shown again.
+ * bootstrapTokenFile when given); it is never logged and never shown again. Compacts the
+ * change log automatically (opts.autoCompact) until closed.
  */
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
+  const compaction = validateAutoCompact(opts.autoCompact ?? DEFAULT_AUTO_COMPACT);
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const master = await loadOrCreateMasterKey(opts.masterKeyFile ?? join(opts.dataDir, 'master.key'));
   const store = await openStore(`sqlite:${opts.dataDir}`);
@@ -75,6 +85,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     throw e;
   }
   const server = app;
+  // Logged, not audited: see compaction.ts.
+  const compactor = new AutoCompactor({ store, settings: compaction, log: server.log });
+  compactor.start();
+  if (!compactor.enabled) server.log.info('automatic compaction of the change log is off (--compact-keep 0)');
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
@@ -87,6 +101,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       try {
+        await compactor.stop();
         await server.close();
         await store.close();
       } finally {
@@ -99,5 +114,5 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { app: server, control, url: `http://${host}:${port}`, bootstrapToken: token, close, closed };
+  return { app: server, control, url: `http://${host}:${port}`, bootstrapToken: token, compactor, close, closed };
 }
