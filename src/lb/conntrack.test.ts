@@ -7,6 +7,21 @@ import { isFabricError } from '../protocol/errors.js';
 import { intIn, prng } from './testing/prng.js';
 import { conntrackPort, deleteArgs, listArgs, parseDeletedCount, parseFlows, parseFlowTargets, parseShownCount, type ConntrackFlow, type FlowTarget } from './conntrack.js';
 
+/** `base` with 1..8 random characters replaced, dropped or inserted (fuzz input for the parsers). */
+function mangle(next: () => number, base: string): string {
+  const alphabet = ' =\n.:[]0123456789abcdefsrcdportUNREPLIED';
+  const chars = [...base];
+  for (let k = intIn(next, 1, 8); k > 0; k--) {
+    const at = intIn(next, 0, chars.length - 1);
+    const op = intIn(next, 0, 2);
+    const c = alphabet[intIn(next, 0, alphabet.length - 1)]!;
+    if (op === 0) chars[at] = c;
+    else if (op === 1) chars.splice(at, 1);
+    else chars.splice(at, 0, c);
+  }
+  return chars.join('');
+}
+
 const summaries: { name: string; text: string; want: number | undefined }[] = [
   { name: 'several deleted', text: 'conntrack v1.4.7 (conntrack-tools): 12 flow entries have been deleted.\n', want: 12 },
   { name: 'none deleted', text: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n', want: 0 },
@@ -134,20 +149,10 @@ test('parseFlows skips what it cannot read, with the reason, and keeps reading',
 test('parseFlows fuzz: mangled listings never throw; every flow read is well-formed', () => {
   const next = prng(11);
   const base = Object.values(L).join('\n');
-  const alphabet = ' =\n.:[]0123456789abcdefsrcdportUNREPLIED';
   const ok = (t: ConntrackFlow['original']): boolean => /^[0-9a-f.:]+$/.test(t.src) && /^[0-9a-f.:]+$/.test(t.dst)
     && [t.sport, t.dport].every((p) => Number.isInteger(p) && p >= 0 && p <= 65535);
   for (let i = 0; i < 2000; i++) {
-    const chars = [...base];
-    for (let k = intIn(next, 1, 8); k > 0; k--) {
-      const at = intIn(next, 0, chars.length - 1);
-      const op = intIn(next, 0, 2);
-      const c = alphabet[intIn(next, 0, alphabet.length - 1)]!;
-      if (op === 0) chars[at] = c;
-      else if (op === 1) chars.splice(at, 1);
-      else chars.splice(at, 0, c);
-    }
-    const text = chars.join('');
+    const text = mangle(next, base);
     const { flows, skipped } = parseFlows(text);
     assert.equal(flows.length + skipped.length, text.split('\n').filter((l) => l.trim() !== '').length, `case ${i}: every line is read or skipped`);
     for (const f of flows) assert.ok(ok(f.original) && ok(f.reply), `case ${i}: ${JSON.stringify(f)}`);
@@ -198,20 +203,11 @@ for (const c of badListings) {
 test('parseFlowTargets fuzz: mangled listings either parse to valid targets or throw WGF_ERR_CONNTRACK', () => {
   const next = prng(7);
   const base = Object.values(L).join('\n');
-  const alphabet = ' =\n.:[]0123456789abcdefsrcdportUNREPLIED';
   for (let i = 0; i < 2000; i++) {
-    const chars = [...base];
-    for (let k = intIn(next, 1, 8); k > 0; k--) {
-      const at = intIn(next, 0, chars.length - 1);
-      const op = intIn(next, 0, 2);
-      const c = alphabet[intIn(next, 0, alphabet.length - 1)]!;
-      if (op === 0) chars[at] = c;
-      else if (op === 1) chars.splice(at, 1);
-      else chars.splice(at, 0, c);
-    }
+    const text = mangle(next, base);
     let out: FlowTarget[];
     try {
-      out = parseFlowTargets(chars.join(''));
+      out = parseFlowTargets(text);
     } catch (e) {
       assert.ok(isFabricError(e, 'WGF_ERR_CONNTRACK'), `case ${i}: ${String(e)}`);
       continue;
