@@ -54,6 +54,21 @@ test('drift is repaired by reconcile and counted', async () => {
   assert.equal(await agent.reconcile(), 0, 'a second reconcile finds nothing to repair');
 });
 
+test('a device that vanishes makes the agent not ready at the next reconcile, and ready again once it is back', async () => {
+  const { device, agent } = setup(3);
+  agent.start();
+  await until('initial sync', () => device.state.size === 3 && agent.ready);
+  device.down = true; // wireguard-go killed: every UAPI call fails
+  await assert.rejects(agent.reconcile(), /not reachable/);
+  assert.equal(agent.ready, false);
+  assert.equal(agent.status().ready, false);
+  assert.match(agent.status().message, /^device problem: .*not reachable/);
+  device.down = false;
+  await agent.reconcile();
+  assert.equal(agent.ready, true);
+  assert.equal(agent.status().message, 'in sync');
+});
+
 test('fail static: an outage leaves the device alone; changes made after it reach the device', async () => {
   const { source, device, agent } = setup(3);
   agent.start();

@@ -110,7 +110,16 @@ export class Agent {
   reconcile(afterSnapshot = false): Promise<number> {
     return this.serialized(async () => {
       if (!this.desired) return 0;
-      const actualStates = await this.opts.device.peers();
+      let actualStates: Map<string, DevicePeerState>;
+      try {
+        actualStates = await this.opts.device.peers();
+      } catch (e) {
+        // The device vanished (wireguard-go killed, interface deleted): not ready until a
+        // reconcile reads it again, so status reports and the LB's readiness check say so.
+        this.stats.deviceUp = false;
+        this.stats.lastError = e instanceof Error ? e.message : String(e);
+        throw e;
+      }
       const actual = new Map<string, DevicePeerSpec>([...actualStates].map(([k, v]) => [k, { publicKey: k, allowedIps: v.allowedIps }]));
       const ops = diffPeers(this.desired.deviceSpec(this.now()), actual);
       if (ops.length > 0) {
