@@ -69,6 +69,45 @@ test('a device that vanishes makes the agent not ready at the next reconcile, an
   assert.equal(agent.status().message, 'in sync');
 });
 
+test('a restarted device (no key, no peers) is configured again and refilled at the next status report', async () => {
+  const source = new MemorySource(toBase64(generateKeyPair().privateKey));
+  for (let i = 0; i < 3; i++) source.put({ name: `p${i}`, publicKey: newKey(), addresses: [`10.0.0.${i + 2}/32`] });
+  const device = new FakeDevice();
+  const configured: string[] = [];
+  agent = new Agent({
+    pool: 'p', node: 'n1', source, device, reconcileIntervalMs: 3_600_000, reportIntervalMs: 20, backoffMinMs: 5, backoffMaxMs: 20,
+    onConfigured: async (pool) => void configured.push(pool.name),
+  });
+  agent.start();
+  await until('initial sync', () => device.state.size === 3 && agent!.ready);
+  const keyBefore = await device.publicKey();
+  device.config = null; // wireguard-go restarted: a fresh device
+  device.state.clear();
+  await until('key and peers restored', () => device.config !== null && device.state.size === 3);
+  assert.equal(await device.publicKey(), keyBefore);
+  assert.equal(configured.length, 2, 'onConfigured ran again (address, link up)');
+  assert.equal(agent.stats.deviceReconfigures, 1);
+  await until('ready again', () => agent!.ready && agent!.status().message === 'in sync');
+});
+
+test('a restarted device while the control plane is away: not ready, says why, repaired when it is back', async () => {
+  const { source, device, agent } = setup(2);
+  agent.start();
+  await until('initial sync', () => device.state.size === 2 && agent.ready);
+  source.goDown();
+  device.config = null;
+  device.state.clear();
+  await assert.rejects(agent.reconcile(), /lost its configuration and the pool key cannot be read/);
+  assert.equal(agent.ready, false);
+  assert.match(agent.status().message, /device problem: the device lost its configuration/);
+  assert.equal(device.state.size, 0, 'no peers without a key: nothing half-applied');
+  source.up();
+  await agent.reconcile();
+  assert.equal(device.state.size, 2);
+  assert.ok(device.config !== null);
+  assert.equal(agent.ready, true);
+});
+
 test('fail static: an outage leaves the device alone; changes made after it reach the device', async () => {
   const { source, device, agent } = setup(3);
   agent.start();

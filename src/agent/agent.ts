@@ -44,6 +44,8 @@ export interface AgentStats {
   lastReconcileAt: Date | null;
   connected: boolean;
   deviceUp: boolean;
+  /** Times a device that lost its configuration (a restarted wireguard-go) was configured again. */
+  deviceReconfigures: number;
   lastError: string;
 }
 
@@ -56,13 +58,15 @@ export interface AgentStats {
 export class Agent {
   readonly stats: AgentStats = {
     appliedRevision: 0, controlPlaneRevision: 0, peersDesired: 0, peersApplied: 0, driftRepairs: 0, reconciles: 0,
-    incrementalOps: 0, snapshotOps: 0, setOperations: 0, lastReconcileAt: null, connected: false, deviceUp: false, lastError: '',
+    incrementalOps: 0, snapshotOps: 0, setOperations: 0, lastReconcileAt: null, connected: false, deviceUp: false, deviceReconfigures: 0, lastError: '',
   };
   private desired: DesiredState | null = null;
   /** Last known device peer set (what we applied, refreshed on every reconcile). */
   private applied = new Map<string, DevicePeerSpec>();
   private lastPeerStates = new Map<string, DevicePeerState>();
   private deviceKey: string | null = null;
+  /** The pool as of the last snapshot or pool change (public fields only: no key is kept). */
+  private pool: Pool | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly abort = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -112,10 +116,12 @@ export class Agent {
       if (!this.desired) return 0;
       let actualStates: Map<string, DevicePeerState>;
       try {
+        if (!afterSnapshot) await this.ensureConfigured();
         actualStates = await this.opts.device.peers();
       } catch (e) {
-        // The device vanished (wireguard-go killed, interface deleted): not ready until a
-        // reconcile reads it again, so status reports and the LB's readiness check say so.
+        // The device vanished (wireguard-go killed, interface deleted) or could not be set up
+        // again: not ready until a reconcile reads it again, so status reports and the LB's
+        // readiness check say so.
         this.stats.deviceUp = false;
         this.stats.lastError = e instanceof Error ? e.message : String(e);
         throw e;
@@ -177,6 +183,7 @@ export class Agent {
     await this.serialized(async () => {
       await this.opts.device.configure({ privateKey, listenPort: snap.pool.listenPort });
       this.deviceKey = await this.opts.device.publicKey();
+      this.pool = snap.pool;
       await this.opts.onConfigured?.(snap.pool);
     });
     this.desired = DesiredState.fromSnapshot(snap);
@@ -190,6 +197,7 @@ export class Agent {
     return this.serialized(async () => {
       const desired = this.desired!;
       const poolChange = changes.find((c) => c.type === 'pool.put');
+      if (poolChange && poolChange.type === 'pool.put') this.pool = poolChange.pool;
       if (poolChange && poolChange.type === 'pool.put' && poolChange.pool.publicKey !== this.deviceKey) {
         // Pool key rotated: take the new key with a full resync on the next loop turn.
         this.desired = null;
@@ -243,6 +251,43 @@ export class Agent {
     this.expiryTimer = setTimeout(() => void this.reconcile().catch(() => {}), delay);
   }
 
+  /**
+   * A device that lost its key is a restarted one (wireguard-go came back as a fresh TUN with
+   * no key, no port, no address, no peers): configure it again from the control plane (the
+   * key is fetched, never kept) and run onConfigured; the caller's diff then restores every
+   * peer. Throws when the device cannot be read or the control plane cannot be reached.
+   */
+  private async ensureConfigured(): Promise<void> {
+    const key = await this.opts.device.publicKey();
+    if (key !== null && key === this.deviceKey) return;
+    const pool = this.pool!;
+    this.log('warn', 'the device lost its configuration (restarted?); configuring it again', { pool: this.opts.pool, device: this.opts.device.name });
+    const privateKey = await this.opts.source.privateKey(this.opts.pool).catch((e: unknown) => {
+      throw new Error(`the device lost its configuration and the pool key cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    await this.opts.device.configure({ privateKey, listenPort: pool.listenPort });
+    this.deviceKey = await this.opts.device.publicKey();
+    await this.opts.onConfigured?.(pool);
+    this.stats.deviceReconfigures++;
+  }
+
+  /**
+   * Before each status report: a cheap look at the device, so a vanished or restarted device
+   * shows in the next report (and is repaired) instead of at the next full reconcile.
+   */
+  private async checkDevice(): Promise<void> {
+    if (!this.desired) return;
+    let key: string | null;
+    try {
+      key = await this.opts.device.publicKey();
+    } catch (e) {
+      this.stats.deviceUp = false;
+      this.stats.lastError = e instanceof Error ? e.message : String(e);
+      return;
+    }
+    if (key === null || key !== this.deviceKey || !this.stats.deviceUp) await this.reconcile().catch(() => {});
+  }
+
   /** The status report sent to the control plane. */
   status(): NodeStatus {
     const s = this.stats;
@@ -254,6 +299,7 @@ export class Agent {
   }
 
   private async report(): Promise<void> {
+    await this.checkDevice();
     try {
       await this.opts.source.reportStatus(this.opts.pool, this.opts.node, this.status());
     } catch {

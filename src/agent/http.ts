@@ -30,6 +30,7 @@ export function agentMetrics(agent: Agent, device: WireGuardDevice, labels: { po
   };
   counter('wgfabric_agent_reconcile_repairs_total', 'Peers added, changed or removed by the reconciler to repair drift', () => s.driftRepairs);
   counter('wgfabric_agent_reconciles_total', 'Reconcile runs', () => s.reconciles);
+  counter('wgfabric_agent_device_reconfigures_total', 'Times a device that lost its configuration (a restarted wireguard-go) was configured again', () => s.deviceReconfigures);
   counter('wgfabric_agent_incremental_ops_total', 'Peer ops applied from the change stream', () => s.incrementalOps);
   counter('wgfabric_agent_device_set_operations_total', 'Set operations sent to the device', () => s.setOperations);
 

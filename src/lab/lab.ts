@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -201,7 +201,13 @@ export async function lbStatus(lab: Pick<Lab, 'plan'>, index = 0): Promise<LbSer
   }
 }
 
-async function startWireguardGo(state: LabState, h: LabHost): Promise<void> {
+/**
+ * Starts a host's wireguard-go (used by `up` and by tests that kill and restart one). Only
+ * when none runs for that host: a killed one leaves its UAPI socket file behind, which is
+ * removed first so the wait below sees the new daemon's socket, not the stale one.
+ */
+export async function startWireguardGo(state: LabState, h: LabHost): Promise<void> {
+  rmSync(`/var/run/wireguard/${h.wgIface}.sock`, { force: true });
   spawnDetached(state, `wireguard-go ${h.name}`, ['wireguard-go', '-f', h.wgIface], join(state.dir, `${h.name}.wg.log`), h.netns);
   await waitFor(`wireguard-go ${h.wgIface}`, () => existsSync(`/var/run/wireguard/${h.wgIface}.sock`), 10_000);
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AGENT_METRICS_PORT, labDown, labUp, startAgent, startServer, waitForConvergence, type Lab } from '../../src/lab/lab.js';
+import { AGENT_METRICS_PORT, labDown, labUp, startAgent, startServer, startWireguardGo, waitForConvergence, type Lab } from '../../src/lab/lab.js';
 import { ping } from '../../src/lab/traffic.js';
 import { isFabricError } from '../../src/protocol/errors.js';
 import { probe } from '../../src/probe/probe.js';
@@ -146,7 +146,34 @@ describe('local fabric lab (control plane + 3 backends with agents + 1 client)',
     }, 20_000);
   });
 
-  test('6. a pool with 10,000 peers converges on every node; time printed', async () => {
+  test('6. a backend\'s wireguard-go killed and started again: its agent sets up the fresh device (key, port, address, peers) and the client\'s tunnel works again', async () => {
+    const h = lab.plan.backends[0]!;
+    const client = lab.plan.clients[0]!; // uses backend 1
+    const want = await devicePeers(0);
+    const reconfigures = await metric(0, 'wgfabric_agent_device_reconfigures_total');
+    assert.equal((await ping(client.netns, lab.plan.pool.serverTunnelIp, 3, 0.2, 1)).received, 3, 'the tunnel works before');
+    process.kill(pidOf(`wireguard-go ${h.name}`), 'SIGKILL');
+    await until('the TUN device of the killed wireguard-go is gone', async () =>
+      (await run('ip', ['link', 'show', h.wgIface], { netns: h.netns, allowFailure: true })).code !== 0, 10_000);
+    const t0 = Date.now();
+    await startWireguardGo(lab.state, h);
+    const fresh = await new UapiClient(h.wgIface).get();
+    assert.equal(fresh.peers.length, 0, 'a restarted wireguard-go starts empty');
+    await until('the agent configured the fresh device again', async () => {
+      const dev = await new UapiClient(h.wgIface).get().catch(() => null);
+      const keys = new Set(dev?.peers.map((p) => p.publicKey) ?? []);
+      return dev?.publicKey === lab.pool.publicKey && dev.listenPort === lab.plan.pool.listenPort && keys.size === want.size && [...want].every((k) => keys.has(k));
+    }, 30_000);
+    const configuredMs = Date.now() - t0;
+    const addr = await run('ip', ['-o', 'addr', 'show', 'dev', h.wgIface, 'up'], { netns: h.netns });
+    assert.ok(addr.stdout.includes(` ${lab.plan.pool.serverTunnelIp}/`), `address back and link up: ${addr.stdout.trim()}`);
+    await until('the reconfigure shows in metrics', async () => (await metric(0, 'wgfabric_agent_device_reconfigures_total')) >= reconfigures + 1, 10_000);
+    await until('client-1 pings through backend-1 again', async () => (await ping(client.netns, lab.plan.pool.serverTunnelIp, 1, 0.2, 1)).received === 1, 60_000);
+    console.log(`# wireguard-go of ${h.name} restarted: key, port, address and ${want.size} peers back after ${configuredMs} ms; `
+      + `client-1's tunnel answered again after ${((Date.now() - t0) / 1000).toFixed(1)} s (the client re-handshakes on its own timers)`);
+  });
+
+  test('7. a pool with 10,000 peers converges on every node; time printed', async () => {
     const N = Number(process.env.WGF_LAB_BULK_PEERS ?? 10_000);
     const t0 = Date.now();
     let next = 0;
