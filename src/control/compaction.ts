@@ -1,5 +1,6 @@
 import { FabricError } from '../protocol/errors.js';
 import type { Store } from '../store/store.js';
+import { backgroundTimers, type TimerHandle, type Timers } from '../sys/timers.js';
 
 /**
  * Automatic compaction of the store's change log.
@@ -82,17 +83,8 @@ export interface CompactionLog {
   error(fields: Record<string, unknown>, msg: string): void;
 }
 
-/** Timer functions; tests pass fakes and fire them by hand. */
-export interface CompactionTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** Real timers, unref'd so a forgotten compactor never holds the process open. */
-const realTimers: CompactionTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+/** The part of Timers the compactor uses; tests pass fakes and fire them by hand. */
+export type CompactionTimers = Pick<Timers, 'setTimeout' | 'clearTimeout'>;
 
 const silentLog: CompactionLog = { info: () => {}, error: () => {} };
 
@@ -122,7 +114,7 @@ export class AutoCompactor {
   private readonly store: CompactableStore;
   private readonly log: CompactionLog;
   private readonly timers: CompactionTimers;
-  private timer: unknown = undefined;
+  private timer: TimerHandle = undefined;
   private started = false;
   private stopped = false;
   private inflight: Promise<unknown> = Promise.resolve();
@@ -132,7 +124,7 @@ export class AutoCompactor {
     this.settings = validateAutoCompact(opts.settings);
     this.store = opts.store;
     this.log = opts.log ?? silentLog;
-    this.timers = opts.timers ?? realTimers;
+    this.timers = opts.timers ?? backgroundTimers;
   }
 
   /** False when keepRevisions is 0. */

@@ -243,13 +243,19 @@ test('checker fail-open: readiness returning clears the override in one update; 
   await checker.stop();
 });
 
-test('checker + controller fail-open: the table keeps every live backend; readiness returning drains the others without cutting flows', async () => {
+/** A checker driving a real LbController over the fake applier and conntrack (M = 13). */
+function controllerRig() {
   const timers = new FakeTimers();
   const prober = new FakeProber(timers);
   const applier = new FakeApplier();
   const conntrack = new FakeConntrack();
   const ctl = new LbController({ vip: '198.18.0.1', port: 51820, tableSize: 13, applier, conntrack, now: () => timers.now() });
   const checker = new HealthChecker({ prober: prober.probe, sink: ctl, timers, resyncMs: 1000 });
+  return { timers, prober, applier, conntrack, ctl, checker };
+}
+
+test('checker + controller fail-open: the table keeps every live backend; readiness returning drains the others without cutting flows', async () => {
+  const { timers, prober, applier, conntrack, ctl, checker } = controllerRig();
   checker.setTargets([target(A, { ready: false }), target(B, { ready: false })]);
   checker.start();
   await timers.advance(1000);
@@ -322,12 +328,7 @@ test('checker: duplicate names are rejected', () => {
 });
 
 test('checker + controller: a dead backend is applied out once and its flows are cut', async () => {
-  const timers = new FakeTimers();
-  const prober = new FakeProber(timers);
-  const applier = new FakeApplier();
-  const conntrack = new FakeConntrack();
-  const ctl = new LbController({ vip: '198.18.0.1', port: 51820, tableSize: 13, applier, conntrack, now: () => timers.now() });
-  const checker = new HealthChecker({ prober: prober.probe, sink: ctl, timers, resyncMs: 1000 });
+  const { timers, prober, applier, conntrack, ctl, checker } = controllerRig();
   checker.setTargets([target(A), target(B)]);
   checker.start();
   await timers.advance(1000);

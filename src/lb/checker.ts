@@ -22,6 +22,7 @@ import type { AdminState } from '../protocol/types.js';
 import { probe as wgProbe, type ProbeOptions, type ProbeResult } from '../probe/probe.js';
 import type { Key } from '../wg/keys.js';
 import type { LbBackend } from './controller.js';
+import { systemTimers, type TimerHandle, type Timers } from '../sys/timers.js';
 import {
   BackendHealth, DEFAULT_HEALTH_CONFIG, decisionChanged, failOpenOnReadiness, type HealthConfig, type HealthDecision, type HealthSnapshot,
 } from './health.js';
@@ -34,24 +35,6 @@ export type ProbeReport = { readonly ok: true; readonly rttMs: number } | { read
  * a probe that has not resolved within timeoutMs as failed whatever it does.
  */
 export type Prober = (backend: LbBackend, signal: AbortSignal) => Promise<ProbeReport>;
-
-/** Opaque handle of a timer. */
-export type TimerHandle = unknown;
-
-/** Clock and timers: the scheduler's only view of time. */
-export interface Timers {
-  /** Monotonic milliseconds. */
-  now(): number;
-  setTimeout(fn: () => void, ms: number): TimerHandle;
-  clearTimeout(handle: TimerHandle): void;
-}
-
-/** Timers of the process (performance.now and the global timers; they keep the process alive until stop()). */
-export const systemTimers: Timers = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 /** A backend to check, with the control plane's view of it. */
 export interface CheckTarget extends LbBackend {

@@ -8,7 +8,7 @@
  * `warnEveryMs`) and otherwise ignored: the next heartbeat tries again.
  */
 import { MAX_LB_BACKENDS, MAX_LB_ERROR, MAX_LB_REASON, type LbReportInput } from '../protocol/api.js';
-import { systemTimers, type TimerHandle, type Timers } from './checker.js';
+import { systemTimers, type TimerHandle, type Timers } from '../sys/timers.js';
 import type { LbLog, LbServiceStatus } from './service.js';
 
 /** Control characters become spaces and the text is cut to `max` characters (… marks a cut). */

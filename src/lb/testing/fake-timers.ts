@@ -1,4 +1,4 @@
-import type { TimerHandle, Timers } from '../checker.js';
+import type { TimerHandle, Timers } from '../../sys/timers.js';
 
 /** Lets pending promise callbacks and I/O callbacks of the process run (a few event-loop turns). */
 export async function settle(turns = 5): Promise<void> {
