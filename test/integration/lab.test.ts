@@ -157,8 +157,8 @@ describe('local fabric lab (control plane + 3 backends with agents + 1 client)',
       (await run('ip', ['link', 'show', h.wgIface], { netns: h.netns, allowFailure: true })).code !== 0, 10_000);
     const t0 = Date.now();
     await startWireguardGo(lab.state, h);
-    const fresh = await new UapiClient(h.wgIface).get();
-    assert.equal(fresh.peers.length, 0, 'a restarted wireguard-go starts empty');
+    // No check that the fresh device is empty: the agent may already be refilling it by the time we could look.
+    // The metric below is what proves the agent (and nothing else) set it up again.
     await until('the agent configured the fresh device again', async () => {
       const dev = await new UapiClient(h.wgIface).get().catch(() => null);
       const keys = new Set(dev?.peers.map((p) => p.publicKey) ?? []);
