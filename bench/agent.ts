@@ -25,7 +25,7 @@ import { pathToFileURL } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { Agent } from '../src/agent/agent.js';
 import { DesiredState } from '../src/agent/desired.js';
-import type { DeviceConfig, DevicePeerState, WireGuardDevice } from '../src/agent/device.js';
+import type { DeviceConfig, DeviceState, WireGuardDevice } from '../src/agent/device.js';
 import { FakeDevice } from '../src/agent/device-fake.js';
 import { UapiDeviceDriver } from '../src/agent/device-uapi.js';
 import { diffPeers, type PeerOp } from '../src/agent/diff.js';
@@ -108,13 +108,13 @@ function makePeers(n: number): BenchPeer[] {
 
 /** The agent's real driver with each call timed; keeps the last batch for the in-process breakdown. */
 class TimedDevice implements WireGuardDevice {
-  readonly ms = { configure: 0, publicKey: 0, peers: 0, apply: 0 };
+  readonly ms = { configure: 0, publicKey: 0, state: 0, apply: 0 };
   lastOps: readonly PeerOp[] = [];
   constructor(private readonly inner: UapiDeviceDriver) {}
   get name(): string { return this.inner.name; }
   async configure(cfg: DeviceConfig): Promise<void> { const t = await timed(() => this.inner.configure(cfg)); this.ms.configure += t.ms; }
   async publicKey(): Promise<string | null> { const t = await timed(() => this.inner.publicKey()); this.ms.publicKey += t.ms; return t.value; }
-  async peers(): Promise<Map<string, DevicePeerState>> { const t = await timed(() => this.inner.peers()); this.ms.peers += t.ms; return t.value; }
+  async state(): Promise<DeviceState> { const t = await timed(() => this.inner.state()); this.ms.state += t.ms; return t.value; }
   async apply(ops: readonly PeerOp[]): Promise<void> { this.lastOps = ops; const t = await timed(() => this.inner.apply(ops)); this.ms.apply += t.ms; }
 }
 
@@ -333,7 +333,7 @@ async function benchLoad(report: Report, requested: number): Promise<void> {
 
     // ---- where the agent's time goes
     const devs = agentRuns.map((r) => r.device!);
-    const deviceMs = (d: TimedDevice): number => d.ms.apply + d.ms.configure + d.ms.publicKey + d.ms.peers;
+    const deviceMs = (d: TimedDevice): number => d.ms.apply + d.ms.configure + d.ms.publicKey + d.ms.state;
     const fromSnapshotMs = medianOf(3, () => DesiredState.fromSnapshot(snap));
     const desired = DesiredState.fromSnapshot(snap);
     const spec = desired.deviceSpec(now);
@@ -350,7 +350,7 @@ async function benchLoad(report: Report, requested: number): Promise<void> {
     report(`    DesiredState.fromSnapshot ${sec(fromSnapshotMs)} s; deviceSpec ${sec(deviceSpecMs)} s, computed twice per reconcile (diff, refreshCounts);`);
     report(`    the same map from cached specs ${sec(cachedSpecMs)} s; diffPeers against an empty device ${sec(diffMs)} s`);
     const r0 = restarts[0]!;
-    report(`  agent restart: configure() ${sec(r0.device!.ms.configure)} s + publicKey() ${sec(r0.device!.ms.publicKey)} s + peers() ${sec(r0.device!.ms.peers)} s ` +
+    report(`  agent restart: configure() ${sec(r0.device!.ms.configure)} s + publicKey() ${sec(r0.device!.ms.publicKey)} s + state() ${sec(r0.device!.ms.state)} s ` +
       `(each one full UAPI get of ${P} peers + parse); outside device calls ${sec(r0.wallMs - deviceMs(r0.device!))} s`);
     report(`  CPU (user+sys): node during the agent load ${fmtS(stat(agentRuns.map((r) => r.nodeCpuMs)))}`);
     for (const k of order) {

@@ -58,6 +58,7 @@ export async function benchUapi(report: (line: string) => void): Promise<void> {
     const setconfMs: number[] = [];
     const getMs: number[] = [];
     const dumpMs: number[] = [];
+    const ifaceMs: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       // Fresh devices each round; wg runs outside the namespace like the client (sockets are host-global).
       const ifU = sb.name(`u${round}`);
@@ -74,6 +75,10 @@ export async function benchUapi(report: (line: string) => void): Promise<void> {
       getMs.push(await timed(async () => (got = (await client.get()).peers.length)));
       let dumped = 0;
       dumpMs.push(await timed(async () => (dumped = (await run('wg', ['show', ifU, 'dump'])).stdout.trim().split('\n').length - 1)));
+      // What the agent reads before every status report: the key only, hanging up at the first peer.
+      let key: string | undefined;
+      ifaceMs.push(await timed(async () => (key = (await client.getInterface()).publicKey)));
+      if (!key) throw new Error(`round ${round}: getInterface saw no key`);
       if (got !== PEERS || dumped !== PEERS) throw new Error(`round ${round}: get saw ${got} peers, dump ${dumped}, expected ${PEERS}`);
       await stopProcess(u);
       await stopProcess(w);
@@ -82,6 +87,7 @@ export async function benchUapi(report: (line: string) => void): Promise<void> {
     const setconf = stat(setconfMs);
     const get = stat(getMs);
     const dump = stat(dumpMs);
+    const iface = stat(ifaceMs);
     report(`uapi: ${PEERS} peers, ${ROUNDS} rounds on fresh wireguard-go devices (median, min, max)`);
     report(`  load  UapiClient.set          ${fmt(set)}`);
     report(`  load  wg setconf (baseline)   ${fmt(setconf)}`);
@@ -89,6 +95,8 @@ export async function benchUapi(report: (line: string) => void): Promise<void> {
     report(`  read  UapiClient.get          ${fmt(get)}`);
     report(`  read  wg show dump (baseline) ${fmt(dump)}`);
     report(`  read  ratio get / dump        ${(get.median / dump.median).toFixed(2)}x`);
+    report(`  key   UapiClient.getInterface ${fmt(iface)}`);
+    report(`  key   ratio getInterface / get ${(iface.median / get.median).toFixed(3)}x`);
   } finally {
     await sb.cleanup();
     rmSync(dir, { recursive: true, force: true });

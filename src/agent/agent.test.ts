@@ -28,13 +28,13 @@ function setup(peers = 3) {
 test('snapshot, then each batch of changes is one incremental set operation', async () => {
   const { source, device, agent } = setup(3);
   agent.start();
-  await until('initial sync', () => device.state.size === 3 && agent.stats.appliedRevision === source.revision);
+  await until('initial sync', () => device.peerStates.size === 3 && agent.stats.appliedRevision === source.revision);
   const opsBefore = device.setOperations;
   source.put({ name: 'new', publicKey: newKey(), addresses: ['10.0.0.99/32'] });
-  await until('new peer applied', () => device.state.size === 4);
+  await until('new peer applied', () => device.peerStates.size === 4);
   assert.equal(device.setOperations, opsBefore + 1);
   source.delete('p0');
-  await until('peer removed', () => device.state.size === 3);
+  await until('peer removed', () => device.peerStates.size === 3);
   assert.equal(agent.stats.appliedRevision, source.revision);
   assert.ok(agent.ready);
 });
@@ -42,22 +42,31 @@ test('snapshot, then each batch of changes is one incremental set operation', as
 test('drift is repaired by reconcile and counted', async () => {
   const { device, agent } = setup(3);
   agent.start();
-  await until('initial sync', () => device.state.size === 3);
-  const [first] = [...device.state.keys()];
-  device.state.delete(first!); // removed by hand
+  await until('initial sync', () => device.peerStates.size === 3);
+  const [first] = [...device.peerStates.keys()];
+  device.peerStates.delete(first!); // removed by hand
   const stranger = newKey();
-  device.state.set(stranger, { publicKey: stranger, allowedIps: ['10.0.0.250/32'], lastHandshakeMs: null, rxBytes: 0, txBytes: 0, endpoint: null });
+  device.peerStates.set(stranger, { publicKey: stranger, allowedIps: ['10.0.0.250/32'], lastHandshakeMs: null, rxBytes: 0, txBytes: 0, endpoint: null });
   assert.equal(await agent.reconcile(), 2);
-  assert.ok(device.state.has(first!));
-  assert.ok(!device.state.has(stranger));
+  assert.ok(device.peerStates.has(first!));
+  assert.ok(!device.peerStates.has(stranger));
   assert.equal(agent.stats.driftRepairs, 2);
   assert.equal(await agent.reconcile(), 0, 'a second reconcile finds nothing to repair');
+});
+
+test('a reconcile reads the device once (key and peers together)', async () => {
+  const { device, agent } = setup(3);
+  agent.start();
+  await until('initial sync', () => device.peerStates.size === 3 && agent.ready);
+  const reads = device.stateReads;
+  assert.equal(await agent.reconcile(), 0);
+  assert.equal(device.stateReads, reads + 1);
 });
 
 test('a device that vanishes makes the agent not ready at the next reconcile, and ready again once it is back', async () => {
   const { device, agent } = setup(3);
   agent.start();
-  await until('initial sync', () => device.state.size === 3 && agent.ready);
+  await until('initial sync', () => device.peerStates.size === 3 && agent.ready);
   device.down = true; // wireguard-go killed: every UAPI call fails
   await assert.rejects(agent.reconcile(), /not reachable/);
   assert.equal(agent.ready, false);
@@ -79,11 +88,11 @@ test('a restarted device (no key, no peers) is configured again and refilled at 
     onConfigured: async (pool) => void configured.push(pool.name),
   });
   agent.start();
-  await until('initial sync', () => device.state.size === 3 && agent!.ready);
+  await until('initial sync', () => device.peerStates.size === 3 && agent!.ready);
   const keyBefore = await device.publicKey();
   device.config = null; // wireguard-go restarted: a fresh device
-  device.state.clear();
-  await until('key and peers restored', () => device.config !== null && device.state.size === 3);
+  device.peerStates.clear();
+  await until('key and peers restored', () => device.config !== null && device.peerStates.size === 3);
   assert.equal(await device.publicKey(), keyBefore);
   assert.equal(configured.length, 2, 'onConfigured ran again (address, link up)');
   assert.equal(agent.stats.deviceReconfigures, 1);
@@ -93,17 +102,17 @@ test('a restarted device (no key, no peers) is configured again and refilled at 
 test('a restarted device while the control plane is away: not ready, says why, repaired when it is back', async () => {
   const { source, device, agent } = setup(2);
   agent.start();
-  await until('initial sync', () => device.state.size === 2 && agent.ready);
+  await until('initial sync', () => device.peerStates.size === 2 && agent.ready);
   source.goDown();
   device.config = null;
-  device.state.clear();
+  device.peerStates.clear();
   await assert.rejects(agent.reconcile(), /lost its configuration and the pool key cannot be read/);
   assert.equal(agent.ready, false);
   assert.match(agent.status().message, /device problem: the device lost its configuration/);
-  assert.equal(device.state.size, 0, 'no peers without a key: nothing half-applied');
+  assert.equal(device.peerStates.size, 0, 'no peers without a key: nothing half-applied');
   source.up();
   await agent.reconcile();
-  assert.equal(device.state.size, 2);
+  assert.equal(device.peerStates.size, 2);
   assert.ok(device.config !== null);
   assert.equal(agent.ready, true);
 });
@@ -111,34 +120,34 @@ test('a restarted device while the control plane is away: not ready, says why, r
 test('fail static: an outage leaves the device alone; changes made after it reach the device', async () => {
   const { source, device, agent } = setup(3);
   agent.start();
-  await until('initial sync', () => device.state.size === 3);
+  await until('initial sync', () => device.peerStates.size === 3);
   source.goDown();
   await until('agent notices', () => !agent.stats.connected);
-  assert.equal(device.state.size, 3);
+  assert.equal(device.peerStates.size, 3);
   source.up();
   source.put({ name: 'after', publicKey: newKey(), addresses: ['10.0.0.77/32'] });
-  await until('resumed', () => device.state.size === 4 && agent.stats.connected);
+  await until('resumed', () => device.peerStates.size === 4 && agent.stats.connected);
 });
 
 test('a compacted revision leads to a new snapshot without flushing live sessions', async () => {
   const { source, device, agent } = setup(3);
   agent.start();
-  await until('initial sync', () => device.state.size === 3);
-  const [k] = [...device.state.keys()];
-  device.state.set(k!, { ...device.state.get(k!)!, lastHandshakeMs: 12345 }); // a live session
+  await until('initial sync', () => device.peerStates.size === 3);
+  const [k] = [...device.peerStates.keys()];
+  device.peerStates.set(k!, { ...device.peerStates.get(k!)!, lastHandshakeMs: 12345 }); // a live session
   source.goDown();
   await until('agent notices', () => !agent.stats.connected);
   source.put({ name: 'x', publicKey: newKey(), addresses: ['10.0.0.88/32'] });
   source.compactedBelow = source.revision;
   source.up();
-  await until('resynced', () => device.state.size === 4 && agent.stats.connected);
-  assert.equal(device.state.get(k!)?.lastHandshakeMs, 12345, 'untouched peer was not re-created');
+  await until('resynced', () => device.peerStates.size === 4 && agent.stats.connected);
+  assert.equal(device.peerStates.get(k!)?.lastHandshakeMs, 12345, 'untouched peer was not re-created');
 });
 
 test('a restarted agent against a populated device changes nothing', async () => {
   const { source, device, agent } = setup(5);
   agent.start();
-  await until('initial sync', () => device.state.size === 5);
+  await until('initial sync', () => device.peerStates.size === 5);
   await agent.stop();
   const opsBefore = device.setOperations;
   const again = new Agent({ pool: 'p', node: 'n1', source, device, reconcileIntervalMs: 3_600_000, reportIntervalMs: 3_600_000 });

@@ -116,8 +116,10 @@ export class Agent {
       if (!this.desired) return 0;
       let actualStates: Map<string, DevicePeerState>;
       try {
-        if (!afterSnapshot) await this.ensureConfigured();
-        actualStates = await this.opts.device.peers();
+        // One read of the device gives the key and the peers; configuring it again leaves its peers alone.
+        const device = await this.opts.device.state();
+        if (!afterSnapshot) await this.ensureConfigured(device.publicKey);
+        actualStates = device.peers;
       } catch (e) {
         // The device vanished (wireguard-go killed, interface deleted) or could not be set up
         // again: not ready until a reconcile reads it again, so status reports and the LB's
@@ -257,8 +259,7 @@ export class Agent {
    * key is fetched, never kept) and run onConfigured; the caller's diff then restores every
    * peer. Throws when the device cannot be read or the control plane cannot be reached.
    */
-  private async ensureConfigured(): Promise<void> {
-    const key = await this.opts.device.publicKey();
+  private async ensureConfigured(key: string | null): Promise<void> {
     if (key !== null && key === this.deviceKey) return;
     const pool = this.pool!;
     this.log('warn', 'the device lost its configuration (restarted?); configuring it again', { pool: this.opts.pool, device: this.opts.device.name });
@@ -272,7 +273,7 @@ export class Agent {
   }
 
   /**
-   * Before each status report: a cheap look at the device, so a vanished or restarted device
+   * Before each status report: a cheap look at the device (its key only, not its peers), so a vanished or restarted device
    * shows in the next report (and is repaired) instead of at the next full reconcile.
    */
   private async checkDevice(): Promise<void> {

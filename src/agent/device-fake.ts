@@ -1,11 +1,13 @@
 import { FabricError } from '../protocol/errors.js';
 import { parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
-import type { DeviceConfig, DevicePeerState, WireGuardDevice } from './device.js';
+import type { DeviceConfig, DevicePeerState, DeviceState, WireGuardDevice } from './device.js';
 import type { PeerOp } from './diff.js';
 
 /** In-memory device for fast tests; `down = true` makes every call fail like a vanished socket. */
 export class FakeDevice implements WireGuardDevice {
-  readonly state = new Map<string, DevicePeerState>();
+  readonly peerStates = new Map<string, DevicePeerState>();
+  /** Number of state() calls: each is one full read of a real device. */
+  stateReads = 0;
   config: DeviceConfig | null = null;
   down = false;
   /** Number of apply() calls: each is one set operation on a real device. */
@@ -23,9 +25,10 @@ export class FakeDevice implements WireGuardDevice {
     return this.config ? toBase64(publicKeyOf(parseKey(this.config.privateKey))) : null;
   }
 
-  async peers(): Promise<Map<string, DevicePeerState>> {
+  async state(): Promise<DeviceState> {
     this.check();
-    return new Map(this.state);
+    this.stateReads++;
+    return { publicKey: await this.publicKey(), peers: new Map(this.peerStates) };
   }
 
   async apply(ops: readonly PeerOp[]): Promise<void> {
@@ -33,10 +36,10 @@ export class FakeDevice implements WireGuardDevice {
     if (ops.length === 0) return;
     this.setOperations++;
     for (const o of ops) {
-      if (o.op === 'remove') this.state.delete(o.publicKey);
+      if (o.op === 'remove') this.peerStates.delete(o.publicKey);
       else {
-        const prev = this.state.get(o.spec.publicKey);
-        this.state.set(o.spec.publicKey, {
+        const prev = this.peerStates.get(o.spec.publicKey);
+        this.peerStates.set(o.spec.publicKey, {
           ...o.spec, lastHandshakeMs: prev?.lastHandshakeMs ?? null, rxBytes: prev?.rxBytes ?? 0, txBytes: prev?.txBytes ?? 0, endpoint: prev?.endpoint ?? null,
         });
       }

@@ -1,5 +1,5 @@
 import { UapiClient, type UapiClientOptions } from '../wg/uapi.js';
-import type { DeviceConfig, DevicePeerState, WireGuardDevice } from './device.js';
+import type { DeviceConfig, DevicePeerState, DeviceState, WireGuardDevice } from './device.js';
 import type { PeerOp } from './diff.js';
 
 /**
@@ -22,11 +22,12 @@ export class UapiDeviceDriver implements WireGuardDevice {
     await this.client.set({ ...(keyDiffers ? { privateKey: cfg.privateKey } : {}), ...(portDiffers ? { listenPort: cfg.listenPort } : {}) });
   }
 
+  /** Reads the interface part only and hangs up before the peers. */
   async publicKey(): Promise<string | null> {
-    return (await this.client.get()).publicKey ?? null;
+    return (await this.client.getInterface()).publicKey ?? null;
   }
 
-  async peers(): Promise<Map<string, DevicePeerState>> {
+  async state(): Promise<DeviceState> {
     const dev = await this.client.get();
     const out = new Map<string, DevicePeerState>();
     for (const p of dev.peers) {
@@ -35,7 +36,7 @@ export class UapiDeviceDriver implements WireGuardDevice {
         rxBytes: p.rxBytes, txBytes: p.txBytes, endpoint: p.endpoint ?? null,
       });
     }
-    return out;
+    return { publicKey: dev.publicKey ?? null, peers: out };
   }
 
   async apply(ops: readonly PeerOp[]): Promise<void> {

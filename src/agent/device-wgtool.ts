@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../sys/exec.js';
 import { parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
-import type { DeviceConfig, DevicePeerState, WireGuardDevice } from './device.js';
+import type { DeviceConfig, DevicePeerState, DeviceState, WireGuardDevice } from './device.js';
 import type { PeerOp } from './diff.js';
 
 /** Peers per `wg set` invocation, to stay far below the kernel's argument-size limit. */
@@ -48,10 +48,13 @@ export class WgToolDeviceDriver implements WireGuardDevice {
     return text === '(none)' || text === '' ? null : toBase64(publicKeyOf(parseKey(text)));
   }
 
-  async peers(): Promise<Map<string, DevicePeerState>> {
+  /** One `wg show dump`: its first line is the interface (private key, public key, port, fwmark), then one line per peer. */
+  async state(): Promise<DeviceState> {
     const { stdout } = await this.wg(['show', this.name, 'dump']);
+    const lines = stdout.split('\n');
+    const publicKey = (lines[0] ?? '').split('\t')[1];
     const out = new Map<string, DevicePeerState>();
-    for (const line of stdout.split('\n').slice(1)) {
+    for (const line of lines.slice(1)) {
       const f = line.split('\t');
       if (f.length < 8) continue;
       const [publicKey, , endpoint, ips, hs, rx, tx] = f as [string, string, string, string, string, string, string];
@@ -60,7 +63,7 @@ export class WgToolDeviceDriver implements WireGuardDevice {
         lastHandshakeMs: hs === '0' ? null : Number(hs) * 1000, rxBytes: Number(rx), txBytes: Number(tx),
       });
     }
-    return out;
+    return { publicKey: publicKey === undefined || publicKey === '(none)' || publicKey === '' ? null : publicKey, peers: out };
   }
 
   async apply(ops: readonly PeerOp[]): Promise<void> {

@@ -17,6 +17,14 @@ export interface DevicePeerState extends DevicePeerSpec {
   readonly endpoint: string | null;
 }
 
+/** What one read of a device returns: its key and every peer. */
+export interface DeviceState {
+  /** Derived from the device's private key; null when it has none (a fresh or restarted device). */
+  readonly publicKey: string | null;
+  /** Keyed by base64 public key. */
+  readonly peers: Map<string, DevicePeerState>;
+}
+
 /**
  * One WireGuard device as the agent sees it. Drivers: `uapi` (wireguard-go, boringtun) and
  * `kernel` (wg(8)); all held to agent/device-contract.ts.
@@ -25,10 +33,13 @@ export interface WireGuardDevice {
   readonly name: string;
   /** Sets private key and listen port without touching peers. Idempotent. */
   configure(cfg: DeviceConfig): Promise<void>;
-  /** Public key the device currently has (derived from its private key), null when unset. */
+  /**
+   * Public key the device currently has (derived from its private key), null when unset. Cheap
+   * whatever the number of peers: the agent calls it before every status report.
+   */
   publicKey(): Promise<string | null>;
-  /** Every peer on the device, keyed by base64 public key. */
-  peers(): Promise<Map<string, DevicePeerState>>;
+  /** The key and every peer, from ONE read of the device (a reconcile reads it once). */
+  state(): Promise<DeviceState>;
   /**
    * Applies a batch as ONE set operation. `upsert` replaces the peer's allowed IPs and keeps
    * its session (no handshake is lost); `remove` of an absent peer is not an error.

@@ -41,7 +41,7 @@ export function agentMetrics(agent: Agent, device: WireGuardDevice, labels: { po
       const out = { rx: 0, tx: 0, never: 0, ages: [] as number[] };
       const now = Date.now();
       try {
-        for (const p of (await device.peers()).values()) {
+        for (const p of (await device.state()).peers.values()) {
           out.rx += p.rxBytes;
           out.tx += p.txBytes;
           if (p.lastHandshakeMs === null) out.never++;

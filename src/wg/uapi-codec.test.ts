@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { FabricError, type ErrorCode } from '../protocol/errors.js';
 import { publicKeyOf, toBase64 } from './keys.js';
 import {
-  GET_REQUEST, ResponseFramer, buildSetOperations, buildSetRequest, checkErrno, parseGetResponse, parseSetResponse, type Device, type UapiSetRequest,
+  GET_REQUEST, InterfaceFramer, ResponseFramer, buildSetOperations, buildSetRequest, checkErrno, parseGetResponse, parseSetResponse, type Device, type UapiSetRequest,
 } from './uapi-codec.js';
 import { keyPairs } from './testing/gen-config.js';
 import { FakeDevice, renderDevice } from './testing/fake-device.js';
@@ -182,6 +182,61 @@ test('ResponseFramer refuses answers over its limit', () => {
   const f = new ResponseFramer(100);
   assert.equal(f.push(Buffer.alloc(60, 'a')), false);
   throwsCode(() => f.push(Buffer.alloc(60, 'a')), 'WGF_ERR_UAPI', (e) => assert.equal(e.details?.bytes, 120));
+});
+
+test('InterfaceFramer stops at the first peer wherever the chunks split, and its answer parses to the device without peers', () => {
+  const bytes = Buffer.from(GET_SAMPLE);
+  const { peers, ...want } = parseGetResponse(GET_SAMPLE);
+  assert.equal(peers.length, 2);
+  const firstPeer = GET_SAMPLE.indexOf('public_key=');
+  for (let cut = 1; cut < bytes.length; cut++) {
+    const f = new InterfaceFramer();
+    // Done once the whole "\npublic_key=" marker has arrived, not before.
+    const early = f.push(bytes.subarray(0, cut));
+    assert.equal(early, cut >= firstPeer + 'public_key='.length, `done=${early} at ${cut}`);
+    assert.equal(f.push(bytes.subarray(cut)), true);
+    assert.deepEqual(parseGetResponse(f.text()), { ...want, peers: [] }, `cut ${cut}`);
+  }
+});
+
+test('InterfaceFramer: a device without peers or key, a refusal, and an answer that never reaches a peer', () => {
+  const noPeers = 'listen_port=7\nerrno=0\n\n';
+  const a = new InterfaceFramer();
+  assert.equal(a.push(Buffer.from(noPeers)), true);
+  assert.deepEqual(parseGetResponse(a.text()), { listenPort: 7, fwmark: 0, peers: [] });
+  const empty = new InterfaceFramer();
+  assert.equal(empty.push(Buffer.from('errno=0\n')), false);
+  assert.equal(empty.push(Buffer.from('\n')), true);
+  assert.deepEqual(parseGetResponse(empty.text()), { listenPort: 0, fwmark: 0, peers: [] });
+  const refused = new InterfaceFramer();
+  refused.push(Buffer.from('errno=-5\n\n'));
+  throwsCode(() => parseGetResponse(refused.text()), 'WGF_ERR_UAPI', (e) => assert.equal(e.details?.errno, -5));
+  const endless = new InterfaceFramer(100);
+  assert.equal(endless.push(Buffer.from('listen_port=1\n'.repeat(5))), false);
+  throwsCode(() => endless.push(Buffer.from('listen_port=1\n'.repeat(5))), 'WGF_ERR_UAPI', (e) => assert.equal(e.details?.bytes, 140));
+});
+
+test('random devices: the interface part read by InterfaceFramer equals the full parse without peers (property)', () => {
+  const rng = new Rng(testSeed(9002));
+  const keys = keyPairs(rng, 4);
+  for (let i = 0; i < 200; i++) {
+    const dev: Device = {
+      listenPort: rng.int(65536), fwmark: rng.bool(0.2) ? rng.int(2 ** 32) : 0,
+      peers: keys.slice(0, rng.int(keys.length)).map((k) => ({
+        publicKey: k.publicKey, persistentKeepaliveInterval: 0, lastHandshakeMs: null, rxBytes: 0, txBytes: 0, allowedIps: [randomCidr(rng, undefined, false)], protocolVersion: 1,
+      })),
+    };
+    const text = renderDevice(dev, rng.bool() ? hex(keys[0]!.privateKey) : undefined);
+    const f = new InterfaceFramer();
+    const bytes = Buffer.from(text);
+    for (let at = 0; at < bytes.length && !f.done;) {
+      const n = 1 + rng.int(40);
+      f.push(bytes.subarray(at, at + n));
+      at += n;
+    }
+    const { peers: _p, ...full } = parseGetResponse(text);
+    assert.deepEqual(parseGetResponse(f.text()), { ...full, peers: [] });
+  }
 });
 
 test('random devices survive render -> parse (property)', () => {

@@ -121,6 +121,61 @@ export class ResponseFramer {
   }
 }
 
+/** A device's own settings from a get=1 answer: everything but its peers. */
+export type DeviceInterface = Omit<Device, 'peers'>;
+
+/** An interface part (private key, port, fwmark) is a few hundred bytes; this is far beyond it. */
+export const MAX_INTERFACE_BYTES = 64 * 1024;
+
+/**
+ * Collects a get=1 answer only as far as its interface part: the lines before the first peer
+ * (`public_key=`). Done at the first peer line or at the end of the answer, whichever comes
+ * first, so reading a device's key does not mean receiving and parsing all of its peers.
+ * `text()` is then a complete answer of the interface part alone. Pure: the socket code feeds it.
+ */
+export class InterfaceFramer {
+  private received = '';
+  private size = 0;
+  /** Where the first peer starts (-1: not seen yet). */
+  private peerAt = -1;
+  private complete = false;
+
+  constructor(private readonly maxBytes = MAX_INTERFACE_BYTES) {}
+
+  /** Adds a chunk; true once the interface part is known. Throws WGF_ERR_UAPI when it is too long. */
+  push(chunk: Buffer): boolean {
+    if (this.complete) return true;
+    this.size += chunk.length;
+    this.received += chunk.toString('latin1');
+    // Searching everything received so far finds a marker split across chunks.
+    this.peerAt = this.received.startsWith('public_key=') ? 0 : this.received.indexOf('\npublic_key=');
+    if (this.peerAt > 0) this.peerAt += 1;
+    const end = this.received.indexOf('\n\n');
+    this.complete = this.peerAt >= 0 || end >= 0;
+    if (this.peerAt >= 0 && end >= 0 && end < this.peerAt) this.peerAt = -1;
+    if (!this.complete && this.size > this.maxBytes) {
+      throw new FabricError('WGF_ERR_UAPI', `UAPI response has no peer or end within ${this.maxBytes} bytes`, { bytes: this.size });
+    }
+    return this.complete;
+  }
+
+  get done(): boolean {
+    return this.complete;
+  }
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  /**
+   * The interface part as a whole answer. When it was cut at the first peer, `errno=0` ends it:
+   * the device was printing its peers, so the get itself succeeded.
+   */
+  text(): string {
+    return this.peerAt >= 0 ? `${this.received.slice(0, this.peerAt)}errno=0\n\n` : this.received;
+  }
+}
+
 const ZERO_HEX = '0'.repeat(64);
 
 function invalid(field: string, reason: string): never {

@@ -175,6 +175,25 @@ test('a 50,000-peer answer (about 18 MB) is read and parsed', async () => {
   for (const i of [0, 7, 4242, 49_999]) assert.deepEqual(d.peers[i], want[i], `peer ${i}`);
 });
 
+test('getInterface reads key, port and fwmark and hangs up at the first peer', async () => {
+  // A device that sends its interface part and first peer line, then never finishes: get() cannot
+  // complete, getInterface() must not need to.
+  const partial = `private_key=${Buffer.from(K0.privateKey, 'base64').toString('hex')}\nlisten_port=51820\nfwmark=9\npublic_key=${fakeKey(1)}\nallowed_ip=10.0.0.1/32\n`;
+  const path = await raw(partial);
+  const client = new UapiClient('x', { socketPath: path, timeoutMs: 2000 });
+  assert.deepEqual(await client.getInterface(), { privateKey: K0.privateKey, publicKey: K0.publicKey, listenPort: 51820, fwmark: 9 });
+  await rejectsCode(client.get({ timeoutMs: 200 }), 'WGF_ERR_DEVICE_UNAVAILABLE', (e) => assert.match(e.message, /no complete answer/));
+  // Against a whole device (with 2000 peers, in small chunks) it agrees with get() and leaves the queue usable.
+  const { client: c2, dev } = await fake((d) => (d.chunkSize = 512));
+  await c2.configureDevice({ privateKey: K1.privateKey, listenPort: 4242 });
+  await c2.setPeers(Array.from({ length: 2000 }, (_, i) => ({ publicKey: fakeKey(i), allowedIps: [`10.8.${i >> 8}.${i & 255}/32`] })));
+  const { peers, ...whole } = await c2.get();
+  assert.equal(peers.length, 2000);
+  assert.deepEqual(await c2.getInterface(), whole);
+  assert.equal((await c2.get()).peers.length, 2000);
+  assert.deepEqual(dev.ops.slice(-3), ['get=1', 'get=1', 'get=1']);
+});
+
 test('a big set goes as several operations on one connection, all applied', async () => {
   const { client, dev } = await fake();
   const small = new UapiClient('x', { socketPath: client.socketPath, operationBytes: 4096 });

@@ -2,13 +2,14 @@ import { createConnection } from 'node:net';
 import { FabricError } from '../protocol/errors.js';
 import { uapiSocketPath } from '../sys/netns.js';
 import {
-  DEFAULT_OPERATION_BYTES, GET_REQUEST, MAX_RESPONSE_BYTES, ResponseFramer, buildSetOperations, parseGetResponse, parseSetResponse,
-  type Device, type KeyInput, type UapiPeerUpdate, type UapiSetRequest,
+  DEFAULT_OPERATION_BYTES, GET_REQUEST, InterfaceFramer, MAX_RESPONSE_BYTES, ResponseFramer, buildSetOperations, parseGetResponse, parseSetResponse,
+  type Device, type DeviceInterface, type KeyInput, type UapiPeerUpdate, type UapiSetRequest,
 } from './uapi-codec.js';
 
 /** What code that drives a WireGuard device needs; UapiClient implements it over the socket. */
 export interface UapiDevice {
   get(opts?: CallOptions): Promise<Device>;
+  getInterface(opts?: CallOptions): Promise<DeviceInterface>;
   set(request: UapiSetRequest, opts?: CallOptions): Promise<void>;
 }
 
@@ -29,6 +30,9 @@ export interface UapiClientOptions {
   /** Big set requests are sent as set=1 operations of about this size (see buildSetOperations). */
   readonly operationBytes?: number;
 }
+
+/** Cuts one answer out of the bytes of a connection (ResponseFramer: whole; InterfaceFramer: up to the peers). */
+type Framer = Pick<ResponseFramer, 'push' | 'text' | 'bytes'>;
 
 const IFACE_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -71,6 +75,16 @@ export class UapiClient implements UapiDevice {
   }
 
   /**
+   * Reads the device's own settings (key, port, fwmark) and hangs up at its first peer: a cheap
+   * look at a device with many peers (wireguard-go ignores the cut-off write).
+   */
+  async getInterface(opts: CallOptions = {}): Promise<DeviceInterface> {
+    const [text] = await this.call([GET_REQUEST], () => {}, opts, () => new InterfaceFramer());
+    const { peers: _peers, ...iface } = parseGetResponse(text!);
+    return iface;
+  }
+
+  /**
    * Applies one set request, validated and built before anything is sent. A big request
    * goes as several set=1 operations on one connection, each sent after the previous one
    * answered errno=0; on a refusal, details.operation / details.operations tell how far it got.
@@ -109,8 +123,9 @@ export class UapiClient implements UapiDevice {
   }
 
   /** Queues one connection's exchange behind the ones already made. */
-  private call(requests: readonly string[], check: (answer: string, index: number) => void, opts: CallOptions): Promise<string[]> {
-    const run = this.tail.then(() => this.exchange(requests, check, opts.timeoutMs ?? this.timeoutMs));
+  private call(requests: readonly string[], check: (answer: string, index: number) => void, opts: CallOptions, framing?: () => Framer): Promise<string[]> {
+    const newFramer = framing ?? (() => new ResponseFramer(this.maxResponseBytes));
+    const run = this.tail.then(() => this.exchange(requests, check, opts.timeoutMs ?? this.timeoutMs, newFramer));
     this.tail = run.catch(() => {});
     return run;
   }
@@ -119,11 +134,11 @@ export class UapiClient implements UapiDevice {
    * Sends `requests` one at a time on one connection, each after the previous answer passed
    * `check` (which throws to stop), and resolves with the answers.
    */
-  private exchange(requests: readonly string[], check: (answer: string, index: number) => void, timeoutMs: number): Promise<string[]> {
+  private exchange(requests: readonly string[], check: (answer: string, index: number) => void, timeoutMs: number, newFramer: () => Framer): Promise<string[]> {
     const path = this.socketPath;
     return new Promise((resolve, reject) => {
       const answers: string[] = [];
-      let framer = new ResponseFramer(this.maxResponseBytes);
+      let framer = newFramer();
       const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
       // `onread` hands each read to us as it arrives, without the stream's buffering.
       const sock = createConnection({
@@ -139,7 +154,7 @@ export class UapiClient implements UapiDevice {
               if (answers.length === requests.length) {
                 finish(null);
               } else {
-                framer = new ResponseFramer(this.maxResponseBytes);
+                framer = newFramer();
                 sock.write(requests[answers.length]!);
               }
             } catch (e) {
