@@ -6,12 +6,31 @@ export interface PingResult {
   readonly avgMs: number | null;
 }
 
-/** Pings `target` from inside a namespace; never throws for lost packets. */
+/**
+ * Pings `target` from inside a namespace; never throws for lost packets. Each of the `count`
+ * judged echoes gets at least `waitS` for its reply: ping's own -W covers only a ping that got
+ * no reply at all (iputils waits max(2 x RTT, interval) after its last packet otherwise), so
+ * enough untimed tail packets follow the judged ones, and only replies to the judged sequence
+ * numbers count.
+ */
 export async function ping(netns: string, target: string, count = 3, intervalS = 0.2, waitS = 1): Promise<PingResult> {
-  const { stdout } = await run('ping', ['-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', String(waitS), target], { netns, allowFailure: true, timeoutMs: (count * intervalS + waitS + 5) * 1000 });
-  const m = /(\d+) packets transmitted, (\d+) received/.exec(stdout);
-  const avg = /= [\d.]+\/([\d.]+)\//.exec(stdout);
-  return { sent: m ? Number(m[1]) : count, received: m ? Number(m[2]) : 0, avgMs: avg ? Number(avg[1]) : null };
+  const tail = Math.min(100, Math.ceil(waitS / intervalS));
+  const total = count + tail;
+  const { stdout } = await run('ping', ['-n', '-c', String(total), '-i', String(intervalS), '-W', String(waitS), target], {
+    netns, allowFailure: true, timeoutMs: (total * intervalS + waitS + 5) * 1000,
+  });
+  return pingResult(stdout, count);
+}
+
+/** The replies to sequence numbers 1..count in ping's output (duplicates counted once). Pure. */
+export function pingResult(stdout: string, count: number): PingResult {
+  const times = new Map<number, number>();
+  for (const m of stdout.matchAll(/icmp_seq=(\d+)\b[^\n]*?time=([\d.]+) ms/g)) {
+    const seq = Number(m[1]);
+    if (seq >= 1 && seq <= count && !times.has(seq)) times.set(seq, Number(m[2]));
+  }
+  const rtts = [...times.values()];
+  return { sent: count, received: times.size, avgMs: rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : null };
 }
 
 /** Latest handshake per peer of a device, from `wg show IFACE latest-handshakes` (unix seconds, 0 = never). */

@@ -29,7 +29,7 @@ const NET = `198.18.${randomInt(0, 256)}`;
 const VIP = `${NET}.100`;
 const HEALTH_PORT = 7090;
 const ADVERT_MS = 1000;
-const CHECK = { intervalS: 1, timeoutS: 1, fall: 2, rise: 2 };
+const CHECK = { intervalS: 1, timeoutS: 2, fall: 2, rise: 2 };
 const sb = new Sandbox('wka');
 let dir = '';
 

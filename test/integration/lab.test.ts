@@ -107,7 +107,8 @@ describe('local fabric lab (control plane + 3 backends with agents + 1 client)',
     const b = lab.plan.backends[1]!;
     const before = await metric(1, 'wgfabric_agent_reconcile_repairs_total');
     await run('wg', ['set', b.wgIface, 'peer', victim, 'remove'], { netns: b.netns });
-    assert.ok(!(await devicePeers(1)).has(victim), 'removed by hand');
+    // No check that it is gone: the agent's 2 s reconcile may already have put it back. The repair
+    // counter below is what proves the drift was seen and repaired.
     const ms = await until('the reconciler restores the peer', async () => (await devicePeers(1)).has(victim), 15_000);
     console.log(`# drift repaired after ${ms} ms (reconcile interval 2 s)`);
     await until('the repair shows in metrics', async () => (await metric(1, 'wgfabric_agent_reconcile_repairs_total')) >= before + 1, 5_000);

@@ -207,7 +207,9 @@ test('a restarted LB cuts the entries the old ruleset left to a backend not in i
   assert.deepEqual(await send(third), want);
   const onB = only(want, 'be-b');
   assert.deepEqual(await flowsTo(B), onB, 'the old ruleset pinned these flows to be-b');
-  const onA = await flowsTo(A);
+  // Only this test's ports: entries of earlier tests may expire (UDP timeout 30 s) between two reads.
+  const thirdOnA = async (): Promise<number[]> => (await flowsTo(A)).filter((p) => third.includes(p));
+  const onA = await thirdOnA();
   assert.deepEqual(only(want, 'be-a').filter((p) => !onA.includes(p)), [], 'and the others to be-a');
 
   // The LB process restarts while be-b is removed from the pool: the new controller knows
@@ -222,7 +224,7 @@ test('a restarted LB cuts the entries the old ruleset left to a backend not in i
   assert.deepEqual([...r.flowsDeleted], [[`${B.address}:${B.port}`, onB.length]]);
   assert.equal(restarted.status().lastError, null);
   assert.deepEqual(await flowsTo(B), [], 'no flow is pinned to be-b any more');
-  assert.deepEqual(await flowsTo(A), onA, "be-a's entries were not touched");
+  assert.deepEqual(await thirdOnA(), onA, "be-a's entries were not touched");
   const moved = await send(third);
   assert.deepEqual([...moved.values()].filter((n) => n !== 'be-a'), [], 'the flows of be-b are answered by be-a at once');
 });
