@@ -105,20 +105,20 @@ test('status shows every node with its lag', async () => {
   assert.equal((await cli('node', 'add', 'office', 'wg1', '--endpoint', '192.0.2.1:51820')).code, 0);
   const r = await cli('status');
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /^POOL\s+NODE\s+STATE\s+READY\s+APPLIED\s+LAG\s+PEERS\s+REPORTED\s+LB\s+MESSAGE$/m);
-  assert.match(r.out, /office\s+wg1\s+active\s+-\s+-\s+-\s+-\s+-\s+-\s+no report yet/);
+  assert.match(r.out, /^POOL\s+NODE\s+STATE\s+WEIGHT\s+READY\s+APPLIED\s+LAG\s+PEERS\s+REPORTED\s+LB\s+MESSAGE$/m);
+  assert.match(r.out, /office\s+wg1\s+active\s+1\s+-\s+-\s+-\s+-\s+-\s+-\s+no report yet/);
 });
 
 test('LB reports: lb list, the LB column of node list, lb forget', async () => {
   const api = new ApiClient({ baseUrl: server.url, token: server.bootstrapToken! });
   await api.putLbStatus('office', 'lb-a', {
-    vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 2, lastError: null, failOpen: false,
+    vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip-port', generation: 2, lastError: null, failOpen: false,
     backends: [{ name: 'wg1', state: 'down', reason: 'probe failed: refused', inTable: false, slots: 0 }],
   });
   const list = await cli('lb', 'list', '--pool', 'office');
   assert.equal(list.code, 0, list.err);
-  assert.match(list.out, /^INSTANCE\s+VIP\s+BACKEND\s+STATE\s+IN TABLE\s+SLOTS\s+REPORTED\s+REASON$/m);
-  assert.match(list.out, /lb-a\s+198\.18\.1\.2:51820\s+wg1\s+down\s+no\s+0\s+\d+s ago\s+probe failed: refused/);
+  assert.match(list.out, /^INSTANCE\s+VIP\s+TABLE\s+BACKEND\s+STATE\s+IN TABLE\s+SLOTS\s+REPORTED\s+REASON$/m);
+  assert.match(list.out, /lb-a\s+198\.18\.1\.2:51820\s+251 src-ip-port\s+wg1\s+down\s+no\s+0\s+\d+s ago\s+probe failed: refused/);
   const rows = JSON.parse((await cli('lb', 'list', '--pool', 'office', '--json')).out);
   assert.deepEqual(rows.map((r: { instance: string; backend: string; inTable: boolean }) => [r.instance, r.backend, r.inTable]), [['lb-a', 'wg1', false]]);
   const nodes = await cli('node', 'list', '--pool', 'office');
@@ -127,4 +127,68 @@ test('LB reports: lb list, the LB column of node list, lb forget', async () => {
   assert.equal((await cli('lb', 'forget', 'lb-a', '--pool', 'office')).code, 0);
   assert.match((await cli('lb', 'list', '--pool', 'office')).out, /no LB reports/);
   assert.equal((await cli('lb', 'forget', 'lb-a', '--pool', 'office')).code, 66, 'WGF_ERR_NOT_FOUND');
+});
+
+test('node weight: --weight on add and update reaches the API, node list shows WEIGHT, a bad weight is refused', async () => {
+  assert.equal((await cli('pool', 'create', 'weights', '--ipv4', '10.81.0.0/24')).code, 0);
+  const added = await cli('node', 'add', 'weights', 'heavy', '--endpoint', '192.0.2.21:51820', '--weight', '3', '--json');
+  assert.equal(added.code, 0, added.err);
+  assert.equal(JSON.parse(added.out).weight, 3);
+  assert.equal((await cli('node', 'add', 'weights', 'light', '--endpoint', '192.0.2.22:51820')).code, 0);
+  const api = new ApiClient({ baseUrl: server.url, token: server.bootstrapToken! });
+  assert.deepEqual([(await api.getNode('weights', 'heavy')).weight, (await api.getNode('weights', 'light')).weight], [3, 1]);
+  const updated = await cli('node', 'update', 'weights', 'light', '--weight', '2');
+  assert.equal(updated.code, 0, updated.err);
+  assert.match(updated.out, /^weight:\s+2$/m);
+  assert.equal((await api.getNode('weights', 'light')).weight, 2);
+  assert.equal((await api.getNode('weights', 'light')).endpoint, '192.0.2.22:51820', 'the other fields are kept');
+  const list = await cli('node', 'list', '--pool', 'weights');
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, /^POOL\s+NODE\s+STATE\s+WEIGHT\s+READY/m);
+  assert.match(list.out, /weights\s+heavy\s+active\s+3\s+/);
+  assert.match(list.out, /weights\s+light\s+active\s+2\s+/);
+  assert.deepEqual(JSON.parse((await cli('node', 'list', '--pool', 'weights', '--json')).out).nodes.map((n: { name: string; weight: number }) => [n.name, n.weight]), [['heavy', 3], ['light', 2]]);
+  assert.match((await cli('node', 'show', 'weights', 'heavy')).out, /^weight:\s+3$/m);
+  for (const w of ['0', '1001']) {
+    const bad = await cli('node', 'update', 'weights', 'light', '--weight', w, '--json');
+    assert.equal(bad.code, 64, `weight ${w}: ${bad.err}`);
+    assert.equal(JSON.parse(bad.err).error.code, 'WGF_ERR_VALIDATION');
+  }
+  assert.equal((await api.getNode('weights', 'light')).weight, 2, 'unchanged');
+});
+
+test('pool LB settings: --lb-affinity and --lb-table-size on create and update (alias of set) reach the API and show in pool show', async () => {
+  const created = await cli('pool', 'create', 'lbset', '--ipv4', '10.82.0.0/24', '--lb-table-size', '251', '--json');
+  assert.equal(created.code, 0, created.err);
+  assert.deepEqual(JSON.parse(created.out).lb, { affinity: 'src-ip-port', tableSize: 251 });
+  const updated = await cli('pool', 'update', 'lbset', '--lb-affinity', 'src-ip');
+  assert.equal(updated.code, 0, updated.err);
+  assert.match(updated.out, /^lb affinity:\s+src-ip$/m);
+  assert.match(updated.out, /^lb table size:\s+251$/m, 'the table size is kept');
+  assert.equal((await cli('pool', 'set', 'lbset', '--lb-table-size', '65537')).code, 0);
+  const api = new ApiClient({ baseUrl: server.url, token: server.bootstrapToken! });
+  assert.deepEqual((await api.getPool('lbset')).lb, { affinity: 'src-ip', tableSize: 65537 });
+  const shown = await cli('pool', 'show', 'lbset');
+  assert.match(shown.out, /^lb affinity:\s+src-ip$/m);
+  assert.match(shown.out, /^lb table size:\s+65537$/m);
+  const cases: [string[], string][] = [[['--lb-table-size', '65536'], 'lb.tableSize'], [['--lb-affinity', 'dst-ip'], 'lb.affinity']];
+  for (const [flags, field] of cases) {
+    const bad = await cli('pool', 'update', 'lbset', ...flags, '--json');
+    assert.equal(bad.code, 64, bad.err);
+    const body = JSON.parse(bad.err).error;
+    assert.equal(body.code, 'WGF_ERR_VALIDATION');
+    assert.match(body.message, new RegExp(field.replace('.', '\\.')));
+  }
+  assert.deepEqual((await api.getPool('lbset')).lb, { affinity: 'src-ip', tableSize: 65537 }, 'unchanged');
+});
+
+test('lb run no longer takes --affinity or --table-size (they are pool settings)', async () => {
+  for (const flag of ['--affinity', '--table-size']) {
+    const r = await cli('lb', 'run', '--pool', 'office', '--vip', '198.18.1.2:51820', flag, '1');
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, new RegExp(`unknown option '${flag}'`));
+  }
+  const help = await cli('lb', 'run', '--help');
+  assert.doesNotMatch(help.out, /--affinity|--table-size/);
+  assert.match(help.out, /--lb-affinity/, 'the help points to the pool settings');
 });

@@ -7,7 +7,7 @@ const NOW = Date.parse('2030-01-01T00:01:00Z');
 
 function report(instance: string, ageS: number, backends: LbBackendReport[], over: Partial<LbReport> = {}): LbReport {
   return {
-    pool: 'p', instance, vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 3, lastError: null, failOpen: false, backends,
+    pool: 'p', instance, vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip-port', generation: 3, lastError: null, failOpen: false, backends,
     reportedAt: new Date(NOW - ageS * 1000).toISOString(), revision: 7, ...over,
   };
 }
@@ -39,14 +39,25 @@ describe('lb list rows and table', () => {
     ], NOW);
     assert.deepEqual(rows.map((r) => [r.instance, r.backend, r.inTable, r.ageS, r.stale]), [['lb1', 'n1', true, 2, false], ['lb1', 'n2', false, 2, false], ['lb2', null, null, 42, true]]);
     assert.equal(renderLbReportRows(rows), [
-      'INSTANCE  VIP               BACKEND  STATE  IN TABLE  SLOTS  REPORTED         REASON',
-      'lb1       198.18.1.2:51820  n1       up     yes       251    2s ago           healthy',
-      'lb1       198.18.1.2:51820  n2       down   no        0      2s ago           probe failed: refused',
-      'lb2       [fd00::2]:51820   -        -      -         -      42s ago (stale)  -',
+      'INSTANCE  VIP               TABLE            BACKEND  STATE  IN TABLE  SLOTS  REPORTED         REASON',
+      'lb1       198.18.1.2:51820  251 src-ip-port  n1       up     yes       251    2s ago           healthy',
+      'lb1       198.18.1.2:51820  251 src-ip-port  n2       down   no        0      2s ago           probe failed: refused',
+      'lb2       [fd00::2]:51820   251 src-ip-port  -        -      -         -      42s ago (stale)  -',
       "lb2: fail-open on readiness in effect (no backend's agent is in sync)",
       'lb2: last error: nft -f - failed',
       '',
     ].join('\n'));
+  });
+  test('instances of one VIP with tables of different settings get a note; agreeing ones do not', () => {
+    const rows = lbReportRows([
+      report('lb1', 1, [inT('n1', 251)]),
+      report('lb2', 1, [inT('n1', 257)], { tableSize: 257, affinity: 'src-ip' }),
+      report('lb3', 1, [inT('n1', 251)], { vip: '198.18.9.9' }),
+    ], NOW);
+    assert.deepEqual(rows.map((r) => [r.instance, r.tableSize, r.affinity]), [['lb1', 251, 'src-ip-port'], ['lb2', 257, 'src-ip'], ['lb3', 251, 'src-ip-port']]);
+    const notes = renderLbReportRows(rows).split('\n').filter((l) => l.includes('different tables'));
+    assert.deepEqual(notes, ["198.18.1.2:51820: the instances hold different tables (lb1 251 src-ip-port, lb2 257 src-ip); they agree once every one applied the pool's settings"]);
+    assert.doesNotMatch(renderLbReportRows(lbReportRows([report('lb1', 1, []), report('lb2', 1, [])], NOW)), /different tables/);
   });
   test('no reports', () => assert.equal(renderLbReportRows([]), 'no LB reports in this pool\n'));
 });

@@ -17,6 +17,9 @@ export interface LbReportRow {
   pool: string;
   instance: string;
   vip: string;
+  /** The instance's table: size and flow hash key (the pool's LB settings as it applied them). */
+  tableSize: number;
+  affinity: string;
   backend: string | null;
   state: string | null;
   inTable: boolean | null;
@@ -36,7 +39,7 @@ export function lbReportRows(reports: readonly LbReport[], nowMs: number, staleM
   return reports.flatMap((r): LbReportRow[] => {
     const age = ageMs(r, nowMs);
     const base = {
-      pool: r.pool, instance: r.instance, vip: r.vip.includes(':') ? `[${r.vip}]:${r.port}` : `${r.vip}:${r.port}`,
+      pool: r.pool, instance: r.instance, vip: r.vip.includes(':') ? `[${r.vip}]:${r.port}` : `${r.vip}:${r.port}`, tableSize: r.tableSize, affinity: r.affinity,
       ageS: Math.round(age / 1000), stale: age > staleMs, failOpen: r.failOpen, lastError: r.lastError,
     };
     if (r.backends.length === 0) return [{ ...base, backend: null, state: null, inTable: null, slots: null, reason: null }];
@@ -44,19 +47,31 @@ export function lbReportRows(reports: readonly LbReport[], nowMs: number, staleM
   });
 }
 
-/** The `lb list` table, then one line per instance with an error or fail-open in effect. */
+/**
+ * The `lb list` table, then one line per instance with an error or fail-open in effect, and one
+ * when the instances of a VIP hold tables of different settings (they would hash a flow to
+ * different backends: a settings change still on its way, or an instance that does not follow it).
+ */
 export function renderLbReportRows(rows: readonly LbReportRow[]): string {
   if (rows.length === 0) return 'no LB reports in this pool\n';
   const table = renderTable(rows, [
-    { header: 'INSTANCE', get: (r) => r.instance }, { header: 'VIP', get: (r) => r.vip }, { header: 'BACKEND', get: (r) => r.backend },
+    { header: 'INSTANCE', get: (r) => r.instance }, { header: 'VIP', get: (r) => r.vip }, { header: 'TABLE', get: (r) => `${r.tableSize} ${r.affinity}` },
+    { header: 'BACKEND', get: (r) => r.backend },
     { header: 'STATE', get: (r) => r.state }, { header: 'IN TABLE', get: (r) => (r.inTable === null ? null : r.inTable ? 'yes' : 'no') },
     { header: 'SLOTS', get: (r) => r.slots }, { header: 'REPORTED', get: (r) => `${r.ageS}s ago${r.stale ? ' (stale)' : ''}` },
     { header: 'REASON', get: (r) => r.reason },
   ]);
   const notes: string[] = [];
-  for (const r of rows.filter((x, i) => rows.findIndex((y) => y.instance === x.instance) === i)) {
+  const instances = rows.filter((x, i) => rows.findIndex((y) => y.instance === x.instance) === i);
+  for (const r of instances) {
     if (r.failOpen) notes.push(`${r.instance}: fail-open on readiness in effect (no backend's agent is in sync)`);
     if (r.lastError) notes.push(`${r.instance}: last error: ${r.lastError}`);
+  }
+  for (const vip of new Set(instances.map((r) => r.vip))) {
+    const of = instances.filter((r) => r.vip === vip);
+    if (new Set(of.map((r) => `${r.tableSize} ${r.affinity}`)).size > 1) {
+      notes.push(`${vip}: the instances hold different tables (${of.map((r) => `${r.instance} ${r.tableSize} ${r.affinity}`).join(', ')}); they agree once every one applied the pool's settings`);
+    }
   }
   return table + notes.map((n) => `${n}\n`).join('');
 }

@@ -1,12 +1,14 @@
 /**
  * `wgfabric lb run|status|list|forget|keepalived`: the L4 load balancer of one VIP in front of a
  * pool's backends. `lb run` must run as root in the namespace that owns the VIP (nft, conntrack,
- * forwarding); it reports its state to the control plane, where `lb list` reads it.
+ * forwarding); it reports its state to the control plane, where `lb list` reads it. The table
+ * settings (affinity, table size) and the backends' weights are not flags: they are the pool's
+ * and the nodes' (`pool update --lb-affinity/--lb-table-size`, `node update --weight`), so every
+ * instance of the pool builds the identical table.
  */
 import type { Command } from 'commander';
 import { conntrackPort } from '../lb/conntrack.js';
 import { DEFAULT_HEALTH_CONFIG, healthConfig, type DampingConfig, type HealthConfig } from '../lb/health.js';
-import { DEFAULT_TABLE_SIZE, isPrime } from '../lb/maglev.js';
 import { nftApplier } from '../lb/nft-apply.js';
 import { startLbHttp, LbMetrics } from '../lb/service-http.js';
 import { LbService, type LbLog, type LbServiceStatus } from '../lb/service.js';
@@ -18,15 +20,8 @@ import { emit, renderTable } from './output.js';
 import { parseHostPort } from './probe.js';
 import { parseListen } from './server.js';
 
-/**
- * Default table size, M > 100 × N for up to 655 backends. The first apply writes every slot
- * (about 1 s here at 65537); later changes write only the slots that change (removing one of 3
- * backends: about a third), which keeps failover sub-second.
- */
-export const LB_DEFAULT_TABLE_SIZE = DEFAULT_TABLE_SIZE;
-
 interface RunFlags extends ApiFlags {
-  pool: string; vip: string; instance: string; tableSize: number; affinity: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
+  pool: string; vip: string; instance: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; reportIntervalMs: number;
   drainTimeoutMs: number; dampingPenalty?: number; dampingSuppressAbove?: number; dampingReuseBelow?: number; dampingHalfLifeMs?: number;
   dampingMaxSuppressMs?: number;
@@ -55,14 +50,12 @@ const jsonLog: LbLog = (level, msg, fields) => process.stderr.write(JSON.stringi
 
 export function registerLbCommands(program: Command): void {
   const lb = program.command('lb').description('L4 load balancer: one VIP in front of a pool (Maglev + nftables + health checks)');
-  lb.command('run').description('run the load balancer of one VIP (root, in the namespace that owns the VIP)')
+  lb.command('run').description('run the load balancer of one VIP (root, in the namespace that owns the VIP); affinity and table size follow the pool (pool update --lb-affinity/--lb-table-size), weights the nodes (node update --weight)')
     .option('--server <url>', 'control plane URL (env WGFABRIC_SERVER)')
     .option('--token-file <file>', 'API token file, operator or admin (reads nodes, manages the probe peer, reports its state)')
     .requiredOption('--pool <pool>', 'pool whose nodes are the backends')
     .requiredOption('--vip <ip:port>', 'virtual IP and port clients connect to')
     .option('--instance <name>', 'this LB instance (names its probe peer lbprobe-<instance>)', 'lb1')
-    .option('--table-size <n>', 'Maglev table size, a prime > 100 × backends, the same on every LB instance', positiveInt('--table-size'), LB_DEFAULT_TABLE_SIZE)
-    .option('--affinity <src-ip-port|src-ip>', 'flow hash key', 'src-ip-port')
     .option('--return-path <via-lb|snat>', 'via-lb: backends route replies through this LB (they see client addresses); snat: replies come back to this LB\'s address under any routing (several active LBs, ECMP)', 'via-lb')
     .option('--probe-interval-ms <ms>', 'probe start interval per backend', positiveInt('--probe-interval-ms'), 200)
     .option('--probe-timeout-ms <ms>', 'probe budget', positiveInt('--probe-timeout-ms'), 300)
@@ -81,14 +74,12 @@ export function registerLbCommands(program: Command): void {
     .option('--listen <host:port>', 'serve /status, /metrics and /healthz here')
     .action(async (f: RunFlags) => {
       const vip = parseHostPort(f.vip);
-      if (f.affinity !== 'src-ip-port' && f.affinity !== 'src-ip') throw new FabricError('WGF_ERR_VALIDATION', `--affinity must be src-ip-port or src-ip, got "${f.affinity}"`);
       if (f.returnPath !== 'via-lb' && f.returnPath !== 'snat') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb or snat, got "${f.returnPath}"`);
-      if (!isPrime(f.tableSize)) throw new FabricError('WGF_ERR_VALIDATION', `--table-size must be a prime, got ${f.tableSize}`);
       if (f.reportIntervalMs < 100) throw new FabricError('WGF_ERR_VALIDATION', `--report-interval-ms must be at least 100, got ${f.reportIntervalMs}`);
       const { health, drainTimeoutMs } = lbRunSettings(f);
       const metrics = new LbMetrics({ pool: f.pool, vip: f.vip, instance: f.instance });
       const service = new LbService({
-        api: apiClient(f), pool: f.pool, vip: vip.host, port: vip.port, instance: f.instance, tableSize: f.tableSize, affinity: f.affinity, returnPath: f.returnPath,
+        api: apiClient(f), pool: f.pool, vip: vip.host, port: vip.port, instance: f.instance, returnPath: f.returnPath,
         health, applier: nftApplier(), conntrack: conntrackPort(), readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs,
         reportMs: f.reportIntervalMs, drainTimeoutMs, log: jsonLog,
         ...(f.keyFile ? { keyFile: f.keyFile } : {}),
@@ -113,7 +104,7 @@ export function registerLbCommands(program: Command): void {
       });
       if (!res.ok) throw fromErrorBody(await res.json().catch(() => null), res.status);
       const s = (await res.json()) as LbServiceStatus;
-      emit(!!f.json, s, () => `lb ${s.instance} ${s.vip}:${s.port} pool ${s.pool}  table ${s.tableSize} slots, generation ${s.generation}${s.failOpen ? ', fail-open on readiness' : ''}`
+      emit(!!f.json, s, () => `lb ${s.instance} ${s.vip}:${s.port} pool ${s.pool}  table ${s.tableSize} slots, affinity ${s.affinity}, generation ${s.generation}${s.failOpen ? ', fail-open on readiness' : ''}`
         + `${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
         + renderTable(s.backends, [
           { header: 'BACKEND', get: (b) => b.name }, { header: 'ADDRESS', get: (b) => `${b.address}:${b.port}` }, { header: 'STATE', get: (b) => b.state },

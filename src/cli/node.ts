@@ -2,18 +2,21 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ApiClient } from '../client/api-client.js';
 import type { Node } from '../protocol/types.js';
-import { apiClient, apiOptions, collectLabel, type ApiFlags } from './context.js';
+import type { NodeUpdate } from '../protocol/api.js';
+import { apiClient, apiOptions, collectLabel, positiveInt, type ApiFlags } from './context.js';
 import { allLbReports, lbSummary } from './lb-reports.js';
 import { emit, renderFields, renderTable } from './output.js';
 
-interface NodeFlags extends ApiFlags { pool?: string; endpoint?: string; label?: Record<string, string>; out?: string }
+interface NodeFlags extends ApiFlags { pool?: string; endpoint?: string; weight?: number; label?: Record<string, string>; out?: string; ifMatch?: number }
+
+const WEIGHT_HELP = 'share of new load-balanced flows relative to the pool\'s other nodes, 1..1000 (default 1)';
 
 /**
  * One row per node with its sync state against the control plane's revision, and `lb`: how the
  * pool's load balancers see it (lbSummary in lb-reports.ts; '?' when the reports could not be read).
  */
 export interface NodeRow {
-  pool: string; name: string; adminState: string; endpoint: string | null; ready: boolean | null; applied: number | null; lag: number | null; peers: string;
+  pool: string; name: string; adminState: string; weight: number; endpoint: string | null; ready: boolean | null; applied: number | null; lag: number | null; peers: string;
   reportAgeS: number | null; lb: string; message: string;
 }
 
@@ -21,16 +24,23 @@ export interface NodeRow {
 export function nodeRow(n: Node, pending: number | null, now = Date.now(), lb = '-'): NodeRow {
   const s = n.status;
   return {
-    pool: n.pool, name: n.name, adminState: n.adminState, endpoint: n.endpoint, ready: s ? s.ready : null,
+    pool: n.pool, name: n.name, adminState: n.adminState, weight: n.weight, endpoint: n.endpoint, ready: s ? s.ready : null,
     applied: s ? s.appliedRevision : null, lag: s ? pending : null,
     peers: s ? `${s.peersApplied}/${s.peersDesired}` : '-', reportAgeS: s ? Math.round((now - Date.parse(s.reportedAt)) / 1000) : null,
     lb, message: s ? s.message : 'no report yet',
   };
 }
 
+/** `node show` / `node update` output. */
+export function nodeFields(n: Node): [string, unknown][] {
+  return [['pool', n.pool], ['name', n.name], ['admin state', n.adminState], ['weight', n.weight], ['endpoint', n.endpoint],
+    ['labels', n.labels], ['status', n.status ? JSON.stringify(n.status) : null], ['revision', n.revision]];
+}
+
 export function renderNodeRows(rows: readonly NodeRow[], revision: number): string {
   return `control plane revision ${revision}\n` + renderTable(rows, [
     { header: 'POOL', get: (r) => r.pool }, { header: 'NODE', get: (r) => r.name }, { header: 'STATE', get: (r) => r.adminState },
+    { header: 'WEIGHT', get: (r) => r.weight },
     { header: 'READY', get: (r) => (r.ready === null ? '-' : r.ready ? 'yes' : 'NO') }, { header: 'APPLIED', get: (r) => r.applied },
     { header: 'LAG', get: (r) => (r.applied === null ? null : r.lag === null ? '?' : r.lag) }, { header: 'PEERS', get: (r) => r.peers },
     { header: 'REPORTED', get: (r) => (r.reportAgeS === null ? null : `${r.reportAgeS}s ago`) }, { header: 'LB', get: (r) => r.lb },
@@ -61,15 +71,30 @@ export async function collectNodeRows(api: ApiClient, pools?: string[]): Promise
   return { revision, rows };
 }
 
-/** `wgfabric node add|list|show|rm|drain|undrain|token` and `wgfabric status`. */
+/** `wgfabric node add|list|show|update|rm|drain|undrain|disable|token` and `wgfabric status`. */
 export function registerNodeCommands(program: Command): void {
   const node = program.command('node').description('nodes: the WireGuard backends of a pool');
   apiOptions(node.command('add <pool> <name>').description('register a backend in a pool'))
     .option('--endpoint <host:port>', 'public endpoint of this backend (health checks, load balancers)')
+    .option('--weight <n>', WEIGHT_HELP, positiveInt('--weight'))
     .option('--label <k=v>', 'label (repeatable)', collectLabel)
     .action(async (pool: string, name: string, f: NodeFlags) => {
-      const n = await apiClient(f).createNode(pool, { name, ...(f.endpoint ? { endpoint: f.endpoint } : {}), ...(f.label ? { labels: f.label } : {}) });
+      const n = await apiClient(f).createNode(pool, {
+        name, ...(f.endpoint ? { endpoint: f.endpoint } : {}), ...(f.weight !== undefined ? { weight: f.weight } : {}), ...(f.label ? { labels: f.label } : {}),
+      });
       emit(!!f.json, n, () => `added node ${n.name} to pool ${n.pool}\n`);
+    });
+  apiOptions(node.command('update <pool> <name>').description("change a node's endpoint, weight or labels (every load balancer of the pool follows a new weight)"))
+    .option('--endpoint <host:port>', 'public endpoint of this backend')
+    .option('--weight <n>', WEIGHT_HELP, positiveInt('--weight'))
+    .option('--label <k=v>', 'label (repeatable; replaces all labels)', collectLabel)
+    .option('--if-match <revision>', 'only if the node is still at this revision', positiveInt('--if-match'))
+    .action(async (pool: string, name: string, f: NodeFlags) => {
+      const patch: NodeUpdate = {
+        ...(f.endpoint !== undefined ? { endpoint: f.endpoint } : {}), ...(f.weight !== undefined ? { weight: f.weight } : {}), ...(f.label ? { labels: f.label } : {}),
+      };
+      const n = await apiClient(f).updateNode(pool, name, patch, f.ifMatch !== undefined ? { ifMatch: f.ifMatch } : {});
+      emit(!!f.json, n, () => renderFields(nodeFields(n)));
     });
   apiOptions(node.command('list').description('list nodes with their sync state'))
     .option('--pool <pool>', 'only this pool')
@@ -79,8 +104,7 @@ export function registerNodeCommands(program: Command): void {
     });
   apiOptions(node.command('show <pool> <name>').description('show one node')).action(async (pool: string, name: string, f: NodeFlags) => {
     const n = await apiClient(f).getNode(pool, name);
-    emit(!!f.json, n, () => renderFields([['pool', n.pool], ['name', n.name], ['admin state', n.adminState], ['endpoint', n.endpoint],
-      ['labels', n.labels], ['status', n.status ? JSON.stringify(n.status) : null], ['revision', n.revision]]));
+    emit(!!f.json, n, () => renderFields(nodeFields(n)));
   });
   apiOptions(node.command('rm <pool> <name>').description('remove a node')).action(async (pool: string, name: string, f: NodeFlags) => {
     await apiClient(f).deleteNode(pool, name);

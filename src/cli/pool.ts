@@ -1,22 +1,29 @@
 import type { Command } from 'commander';
 import type { PoolCreate, PoolUpdate } from '../protocol/api.js';
-import type { Pool } from '../protocol/types.js';
+import { DEFAULT_LB_TABLE_SIZE } from '../protocol/lb-settings.js';
+import type { LbAffinity, Pool } from '../protocol/types.js';
 import { ApiClient } from '../client/api-client.js';
 import { apiClient, apiOptions, collectLabel, commaList, positiveInt, type ApiFlags } from './context.js';
 import { emit, renderFields, renderTable } from './output.js';
 
 interface PoolFlags extends ApiFlags {
   ipv4?: string; ipv6?: string; port?: number; endpoint?: string; dns?: string[]; mtu?: number; keepalive?: number;
-  label?: Record<string, string>; description?: string; force?: boolean; ifMatch?: number;
+  label?: Record<string, string>; description?: string; force?: boolean; ifMatch?: number; lbAffinity?: string; lbTableSize?: number;
 }
 
 export function poolFields(p: Pool): [string, unknown][] {
   return [['name', p.name], ['public key', p.publicKey], ['endpoint', p.endpoint], ['listen port', p.listenPort], ['ipv4 prefix', p.ipv4Prefix],
-    ['ipv6 prefix', p.ipv6Prefix], ['dns', p.dns], ['mtu', p.mtu], ['keepalive', p.persistentKeepalive], ['labels', p.labels], ['revision', p.revision]];
+    ['ipv6 prefix', p.ipv6Prefix], ['dns', p.dns], ['mtu', p.mtu], ['keepalive', p.persistentKeepalive], ['labels', p.labels],
+    ['lb affinity', p.lb.affinity], ['lb table size', p.lb.tableSize], ['revision', p.revision]];
 }
 
-function poolSettings(f: PoolFlags): PoolUpdate {
+/** The API body of the setting flags. The control plane checks the values (`--lb-*`: fields lb.affinity, lb.tableSize). */
+export function poolSettings(f: PoolFlags): PoolUpdate {
+  const lb = {
+    ...(f.lbAffinity !== undefined ? { affinity: f.lbAffinity as LbAffinity } : {}), ...(f.lbTableSize !== undefined ? { tableSize: f.lbTableSize } : {}),
+  };
   return {
+    ...(Object.keys(lb).length > 0 ? { lb } : {}),
     ...(f.port !== undefined ? { listenPort: f.port } : {}), ...(f.endpoint !== undefined ? { endpoint: f.endpoint } : {}),
     ...(f.dns ? { dns: f.dns } : {}), ...(f.mtu !== undefined ? { mtu: f.mtu } : {}),
     ...(f.keepalive !== undefined ? { persistentKeepalive: f.keepalive } : {}), ...(f.label ? { labels: f.label } : {}),
@@ -32,10 +39,12 @@ function settingOptions(cmd: Command): Command {
     .option('--mtu <n>', 'tunnel MTU', positiveInt('--mtu'))
     .option('--keepalive <s>', 'PersistentKeepalive written into client configs', positiveInt('--keepalive'))
     .option('--label <k=v>', 'label (repeatable)', collectLabel)
-    .option('--description <text>', 'free text');
+    .option('--description <text>', 'free text')
+    .option('--lb-affinity <src-ip-port|src-ip>', 'load balancers hash new flows by source address and port (default) or source address only')
+    .option('--lb-table-size <prime>', `Maglev table size of the pool's load balancers, a prime > 100 × nodes (default ${DEFAULT_LB_TABLE_SIZE})`, positiveInt('--lb-table-size'));
 }
 
-/** `wgfabric pool create|list|show|set|rm`. */
+/** `wgfabric pool create|list|show|set (alias update)|rm`. */
 export function registerPoolCommands(program: Command): void {
   const pool = program.command('pool').description('pools: WireGuard endpoints served by a set of nodes with one key pair');
   settingOptions(apiOptions(pool.command('create <name>').description('create a pool (generates its server key pair)')))
@@ -59,7 +68,7 @@ export function registerPoolCommands(program: Command): void {
     const p = await apiClient(f).getPool(name);
     emit(!!f.json, p, () => renderFields(poolFields(p)));
   });
-  settingOptions(apiOptions(pool.command('set <name>').description('change pool settings')))
+  settingOptions(apiOptions(pool.command('set <name>').alias('update').description('change pool settings (every load balancer of the pool follows new --lb-* settings)')))
     .option('--if-match <revision>', 'only if the pool is still at this revision', positiveInt('--if-match'))
     .action(async (name: string, f: PoolFlags) => {
       const p = await apiClient(f).updatePool(name, poolSettings(f), f.ifMatch !== undefined ? { ifMatch: f.ifMatch } : {});

@@ -76,9 +76,22 @@ describe('ApiClient against a real server (SQLite, 127.0.0.1:0)', () => {
     await fails(agent.createPeer('demo', { name: 'x', publicKey: pubkey() }), 'WGF_ERR_FORBIDDEN');
   });
 
+  test('node weight and pool LB settings round-trip through the typed client', async () => {
+    await api.createPool({ name: 'weighted', ipv4Prefix: '10.61.0.0/24', lb: { tableSize: 251 } });
+    const n = await api.createNode('weighted', { name: 'n1', weight: 2 });
+    assert.equal(n.weight, 2);
+    assert.equal((await api.updateNode('weighted', 'n1', { weight: 5 }, { ifMatch: n.revision })).weight, 5);
+    assert.equal((await api.listNodes('weighted')).items[0]!.weight, 5);
+    assert.deepEqual((await api.updatePool('weighted', { lb: { affinity: 'src-ip' } })).lb, { affinity: 'src-ip', tableSize: 251 });
+    assert.deepEqual((await api.getPool('weighted')).lb, { affinity: 'src-ip', tableSize: 251 });
+    await fails(api.updatePool('weighted', { lb: { tableSize: 250 } }), 'WGF_ERR_VALIDATION');
+    await fails(api.updateNode('weighted', 'n1', { weight: 0 }), 'WGF_ERR_VALIDATION');
+    await api.deletePool('weighted', { force: true });
+  });
+
   test('LB reports: put, get, list, delete; read-only tokens read them, only operators and admins report', async () => {
     const input = {
-      vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 1, lastError: null, failOpen: false,
+      vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip' as const, generation: 1, lastError: null, failOpen: false,
       backends: [{ name: 'n1', state: 'down' as const, reason: 'probe failed: refused', inTable: false, slots: 0 }],
     };
     const put = await api.putLbStatus('demo', 'lb1', input);

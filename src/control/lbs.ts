@@ -1,4 +1,5 @@
 import { MAX_LB_BACKENDS, MAX_LB_ERROR, MAX_LB_REASON, MAX_LB_TABLE_SIZE, type LbReportInput } from '../protocol/api.js';
+import { LB_AFFINITIES } from '../protocol/lb-settings.js';
 import type { LbBackendReport, LbBackendState, LbReport, Page } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
 import { checkIfMatch, commit, notFound, type Ctx, type MutationOptions } from './context.js';
@@ -18,8 +19,9 @@ import * as V from './validate.js';
 const STATES: readonly LbBackendState[] = ['probing', 'up', 'down', 'suppressed', 'unknown'];
 
 /** Validates and normalises a report (the HTTP layer checked its shape; this holds for every caller). */
-export function lbReportFields(input: LbReportInput): Omit<LbReportRecord, 'pool' | 'instance' | 'reportedAt'> {
+export function lbReportFields(input: LbReportInput): Required<Omit<LbReportRecord, 'pool' | 'instance' | 'reportedAt'>> {
   const tableSize = V.int('tableSize', input.tableSize, 1, MAX_LB_TABLE_SIZE);
+  if (!LB_AFFINITIES.includes(input.affinity)) throw V.invalid('affinity', `must be one of ${LB_AFFINITIES.join(', ')}`);
   if (!Array.isArray(input.backends) || input.backends.length > MAX_LB_BACKENDS) {
     throw V.invalid('backends', `must be a list of at most ${MAX_LB_BACKENDS} backends`);
   }
@@ -35,7 +37,7 @@ export function lbReportFields(input: LbReportInput): Omit<LbReportRecord, 'pool
     };
   });
   return {
-    vip: V.ip('vip', input.vip), port: V.int('port', input.port, 1, 65535), tableSize,
+    vip: V.ip('vip', input.vip), port: V.int('port', input.port, 1, 65535), tableSize, affinity: input.affinity,
     generation: V.int('generation', input.generation, 0, Number.MAX_SAFE_INTEGER),
     lastError: input.lastError === null ? null : V.text('lastError', input.lastError, MAX_LB_ERROR),
     failOpen: V.bool('failOpen', input.failOpen), backends,

@@ -1,5 +1,6 @@
 import type { NodeCreate, NodeStatusInput, NodeUpdate } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
+import { DEFAULT_NODE_WEIGHT } from '../protocol/lb-settings.js';
 import type { AdminState, Node, NodeStatus, Page } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
 import { checkIfMatch, commit, notFound, type Ctx, type MutationOptions } from './context.js';
@@ -11,7 +12,7 @@ import * as V from './validate.js';
 
 /**
  * Node CRUD and agent status reports. A node record is desired state (endpoint, adminState,
- * labels) and lives in the pool's change stream; its status lives apart (keys.ts) and is
+ * weight, labels) and lives in the pool's change stream; its status lives apart (keys.ts) and is
  * merged in when a node is read through the API.
  */
 
@@ -20,13 +21,14 @@ export async function createNode(ctx: Ctx, pool: string, input: NodeCreate, opts
   const name = V.name('name', input.name);
   const endpoint = V.endpoint('endpoint', input.endpoint);
   const adminState = input.adminState === undefined ? 'active' : V.adminState('adminState', input.adminState);
+  const weight = input.weight === undefined ? DEFAULT_NODE_WEIGHT : V.weight('weight', input.weight);
   const labels = V.labels('labels', input.labels);
   const path = `pools/${pool}/nodes/${name}`;
   return commit(ctx, opts.actor, async () => {
     const p = await readPoolForChild(ctx, pool);
     if (await ctx.store.get(K.nodeKey(pool, name))) throw new FabricError('WGF_ERR_ALREADY_EXISTS', `node ${name} already exists in pool ${pool}`, { object: path });
     const now = ctx.clock.now().toISOString();
-    const rec: NodeRecord = { pool, name, endpoint, adminState, labels, createdAt: now, updatedAt: now };
+    const rec: NodeRecord = { pool, name, endpoint, adminState, weight, labels, createdAt: now, updatedAt: now };
     return {
       compares: [{ key: K.poolKey(pool), modRevision: p.kv.modRevision }, { key: K.nodeKey(pool, name), modRevision: 0 }],
       ops: [{ type: 'put', key: K.nodeKey(pool, name), value: JSON.stringify(rec) }],
@@ -61,6 +63,7 @@ export async function updateNode(ctx: Ctx, pool: string, name: string, patch: No
   const fields: Partial<NodeRecord> = {};
   if (patch.endpoint !== undefined) fields.endpoint = V.endpoint('endpoint', patch.endpoint);
   if (patch.adminState !== undefined) fields.adminState = V.adminState('adminState', patch.adminState);
+  if (patch.weight !== undefined) fields.weight = V.weight('weight', patch.weight);
   if (patch.labels !== undefined) fields.labels = V.labels('labels', patch.labels);
   const path = `pools/${pool}/nodes/${name}`;
   return commit(ctx, opts.actor, async () => {

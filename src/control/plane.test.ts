@@ -9,7 +9,7 @@ import { ControlPlane } from './plane.js';
 import type { LbReportInput } from '../protocol/api.js';
 
 const LBR: LbReportInput = {
-  vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 1, lastError: null, failOpen: false,
+  vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip-port', generation: 1, lastError: null, failOpen: false,
   backends: [{ name: 'n1', state: 'up', reason: 'healthy', inTable: true, slots: 251 }, { name: 'n2', state: 'down', reason: 'probe failed: refused', inTable: false, slots: 0 }],
 };
 
@@ -22,7 +22,7 @@ for (const driver of DRIVERS) {
       assert.equal(p.ipv6Prefix, 'fd77::/64');
       assert.equal(p.listenPort, 51820);
       assert.ok(p.revision > 0);
-      assert.deepEqual(Object.keys(p).sort(), ['createdAt', 'description', 'dns', 'endpoint', 'ipv4Prefix', 'ipv6Prefix', 'labels', 'listenPort', 'mtu', 'name', 'persistentKeepalive', 'publicKey', 'revision', 'updatedAt']);
+      assert.deepEqual(Object.keys(p).sort(), ['createdAt', 'description', 'dns', 'endpoint', 'ipv4Prefix', 'ipv6Prefix', 'labels', 'lb', 'listenPort', 'mtu', 'name', 'persistentKeepalive', 'publicKey', 'revision', 'updatedAt']);
       assert.deepEqual(await cp.getPool('demo'), p);
       const priv = await cp.poolPrivateKey('demo', admin);
       assert.equal(toBase64(publicKeyOf(parseKey(priv))), p.publicKey);

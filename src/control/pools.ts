@@ -7,7 +7,8 @@ import { checkIfMatch, commit, notFound, txnWithAudit, type Ctx, type MutationOp
 import { formatNet, parsePoolPrefix } from '../protocol/ipam.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
-import { decode, poolEntity, poolKeyContext, type PoolRecord } from './records.js';
+import { DEFAULT_LB_SETTINGS } from '../protocol/lb-settings.js';
+import { decode, lbSettingsOf, poolEntity, poolKeyContext, type PoolRecord } from './records.js';
 import * as V from './validate.js';
 
 /** Pool CRUD. The server key pair is made here; only its sealed private key is stored. */
@@ -21,6 +22,7 @@ export async function createPool(ctx: Ctx, input: PoolCreate, opts: MutationOpti
   const ipv6 = input.ipv6Prefix == null ? null : formatNet(parsePoolPrefix(input.ipv6Prefix, 6, 'ipv6Prefix'));
   if (ipv4 === null && ipv6 === null) throw V.invalid('ipv4Prefix', 'or ipv6Prefix is required: the pool needs a tunnel prefix');
   const fields = poolFields(input);
+  const lb = input.lb === undefined ? { ...DEFAULT_LB_SETTINGS } : V.lbSettings('lb', input.lb, DEFAULT_LB_SETTINGS);
   let privateKey: Uint8Array;
   if (input.privateKey !== undefined) {
     privateKey = parseKey(input.privateKey, 'privateKey');
@@ -32,7 +34,7 @@ export async function createPool(ctx: Ctx, input: PoolCreate, opts: MutationOpti
   const rec: PoolRecord = {
     name, description: fields.description ?? '', publicKey, privateKeySealed: ctx.secrets.seal(privateKey, poolKeyContext(name)),
     listenPort: fields.listenPort ?? DEFAULT_LISTEN_PORT, ipv4Prefix: ipv4, ipv6Prefix: ipv6, endpoint: fields.endpoint ?? null,
-    dns: fields.dns ?? [], mtu: fields.mtu ?? null, persistentKeepalive: fields.persistentKeepalive ?? 0, labels: fields.labels ?? {},
+    dns: fields.dns ?? [], mtu: fields.mtu ?? null, persistentKeepalive: fields.persistentKeepalive ?? 0, labels: fields.labels ?? {}, lb,
     createdAt: now, updatedAt: now,
   };
   privateKey.fill(0);
@@ -64,15 +66,21 @@ export async function listPools(ctx: Ctx, filter: PageRequest & { label?: string
   });
 }
 
-/** Partial update (prefixes are fixed); If-Match honoured. */
+/**
+ * Partial update (prefixes are fixed); If-Match honoured. `lb` is merged field by field into
+ * the pool's current LB settings (a pool stored without them starts from the defaults).
+ */
 export async function updatePool(ctx: Ctx, name: string, patch: PoolUpdate, opts: MutationOptions): Promise<Pool> {
   V.name('pool', name);
   const fields = poolFields(patch);
+  // Shape and values are checked before the txn (a bad value never waits for the store).
+  if (patch.lb !== undefined) V.lbSettings('lb', patch.lb, DEFAULT_LB_SETTINGS);
   return commit(ctx, opts.actor, async () => {
     const { kv, rec } = await readPool(ctx, name);
     checkIfMatch(kv, opts.ifMatch, `pools/${name}`);
     if (rec.deleting) throw beingDeleted(name);
-    const next: PoolRecord = { ...rec, ...fields, updatedAt: ctx.clock.now().toISOString() };
+    const lb = patch.lb === undefined ? {} : { lb: V.lbSettings('lb', patch.lb, lbSettingsOf(rec)) };
+    const next: PoolRecord = { ...rec, ...fields, ...lb, updatedAt: ctx.clock.now().toISOString() };
     return {
       compares: [{ key: K.poolKey(name), modRevision: kv.modRevision }],
       ops: [{ type: 'put', key: K.poolKey(name), value: JSON.stringify(next) }],

@@ -1,12 +1,14 @@
 import { FabricError } from '../protocol/errors.js';
-import type { AdminState, AuditEntry, LbReport, Node, NodeStatus, Peer, Pool, TokenInfo } from '../protocol/types.js';
+import { DEFAULT_LB_SETTINGS, DEFAULT_NODE_WEIGHT } from '../protocol/lb-settings.js';
+import type { AdminState, AuditEntry, LbReport, LbSettings, Node, NodeStatus, Peer, Pool, TokenInfo } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
 
 /**
  * Stored records and their mapping to API entities. Records hold what the entity holds minus
  * `revision` (always the key's modRevision) plus private fields. The mappers copy fields
  * explicitly, so a private field (the sealed pool key, a token hash) can never reach a
- * response or a change event by accident.
+ * response or a change event by accident. Fields added after records were first stored are
+ * optional here and read as their defaults when absent (a record is never migrated in place).
  */
 
 export interface PoolRecord {
@@ -23,6 +25,8 @@ export interface PoolRecord {
   mtu: number | null;
   persistentKeepalive: number;
   labels: Record<string, string>;
+  /** Absent in pools stored before LB settings existed: read as DEFAULT_LB_SETTINGS. */
+  lb?: LbSettings;
   createdAt: string;
   updatedAt: string;
   /** Set by the first phase of a pool delete: child mutations are refused from then on. */
@@ -35,6 +39,8 @@ export interface NodeRecord {
   name: string;
   endpoint: string | null;
   adminState: AdminState;
+  /** Absent in nodes stored before weights existed: read as DEFAULT_NODE_WEIGHT. */
+  weight?: number;
   labels: Record<string, string>;
   createdAt: string;
   updatedAt: string;
@@ -66,8 +72,11 @@ export interface TokenRecord {
   createdAt: string;
 }
 
-/** Stored load-balancer report (under lbstatus/); revision is the key's modRevision. */
-export type LbReportRecord = Omit<LbReport, 'revision'>;
+/**
+ * Stored load-balancer report (under lbstatus/); revision is the key's modRevision. `affinity`
+ * is absent in reports stored before it existed: read as DEFAULT_LB_SETTINGS.affinity.
+ */
+export type LbReportRecord = Omit<LbReport, 'revision' | 'affinity'> & { affinity?: LbReport['affinity'] };
 
 /** Stored audit entry; id and revision come from its key and modRevision. */
 export type AuditRecord = Omit<AuditEntry, 'id' | 'revision'>;
@@ -89,14 +98,19 @@ export function poolEntity(r: PoolRecord, revision: number): Pool {
   return {
     name: r.name, description: r.description, publicKey: r.publicKey, listenPort: r.listenPort, ipv4Prefix: r.ipv4Prefix,
     ipv6Prefix: r.ipv6Prefix, endpoint: r.endpoint, dns: [...r.dns], mtu: r.mtu, persistentKeepalive: r.persistentKeepalive,
-    labels: { ...r.labels }, revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    labels: { ...r.labels }, lb: lbSettingsOf(r), revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
   };
+}
+
+/** The LB settings of a pool record (DEFAULT_LB_SETTINGS, field by field, where it has none). */
+export function lbSettingsOf(r: Pick<PoolRecord, 'lb'>): LbSettings {
+  return { affinity: r.lb?.affinity ?? DEFAULT_LB_SETTINGS.affinity, tableSize: r.lb?.tableSize ?? DEFAULT_LB_SETTINGS.tableSize };
 }
 
 /** Node entity of a record with the given status. */
 export function nodeEntity(r: NodeRecord, revision: number, status: NodeStatus | null): Node {
   return {
-    pool: r.pool, name: r.name, endpoint: r.endpoint, adminState: r.adminState, labels: { ...r.labels }, status,
+    pool: r.pool, name: r.name, endpoint: r.endpoint, adminState: r.adminState, weight: r.weight ?? DEFAULT_NODE_WEIGHT, labels: { ...r.labels }, status,
     revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
   };
 }
@@ -127,7 +141,8 @@ export function statusEntity(kv: KeyValue | undefined): NodeStatus | null {
 /** LB report entity of a record. */
 export function lbReportEntity(r: LbReportRecord, revision: number): LbReport {
   return {
-    pool: r.pool, instance: r.instance, vip: r.vip, port: r.port, tableSize: r.tableSize, generation: r.generation, lastError: r.lastError,
+    pool: r.pool, instance: r.instance, vip: r.vip, port: r.port, tableSize: r.tableSize, affinity: r.affinity ?? DEFAULT_LB_SETTINGS.affinity,
+    generation: r.generation, lastError: r.lastError,
     failOpen: r.failOpen,
     backends: r.backends.map((b) => ({ name: b.name, state: b.state, reason: b.reason, inTable: b.inTable, slots: b.slots })),
     reportedAt: r.reportedAt, revision,

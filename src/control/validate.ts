@@ -1,6 +1,7 @@
 import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, MAX_ALLOWED_IPS, MAX_DNS, MAX_LABELS, NAME_PATTERN } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
-import type { AdminState } from '../protocol/types.js';
+import { isValidTableSize, LB_AFFINITIES, MAX_LB_TABLE_SIZE, MAX_NODE_WEIGHT, MIN_LB_TABLE_SIZE, MIN_NODE_WEIGHT } from '../protocol/lb-settings.js';
+import type { AdminState, LbAffinity, LbSettings } from '../protocol/types.js';
 import { formatIp, formatNet, overlaps, parseIp, parseNet, type Net } from '../protocol/ipam.js';
 
 /**
@@ -131,6 +132,29 @@ export function time(field: string, v: unknown): string | null {
 export function adminState(field: string, v: unknown): AdminState {
   if (v !== 'active' && v !== 'draining' && v !== 'disabled') throw invalid(field, "must be 'active', 'draining' or 'disabled'");
   return v;
+}
+
+/** A node weight: an integer MIN_NODE_WEIGHT..MAX_NODE_WEIGHT. */
+export function weight(field: string, v: unknown): number {
+  return int(field, v, MIN_NODE_WEIGHT, MAX_NODE_WEIGHT);
+}
+
+/**
+ * LB settings of a pool: `v` (each field optional) over `base`, so a partial update keeps the
+ * rest. Errors name `<field>.affinity` or `<field>.tableSize`.
+ */
+export function lbSettings(field: string, v: unknown, base: LbSettings): LbSettings {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(field, 'must be an object with affinity and/or tableSize');
+  const { affinity, tableSize, ...rest } = v as { affinity?: unknown; tableSize?: unknown };
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw invalid(field, `has an unknown field ${JSON.stringify(extra)}`);
+  if (affinity !== undefined && !LB_AFFINITIES.includes(affinity as LbAffinity)) {
+    throw invalid(`${field}.affinity`, `must be ${LB_AFFINITIES.map((a) => `'${a}'`).join(' or ')}`);
+  }
+  if (tableSize !== undefined && !(typeof tableSize === 'number' && isValidTableSize(tableSize))) {
+    throw invalid(`${field}.tableSize`, `must be a prime in ${MIN_LB_TABLE_SIZE}..${MAX_LB_TABLE_SIZE} (e.g. 65537, 16381, 251)`);
+  }
+  return { affinity: (affinity as LbAffinity | undefined) ?? base.affinity, tableSize: (tableSize as number | undefined) ?? base.tableSize };
 }
 
 /**

@@ -36,6 +36,8 @@ export interface LabOptions {
    * with ECMP, and switch the return path to 'snat' (see LabLbTier in plan.ts).
    */
   readonly lbInstances?: number;
+  /** Extra `lb run` flags (e.g. probe thresholds), appended to the lab's own. */
+  readonly lbArgs?: readonly string[];
 }
 
 /** A running lab: its layout, an admin API client and the client peers it made. */
@@ -181,13 +183,14 @@ function lbOf(lab: Pick<Lab, 'plan'>, index: number) {
 }
 
 /** Starts LB instance `index` in its namespace (used by `up` and by tests that restart it). */
-export function startLb(lab: Pick<Lab, 'state' | 'plan'>, index = 0): number {
+export function startLb(lab: Pick<Lab, 'state' | 'plan'>, index = 0, extraArgs: readonly string[] = []): number {
   const lb = lbOf(lab, index);
   const tier = lab.plan.lb!;
   return spawnDetached(lab.state, `lb ${lb.name}`, [
     process.execPath, BIN, 'lb', 'run', '--server', lab.plan.serverUrl, '--token-file', join(lab.state.dir, 'admin.token'),
     '--pool', lab.plan.pool.name, '--vip', `${tier.vip}:${lab.plan.pool.listenPort}`, '--instance', lb.instance,
     '--return-path', tier.returnPath, '--key-file', join(lab.state.dir, `${lb.name}.key`), '--listen', lb.listen, '--ready-max-age-ms', '5000',
+    ...extraArgs,
   ], join(lab.state.dir, `${lb.name}.log`), lb.netns);
 }
 
@@ -311,7 +314,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       log(`lab ${plan.tag}: ${h.name} ${h.address} (${h.netns}) wireguard-go ${h.wgIface} + agent`);
     }
     for (const [i, lb] of (plan.lb?.instances ?? []).entries()) {
-      startLb(lab, i);
+      startLb(lab, i, opts.lbArgs);
       log(`lab ${plan.tag}: lb run in ${lb.netns}, status ${lb.statusUrl}/status`);
     }
     for (const [j, h] of plan.clients.entries()) {

@@ -16,6 +16,12 @@
  * A failed conntrack delete is retried on the next update(). update() with unchanged inputs
  * never touches nft; call it periodically anyway (or at nextDeadline()) so drain deadlines fire.
  *
+ * Table settings (affinity, table size) are the pool's (Pool.lb), the same on every instance;
+ * setSettings() changes them. The next update() then rebuilds the table and writes the whole
+ * ruleset (the map size and the hash expression of the rule change, which no slot delta can
+ * express). Flows are not cut: conntrack keeps every established flow on its backend, and only
+ * new flows are hashed with the new table.
+ *
  * Restart sweep. The rules above only see backends leave during this controller's life. After an
  * LB restart (crash, upgrade) the kernel may still hold entries of VIP:port DNATed by the previous
  * ruleset to backends that are not in the new table (died, removed, disabled meanwhile); their
@@ -29,10 +35,12 @@
  * update() until it succeeds once.
  */
 import { FabricError } from '../protocol/errors.js';
+import { LB_AFFINITIES, sameLbSettings } from '../protocol/lb-settings.js';
+import type { LbSettings } from '../protocol/types.js';
 import { checkPort, parseIp } from './addr.js';
 import type { ConntrackPort } from './conntrack.js';
 import type { HealthDecision, HealthState } from './health.js';
-import { buildMaglevTable, DEFAULT_FLOW_SEED, DEFAULT_TABLE_SIZE, isPrime, MAX_WEIGHT, sortByName } from './maglev.js';
+import { buildMaglevTable, DEFAULT_FLOW_SEED, DEFAULT_TABLE_SIZE, isPrime, MAX_TABLE_SIZE, MAX_WEIGHT, MIN_TABLE_SIZE, sortByName } from './maglev.js';
 import { renderRuleset, renderSlotDelta, type Affinity, type NftVip, type ReturnPath } from './nft.js';
 import type { RulesetApplier } from './nft-apply.js';
 
@@ -49,9 +57,9 @@ export interface LbBackend {
 export interface LbControllerOptions {
   readonly vip: string;
   readonly port: number;
-  /** Default 'src-ip-port'. */
+  /** Initial affinity (default 'src-ip-port'); setSettings() changes it. Must be the same on every LB instance. */
   readonly affinity?: Affinity;
-  /** Maglev table size, a prime (default 65537). Must be the same on every LB instance. */
+  /** Initial Maglev table size, a prime (default 65537); setSettings() changes it. Must be the same on every LB instance. */
   readonly tableSize?: number;
   /** jhash seed (default DEFAULT_FLOW_SEED). Must be the same on every LB instance. */
   readonly seed?: number;
@@ -96,7 +104,9 @@ export interface LbBackendStatus {
 export interface LbStatus {
   readonly vip: string;
   readonly port: number;
+  /** Settings of the table in the kernel (before the first apply: the ones the first apply will use). */
   readonly tableSize: number;
+  readonly affinity: Affinity;
   /** Number of successful applies so far (0: nothing applied yet). */
   readonly generation: number;
   readonly appliedAt: number | null;
@@ -150,6 +160,14 @@ function invalid(message: string, field: string, value?: unknown): FabricError {
   return new FabricError('WGF_ERR_VALIDATION', message, { field, ...(value === undefined ? {} : { value }) });
 }
 
+function checkSettings(s: LbSettings): LbSettings {
+  if (!LB_AFFINITIES.includes(s.affinity)) throw invalid(`affinity must be ${LB_AFFINITIES.join(' or ')}`, 'affinity', s.affinity);
+  if (!isPrime(s.tableSize) || s.tableSize < MIN_TABLE_SIZE || s.tableSize > MAX_TABLE_SIZE) {
+    throw invalid(`tableSize must be a prime in ${MIN_TABLE_SIZE}..${MAX_TABLE_SIZE}`, 'tableSize', s.tableSize);
+  }
+  return { affinity: s.affinity, tableSize: s.tableSize };
+}
+
 /**
  * Load-balancer controller of one VIP:port. Calls are serialized; each reconciles the latest
  * inputs given, so a burst of updates while nft runs costs at most one more transaction.
@@ -157,7 +175,8 @@ function invalid(message: string, field: string, value?: unknown): FabricError {
 export class LbController {
   private readonly vip: string;
   private readonly family: 4 | 6;
-  private readonly size: number;
+  /** The settings the next reconcile builds with (setSettings). */
+  private settings: LbSettings;
   private readonly nftTable: string;
   private readonly drainTimeoutMs: number;
   private desired: { backends: readonly LbBackend[]; decisions: ReadonlyMap<string, HealthDecision> } | undefined;
@@ -177,14 +196,13 @@ export class LbController {
   private appliedAt: number | null = null;
   private lastError: string | null = null;
 
-  /** Throws WGF_ERR_VALIDATION for a bad VIP, port, table size or drain timeout. */
+  /** Throws WGF_ERR_VALIDATION for a bad VIP, port, affinity, table size or drain timeout. */
   constructor(private readonly o: LbControllerOptions) {
     const vip = parseIp(o.vip, 'vip');
     this.vip = vip.text;
     this.family = vip.family;
     checkPort(o.port, 'port');
-    this.size = o.tableSize ?? DEFAULT_TABLE_SIZE;
-    if (!isPrime(this.size)) throw invalid('tableSize must be a prime', 'tableSize', this.size);
+    this.settings = checkSettings({ affinity: o.affinity ?? 'src-ip-port', tableSize: o.tableSize ?? DEFAULT_TABLE_SIZE });
     this.nftTable = o.nftTable ?? defaultNftTable(o.vip, o.port);
     this.drainTimeoutMs = o.drainTimeoutMs ?? 300_000;
     if (!(this.drainTimeoutMs >= 0)) throw invalid('drainTimeoutMs must be >= 0', 'drainTimeoutMs', o.drainTimeoutMs);
@@ -192,8 +210,9 @@ export class LbController {
 
   /**
    * Makes the kernel match `backends` filtered by `decisions` (a backend without a decision is
-   * out): rebuilds the Maglev table only when the in-table names or weights changed, applies
-   * the ruleset once when anything in it changed and never otherwise, then deletes the flows
+   * out): rebuilds the Maglev table only when the in-table names, their weights or the table
+   * size changed (setSettings), applies the ruleset once when anything in it changed (affinity
+   * included) and never otherwise, then deletes the flows
    * that must move (see the file header). Throws WGF_ERR_VALIDATION for bad backends (nothing
    * changes) and WGF_ERR_NFT when the apply fails (kernel and flows unchanged; the next call
    * retries). Conntrack failures do not throw: see UpdateResult.errors.
@@ -208,6 +227,29 @@ export class LbController {
     const run = this.queue.then(() => this.reconcile());
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Changes the table settings (the pool's LB settings). Returns false when they are the ones
+   * in use (nothing happens). Otherwise the current table is void: the next update() rebuilds
+   * it with the new size and writes the whole ruleset with the new flow hash, never a slot delta
+   * (also when a reconcile with the old settings is running now: it finishes, the next one
+   * rewrites). Established flows keep their backends (conntrack). Throws WGF_ERR_VALIDATION
+   * (field affinity or tableSize) for settings no instance could build; nothing changes then.
+   */
+  setSettings(settings: LbSettings): boolean {
+    const next = checkSettings(settings);
+    if (sameLbSettings(next, this.settings)) return false;
+    // Both keys of reconcile() hold the settings: the table in use no longer matches either,
+    // and write() never sends a delta across settings. Nothing else to reset (a reconcile
+    // running now keeps its own table).
+    this.settings = next;
+    return true;
+  }
+
+  /** The settings the next update() builds with. */
+  get tableSettings(): LbSettings {
+    return this.settings;
   }
 
   /** The earliest drain deadline pending, or null: call update() at that time. */
@@ -231,7 +273,11 @@ export class LbController {
         flowsKeptUntil: this.held.get(b.name)?.deadline ?? null,
       };
     });
-    return { vip: this.vip, port: this.o.port, tableSize: this.size, generation: this.generation, appliedAt: this.appliedAt, backends, lastError: this.lastError };
+    const s = this.appliedVip ? { affinity: this.appliedVip.affinity, tableSize: this.appliedVip.table.length } : this.settings;
+    return {
+      vip: this.vip, port: this.o.port, tableSize: s.tableSize, affinity: s.affinity, generation: this.generation, appliedAt: this.appliedAt,
+      backends, lastError: this.lastError,
+    };
   }
 
   private validate(backends: readonly LbBackend[]): void {
@@ -257,17 +303,19 @@ export class LbController {
     const now = this.o.now();
     const listed = new Map(backends.map((b) => [b.name, b]));
     const want = sortByName(backends.filter((b) => decisions.get(b.name)?.inTable === true));
-    const key = JSON.stringify(want.map((b) => [b.name, b.weight, b.address, b.port]));
+    // The settings are part of both keys, so a reconcile that overlaps setSettings() is redone.
+    const { affinity, tableSize } = this.settings;
+    const key = JSON.stringify([affinity, tableSize, want.map((b) => [b.name, b.weight, b.address, b.port])]);
     let applied = false;
     let write: { mode: 'none' | 'delta' | 'full'; slots: number } = { mode: 'none', slots: 0 };
 
     if (key !== this.appliedKey) {
-      const tableKey = JSON.stringify(want.map((b) => [b.name, b.weight]));
+      const tableKey = JSON.stringify([tableSize, want.map((b) => [b.name, b.weight])]);
       if (tableKey !== this.tableKey || this.table === undefined) {
-        this.table = buildMaglevTable(want, this.size);
+        this.table = buildMaglevTable(want, tableSize);
         this.tableKey = tableKey;
       }
-      const spec: NftVip = { vip: this.vip, port: this.o.port, affinity: this.o.affinity ?? 'src-ip-port', backends: want, table: this.table };
+      const spec: NftVip = { vip: this.vip, port: this.o.port, affinity, backends: want, table: this.table };
       write = await this.write(spec);
       this.appliedVip = spec;
       applied = write.mode !== 'none';
@@ -277,7 +325,7 @@ export class LbController {
       const before = this.applied;
       this.applied = new Map(want.map((b) => [b.name, { address: b.address, port: b.port }]));
       this.slots = new Map(want.map((b) => [b.name, 0]));
-      for (const i of this.table) if (i >= 0) this.slots.set(want[i]!.name, this.slots.get(want[i]!.name)! + 1);
+      for (const i of spec.table) if (i >= 0) this.slots.set(want[i]!.name, this.slots.get(want[i]!.name)! + 1);
       for (const [name, t] of before) {
         const cur = this.applied.get(name);
         if (cur && sameTarget(cur, t)) continue;
@@ -337,10 +385,13 @@ export class LbController {
    * Puts `spec` into the kernel in one nft transaction: only the slots that change when the
    * kernel holds a table of ours that a delta can turn into it (see renderSlotDelta), the whole
    * ruleset otherwise. A failed delta (the kernel does not hold what we think: someone deleted
-   * or edited the table) changes nothing, and the whole ruleset is applied instead.
+   * or edited the table) changes nothing, and the whole ruleset is applied instead. Other
+   * settings than the applied table's (setSettings) always mean the whole ruleset.
    */
   private async write(spec: NftVip): Promise<{ mode: 'none' | 'delta' | 'full'; slots: number }> {
-    const delta = this.appliedVip && this.o.incremental !== false ? renderSlotDelta(this.nftTable, this.appliedVip, spec) : undefined;
+    const from = this.appliedVip;
+    const sameSettings = from !== undefined && from.affinity === spec.affinity && from.table.length === spec.table.length;
+    const delta = from && sameSettings && this.o.incremental !== false ? renderSlotDelta(this.nftTable, from, spec) : undefined;
     if (delta?.slots === 0) return { mode: 'none', slots: 0 };
     if (delta !== undefined) {
       try {

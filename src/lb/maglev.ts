@@ -25,6 +25,7 @@
  */
 import { createHash } from 'node:crypto';
 import { FabricError } from '../protocol/errors.js';
+import { DEFAULT_LB_TABLE_SIZE, isPrime, MAX_LB_TABLE_SIZE, MIN_LB_TABLE_SIZE } from '../protocol/lb-settings.js';
 import { parseIp, checkPort } from './addr.js';
 import { jhash, reciprocalScale } from './jhash.js';
 
@@ -36,12 +37,15 @@ export interface MaglevBackend {
   readonly weight: number;
 }
 
+// The table size rules are part of the pools' LB settings, so they live in the protocol module
+// (the control plane validates them); re-exported here under the names this module always had.
+export { isPrime };
 /** Default table size: the prime Katran uses; Maglev wants M > 100 x N for < 1 % imbalance. */
-export const DEFAULT_TABLE_SIZE = 65537;
+export const DEFAULT_TABLE_SIZE = DEFAULT_LB_TABLE_SIZE;
 /** Smallest accepted table size. */
-export const MIN_TABLE_SIZE = 3;
+export const MIN_TABLE_SIZE = MIN_LB_TABLE_SIZE;
 /** Largest accepted table size (2^24): beyond it the nftables map is impractical. */
-export const MAX_TABLE_SIZE = 1 << 24;
+export const MAX_TABLE_SIZE = MAX_LB_TABLE_SIZE;
 /** Largest accepted weight (2^31 - 1), so credits fit in 32 bits in any implementation. */
 export const MAX_WEIGHT = 0x7fffffff;
 /**
@@ -60,17 +64,6 @@ export function compareNames(a: string, b: string): number {
 /** Returns a copy of `backends` in table order (sorted by compareNames on `name`). */
 export function sortByName<T extends { readonly name: string }>(backends: readonly T[]): T[] {
   return [...backends].sort((x, y) => compareNames(x.name, y.name));
-}
-
-/** True when n is a prime (deterministic trial division; fine for n < 2^32). */
-export function isPrime(n: number): boolean {
-  if (!Number.isInteger(n) || n < 2) return false;
-  if (n < 4) return true;
-  if (n % 2 === 0 || n % 3 === 0) return false;
-  for (let d = 5; d * d <= n; d += 6) {
-    if (n % d === 0 || n % (d + 2) === 0) return false;
-  }
-  return true;
 }
 
 function hash64mod(label: string, name: string, mod: number): number {

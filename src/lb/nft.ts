@@ -45,11 +45,12 @@
  *   (WireGuard roams to it on the next authenticated packet, so the session survives).
  */
 import { FabricError } from '../protocol/errors.js';
+import type { LbAffinity } from '../protocol/types.js';
 import { checkPort, parseIp } from './addr.js';
 import { compareNames, DEFAULT_FLOW_SEED, MAX_TABLE_SIZE, sortByName } from './maglev.js';
 
-/** Flow affinity: hash the source address and port (one client = one flow), or only the address. */
-export type Affinity = 'src-ip-port' | 'src-ip';
+/** Flow affinity: hash the source address and port (one client = one flow), or only the address (a pool setting). */
+export type Affinity = LbAffinity;
 /** How replies find their way back; see the file header for the trade-off. */
 export type ReturnPath = 'via-lb' | 'snat';
 

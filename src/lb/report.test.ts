@@ -14,7 +14,7 @@ function backend(name: string, over: Partial<LbServiceBackend> = {}): LbServiceB
 
 function lbStatus(over: Partial<LbServiceStatus> = {}): LbServiceStatus {
   return {
-    pool: 'p', instance: 't', vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 3, probePeer: null, lastError: null, failOpen: false,
+    pool: 'p', instance: 't', vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip', generation: 3, probePeer: null, lastError: null, failOpen: false,
     backends: [backend('a')], ...over,
   };
 }
@@ -22,7 +22,7 @@ function lbStatus(over: Partial<LbServiceStatus> = {}): LbServiceStatus {
 describe('lbReportInput', () => {
   test('keeps the report fields, drops the local ones', () => {
     assert.deepEqual(lbReportInput(lbStatus({ failOpen: true })), {
-      vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 3, lastError: null, failOpen: true,
+      vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip', generation: 3, lastError: null, failOpen: true,
       backends: [{ name: 'a', state: 'up', reason: 'healthy', inTable: true, slots: 7 }],
     });
   });

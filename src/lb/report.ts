@@ -21,7 +21,7 @@ export function reportText(s: string, max: number): string {
 /** The report of an LB status, within the API's bounds (texts cleaned and cut, at most MAX_LB_BACKENDS backends). Pure. */
 export function lbReportInput(s: LbServiceStatus): LbReportInput {
   return {
-    vip: s.vip, port: s.port, tableSize: s.tableSize, generation: s.generation,
+    vip: s.vip, port: s.port, tableSize: s.tableSize, affinity: s.affinity, generation: s.generation,
     lastError: s.lastError === null ? null : reportText(s.lastError, MAX_LB_ERROR), failOpen: s.failOpen,
     backends: s.backends.slice(0, MAX_LB_BACKENDS).map((b) => ({ name: b.name, state: b.state, reason: reportText(b.reason, MAX_LB_REASON), inTable: b.inTable, slots: b.slots })),
   };

@@ -12,7 +12,7 @@ function backend(name: string, over: Partial<LbServiceBackend> = {}): LbServiceB
 
 test('metrics: gauges read the status at scrape time, fail-open included', async () => {
   let status: LbServiceStatus = {
-    pool: 'p', instance: 't', vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 4, probePeer: null, lastError: null, failOpen: false,
+    pool: 'p', instance: 't', vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip-port', generation: 4, probePeer: null, lastError: null, failOpen: false,
     backends: [backend('a', { slots: 251 }), backend('b', { state: 'down', reason: 'probe failed: refused', inTable: false, slots: 0 })],
   };
   const m = new LbMetrics({ pool: 'p', vip: '198.18.1.2:51820', instance: 't' });

@@ -10,14 +10,15 @@ import type { LbReport, Node, NodeStatus, Peer, Pool } from '../protocol/types.j
 import { generateKeyPair, parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
 import type { ProbeReport } from './checker.js';
 import { healthConfig } from './health.js';
-import { LbService, parseEndpoint, serverTunnelIp, targetsFromNodes, type LbApi, type LbLog } from './service.js';
+import { buildMaglevTable } from './maglev.js';
+import { LbService, parseEndpoint, poolLbSettings, serverTunnelIp, targetsFromNodes, type LbApi, type LbLog } from './service.js';
 import { FakeApplier } from './testing/fake-applier.js';
 import { FakeConntrack } from './testing/fake-conntrack.js';
 
 const META = { revision: 1, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
 const POOL: Pool = {
   ...META, name: 'p', description: '', publicKey: toBase64(generateKeyPair().publicKey), listenPort: 51820, ipv4Prefix: '10.9.0.0/16', ipv6Prefix: null,
-  endpoint: null, dns: [], mtu: null, persistentKeepalive: 0, labels: {},
+  endpoint: null, dns: [], mtu: null, persistentKeepalive: 0, labels: {}, lb: { affinity: 'src-ip-port', tableSize: 251 },
 };
 
 function status(ready: boolean, reportedAt = new Date().toISOString()): NodeStatus {
@@ -25,11 +26,12 @@ function status(ready: boolean, reportedAt = new Date().toISOString()): NodeStat
 }
 
 function node(name: string, endpoint: string | null, over: Partial<Node> = {}): Node {
-  return { ...META, pool: 'p', name, endpoint, adminState: 'active', labels: {}, status: status(true), ...over };
+  return { ...META, pool: 'p', name, endpoint, adminState: 'active', weight: 1, labels: {}, status: status(true), ...over };
 }
 
 /** An in-memory control plane: nodes, peers, LB reports, and a switch that makes it unreachable. */
 class FakeApi implements LbApi {
+  pool: Pool = POOL;
   nodes: Node[] = [];
   readonly peers = new Map<string, Peer>();
   /** Every report stored, in order. */
@@ -46,7 +48,7 @@ class FakeApi implements LbApi {
   private check(): void {
     if (this.down) throw new FabricError('WGF_ERR_UNAVAILABLE', 'control plane down');
   }
-  getPool = async (): Promise<Pool> => (this.check(), POOL);
+  getPool = async (): Promise<Pool> => (this.check(), this.pool);
   listNodes = async () => (this.check(), { items: this.nodes, next: null, revision: 1 });
   getPeer = async (_pool: string, name: string): Promise<Peer> => {
     this.check();
@@ -114,7 +116,25 @@ describe('targetsFromNodes', () => {
       ['a', '198.18.0.10', 'active', true], ['b', '198.18.0.11', 'draining', false], ['c', '198.18.0.12', 'active', false], ['f', '198.18.0.13', 'active', false],
     ]);
   });
+  test("carries each node's weight; a node from a server without weights counts 1", () => {
+    const { weight: _, ...old } = node('old', '198.18.0.12:51820');
+    const nodes = [node('a', '198.18.0.10:51820', { weight: 7 }), node('b', '198.18.0.11:51820'), old as Node];
+    assert.deepEqual(targetsFromNodes(nodes, 4, Date.now(), 5000).map((t) => [t.name, t.weight]), [['a', 7], ['b', 1], ['old', 1]]);
+  });
 });
+
+test("poolLbSettings: the pool's settings; a pool from a server without them gets the defaults", () => {
+  assert.deepEqual(poolLbSettings({ ...POOL, lb: { affinity: 'src-ip', tableSize: 257 } }), { affinity: 'src-ip', tableSize: 257 });
+  const { lb: _, ...old } = POOL;
+  assert.deepEqual(poolLbSettings(old as Pool), { affinity: 'src-ip-port', tableSize: 65537 });
+});
+
+/** Slots per backend address:port in a whole ruleset as rendered (renderRuleset). */
+function slotsByTarget(ruleset: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of ruleset.matchAll(/(?<=[\t ])\d+ : ([0-9.]+) \. (\d+)/g)) out.set(`${m[1]}:${m[2]}`, (out.get(`${m[1]}:${m[2]}`) ?? 0) + 1);
+  return out;
+}
 
 test('serverTunnelIp: the first usable address of the prefix', () => {
   assert.equal(serverTunnelIp({ ipv4Prefix: '10.77.0.0/16', ipv6Prefix: 'fd77::/64' }, 4), '10.77.0.1');
@@ -129,7 +149,7 @@ describe('LbService (fake control plane, prober, nft and conntrack)', () => {
     const applier = new FakeApplier();
     const conntrack = new FakeConntrack();
     const svc = new LbService({
-      api, pool: 'p', vip: '198.18.1.2', port: 51820, instance: 't', tableSize: 251, affinity: 'src-ip-port', health, applier, conntrack,
+      api, pool: 'p', vip: '198.18.1.2', port: 51820, instance: 't', health, applier, conntrack,
       pollMs: 10, readyMaxAgeMs: 60_000, prober: async (b) => answers.get(b.name) ?? { ok: true, rttMs: 1 }, ...(keyFile ? { keyFile } : {}), ...extra,
     });
     return { svc, applier, conntrack };
@@ -212,7 +232,7 @@ describe('LbService (fake control plane, prober, nft and conntrack)', () => {
     try {
       await until('a report with both backends in the table', () => api.reports.some((r) => r.backends.length === 2 && r.backends.every((b) => b.inTable)));
       const first = api.reports.find((r) => r.backends.every((b) => b.inTable))!;
-      assert.deepEqual([first.pool, first.instance, first.vip, first.port, first.tableSize, first.failOpen], ['p', 't', '198.18.1.2', 51820, 251, false]);
+      assert.deepEqual([first.pool, first.instance, first.vip, first.port, first.tableSize, first.affinity, first.failOpen], ['p', 't', '198.18.1.2', 51820, 251, 'src-ip-port', false]);
       assert.equal(first.backends.reduce((n, b) => n + b.slots, 0), 251);
 
       answers.set('backend-2', { ok: false, reason: 'refused' });
@@ -274,6 +294,77 @@ describe('LbService (fake control plane, prober, nft and conntrack)', () => {
       await until('backend-2 out again: backend-1 is in sync', () => !svc.status().backends.find((b) => b.name === 'backend-2')!.inTable);
       assert.equal(svc.status().failOpen, false);
       await until('a report without fail-open', () => api.reports.at(-1)?.failOpen === false);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  test("weights: the table is built with the nodes' weights, and rebuilt when one changes", async () => {
+    const api = new FakeApi();
+    api.nodes = [node('backend-1', '198.18.0.10:51820', { weight: 2 }), node('backend-2', '198.18.0.11:51820')];
+    const { svc, applier } = make(api, new Map());
+    await svc.start();
+    try {
+      await until('both backends in the table', () => svc.status().backends.length === 2 && svc.status().backends.every((b) => b.inTable));
+      const expected = (w1: number) => {
+        const t = buildMaglevTable([{ name: 'backend-1', weight: w1 }, { name: 'backend-2', weight: 1 }], 251);
+        const count = (i: number) => t.filter((x) => x === i).length;
+        return new Map([['198.18.0.10:51820', count(0)], ['198.18.0.11:51820', count(1)]]);
+      };
+      const kernel = slotsByTarget(applier.current!);
+      assert.deepEqual(kernel, expected(2), 'the applied table is Maglev with weights 2 and 1');
+      const ratio = kernel.get('198.18.0.10:51820')! / kernel.get('198.18.0.11:51820')!;
+      assert.ok(ratio > 1.8 && ratio < 2.2, `weight 2 gets about twice the slots of weight 1 (${ratio.toFixed(2)})`);
+      assert.deepEqual(svc.status().backends.map((b) => b.slots), [...expected(2).values()], '/status shows the same slots');
+
+      api.nodes = [node('backend-1', '198.18.0.10:51820', { weight: 1 }), node('backend-2', '198.18.0.11:51820')];
+      await until('the table rebuilt with equal weights', () => svc.status().backends[0]!.slots === expected(1).get('198.18.0.10:51820'));
+      assert.deepEqual(slotsByTarget(applier.current!), expected(1));
+      const [a, b] = [...expected(1).values()];
+      assert.ok(Math.abs(a! - b!) <= 1, 'equal weights: slot counts differ by at most one');
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  test("pool LB settings: applied at start; a change rewrites the whole table with the new affinity and size, logged once, no flow cut", async () => {
+    const api = new FakeApi();
+    api.pool = { ...POOL, lb: { affinity: 'src-ip-port', tableSize: 251 } };
+    api.nodes = [node('backend-1', '198.18.0.10:51820'), node('backend-2', '198.18.0.11:51820')];
+    const logs: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const { svc, applier, conntrack } = make(api, new Map(), undefined, { reportMs: 20, log: (_l, msg, fields) => logs.push({ msg, ...(fields ? { fields } : {}) }) });
+    await svc.start();
+    try {
+      await until('both backends in the table', () => svc.status().backends.length === 2 && svc.status().backends.every((b) => b.inTable));
+      assert.match(applier.current!, /jhash ip saddr \. udp sport mod 251 /);
+      assert.deepEqual([svc.status().tableSize, svc.status().affinity], [251, 'src-ip-port']);
+      const calls = applier.calls.length;
+      const gen = svc.status().generation;
+
+      api.pool = { ...POOL, lb: { affinity: 'src-ip', tableSize: 257 } };
+      await until('the new settings in the kernel', () => svc.status().tableSize === 257);
+      const s = svc.status();
+      assert.equal(s.affinity, 'src-ip');
+      assert.equal(s.generation, gen + 1, 'one apply');
+      assert.equal(s.backends.reduce((n, b) => n + b.slots, 0), 257);
+      const writes = applier.calls.slice(calls);
+      assert.equal(writes.length, 1, 'one nft transaction');
+      assert.match(writes[0]!, /^delete table inet /m, 'the whole table is replaced, not a slot delta');
+      assert.doesNotMatch(writes[0]!, /^delete element /m);
+      assert.match(writes[0]!, /jhash ip saddr mod 257 seed /, 'the rule hashes the source address only, mod the new size');
+      assert.match(writes[0]!, /typeof numgen random mod 257 /);
+      assert.deepEqual(slotsByTarget(applier.current!), new Map([
+        ['198.18.0.10:51820', s.backends[0]!.slots], ['198.18.0.11:51820', s.backends[1]!.slots],
+      ]));
+      assert.equal(conntrack.calls.length, 0, 'established flows are left to conntrack');
+      await until('a report with the new settings', () => api.reports.some((r) => r.tableSize === 257 && r.affinity === 'src-ip'));
+
+      await sleep(50); // several more polls of the same settings
+      const changed = logs.filter((l) => l.msg === 'lb settings changed');
+      assert.equal(changed.length, 1, 'logged once');
+      assert.deepEqual(changed[0]!.fields?.['old'], { affinity: 'src-ip-port', tableSize: 251 });
+      assert.deepEqual(changed[0]!.fields?.['new'], { affinity: 'src-ip', tableSize: 257 });
+      assert.equal(applier.calls.length, calls + 1, 'unchanged settings write nothing more');
     } finally {
       await svc.stop();
     }

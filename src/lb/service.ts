@@ -4,10 +4,13 @@
  * - Probe identity: registers its own probe peer `lbprobe-<instance>` (label role=lb-probe) in
  *   the pool, so every node's agent installs it. WireGuard drops initiations whose timestamp is
  *   not newer than the last one of that peer, so every LB instance needs its own key.
- * - Follows the pool's nodes (polling listNodes) and turns them into HealthChecker targets:
- *   address from node.endpoint, admin state, agent readiness (a fresh `ready` report).
- *   When the control plane cannot be reached the last known targets stay: a control-plane
- *   outage must not take the data plane down.
+ * - Follows the pool and its nodes (polling getPool and listNodes) and turns the nodes into
+ *   HealthChecker targets: address from node.endpoint, weight, admin state, agent readiness (a
+ *   fresh `ready` report). The table settings (affinity, table size) are the pool's (Pool.lb),
+ *   so every instance builds the identical table; when they change, the controller rewrites
+ *   the whole table (established flows stay on their backends: conntrack holds them).
+ *   When the control plane cannot be reached the last known pool and targets stay: a
+ *   control-plane outage must not take the data plane down.
  * - Probes every backend with a real handshake + ICMP echo to the pool's server tunnel address.
  * - Drives one LbController (nft + conntrack of the namespace it runs in).
  * - Reports its status to the control plane (report.ts) after every applied table change and
@@ -20,7 +23,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ApiClient } from '../client/api-client.js';
 import { FabricError, isFabricError } from '../protocol/errors.js';
 import { formatIp, parseNet, serverAddress } from '../protocol/ipam.js';
-import type { Node, Peer, Pool } from '../protocol/types.js';
+import { DEFAULT_LB_SETTINGS, DEFAULT_NODE_WEIGHT, sameLbSettings } from '../protocol/lb-settings.js';
+import type { LbSettings, Node, Peer, Pool } from '../protocol/types.js';
 import { generatePrivateKey, parseKey, publicKeyOf, toBase64, type Key } from '../wg/keys.js';
 import { checkPort, parseIp } from './addr.js';
 import { systemTimers } from '../sys/timers.js';
@@ -44,9 +48,6 @@ export interface LbServiceOptions {
   readonly port: number;
   /** Names the probe peer (`lbprobe-<instance>`); unique per LB instance. */
   readonly instance: string;
-  /** Maglev table size: a prime, the same on every LB instance. */
-  readonly tableSize: number;
-  readonly affinity: Affinity;
   /** 'via-lb' (default: backends route replies through this LB) or 'snat' (several active LBs); see nft.ts. */
   readonly returnPath?: ReturnPath;
   readonly health: HealthConfig;
@@ -56,7 +57,7 @@ export interface LbServiceOptions {
   readonly keyFile?: string;
   /** A node whose last `ready` report is older than this is "agent not in sync" (default 15 s). */
   readonly readyMaxAgeMs?: number;
-  /** How often the node list is read (default 500 ms). */
+  /** How often the pool and its node list are read (default 500 ms). */
   readonly pollMs?: number;
   /** Heartbeat of the status reports to the control plane (default 2000 ms); changes are reported at once. */
   readonly reportMs?: number;
@@ -94,7 +95,9 @@ export interface LbServiceStatus {
   readonly instance: string;
   readonly vip: string;
   readonly port: number;
+  /** Size and flow hash key of the table in the kernel (the pool's LB settings). */
   readonly tableSize: number;
+  readonly affinity: Affinity;
   readonly generation: number;
   readonly probePeer: { readonly name: string; readonly publicKey: string; readonly address: string } | null;
   readonly lastError: string | null;
@@ -122,17 +125,24 @@ export function parseEndpoint(endpoint: string | null): { address: string; port:
 }
 
 /**
- * Health-check targets from the pool's nodes: nodes without an IP endpoint of the VIP's family
- * are skipped (they cannot be balanced to). Pure.
+ * Health-check targets from the pool's nodes, with the nodes' weights (1 from a server that
+ * predates weights): nodes without an IP endpoint of the VIP's family are skipped (they
+ * cannot be balanced to). Pure.
  */
 export function targetsFromNodes(nodes: readonly Node[], family: 4 | 6, wallNowMs: number, readyMaxAgeMs: number): CheckTarget[] {
   const out: CheckTarget[] = [];
   for (const n of nodes) {
     const ep = parseEndpoint(n.endpoint);
     if (!ep || parseIp(ep.address).family !== family) continue;
-    out.push({ name: n.name, address: ep.address, port: ep.port, weight: 1, adminState: n.adminState, ready: agentReady(n.status, wallNowMs, readyMaxAgeMs) });
+    out.push({ name: n.name, address: ep.address, port: ep.port, weight: (n as Partial<Node>).weight ?? DEFAULT_NODE_WEIGHT, adminState: n.adminState, ready: agentReady(n.status, wallNowMs, readyMaxAgeMs) });
   }
   return out;
+}
+
+/** A pool's LB settings; a pool from a server that predates them has none and gets the defaults. Pure. */
+export function poolLbSettings(pool: Pool): LbSettings {
+  const lb = (pool as Partial<Pick<Pool, 'lb'>>).lb;
+  return { affinity: lb?.affinity ?? DEFAULT_LB_SETTINGS.affinity, tableSize: lb?.tableSize ?? DEFAULT_LB_SETTINGS.tableSize };
 }
 
 /** The pool's server tunnel address of a family (first usable address of its prefix). */
@@ -165,12 +175,15 @@ export class LbService {
   /** Wall-clock time the last nft apply finished, and how long it took. */
   private lastApply: { at: string; ms: number } | undefined;
   private readonly reporter: StatusReporter;
+  /** Pool LB settings the controller refused (logged once, not on every poll). */
+  private badSettings: LbSettings | undefined;
 
   constructor(private readonly o: LbServiceOptions, private readonly hooks: LbServiceHooks = {}) {
     this.family = parseIp(o.vip, 'vip').family;
     this.log = o.log ?? (() => {});
+    // Default settings until start() reads the pool's (nothing is applied before that).
     this.controller = new LbController({
-      vip: o.vip, port: o.port, affinity: o.affinity, tableSize: o.tableSize, returnPath: o.returnPath ?? 'via-lb',
+      vip: o.vip, port: o.port, affinity: DEFAULT_LB_SETTINGS.affinity, tableSize: DEFAULT_LB_SETTINGS.tableSize, returnPath: o.returnPath ?? 'via-lb',
       applier: { apply: (script) => this.timedApply(script) }, conntrack: {
         deleteFlowsTo: (...a) => this.timedDelete(...a),
         listFlowTargets: (vip, port) => this.o.conntrack.listFlowTargets(vip, port),
@@ -184,9 +197,14 @@ export class LbService {
     });
   }
 
-  /** Registers the probe peer, reads the nodes once, applies the first table and starts probing. */
+  /**
+   * Reads the pool (its LB settings), registers the probe peer, reads the nodes once, applies
+   * the first table and starts probing. Throws WGF_ERR_VALIDATION when the pool's LB settings
+   * cannot be built (the control plane validates them, so only a hand-edited store gets here).
+   */
   async start(): Promise<void> {
     const pool = await this.o.api.getPool(this.o.pool);
+    this.controller.setSettings(poolLbSettings(pool));
     const target = serverTunnelIp(pool, this.family);
     if (!target) throw new FabricError('WGF_ERR_VALIDATION', `pool ${pool.name} has no IPv${this.family} prefix for the VIP's family`, { field: 'vip' });
     const { key, peer } = await this.ensureProbePeer();
@@ -210,7 +228,8 @@ export class LbService {
     await this.poll();
     this.checker.start();
     this.reporter.start();
-    this.log('info', 'lb started', { pool: this.o.pool, vip: `${this.o.vip}:${this.o.port}`, probePeer: peer.name, tableSize: this.o.tableSize });
+    const { affinity, tableSize } = this.controller.tableSettings;
+    this.log('info', 'lb started', { pool: this.o.pool, vip: `${this.o.vip}:${this.o.port}`, probePeer: peer.name, tableSize, affinity });
     const loop = () => {
       if (this.stopped) return;
       this.pollTimer = setTimeout(() => void this.poll().finally(loop), this.o.pollMs ?? 500);
@@ -231,7 +250,7 @@ export class LbService {
     const checks = new Map((this.checker?.status() ?? []).map((s) => [s.name, s]));
     const failOpen = failOpenInEffect([...checks.values()].map((s) => s.decision));
     return {
-      pool: this.o.pool, instance: this.o.instance, vip: c.vip, port: c.port, tableSize: c.tableSize, generation: c.generation,
+      pool: this.o.pool, instance: this.o.instance, vip: c.vip, port: c.port, tableSize: c.tableSize, affinity: c.affinity, generation: c.generation,
       probePeer: this.probePeer ? { name: this.probePeer.name, publicKey: this.probePeer.publicKey, address: this.probePeer.addresses[0] ?? '' } : null,
       lastError: c.lastError, failOpen,
       backends: c.backends.map((b) => {
@@ -288,19 +307,45 @@ export class LbService {
     this.reporter.kick(); // the control plane hears of every applied change at once
   }
 
+  /**
+   * Reads the pool and its nodes. New LB settings go to the controller first, so the push that
+   * setTargets() makes rebuilds the table with them (one full write). Either read failing keeps
+   * everything as it was.
+   */
   private async poll(): Promise<void> {
+    let pool: Pool;
     let nodes: Node[];
     try {
+      pool = await this.o.api.getPool(this.o.pool);
       nodes = [];
       for await (const n of ApiClient.all((c) => this.o.api.listNodes(this.o.pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) nodes.push(n);
     } catch (e) {
-      this.log('warn', 'reading the nodes failed; keeping the last known set', { error: e instanceof Error ? e.message : String(e) });
+      this.log('warn', 'reading the pool or its nodes failed; keeping the last known settings and set', { error: e instanceof Error ? e.message : String(e) });
       return;
     }
+    this.followSettings(poolLbSettings(pool));
     const targets = targetsFromNodes(nodes, this.family, Date.now(), this.o.readyMaxAgeMs ?? 15_000);
     this.nodes.clear();
     for (const t of targets) this.nodes.set(t.name, { adminState: t.adminState, ready: t.ready });
     this.checker?.setTargets(targets);
+  }
+
+  /** Hands changed pool LB settings to the controller, logging the change once. */
+  private followSettings(next: LbSettings): void {
+    const old = this.controller.tableSettings;
+    if (sameLbSettings(old, next)) return;
+    try {
+      this.controller.setSettings(next);
+    } catch (e) {
+      // Only a hand-edited store gets here (the control plane validates the settings).
+      if (!this.badSettings || !sameLbSettings(this.badSettings, next)) {
+        this.log('error', 'the pool\'s lb settings cannot be built; keeping the current ones', { old, new: next, error: e instanceof Error ? e.message : String(e) });
+      }
+      this.badSettings = next;
+      return;
+    }
+    this.badSettings = undefined;
+    this.log('info', 'lb settings changed', { old, new: next, note: 'the whole table is rewritten; established flows stay on their backends' });
   }
 
   /** Finds or registers `lbprobe-<instance>` with our key; replaces it when its key is not ours. */

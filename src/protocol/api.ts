@@ -6,7 +6,10 @@
  * (no type coercion anywhere); the server parses them after validation.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import type { AuditEntry, LbReport, Node, NodeStatus, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from './types.js';
+import { LB_AFFINITIES, MAX_LB_TABLE_SIZE, MAX_NODE_WEIGHT, MIN_LB_TABLE_SIZE, MIN_NODE_WEIGHT } from './lb-settings.js';
+import type { AuditEntry, LbAffinity, LbReport, Node, NodeStatus, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from './types.js';
+
+export { MAX_LB_TABLE_SIZE } from './lb-settings.js';
 
 /** Names of pools, nodes, peers and tokens. */
 export const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,62}$';
@@ -26,8 +29,6 @@ export const MAX_LB_BACKENDS = 1000;
 /** Longest backend reason and LB error text in a load-balancer report. */
 export const MAX_LB_REASON = 512;
 export const MAX_LB_ERROR = 1024;
-/** Largest Maglev table an LB report may name (src/lb/maglev.ts MAX_TABLE_SIZE). */
-export const MAX_LB_TABLE_SIZE = 1 << 24;
 
 const strict = { additionalProperties: false } as const;
 
@@ -53,16 +54,25 @@ const Dns = Type.Array(Type.String({ minLength: 1, maxLength: 45 }), { maxItems:
 export const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('read-only'), Type.Literal('node')]);
 /** Wire schema: AdminState. */
 export const AdminStateSchema = Type.Union([Type.Literal('active'), Type.Literal('draining'), Type.Literal('disabled')]);
+/** Wire schema: LbAffinity. */
+export const LbAffinitySchema = Type.Union(LB_AFFINITIES.map((a) => Type.Literal(a as LbAffinity)));
+/** A Maglev table size; that it is a prime is checked by the control plane (field lb.tableSize). */
+const LbTableSize = Type.Integer({ minimum: MIN_LB_TABLE_SIZE, maximum: MAX_LB_TABLE_SIZE, description: 'a prime' });
+/** A node's weight (Node.weight). */
+const Weight = Type.Integer({ minimum: MIN_NODE_WEIGHT, maximum: MAX_NODE_WEIGHT });
 
 // ---- entities (responses) ----
 
 const meta = { revision: Revision, createdAt: Time, updatedAt: Time };
 
+/** Wire schema: LbSettings. */
+export const LbSettingsSchema = Type.Object({ affinity: LbAffinitySchema, tableSize: LbTableSize }, strict);
+
 /** Wire schema: Pool. */
 export const PoolSchema = Type.Object({
   ...meta, name: Name, description: Type.String({ maxLength: 256 }), publicKey: KeyText, listenPort: Port,
   ipv4Prefix: Nullable(Cidr), ipv6Prefix: Nullable(Cidr), endpoint: Nullable(Endpoint), dns: Dns, mtu: Nullable(Mtu),
-  persistentKeepalive: Keepalive, labels: Labels,
+  persistentKeepalive: Keepalive, labels: Labels, lb: LbSettingsSchema,
 }, strict);
 
 /** Wire schema: NodeStatus. */
@@ -73,7 +83,8 @@ export const NodeStatusSchema = Type.Object({
 
 /** Wire schema: Node. */
 export const NodeSchema = Type.Object({
-  ...meta, pool: Name, name: Name, endpoint: Nullable(Endpoint), adminState: AdminStateSchema, labels: Labels, status: Nullable(NodeStatusSchema),
+  ...meta, pool: Name, name: Name, endpoint: Nullable(Endpoint), adminState: AdminStateSchema, weight: Weight, labels: Labels,
+  status: Nullable(NodeStatusSchema),
 }, strict);
 
 /** Wire schema: Peer. */
@@ -110,7 +121,7 @@ export const LbBackendReportSchema = Type.Object({
 }, strict);
 const lbReportFields = {
   vip: Type.String({ minLength: 1, maxLength: 45, description: 'IP literal' }), port: Port,
-  tableSize: Type.Integer({ minimum: 1, maximum: MAX_LB_TABLE_SIZE }), generation: Type.Integer({ minimum: 0 }),
+  tableSize: Type.Integer({ minimum: 1, maximum: MAX_LB_TABLE_SIZE }), affinity: LbAffinitySchema, generation: Type.Integer({ minimum: 0 }),
   lastError: Nullable(Type.String({ maxLength: MAX_LB_ERROR })), failOpen: Type.Boolean(),
   backends: Type.Array(LbBackendReportSchema, { maxItems: MAX_LB_BACKENDS }),
 };
@@ -154,6 +165,9 @@ export const ErrorBodySchema = Type.Object({
 
 // ---- requests ----
 
+/** LB settings in a pool create or update: a field left out keeps its value (on create: its default). */
+export const LbSettingsInputSchema = Type.Object({ affinity: Type.Optional(LbAffinitySchema), tableSize: Type.Optional(LbTableSize) }, strict);
+
 /** Wire schema: PoolCreate. */
 export const PoolCreateSchema = Type.Object({
   name: Name,
@@ -166,6 +180,7 @@ export const PoolCreateSchema = Type.Object({
   mtu: Type.Optional(Nullable(Mtu)),
   persistentKeepalive: Type.Optional(Keepalive),
   labels: Type.Optional(Labels),
+  lb: Type.Optional(LbSettingsInputSchema),
   /** Import an existing server private key instead of generating one (admin only). */
   privateKey: Type.Optional(KeyText),
 }, strict);
@@ -179,16 +194,19 @@ export const PoolUpdateSchema = Type.Object({
   mtu: Type.Optional(Nullable(Mtu)),
   persistentKeepalive: Type.Optional(Keepalive),
   labels: Type.Optional(Labels),
+  lb: Type.Optional(LbSettingsInputSchema),
 }, strict);
 
 /** Wire schema: NodeCreate. */
 export const NodeCreateSchema = Type.Object({
-  name: Name, endpoint: Type.Optional(Nullable(Endpoint)), adminState: Type.Optional(AdminStateSchema), labels: Type.Optional(Labels),
+  name: Name, endpoint: Type.Optional(Nullable(Endpoint)), adminState: Type.Optional(AdminStateSchema), weight: Type.Optional(Weight),
+  labels: Type.Optional(Labels),
 }, strict);
 
 /** Wire schema: NodeUpdate. */
 export const NodeUpdateSchema = Type.Object({
-  endpoint: Type.Optional(Nullable(Endpoint)), adminState: Type.Optional(AdminStateSchema), labels: Type.Optional(Labels),
+  endpoint: Type.Optional(Nullable(Endpoint)), adminState: Type.Optional(AdminStateSchema), weight: Type.Optional(Weight),
+  labels: Type.Optional(Labels),
 }, strict);
 
 /** What an agent reports; the server stamps `reportedAt` itself. */
@@ -288,6 +306,8 @@ export const WatchQuery = Type.Object({ since: RevisionQ }, strict);
 export type PoolCreate = Static<typeof PoolCreateSchema>;
 /** Static type of the PoolUpdate wire form. */
 export type PoolUpdate = Static<typeof PoolUpdateSchema>;
+/** Static type of the LbSettingsInput wire form. */
+export type LbSettingsInput = Static<typeof LbSettingsInputSchema>;
 /** Static type of the NodeCreate wire form. */
 export type NodeCreate = Static<typeof NodeCreateSchema>;
 /** Static type of the NodeUpdate wire form. */
@@ -324,6 +344,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] extends readonly (infer U)[] 
 /** Compile-time only: fails to type-check when a schema and its entity type drift apart. */
 export type _SchemaChecks = [
   Check<Same<Static<typeof PoolSchema>, Mutable<Pool>>>,
+  Check<Same<Static<typeof LbSettingsSchema>, Mutable<Pool['lb']>>>,
   Check<Same<Static<typeof NodeStatusSchema>, Mutable<NodeStatus>>>,
   Check<Same<Omit<Static<typeof NodeSchema>, 'status'>, Omit<Mutable<Node>, 'status'>>>,
   Check<Same<Static<typeof PeerSchema>, Mutable<Peer>>>,

@@ -14,6 +14,19 @@ export interface Meta {
   readonly updatedAt: string;
 }
 
+/** Flow hash key of a pool's load balancers: source address and port, or source address only. */
+export type LbAffinity = 'src-ip-port' | 'src-ip';
+
+/**
+ * How every load balancer of a pool builds its table. Pool-wide, not per LB process, so every
+ * instance of an LB tier computes the identical Maglev table (see src/protocol/lb-settings.ts).
+ */
+export interface LbSettings {
+  readonly affinity: LbAffinity;
+  /** Maglev table size M, a prime (default 65537); aim for M > 100 x backends. */
+  readonly tableSize: number;
+}
+
 export interface Pool extends Meta {
   /** Unique name, also the identifier in paths: ^[a-z0-9][a-z0-9._-]{0,62}$ */
   readonly name: string;
@@ -31,6 +44,8 @@ export interface Pool extends Meta {
   /** Default PersistentKeepalive written into client configs (seconds, 0 = off). */
   readonly persistentKeepalive: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** Load-balancer settings every `lb run` instance of the pool follows. */
+  readonly lb: LbSettings;
 }
 
 export interface NodeStatus {
@@ -50,6 +65,8 @@ export interface Node extends Meta {
   /** Public endpoint of this backend (host:port), used by health checks and LBs. */
   readonly endpoint: string | null;
   readonly adminState: AdminState;
+  /** Share of new load-balanced flows relative to the pool's other nodes: an integer 1..1000 (default 1). */
+  readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
   /** What the node's agent last reported; null until it reports. */
   readonly status: NodeStatus | null;
@@ -82,7 +99,9 @@ export interface LbReport {
   readonly instance: string;
   readonly vip: string;
   readonly port: number;
+  /** The table the instance holds: its size and flow hash key (from the pool's settings). */
   readonly tableSize: number;
+  readonly affinity: LbAffinity;
   /** Successful table applies of the instance so far. */
   readonly generation: number;
   readonly lastError: string | null;

@@ -8,7 +8,7 @@ import { harness, type Harness } from './testing/harness.js';
 
 const json = { 'content-type': 'application/json' };
 const LB = {
-  vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 2, lastError: null, failOpen: false,
+  vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip-port', generation: 2, lastError: null, failOpen: false,
   backends: [{ name: 'n1', state: 'up', reason: 'healthy', inTable: true, slots: 126 }, { name: 'n2', state: 'down', reason: 'probe failed: timeout after 300 ms', inTable: false, slots: 0 }],
 };
 const lbWith = (over: Record<string, unknown>, backend: Record<string, unknown> = {}) => ({ ...LB, ...over, backends: [{ ...LB.backends[0], ...backend }] });
@@ -75,6 +75,19 @@ describe('API via inject', () => {
       ['lb list missing pool', 'GET', '/v1/pools/nope/lbs', undefined, 404, 'WGF_ERR_NOT_FOUND'],
       ['missing lb report', 'GET', '/v1/pools/p1/lbs/ghost', undefined, 404, 'WGF_ERR_NOT_FOUND'],
       ['forget a missing lb report', 'DELETE', '/v1/pools/p1/lbs/ghost', undefined, 404, 'WGF_ERR_NOT_FOUND'],
+      ['node weight 0', 'PATCH', '/v1/pools/p1/nodes/n1', { weight: 0 }, 400, 'WGF_ERR_VALIDATION'],
+      ['node weight 1001', 'PATCH', '/v1/pools/p1/nodes/n1', { weight: 1001 }, 400, 'WGF_ERR_VALIDATION'],
+      ['node weight fraction', 'POST', '/v1/pools/p1/nodes', { name: 'zz', weight: 1.5 }, 400, 'WGF_ERR_VALIDATION'],
+      ['node weight as a string', 'POST', '/v1/pools/p1/nodes', { name: 'zz', weight: '2' }, 400, 'WGF_ERR_VALIDATION'],
+      ['node weight 0 on create', 'POST', '/v1/pools/p1/nodes', { name: 'zz', weight: 0 }, 400, 'WGF_ERR_VALIDATION'],
+      ['lb table size not a prime', 'PATCH', '/v1/pools/p1', { lb: { tableSize: 65536 } }, 400, 'WGF_ERR_VALIDATION'],
+      ['lb table size 2', 'PATCH', '/v1/pools/p1', { lb: { tableSize: 2 } }, 400, 'WGF_ERR_VALIDATION'],
+      ['lb table size too big', 'PATCH', '/v1/pools/p1', { lb: { tableSize: 16777259 } }, 400, 'WGF_ERR_VALIDATION'],
+      ['lb table size not a prime on create', 'POST', '/v1/pools', { name: 'zz', ipv4Prefix: '10.0.0.0/24', lb: { tableSize: 1000 } }, 400, 'WGF_ERR_VALIDATION'],
+      ['lb unknown affinity', 'PATCH', '/v1/pools/p1', { lb: { affinity: 'dst-ip' } }, 400, 'WGF_ERR_VALIDATION'],
+      ['lb unknown field', 'PATCH', '/v1/pools/p1', { lb: { seed: 1 } }, 400, 'WGF_ERR_VALIDATION'],
+      ['lb report without affinity', 'PUT', '/v1/pools/p1/lbs/lb1/status', { ...LB, affinity: undefined }, 400, 'WGF_ERR_VALIDATION'],
+      ['lb report unknown affinity', 'PUT', '/v1/pools/p1/lbs/lb1/status', lbWith({ affinity: 'dst-ip' }), 400, 'WGF_ERR_VALIDATION'],
     ];
     const rev = await h.cp.currentRevision();
     for (const [label, method, url, body, status, code, headers] of cases) {
@@ -120,6 +133,45 @@ describe('API via inject', () => {
     assert.equal(inUse.json().error.code, 'WGF_ERR_IN_USE');
     const pool = (await req('POST', '/v1/pools', { name: 'gone', ipv4Prefix: '10.50.0.0/24' })).json();
     assert.equal((await req('DELETE', `/v1/pools/gone?force=true`, undefined, { 'if-match': `"${pool.revision}"` })).statusCode, 204);
+  });
+
+  test('node weight and pool LB settings: POST and PATCH round trips; errors name the field', async () => {
+    const node = await req('POST', '/v1/pools/p2/nodes', { name: 'w1', weight: 7 });
+    assert.equal(node.statusCode, 201, node.body);
+    assert.ok(Value.Check(NodeSchema, node.json()));
+    assert.equal(node.json().weight, 7);
+    assert.equal((await req('POST', '/v1/pools/p2/nodes', { name: 'w2' })).json().weight, 1, 'default 1');
+    const patched = await req('PATCH', '/v1/pools/p2/nodes/w1', { weight: 1000 }, { 'if-match': node.headers.etag as string });
+    assert.equal(patched.statusCode, 200, patched.body);
+    assert.equal(patched.json().weight, 1000);
+    assert.equal((await req('GET', '/v1/pools/p2/nodes/w1')).json().weight, 1000);
+    const changes = (await req('GET', `/v1/pools/p2/changes?since=${node.json().revision}`)).json().changes;
+    assert.deepEqual(changes.map((c: { type: string; node?: { weight: number } }) => [c.type, c.node?.weight]), [['node.put', 1], ['node.put', 1000]]);
+    assert.equal((await req('GET', '/v1/audit?object=pools/p2/nodes/w1')).json().items.at(-1).action, 'update', 'audited like any node update');
+
+    const pool = await req('POST', '/v1/pools', { name: 'lbp', ipv4Prefix: '10.60.0.0/24', lb: { affinity: 'src-ip' } });
+    assert.equal(pool.statusCode, 201, pool.body);
+    assert.ok(Value.Check(PoolSchema, pool.json()));
+    assert.deepEqual(pool.json().lb, { affinity: 'src-ip', tableSize: 65537 });
+    const up = await req('PATCH', '/v1/pools/lbp', { lb: { tableSize: 16381 } });
+    assert.equal(up.statusCode, 200, up.body);
+    assert.deepEqual(up.json().lb, { affinity: 'src-ip', tableSize: 16381 });
+    assert.deepEqual((await req('GET', '/v1/pools/lbp')).json().lb, { affinity: 'src-ip', tableSize: 16381 });
+    assert.deepEqual((await req('GET', '/v1/pools/lbp/snapshot')).json().pool.lb, { affinity: 'src-ip', tableSize: 16381 });
+
+    const fields: [string, string, unknown, string][] = [
+      ['PATCH', '/v1/pools/lbp', { lb: { tableSize: 65536 } }, 'lb.tableSize'],
+      ['PATCH', '/v1/pools/lbp', { lb: { affinity: 'dst-ip' } }, 'body.lb.affinity'],
+      ['PATCH', '/v1/pools/p2/nodes/w1', { weight: 0 }, 'body.weight'],
+      ['PATCH', '/v1/pools/p2/nodes/w1', { weight: 1001 }, 'body.weight'],
+    ];
+    for (const [method, url, body, field] of fields) {
+      const res = await req(method, url, body);
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().error.code, 'WGF_ERR_VALIDATION');
+      assert.equal(res.json().error.details?.field, field, `${url} ${JSON.stringify(body)}: ${res.body}`);
+    }
+    assert.deepEqual((await req('GET', '/v1/pools/lbp')).json().lb, { affinity: 'src-ip', tableSize: 16381 }, 'unchanged');
   });
 
   test('LB reports: put, get, list, forget; stamped by the server, not audited, up to MAX_LB_BACKENDS backends', async () => {

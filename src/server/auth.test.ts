@@ -62,7 +62,7 @@ function mayCall(rule: string, who: Who): boolean {
 
 const STATUS = { appliedRevision: 1, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready: true, message: '' };
 const LB_REPORT = {
-  vip: '198.18.1.2', port: 51820, tableSize: 251, generation: 1, lastError: null, failOpen: false,
+  vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip-port', generation: 1, lastError: null, failOpen: false,
   backends: [{ name: 'n1', state: 'up', reason: 'healthy', inTable: true, slots: 251 }],
 } as const;
 const BODIES: Record<string, () => unknown> = {

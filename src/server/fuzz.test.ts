@@ -70,13 +70,15 @@ function junkValue(r: R): unknown {
 function junkBody(r: R): unknown {
   const fields = ['name', 'publicKey', 'addresses', 'allowedIps', 'enabled', 'labels', 'expiresAt', 'ipv4Prefix', 'ipv6Prefix', 'mtu', 'dns', 'endpoint',
     'listenPort', 'adminState', 'role', 'pool', 'node', 'revision', 'privateKey', 'appliedRevision', 'ready', 'message', 'extra', 'Name', 'constructor',
-    'vip', 'port', 'tableSize', 'generation', 'lastError', 'failOpen', 'backends'];
+    'vip', 'port', 'tableSize', 'generation', 'lastError', 'failOpen', 'backends', 'weight', 'lb', 'affinity'];
   const body: Record<string, unknown> = {};
   for (let i = r.int(6); i > 0; i--) body[r.pick(fields)] = junkValue(r);
   if (r.chance(0.3)) body['name'] = r.pick(['ok', 'a', r.str(5), r.pick(HOSTILE_STRINGS)]);
   if (r.chance(0.3)) body['publicKey'] = r.pick([pubkey(), r.pick(WEAK_KEYS), r.str(44, 'ABCxyz+/='), Buffer.alloc(32, 1).toString('hex'), r.str(64, '0123456789abcdefg')]);
   if (r.chance(0.2)) body['allowedIps'] = [r.pick(BAD_CIDRS), `192.168.${r.int(256)}.0/24`].slice(0, 1 + r.int(2));
   if (r.chance(0.1)) body['backends'] = [{ name: r.pick(['n1', 'Bad', '']), state: r.pick(['up', 'down', 'healthy', 1]), reason: r.pick(HOSTILE_STRINGS), inTable: r.pick([true, 'yes']), slots: r.pick([0, -1, 1e9]) }];
+  if (r.chance(0.1)) body['lb'] = r.pick([{ tableSize: r.pick([2, 3, 65536, 65537, 16777259, -1, 1.5, '251']) }, { affinity: r.pick(['src-ip', 'dst-ip', '', 1]) }, { seed: 1 }, [], null]);
+  if (r.chance(0.1)) body['weight'] = r.pick([0, 1, 1000, 1001, -1, 2.5, '3', null]);
   if (r.chance(0.1)) body['labels'] = { [r.pick(['ok', '__proto__x', 'A', 'a'.repeat(70), 'k/v'])]: r.pick(['v', '', 'x'.repeat(70), '😀']) };
   return body;
 }
@@ -125,7 +127,7 @@ function hostile(r: R, tokens: string[]): Req {
 function lbReport(r: R): unknown {
   const slots = r.int(252);
   return {
-    vip: r.pick(['198.18.1.2', 'fd00::2']), port: 51820, tableSize: 251, generation: r.int(50), lastError: r.chance(0.2) ? 'nft failed' : null, failOpen: r.chance(0.1),
+    vip: r.pick(['198.18.1.2', 'fd00::2']), port: 51820, tableSize: 251, affinity: r.pick(['src-ip-port', 'src-ip']), generation: r.int(50), lastError: r.chance(0.2) ? 'nft failed' : null, failOpen: r.chance(0.1),
     backends: [{ name: 'n1', state: r.pick(['up', 'down', 'probing', 'suppressed', 'unknown']), reason: r.str(20), inTable: slots > 0, slots }],
   };
 }
@@ -143,6 +145,8 @@ function valid(r: R, admin: string, names: { peers: string[] }): Req {
     () => ({ method: 'PATCH', url: `/v1/pools/${pool}/peers/${peer}`, headers: h, payload: body({ enabled: r.chance(0.5), labels: { k: r.str(3) }, ...(r.chance(0.3) ? { allowedIps: [`172.${16 + r.int(16)}.${r.int(256)}.0/24`] } : {}) }) }),
     () => ({ method: 'POST', url: `/v1/pools/${pool}/nodes`, headers: h, payload: body({ name: `n${r.int(5)}` }) }),
     () => ({ method: 'PATCH', url: `/v1/pools/${pool}/nodes/n${r.int(5)}`, headers: h, payload: body({ adminState: r.pick(['active', 'draining', 'disabled']) }) }),
+    () => ({ method: 'PATCH', url: `/v1/pools/${pool}/nodes/n${r.int(5)}`, headers: h, payload: body({ weight: 1 + r.int(1000) }) }),
+    () => ({ method: 'PATCH', url: `/v1/pools/${pool}`, headers: h, payload: body({ lb: { ...(r.chance(0.5) ? { affinity: r.pick(['src-ip-port', 'src-ip']) } : {}), tableSize: r.pick([251, 16381, 65537]) } }) }),
     () => ({ method: 'PUT', url: `/v1/pools/${pool}/lbs/lb${r.int(3)}/status`, headers: h, payload: body(lbReport(r)) }),
     () => ({ method: 'DELETE', url: `/v1/pools/${pool}/lbs/lb${r.int(3)}`, headers: { authorization: h.authorization } }),
     () => ({ method: 'PUT', url: `/v1/pools/p1/nodes/n1/status`, headers: h, payload: body({ appliedRevision: r.int(100), peersDesired: 1, peersApplied: 1, lastReconcileAt: null, driftRepairs: 0, ready: true, message: 'ok' }) }),

@@ -32,7 +32,7 @@ export function registerNodeRoutes(app: FastifyInstance, cp: ControlPlane): void
   }, async (req, reply) => sendEntity(reply, 200, await cp.getNode(req.params.pool, req.params.node)));
 
   app.patch<{ Params: NP; Body: Static<typeof NodeUpdateSchema> }>('/v1/pools/:pool/nodes/:node', {
-    schema: { tags, summary: 'Update a node (adminState, endpoint, labels)', querystring: NoQuery, params: NodeParams, body: NodeUpdateSchema, response: responses({ 200: NodeSchema }) },
+    schema: { tags, summary: 'Update a node (adminState, endpoint, weight, labels)', querystring: NoQuery, params: NodeParams, body: NodeUpdateSchema, response: responses({ 200: NodeSchema }) },
     config: access(OPERATE),
   }, async (req, reply) => sendEntity(reply, 200, await cp.updateNode(req.params.pool, req.params.node, req.body, mutation(req))));
 

@@ -40,7 +40,7 @@ export function registerPoolRoutes(app: FastifyInstance, cp: ControlPlane): void
   }, async (req, reply) => sendEntity(reply, 200, await cp.getPool(req.params.pool)));
 
   app.patch<{ Params: P; Body: Static<typeof PoolUpdateSchema> }>('/v1/pools/:pool', {
-    schema: { tags, summary: 'Update a pool (If-Match honoured)', querystring: NoQuery, params: PoolParams, body: PoolUpdateSchema, response: responses({ 200: PoolSchema }) },
+    schema: { tags, summary: 'Update a pool (If-Match honoured; lb settings are merged field by field)', querystring: NoQuery, params: PoolParams, body: PoolUpdateSchema, response: responses({ 200: PoolSchema }) },
     config: access(ADMIN),
   }, async (req, reply) => sendEntity(reply, 200, await cp.updatePool(req.params.pool, req.body, mutation(req))));
 

@@ -12,8 +12,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { labDown, labUp, lbStatus, type Lab } from '../../src/lab/lab.js';
 import type { LabHost } from '../../src/lab/plan.js';
 import { latestHandshakes, ping } from '../../src/lab/traffic.js';
+import { defaultNftTable } from '../../src/lb/controller.js';
 import { buildMaglevTable, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
+import { slotMapName, slotsFromNftJson } from '../../src/lb/nft.js';
+import { listTableJson } from '../../src/lb/nft-apply.js';
 import type { LbServiceBackend, LbServiceStatus } from '../../src/lb/service.js';
+import { DEFAULT_LB_SETTINGS } from '../../src/protocol/lb-settings.js';
 import { run } from '../../src/sys/exec.js';
 import { until } from './fixtures/until.js';
 
@@ -35,10 +39,47 @@ function backendOf(s: LbServiceStatus, name: string): LbServiceBackend {
   return b;
 }
 
-/** The Maglev table the LB must hold for these backends (same names, weights, size). */
-function tableOf(names: readonly string[], size: number): { table: Int32Array; order: string[] } {
-  const order = sortByName(names.map((name) => ({ name, weight: 1 })));
+/** The Maglev table the LB must hold for these backends (same names, weights (default 1), size). */
+function tableOf(names: readonly string[], size: number, weights: Record<string, number> = {}): { table: Int32Array; order: string[] } {
+  const order = sortByName(names.map((name) => ({ name, weight: weights[name] ?? 1 })));
   return { table: buildMaglevTable(order, size), order: order.map((b) => b.name) };
+}
+
+/** The time of a JSON log line of the LB, or -Infinity for a line that is not one (a Node warning, a half-written line). */
+function logTime(line: string): number {
+  try {
+    return Date.parse((JSON.parse(line) as { time: string }).time);
+  } catch {
+    return -Infinity;
+  }
+}
+
+/** Slots per backend name of a predicted table. */
+function slotCounts(t: { table: Int32Array; order: string[] }): Map<string, number> {
+  const out = new Map(t.order.map((n) => [n, 0]));
+  for (const i of t.table) out.set(t.order[i]!, out.get(t.order[i]!)! + 1);
+  return out;
+}
+
+/** The LB kernel's slot map: slots per backend name (by the addresses /status lists), and its size. */
+async function kernelSlots(s: LbServiceStatus): Promise<{ size: number; per: Map<string, number> }> {
+  const lb = lab.plan.lb!.instances[0]!;
+  const json = await listTableJson('inet', defaultNftTable(lab.plan.lb!.vip, lab.plan.pool.listenPort), { netns: lb.netns });
+  const slots = slotsFromNftJson(json, slotMapName(lab.plan.lb!.vip, lab.plan.pool.listenPort));
+  assert.ok(slots, 'the LB kernel holds the slot map');
+  const byTarget = new Map(s.backends.map((b) => [`${b.address}:${b.port}`, b.name]));
+  const per = new Map<string, number>();
+  for (const t of slots) {
+    const name = t ? byTarget.get(`${t.address}:${t.port}`) ?? `${t.address}:${t.port}` : 'hole';
+    per.set(name, (per.get(name) ?? 0) + 1);
+  }
+  return { size: slots.length, per };
+}
+
+/** The LB kernel's ruleset as nft prints it. */
+async function kernelRuleset(): Promise<string> {
+  const lb = lab.plan.lb!.instances[0]!;
+  return (await run('nft', ['list', 'table', 'inet', defaultNftTable(lab.plan.lb!.vip, lab.plan.pool.listenPort)], { netns: lb.netns })).stdout;
 }
 
 function predict(t: { table: Int32Array; order: string[] }, c: LabHost, port = ports.get(c.name)!): string {
@@ -208,7 +249,62 @@ describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one V
     console.log(`# agent continued: ${victim.name} back in the table after ${ms} ms`);
   });
 
-  test('4. a backend\'s wireguard-go killed: detection time, no loss for other clients, recovery of its clients', async () => {
+  test('4. a node weight set through the API: the kernel holds the weighted Maglev table, and the equal one again after', async () => {
+    await until('every backend in the table', async () => (await status()).backends.every((b) => b.inTable));
+    const names = lab.plan.backends.map((b) => b.name);
+    const heavy = names[0]!;
+    const size = (await status()).tableSize;
+    for (const weights of [{ [heavy]: 2 }, {}]) {
+      const want = slotCounts(tableOf(names, size, weights));
+      const gen0 = (await status()).generation;
+      await lab.api.updateNode(lab.plan.pool.name, heavy, { weight: weights[heavy] ?? 1 });
+      assert.equal((await lab.api.getNode(lab.plan.pool.name, heavy)).weight, weights[heavy] ?? 1);
+      const { value: s, ms } = await until(`the table with ${heavy} at weight ${weights[heavy] ?? 1}`, async () => {
+        const st = await status();
+        return st.generation > gen0 && st.backends.every((b) => b.inTable && b.slots === want.get(b.name)) ? st : null;
+      }, 60_000);
+      const { value: kernel } = await until('the kernel to hold the same table', async () => {
+        const k = await kernelSlots(s);
+        return names.every((n) => k.per.get(n) === want.get(n)) ? k : null;
+      }, 30_000);
+      assert.equal(kernel.size, size);
+      assert.deepEqual(new Map([...kernel.per].sort()), new Map([...want].sort()), 'slot for slot the weighted Maglev table');
+      console.log(`# weight ${heavy}=${weights[heavy] ?? 1}: in the kernel ${ms} ms after the API call, slots ${[...kernel.per].map(([n, c]) => `${n}=${c}`).join(', ')}`);
+    }
+    const [a, b] = [...slotCounts(tableOf(names, size, { [heavy]: 2 })).values()];
+    assert.ok(a! > 1.5 * b!, 'weight 2 owns clearly more slots than weight 1');
+  });
+
+  test('5. pool LB settings changed through the API: the kernel gets the new table size and hash key; established flows keep their backends', async () => {
+    await until('every backend in the table', async () => (await status()).backends.every((b) => b.inTable));
+    const s0 = await status();
+    assert.deepEqual([s0.tableSize, s0.affinity], [DEFAULT_LB_SETTINGS.tableSize, DEFAULT_LB_SETTINGS.affinity], 'the lab pool has the default settings');
+    assert.match(await kernelRuleset(), /jhash ip saddr \. udp sport mod 65537 seed /);
+    const own0 = await owners();
+    const flows = Promise.all(lab.plan.clients.map((c) => ping(c.netns, lab.plan.pool.serverTunnelIp, 80, 0.1, 2)));
+    await sleep(500);
+    for (const lb of [{ affinity: 'src-ip' as const, tableSize: 251 }, DEFAULT_LB_SETTINGS]) {
+      await lab.api.updatePool(lab.plan.pool.name, { lb });
+      const { value: s, ms } = await until(`the LB on ${lb.tableSize} ${lb.affinity}`, async () => {
+        const st = await status();
+        return st.tableSize === lb.tableSize && st.affinity === lb.affinity && st.backends.every((b) => b.inTable) ? st : null;
+      }, 60_000);
+      const kernel = await kernelSlots(s);
+      assert.equal(kernel.size, lb.tableSize, 'the kernel map has the new size');
+      assert.deepEqual(new Map([...kernel.per].sort()), new Map([...slotCounts(tableOf(lab.plan.backends.map((b) => b.name), lb.tableSize))].sort()));
+      const key = lb.affinity === 'src-ip' ? 'ip saddr' : 'ip saddr \\. udp sport';
+      assert.match(await kernelRuleset(), new RegExp(`jhash ${key} mod ${lb.tableSize} seed `), 'the rule hashes with the new key and size');
+      console.log(`# pool lb settings ${lb.tableSize} ${lb.affinity}: in the kernel ${ms} ms after the API call`);
+    }
+    const answered = await flows;
+    answered.forEach((r, i) => assert.equal(r.received, r.sent, `${lab.plan.clients[i]!.name} lost no pings across two table rewrites`));
+    const own1 = await owners();
+    for (const c of lab.plan.clients) assert.equal(own1.get(c.name), own0.get(c.name), `${c.name} stayed on its backend (conntrack holds the flow)`);
+    const log = readFileSync(join(lab.state.dir, 'lb-1.log'), 'utf8').split('\n').filter((l) => l.includes('"lb settings changed"'));
+    assert.equal(log.length, 2, 'each change logged once');
+  });
+
+  test('6. a backend\'s wireguard-go killed: detection time, no loss for other clients, recovery of its clients', async () => {
     await until('every backend in the table', async () => (await status()).backends.every((b) => b.inTable));
     const s0 = await status();
     const own = await owners();
@@ -226,7 +322,8 @@ describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one V
     const recoveries = Promise.all(orphans.map((c) => recover(c, killAt, 120_000)));
     const { value: out, ms: seen } = await until(`${dead} leaves the table`, async () => {
       const b = backendOf(await status(), dead);
-      return !b.inTable ? b : null;
+      // The agent's readiness ("agent not in sync") may take it out a moment before the probes do; wait for the probes' verdict.
+      return !b.inTable && /probe failed/.test(b.reason) ? b : null;
     }, 30_000, 20);
     const genAfterRemoval = (await status()).generation;
     const detection = Date.parse(out.leftTableAt!) - killAt;
@@ -252,7 +349,7 @@ describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one V
 
     const times = await recoveries;
     const after = await owners();
-    const events = readFileSync(join(lab.state.dir, 'lb-1.log'), 'utf8').split('\n').filter((l) => l && Date.parse((JSON.parse(l) as { time: string }).time) >= killAt - 1000 && !l.includes('joined'));
+    const events = readFileSync(join(lab.state.dir, 'lb-1.log'), 'utf8').split('\n').filter((l) => l && logTime(l) >= killAt - 1000 && !l.includes('joined'));
     for (const e of events) console.log(`# lb log: ${e}`);
     const hs = await handshakes();
     for (const c of orphans) console.log(`# ${c.name}: ${[...hs].map(([b, m]) => `${b}=${m.get(keyOf(c)) ?? '-'}`).join(' ')}`);

@@ -59,7 +59,9 @@ describe(`LB tier: 2 LB instances behind an ECMP router, ${BACKENDS} backends, $
   before(async () => {
     base = mkdtempSync(join(tmpdir(), 'wgf-lbtier-'));
     const t0 = Date.now();
-    lab = await labUp({ backends: BACKENDS, clients: CLIENTS, base, reconcileInterval: 2, lb: true, lbInstances: 2 });
+    // This suite is about flows moving between LB instances, not detection: probes tolerant of a
+    // stalled LB process on a loaded machine keep a false "down" from cutting the flows it watches.
+    lab = await labUp({ backends: BACKENDS, clients: CLIENTS, base, reconcileInterval: 2, lb: true, lbInstances: 2, lbArgs: ['--fail-after', '3', '--probe-timeout-ms', '600'] });
     console.log(`# lab with 2 LBs up in ${((Date.now() - t0) / 1000).toFixed(1)} s: VIP ${lab.plan.lb!.vip} routed by ${lab.plan.lb!.router!.netns}, return path ${lab.plan.lb!.returnPath}`);
   });
   after(async () => {
@@ -68,7 +70,11 @@ describe(`LB tier: 2 LB instances behind an ECMP router, ${BACKENDS} backends, $
   });
 
   test('both LB instances hold the identical Maglev table in the kernel', async () => {
-    const statuses = await Promise.all(lbs().map(async (_, i) => (await until(`lb-${i + 1} /status`, () => lbStatus(lab, i), 30_000)).value));
+    // Both must have probed every backend up first: before that, one may still hold a smaller table.
+    const statuses = await Promise.all(lbs().map(async (_, i) => (await until(`lb-${i + 1} with every backend in its table`, async () => {
+      const st = await lbStatus(lab, i);
+      return st && st.backends.length === BACKENDS && st.backends.every((b) => b.inTable) ? st : null;
+    }, 30_000)).value));
     assert.equal(statuses[0]!.tableSize, statuses[1]!.tableSize);
     const map = slotMapName(lab.plan.lb!.vip, port());
     const tables = await Promise.all(lbs().map(async (lb) => {
