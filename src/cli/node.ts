@@ -106,7 +106,7 @@ export function registerNodeCommands(program: Command): void {
     const n = await apiClient(f).getNode(pool, name);
     emit(!!f.json, n, () => renderFields(nodeFields(n)));
   });
-  apiOptions(node.command('rm <pool> <name>').description('remove a node')).action(async (pool: string, name: string, f: NodeFlags) => {
+  apiOptions(node.command('rm <pool> <name>').description('remove a node (and its node tokens: a retired node cannot read the pool key any more)')).action(async (pool: string, name: string, f: NodeFlags) => {
     await apiClient(f).deleteNode(pool, name);
     emit(!!f.json, { deleted: name }, () => `removed node ${name}\n`);
   });

@@ -6,6 +6,7 @@ import type { KeyValue } from '../store/store.js';
 import { checkIfMatch, commit, notFound, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
+import { nodeTokenDeletes } from './node-tokens.js';
 import { readPool, readPoolForChild } from './pools.js';
 import { decode, nodeEntity, statusEntity, type NodeRecord } from './records.js';
 import * as V from './validate.js';
@@ -89,7 +90,8 @@ export async function deleteNode(ctx: Ctx, pool: string, name: string, opts: Mut
     checkIfMatch(kv, opts.ifMatch, path);
     return {
       compares: [{ key: kv.key, modRevision: kv.modRevision }],
-      ops: [{ type: 'delete', key: kv.key }, { type: 'delete', key: K.statusKey(pool, name) }],
+      // Its tokens go in the same txn: a retired (or stolen) node credential cannot read the pool key any more.
+      ops: [{ type: 'delete', key: kv.key }, { type: 'delete', key: K.statusKey(pool, name) }, ...(await nodeTokenDeletes(ctx, pool, name))],
       audit: { action: 'delete', kind: 'node', object: path },
       result: () => undefined,
     };

@@ -316,6 +316,34 @@ for (const driver of DRIVERS) {
       await rejectsWith(cp.deleteToken('0123456789abcdef', admin), 'WGF_ERR_NOT_FOUND');
     }));
 
+    test('a node token lives as long as its node: deleted with the node or the pool, refused for a re-created node of the same name', withPlane(async (cp) => {
+      await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24' }, admin);
+      for (const n of ['n1', 'n2']) await cp.createNode('p', { name: n }, admin);
+      const t1 = await cp.createToken({ name: 'agent-n1', role: 'node', pool: 'p', node: 'n1' }, admin);
+      const t2 = await cp.createToken({ name: 'agent-n2', role: 'node', pool: 'p', node: 'n2' }, admin);
+      const op = await cp.createToken({ name: 'ops', role: 'operator' }, admin);
+      assert.equal((await cp.authenticate(t1.secret))?.node, 'n1');
+      await cp.deleteNode('p', 'n1', admin);
+      assert.equal(await cp.authenticate(t1.secret), null, "a deleted node's token is refused");
+      assert.deepEqual((await cp.listTokens()).items.map((t) => t.name).sort(), ['agent-n2', 'ops'], 'and gone from the list, with its name free again');
+      assert.equal((await cp.authenticate(t2.secret))?.node, 'n2', "the other node's token is untouched");
+      await cp.createToken({ name: 'agent-n1', role: 'node', pool: 'p', node: 'n2' }, admin);
+
+      // A token the delete did not see (made concurrently, or stored before this rule): refused
+      // once its node is gone, and not revived by a new node of the same name.
+      await cp.createNode('p', { name: 'n3' }, admin);
+      const t3 = await cp.createToken({ name: 'agent-n3', role: 'node', pool: 'p', node: 'n3' }, admin);
+      await cp.store.txn([], [{ type: 'delete', key: K.nodeKey('p', 'n3') }]);
+      assert.equal(await cp.authenticate(t3.secret), null);
+      await cp.createNode('p', { name: 'n3' }, admin);
+      assert.equal(await cp.authenticate(t3.secret), null, 'bound to the node it was made for, not to its name');
+
+      await cp.deletePool('p', { ...admin, force: true });
+      assert.equal(await cp.authenticate(t2.secret), null);
+      assert.deepEqual((await cp.listTokens()).items.map((t) => t.name).sort(), ['ops'], "the pool's node tokens went with it");
+      assert.equal((await cp.authenticate(op.secret))?.role, 'operator');
+    }));
+
     test('compactRevision follows the store; only the admin compaction is audited', withPlane(async (cp) => {
       assert.equal(await cp.compactRevision(), 0);
       await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24' }, admin);

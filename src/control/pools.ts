@@ -6,6 +6,7 @@ import { generateKeyPair, parseKey, publicKeyOf, toBase64 } from '../wg/keys.js'
 import { checkIfMatch, commit, notFound, txnWithAudit, type Ctx, type MutationOptions } from './context.js';
 import { formatNet, parsePoolPrefix } from '../protocol/ipam.js';
 import * as K from './keys.js';
+import { nodeTokenDeletes } from './node-tokens.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { DEFAULT_LB_SETTINGS } from '../protocol/lb-settings.js';
 import { decode, lbSettingsOf, poolEntity, poolKeyContext, type PoolRecord } from './records.js';
@@ -122,7 +123,8 @@ export async function deletePool(ctx: Ctx, name: string, opts: MutationOptions &
       await assertEmpty(ctx, name);
       continue;
     }
-    const ops = keys.map((key): Op => ({ type: 'delete', key }));
+    // The node tokens of the pool go with it (see nodeTokenDeletes).
+    const ops = [...keys.map((key): Op => ({ type: 'delete', key })), ...(await nodeTokenDeletes(ctx, name))];
     const res = await txnWithAudit(ctx, opts.actor, [{ key: K.poolKey(name), modRevision: markRev }], ops, { action: 'delete', kind: 'pool', object: path });
     if (res.succeeded) return;
   }

@@ -70,6 +70,12 @@ export interface TokenRecord {
   /** Hex SHA-256 of the secret (see tokens.ts). Never returned. */
   hash: string;
   createdAt: string;
+  /**
+   * Role 'node': the createRevision of the node it was made for. The token authenticates only
+   * while that very node exists: not after the node is deleted, nor for a new node of the same
+   * name. Absent in tokens made before this field existed (then: while a node of that name exists).
+   */
+  nodeCreateRevision?: number;
 }
 
 /**

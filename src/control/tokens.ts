@@ -49,17 +49,25 @@ export async function createToken(ctx: Ctx, input: TokenCreate, opts: MutationOp
     pool = V.name('pool', input.pool);
     node = V.name('node', input.node);
     await readPool(ctx, pool);
-    if (!(await ctx.store.get(K.nodeKey(pool, node)))) throw notFound(`node ${node} in pool ${pool}`, `pools/${pool}/nodes/${node}`);
   } else if (input.pool !== undefined || input.node !== undefined) {
     throw V.invalid('pool', `and node are only for role 'node'`);
   }
   const t = newToken();
-  const rec: TokenRecord = { id: t.id, name, role: input.role, pool, node, hash: hashSecret(t.id, t.secret), createdAt: ctx.clock.now().toISOString() };
+  const base: TokenRecord = { id: t.id, name, role: input.role, pool, node, hash: hashSecret(t.id, t.secret), createdAt: ctx.clock.now().toISOString() };
   return commit(ctx, opts.actor, async () => {
     const holder = await ctx.store.get(K.tokenNameKey(name));
     if (holder) throw new FabricError('WGF_ERR_ALREADY_EXISTS', `a token named ${name} already exists`, { id: holder.value });
+    const compares: Compare[] = [{ key: K.tokenNameKey(name), modRevision: 0 }, { key: K.tokenKey(t.id), modRevision: 0 }];
+    let rec = base;
+    if (pool !== null && node !== null) {
+      // Bound to this incarnation of the node, which must still exist when the token is stored.
+      const n = await ctx.store.get(K.nodeKey(pool, node));
+      if (!n) throw notFound(`node ${node} in pool ${pool}`, `pools/${pool}/nodes/${node}`);
+      compares.push({ key: n.key, modRevision: n.modRevision });
+      rec = { ...base, nodeCreateRevision: n.createRevision };
+    }
     return {
-      compares: [{ key: K.tokenNameKey(name), modRevision: 0 }, { key: K.tokenKey(t.id), modRevision: 0 }],
+      compares,
       ops: [{ type: 'put', key: K.tokenKey(t.id), value: JSON.stringify(rec) }, { type: 'put', key: K.tokenNameKey(name), value: t.id }],
       audit: { action: 'create', kind: 'token', object: `tokens/${t.id}` },
       result: (rev) => ({ token: tokenEntity(rec, rev), secret: t.text }),
@@ -103,7 +111,13 @@ export async function authenticate(ctx: Ctx, text: string): Promise<TokenInfo | 
   const rec = decode<TokenRecord>(kv);
   const want = Buffer.from(rec.hash, 'hex');
   const got = Buffer.from(hashSecret(parts.id, parts.secret), 'hex');
-  return want.length === got.length && timingSafeEqual(want, got) ? tokenEntity(rec, kv.modRevision) : null;
+  if (!(want.length === got.length && timingSafeEqual(want, got))) return null;
+  if (rec.role === 'node') {
+    // A node token lives as long as its node: deleted (or deleted and re-created), it is refused.
+    const n = rec.pool !== null && rec.node !== null ? await ctx.store.get(K.nodeKey(rec.pool, rec.node)) : undefined;
+    if (!n || (rec.nodeCreateRevision !== undefined && n.createRevision !== rec.nodeCreateRevision)) return null;
+  }
+  return tokenEntity(rec, kv.modRevision);
 }
 
 /**
