@@ -13,7 +13,10 @@ node bin/wgfabric.js lab up --backends "${WGF_DEMO_BACKENDS:-3}" --clients "${WG
 tag=$(ls -t "$base/labs" | head -n 1)
 echo
 echo "== every node, its sync state and lag (wgfabric status):"
-node bin/wgfabric.js status --server "$(node -e "console.log(require('./$base/labs/$tag/state.json').plan.serverUrl)")" --token-file "$base/labs/$tag/admin.token"
+state="./$base/labs/$tag/state.json"
+server=$(node -e "console.log(require('$state').plan.serverUrl)")
+ca=$(node -e "console.log(require('$state').tls?.caFile ?? '')")   # the lab's own CA (HTTPS)
+node bin/wgfabric.js status --server "$server" --token-file "$base/labs/$tag/admin.token" ${ca:+--ca-file "$ca"}
 if [ "${1:-}" = "--check" ]; then
   node bin/wgfabric.js lab down --tag "$tag" --base "$base"
 fi

@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ApiClient, WatchOptions } from '../client/api-client.js';
+import type { AddressInfo } from 'node:net';
+import { ApiClient, type WatchOptions } from '../client/api-client.js';
+import { makeTestPki } from '../client/testing/pki.js';
+import { pubkey } from '../control/testing/fixtures.js';
+import { isFabricError } from '../protocol/errors.js';
 import type { PoolChange } from '../protocol/types.js';
+import { harness } from '../server/testing/harness.js';
 import { HttpSource } from './source-http.js';
 
 const change = (revision: number): PoolChange => ({ type: 'peer.delete', revision, name: `p${revision}`, publicKey: 'k' });
@@ -42,4 +47,35 @@ test('heartbeats and changes are delivered in stream order, also when a heartbea
 test('a failing apply ends the follow with that error', async () => {
   const src = new HttpSource(scripted([{ change: change(1) }]));
   await assert.rejects(src.follow('p', 0, { onChanges: async () => { throw new Error('device gone'); }, onHeartbeat: () => {} }, new AbortController().signal), /device gone/);
+});
+
+test('over HTTPS with a private CA: snapshot, pool key and the change stream; without the CA a clear TLS error', { timeout: 30_000 }, async () => {
+  const pki = await makeTestPki();
+  const { cert, key } = await pki.issue(['127.0.0.1']);
+  const h = await harness({ https: { cert, key }, heartbeatMs: 30 });
+  try {
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `https://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
+    const src = new HttpSource(new ApiClient({ baseUrl: url, token: h.tokens.node, ca: pki.caPem }));
+    const snap = await src.snapshot('p1');
+    assert.match(await src.privateKey('p1'), /^[A-Za-z0-9+/]{43}=$/);
+    const ac = new AbortController();
+    const seen: PoolChange[] = [];
+    const following = src.follow('p1', snap.revision, {
+      onChanges: async (cs) => {
+        seen.push(...cs);
+        if (cs.some((c) => c.type === 'peer.put')) ac.abort();
+      },
+      onHeartbeat: () => {},
+    }, ac.signal);
+    await h.cp.createPeer('p1', { name: 'over-tls', publicKey: pubkey() }, { actor: 'test' });
+    await following;
+    assert.deepEqual(seen.flatMap((c) => (c.type === 'peer.put' ? [c.peer.name] : [])), ['over-tls']);
+    const untrusting = new HttpSource(new ApiClient({ baseUrl: url, token: h.tokens.node }));
+    await assert.rejects(untrusting.follow('p1', snap.revision, { onChanges: async () => {}, onHeartbeat: () => {} }, new AbortController().signal),
+      (e) => isFabricError(e, 'WGF_ERR_UNAVAILABLE') && e.details?.['tls'] === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' && e.message.includes(url));
+  } finally {
+    await h.close();
+    await pki.cleanup();
+  }
 });

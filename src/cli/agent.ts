@@ -7,7 +7,7 @@ import { agentMetrics, startAgentHttp } from '../agent/http.js';
 import { bringUp } from '../agent/iface.js';
 import { HttpSource } from '../agent/source-http.js';
 import { FabricError } from '../protocol/errors.js';
-import { apiClient, positiveInt, type ApiFlags } from './context.js';
+import { apiClient, CA_FILE_HELP, positiveInt, type ApiFlags } from './context.js';
 import { parseListen } from './server.js';
 
 interface AgentFlags extends ApiFlags {
@@ -23,6 +23,7 @@ export function registerAgentCommand(program: Command): void {
   program.command('agent').description("node agent: keep this node's WireGuard device identical to its pool's desired peer set")
     .option('--server <url>', 'control plane URL (env WGFABRIC_SERVER)')
     .option('--token-file <file>', 'node token file (from `wgfabric node token`)')
+    .option('--ca-file <file>', CA_FILE_HELP)
     .requiredOption('--pool <pool>', 'pool this node serves')
     .requiredOption('--node <name>', 'this node\'s name in the pool')
     .requiredOption('--interface <iface>', 'WireGuard interface (for uapi: /var/run/wireguard/<iface>.sock)')

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ApiClient } from '../client/api-client.js';
+import { readCaFile } from '../client/tls.js';
 import { FabricError } from '../protocol/errors.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:7080';
@@ -10,14 +11,19 @@ export const DEFAULT_TOKEN_FILE = './.wgfabric/token';
 export interface ApiFlags {
   server?: string;
   tokenFile?: string;
+  caFile?: string;
   json?: boolean;
 }
 
-/** Adds --server, --token-file and --json to a command. */
+/** Help text of `--ca-file`, shared by every command that talks to the API. */
+export const CA_FILE_HELP = 'PEM CA certificate(s) to trust for an https:// server instead of the public roots (env WGFABRIC_CA_FILE)';
+
+/** Adds --server, --token-file, --ca-file and --json to a command. */
 export function apiOptions(cmd: Command): Command {
   return cmd
     .option('--server <url>', `control plane URL (env WGFABRIC_SERVER, default ${DEFAULT_SERVER})`)
     .option('--token-file <file>', `API token file (env WGFABRIC_TOKEN or WGFABRIC_TOKEN_FILE, default ${DEFAULT_TOKEN_FILE})`)
+    .option('--ca-file <file>', CA_FILE_HELP)
     .option('--json', 'machine-readable JSON output');
 }
 
@@ -32,8 +38,16 @@ export function resolveToken(flags: ApiFlags, env: NodeJS.ProcessEnv = process.e
   }
 }
 
+/** The CA to trust: --ca-file, then WGFABRIC_CA_FILE; undefined (public roots) without either. */
+export function resolveCa(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const file = flags.caFile || env.WGFABRIC_CA_FILE;
+  return file ? readCaFile(file) : undefined;
+}
+
+/** The API client of a command: server, token and CA from its flags or the environment. */
 export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env): ApiClient {
-  return new ApiClient({ baseUrl: flags.server ?? env.WGFABRIC_SERVER ?? DEFAULT_SERVER, token: resolveToken(flags, env) });
+  const ca = resolveCa(flags, env);
+  return new ApiClient({ baseUrl: flags.server ?? env.WGFABRIC_SERVER ?? DEFAULT_SERVER, token: resolveToken(flags, env), ...(ca !== undefined ? { ca } : {}) });
 }
 
 /** Collects repeatable `--label k=v` options into a record. */

@@ -7,7 +7,7 @@ import { positiveInt } from './context.js';
 import { collectNodeRows, renderNodeRows, type NodeRow } from './node.js';
 import { emit, renderTable } from './output.js';
 
-interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number }
+interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean }
 
 /** `wgfabric lab up|status|down`: the whole fabric on this host in network namespaces (root). */
 export function registerLabCommands(program: Command): void {
@@ -18,21 +18,27 @@ export function registerLabCommands(program: Command): void {
     .option('--reconcile-interval <s>', 'agent reconcile period', positiveInt('--reconcile-interval'), 30)
     .option('--lb', 'put a load balancer (wgfabric lb run) in front of the backends; clients connect to its VIP')
     .option('--lb-instances <n>', 'LB instances with --lb; two or more sit behind an ECMP router namespace and SNAT replies', positiveInt('--lb-instances'), 1)
+    .option('--no-tls', 'serve the control plane over plain HTTP instead of HTTPS with a CA made for the lab')
     .option('--base <dir>', 'state directory', '.wgfabric')
     .option('--json', 'JSON output')
     .action(async (f: LabFlags) => {
-      const l = await labUp({ backends: f.backends, clients: f.clients, base: f.base, reconcileInterval: f.reconcileInterval, lb: !!f.lb || f.lbInstances > 1, lbInstances: f.lbInstances, log: (s) => !f.json && console.log(s) });
+      const l = await labUp({
+        backends: f.backends, clients: f.clients, base: f.base, reconcileInterval: f.reconcileInterval, lb: !!f.lb || f.lbInstances > 1, lbInstances: f.lbInstances,
+        tls: f.tls, log: (s) => !f.json && console.log(s),
+      });
+      const caFile = l.state.tls?.caFile;
       const pings: { client: string; backend: string; sent: number; received: number; avgMs: number | null }[] = [];
       for (const [j, h] of l.plan.clients.entries()) {
         const r = await ping(h.netns, l.plan.pool.serverTunnelIp, 3);
         pings.push({ client: h.name, backend: l.plan.lb ? `VIP ${l.plan.lb.vip}` : l.plan.backends[j % l.plan.backends.length]!.name, ...r });
       }
-      emit(!!f.json, { tag: l.plan.tag, server: l.plan.serverUrl, adminTokenFile: `${l.state.dir}/admin.token`, ...(l.plan.lb ? { lbStatus: l.plan.lb.instances.map((i) => i.statusUrl) } : {}), pings }, () =>
+      emit(!!f.json, { tag: l.plan.tag, server: l.plan.serverUrl, adminTokenFile: `${l.state.dir}/admin.token`, caFile: caFile ?? null, ...(l.plan.lb ? { lbStatus: l.plan.lb.instances.map((i) => i.statusUrl) } : {}), pings }, () =>
         '\ntraffic through the fabric (client -> its backend -> 10.77.0.1):\n'
         + renderTable(pings, [{ header: 'CLIENT', get: (p) => p.client }, { header: 'VIA', get: (p) => p.backend },
           { header: 'SENT', get: (p) => p.sent }, { header: 'RECEIVED', get: (p) => p.received }, { header: 'AVG MS', get: (p) => p.avgMs }])
         + `\nlab ${l.plan.tag} is up. Try:\n`
-        + `  npx wgfabric status --server ${l.plan.serverUrl} --token-file ${l.state.dir}/admin.token\n`
+        + `  export WGFABRIC_SERVER=${l.plan.serverUrl} WGFABRIC_TOKEN_FILE=${l.state.dir}/admin.token${caFile ? ` WGFABRIC_CA_FILE=${caFile}` : ''}\n`
+        + '  npx wgfabric status\n'
         + `  ip netns exec ${l.plan.clients[0]?.netns ?? l.plan.backends[0]!.netns} ping ${l.plan.pool.serverTunnelIp}\n`
         + (l.plan.lb?.instances ?? []).map((i) => `  npx wgfabric lb status --url ${i.statusUrl}\n`).join('')
         + `  npx wgfabric lab status   |   npx wgfabric lab down --tag ${l.plan.tag}\n`);

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { isFabricError } from '../protocol/errors.js';
 import type { RunningServer, StartServerOptions } from '../server/start.js';
 import { DEFAULT_AUTO_COMPACT } from '../control/compaction.js';
-import { DEFAULT_DATA_DIR, parseCompactFlags, parseListen, registerServerCommand } from './server.js';
+import { DEFAULT_DATA_DIR, parseCompactFlags, parseListen, parseTlsFlags, registerServerCommand } from './server.js';
 
 test('parseListen accepts IPv4, names and bracketed IPv6, and refuses the rest', () => {
   assert.deepEqual(parseListen('127.0.0.1:7080'), { host: '127.0.0.1', port: 7080 });
@@ -61,4 +61,21 @@ test('the server command passes --compact-keep/--compact-interval-ms and refuses
   assert.deepEqual(seen.map((o) => o.autoCompact), [{ keepRevisions: 0, intervalMs: 5000 }]);
   await assert.rejects(run(['--compact-keep', 'lots']), (e) => isFabricError(e, 'WGF_ERR_VALIDATION') && /--compact-keep/.test(e.message));
   assert.equal(seen.length, 1, 'not started with a bad flag');
+});
+
+test('--tls-cert and --tls-key go together and reach startServer; one alone is WGF_ERR_VALIDATION naming the missing flag', async () => {
+  assert.equal(parseTlsFlags({}), undefined);
+  assert.deepEqual(parseTlsFlags({ tlsCert: '/c', tlsKey: '/k' }), { certFile: '/c', keyFile: '/k' });
+  assert.throws(() => parseTlsFlags({ tlsCert: '/c' }), (e) => isFabricError(e, 'WGF_ERR_VALIDATION') && /--tls-key is missing/.test(e.message));
+  assert.throws(() => parseTlsFlags({ tlsKey: '/k' }), (e) => isFabricError(e, 'WGF_ERR_VALIDATION') && /--tls-cert is missing/.test(e.message));
+  const seen: StartServerOptions[] = [];
+  const start = async (o: StartServerOptions) => {
+    seen.push(o);
+    return { url: 'https://x', app: { log: { info: () => {} } }, closed: Promise.resolve() } as unknown as RunningServer;
+  };
+  const run = (args: string[]) => registerServerCommand(new Command().exitOverride(), { start }).parent!.parseAsync(['server', ...args], { from: 'user' });
+  await run(['--tls-cert', '/c.pem', '--tls-key', '/k.pem']);
+  assert.deepEqual(seen[0]!.tls, { certFile: '/c.pem', keyFile: '/k.pem' });
+  await assert.rejects(run(['--tls-cert', '/c.pem']), (e) => isFabricError(e, 'WGF_ERR_VALIDATION'));
+  assert.equal(seen.length, 1, 'refused before starting');
 });

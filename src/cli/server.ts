@@ -1,16 +1,19 @@
 /**
  * `wgfabric server [--data-dir DIR] [--listen HOST:PORT] [--master-key-file F]
- *   [--bootstrap-token-file F] [--compact-keep N] [--compact-interval-ms MS]`
+ *   [--bootstrap-token-file F] [--compact-keep N] [--compact-interval-ms MS]
+ *   [--tls-cert FILE --tls-key FILE]`
  *
  * Runs the control plane in the foreground on a SQLite store in the data directory until
  * SIGTERM/SIGINT. On the very first start it prints the bootstrap admin token once. It
- * compacts the store's change log by itself, keeping the last N revisions (0: never).
+ * compacts the store's change log by itself, keeping the last N revisions (0: never). With
+ * --tls-cert and --tls-key it serves HTTPS.
  */
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { DEFAULT_AUTO_COMPACT, MIN_COMPACT_INTERVAL_MS, type AutoCompactSettings } from '../control/compaction.js';
 import { FabricError } from '../protocol/errors.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../server/start.js';
+import type { ServerTlsFiles } from '../server/tls.js';
 
 /** Defaults of the server command's flags. */
 export const DEFAULT_DATA_DIR = './.wgfabric/data';
@@ -49,6 +52,15 @@ export function parseCompactFlags(f: { compactKeep: string; compactIntervalMs: s
   return { keepRevisions, intervalMs };
 }
 
+/** `--tls-cert` and `--tls-key`: both (HTTPS) or neither (plain HTTP); WGF_ERR_VALIDATION for one alone. */
+export function parseTlsFlags(f: { tlsCert?: string; tlsKey?: string }): ServerTlsFiles | undefined {
+  if (!f.tlsCert && !f.tlsKey) return undefined;
+  if (!f.tlsCert || !f.tlsKey) {
+    throw new FabricError('WGF_ERR_VALIDATION', `--tls-cert and --tls-key go together: ${f.tlsCert ? '--tls-key' : '--tls-cert'} is missing`, { field: f.tlsCert ? 'tlsKey' : 'tlsCert' });
+  }
+  return { certFile: f.tlsCert, keyFile: f.tlsKey };
+}
+
 /** Adds the `server` subcommand to the program. */
 export function registerServerCommand(program: Command, deps: ServerCommandDeps = {}): Command {
   return program
@@ -60,11 +72,15 @@ export function registerServerCommand(program: Command, deps: ServerCommandDeps 
     .option('--bootstrap-token-file <file>', 'also write the first-start admin token here (mode 0600)')
     .option('--compact-keep <revisions>', 'change-log revisions kept by automatic compaction (0: off)', String(DEFAULT_AUTO_COMPACT.keepRevisions))
     .option('--compact-interval-ms <ms>', 'how often automatic compaction checks the log', String(DEFAULT_AUTO_COMPACT.intervalMs))
-    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string }) => {
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (keep it mode 0600)')
+    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string; tlsCert?: string; tlsKey?: string }) => {
       const { host, port } = parseListen(flags.listen);
       const autoCompact = parseCompactFlags(flags);
+      const tls = parseTlsFlags(flags);
       const running = await (deps.start ?? startServer)({
         dataDir: flags.dataDir, host, port, autoCompact,
+        ...(tls ? { tls } : {}),
         ...(flags.masterKeyFile ? { masterKeyFile: flags.masterKeyFile } : {}),
         ...(flags.bootstrapTokenFile ? { bootstrapTokenFile: flags.bootstrapTokenFile } : {}),
       });

@@ -1,9 +1,11 @@
+import type { Dispatcher } from 'undici';
 import type {
   AuditListFilter, ChangesResponse, LbReportInput, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated,
 } from '../protocol/api.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
 import type { AdminState, AuditEntry, LbReport, Node, NodeStatus, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
 import { SseParser } from './sse.js';
+import { caDispatcher, tlsProblem } from './tls.js';
 
 /** Where the API is and how to authenticate. */
 export interface ApiClientOptions {
@@ -15,6 +17,11 @@ export interface ApiClientOptions {
   readonly timeoutMs?: number;
   /** fetch implementation (default: global fetch). */
   readonly fetch?: typeof fetch;
+  /**
+   * PEM of the CA certificate(s) to trust for an https:// baseUrl instead of the public roots
+   * (a private CA; see readCaFile). Without it https uses Node's public roots.
+   */
+  readonly ca?: string;
 }
 
 /** Pagination of list calls: page size 1..1000 and the previous page's `next`. */
@@ -42,11 +49,14 @@ export class ApiClient {
   private readonly base: string;
   private readonly fetchImpl: typeof fetch;
   private readonly timeoutMs: number;
+  /** Only with a private CA: otherwise fetch's global dispatcher (public roots). */
+  private readonly dispatcher: Dispatcher | undefined;
 
   constructor(private readonly opts: ApiClientOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, '');
     this.fetchImpl = opts.fetch ?? fetch;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.dispatcher = opts.ca !== undefined ? caDispatcher(opts.ca) : undefined;
   }
 
   // ---- meta ----
@@ -212,9 +222,12 @@ export class ApiClient {
     const signals = [r.signal, timeout ? AbortSignal.timeout(this.timeoutMs + (r.extraTimeoutMs ?? 0)) : undefined].filter((s): s is AbortSignal => s !== undefined);
     let res: Response;
     try {
-      res = await this.fetchImpl(url, {
+      // `dispatcher` is Node's (undici's) extension of RequestInit, absent from the DOM typings.
+      const init: RequestInit & { dispatcher?: Dispatcher } = {
         method, headers, ...(r.body !== undefined ? { body: JSON.stringify(r.body) } : {}), ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
-      });
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      };
+      res = await this.fetchImpl(url, init);
     } catch (e) {
       if (r.signal?.aborted) throw r.signal.reason;
       throw unreachable(this.base, e);
@@ -235,10 +248,21 @@ function seg(s: string): string {
   return encodeURIComponent(s);
 }
 
+/**
+ * WGF_ERR_UNAVAILABLE for a request that got no HTTP answer. A TLS failure (untrusted CA,
+ * wrong host, expired certificate) says so, with the TLS code in details.tls.
+ */
 function unreachable(base: string, e: unknown): FabricError {
+  const tls = tlsProblem(e);
+  if (tls) {
+    return new FabricError('WGF_ERR_UNAVAILABLE', `TLS problem with the control plane at ${originOf(base)}: ${tls.reason} [${tls.code}]${tls.advice ? `; ${tls.advice}` : ''}`,
+      { tls: tls.code }, { cause: e });
+  }
   const err = e as { name?: string; cause?: { code?: string } };
   const why = err.name === 'TimeoutError' ? 'timed out' : (err.cause?.code ?? err.name ?? 'error');
-  return new FabricError('WGF_ERR_UNAVAILABLE', `cannot reach the control plane at ${originOf(base)}: ${why}`, undefined, { cause: e });
+  // A plain-HTTP request to an HTTPS port: the server drops the connection without an answer.
+  const hint = base.startsWith('http:') && (why === 'UND_ERR_SOCKET' || why === 'ECONNRESET') ? ' (if it serves HTTPS, use an https:// URL)' : '';
+  return new FabricError('WGF_ERR_UNAVAILABLE', `cannot reach the control plane at ${originOf(base)}: ${why}${hint}`, undefined, { cause: e });
 }
 
 /** Scheme, host and port only: never credentials or paths in messages. */

@@ -4,8 +4,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../client/api-client.js';
+import { readCaFile } from '../client/tls.js';
 import { renderClientConfig } from '../cli/client-config.js';
-import { FabricError } from '../protocol/errors.js';
+import { FabricError, isFabricError } from '../protocol/errors.js';
 import type { Peer, Pool } from '../protocol/types.js';
 import { run } from '../sys/exec.js';
 import { uniqueTag } from '../sys/netns.js';
@@ -14,6 +15,7 @@ import { parseConfig, renderConfig, renderSetconf } from '../wg/config.js';
 import type { LbServiceStatus } from '../lb/service.js';
 import { planLab, type LabHost, type LabLbTier, type LabPlan } from './plan.js';
 import { labsRoot, saveState, teardown, type LabState } from './state.js';
+import { makeLabTls } from './tls.js';
 
 const BIN = fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url));
 export const AGENT_METRICS_PORT = 9586;
@@ -38,6 +40,8 @@ export interface LabOptions {
   readonly lbInstances?: number;
   /** Extra `lb run` flags (e.g. probe thresholds), appended to the lab's own. */
   readonly lbArgs?: readonly string[];
+  /** Serve the control plane over HTTPS with a CA made for this lab (default true; see makeLabTls). */
+  readonly tls?: boolean;
 }
 
 /** A running lab: its layout, an admin API client and the client peers it made. */
@@ -64,7 +68,9 @@ function spawnDetached(state: LabState, what: string, args: string[], logFile: s
   const out = openSync(logFile, 'a');
   const argv = netns ? ['netns', 'exec', netns, ...args] : args.slice(1);
   const file = netns ? 'ip' : args[0]!;
-  const child = spawn(file, argv, { detached: true, stdio: ['ignore', out, out] });
+  // Every lab process that talks to an HTTPS control plane (agents, LBs) trusts the lab CA.
+  const env = state.tls ? { ...process.env, WGFABRIC_CA_FILE: state.tls.caFile } : process.env;
+  const child = spawn(file, argv, { detached: true, stdio: ['ignore', out, out], env });
   child.unref();
   state.pids.push({ pid: child.pid!, what });
   saveState(state);
@@ -231,11 +237,14 @@ export async function startServer(state: LabState): Promise<number> {
   const pid = spawnDetached(state, 'server', [
     process.execPath, BIN, 'server', '--data-dir', join(state.dir, 'data'), '--listen', `${p.hostAddress}:7080`,
     '--bootstrap-token-file', join(state.dir, 'admin.token'),
+    ...(state.tls ? ['--tls-cert', state.tls.certFile, '--tls-key', state.tls.keyFile] : []),
   ], join(state.dir, 'server.log'));
+  const health = labApi(state);
   await waitFor('the control plane', async () => {
     try {
-      return (await fetch(`${p.serverUrl}/healthz`)).ok;
-    } catch {
+      return (await health.health()).status === 'ok';
+    } catch (e) {
+      if (isFabricError(e) && e.details?.['tls']) throw e; // a certificate problem does not go away by waiting
       return false;
     }
   }, 20_000);
@@ -277,7 +286,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     const clientOctet = await pickOctet([octet]);
     lbPlan = { clientOctet, instances: lbInstances, ...(lbInstances > 1 ? { transitOctet: await pickOctet([octet, clientOctet]) } : {}) };
   }
-  const plan = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan);
+  const plan = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan, opts.tls === false ? 'http' : 'https');
   const dir = resolve(labsRoot(opts.base ?? '.wgfabric'), plan.tag);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const state: LabState = { plan, dir, pids: [], netns: [], links: [], startedAt: new Date().toISOString() };
@@ -291,9 +300,12 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       if (plan.lb.router) log(`lab ${plan.tag}: ECMP router ${plan.lb.router.netns} ${plan.lb.gateway}, transit ${plan.lb.router.transitSubnet}`);
       log(`lab ${plan.tag}: client bridge ${plan.lb.clientBridge} ${plan.lb.clientSubnet}, VIP ${plan.lb.vip}, return path ${plan.lb.returnPath}`);
     }
+    if (opts.tls !== false) {
+      state.tls = await makeLabTls(dir, plan);
+      saveState(state);
+    }
     await startServer(state);
-    const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
-    const api = new ApiClient({ baseUrl: plan.serverUrl, token });
+    const api = labApi(state, readFileSync(join(dir, 'admin.token'), 'utf8').trim());
     const first = plan.backends[0]!;
     const pool = await api.createPool({
       name: plan.pool.name, ipv4Prefix: plan.pool.ipv4Prefix, ipv6Prefix: plan.pool.ipv6Prefix, listenPort: plan.pool.listenPort,
@@ -352,7 +364,15 @@ export async function waitForConvergence(lab: Lab, limitMs: number): Promise<num
 /** Reopens a lab made by `labUp` (possibly by another process) from its state file. */
 export function openLab(state: LabState): Omit<Lab, 'pool' | 'clientPeers'> {
   const token = readFileSync(join(state.dir, 'admin.token'), 'utf8').trim();
-  return { state, plan: state.plan, api: new ApiClient({ baseUrl: state.plan.serverUrl, token }) };
+  return { state, plan: state.plan, api: labApi(state, token) };
+}
+
+/** An API client of the lab's control plane, trusting the lab CA when it serves HTTPS. */
+function labApi(state: LabState, token?: string): ApiClient {
+  return new ApiClient({
+    baseUrl: state.plan.serverUrl, timeoutMs: token === undefined ? 2000 : 30_000,
+    ...(token !== undefined ? { token } : {}), ...(state.tls ? { ca: readCaFile(state.tls.caFile) } : {}),
+  });
 }
 
 export async function labDown(lab: Pick<Lab, 'state'>): Promise<void> {

@@ -14,6 +14,8 @@ function allNames(p: LabPlan): string[] {
 test('planLab without a load balancer: clients on the lab segment, no LB fields', () => {
   const p = planLab('ab12', 7, 3, 2);
   assert.equal(p.lb, undefined);
+  assert.equal(p.serverUrl, 'https://198.18.7.1:7080', 'HTTPS by default, at the host address the certificate names');
+  assert.equal(planLab('ab12', 7, 3, 2, undefined, 'http').serverUrl, 'http://198.18.7.1:7080');
   assert.deepEqual(p.clients.map((c) => [c.address, c.bridge, c.gateway, c.listenPort]), [['198.18.7.100', undefined, undefined, undefined], ['198.18.7.101', undefined, undefined, undefined]]);
 });
 

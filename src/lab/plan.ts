@@ -100,10 +100,7 @@ export const MAX_BACKENDS = 40;
 export const MAX_CLIENTS = 150;
 export const MAX_LBS = 4;
 
-/**
- * @param tag 4 hex chars (unique per lab)
- * @param octet third octet of 198.18.<octet>.0/24 used for the lab segment (1..254)
- */
+/** Options of the LB tier of planLab. */
 export interface LabLbOptions {
   /** Third octet of the client bridge's 198.18.<octet>.0/24. */
   readonly clientOctet: number;
@@ -113,7 +110,12 @@ export interface LabLbOptions {
   readonly transitOctet?: number;
 }
 
-export function planLab(tag: string, octet: number, backends: number, clients: number, lb?: LabLbOptions): LabPlan {
+/**
+ * @param tag 4 hex chars (unique per lab)
+ * @param octet third octet of 198.18.<octet>.0/24 used for the lab segment (1..254)
+ * @param scheme of plan.serverUrl: the lab's control plane serves HTTPS unless told otherwise
+ */
+export function planLab(tag: string, octet: number, backends: number, clients: number, lb?: LabLbOptions, scheme: 'http' | 'https' = 'https'): LabPlan {
   if (!/^[0-9a-f]{4}$/.test(tag)) throw new FabricError('WGF_ERR_VALIDATION', 'lab tag must be 4 hex characters');
   if (!Number.isInteger(octet) || octet < 1 || octet > 254) throw new FabricError('WGF_ERR_VALIDATION', 'lab subnet octet must be 1..254');
   if (!Number.isInteger(backends) || backends < 1 || backends > MAX_BACKENDS) {
@@ -152,7 +154,7 @@ export function planLab(tag: string, octet: number, backends: number, clients: n
     bridge: `${LAB_PREFIX}${tag}br`,
     subnet: `${base}.0/24`,
     hostAddress: `${base}.1`,
-    serverUrl: `http://${base}.1:7080`,
+    serverUrl: `${scheme}://${base}.1:7080`,
     pool: { name: 'lab', ipv4Prefix: '10.77.0.0/16', ipv6Prefix: 'fd77::/64', listenPort: 51820, serverTunnelIp: '10.77.0.1' },
     backends: Array.from({ length: backends }, (_, i) => host('b', i + 1, `${base}.${10 + i}`)),
     clients: Array.from({ length: clients }, (_, i) => clientHost(i + 1)),

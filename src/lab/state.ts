@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../sys/exec.js';
 import { LAB_PREFIX, type LabPlan } from './plan.js';
+import type { LabTls } from './tls.js';
 
 /** What a lab made, persisted after every step so `lab down` can undo it even after a crash. */
 export interface LabState {
@@ -12,6 +13,8 @@ export interface LabState {
   netns: string[];
   links: string[];
   adminToken?: string;
+  /** Present when the control plane serves HTTPS (plan.serverUrl is https://). */
+  tls?: LabTls;
   startedAt: string;
 }
 

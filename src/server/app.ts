@@ -25,6 +25,8 @@ export interface BuildServerOptions {
   readonly onRoute?: (route: { method: string; url: string; access: Access | undefined }) => void;
   /** Number of open watches/long-polls, on every change (tests wait on it). */
   readonly onWatchers?: (active: number) => void;
+  /** Serve HTTPS with this PEM certificate (chain) and key (see loadServerTls); plain HTTP without. */
+  readonly https?: { readonly cert: string; readonly key: string };
 }
 
 /** Default largest accepted request body (64 KiB). */
@@ -41,6 +43,7 @@ export const BODY_LIMIT = 64 * 1024;
 export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
   const cp = opts.control;
   const app = Fastify({
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? BODY_LIMIT,
     exposeHeadRoutes: false,

@@ -6,6 +6,7 @@ import { ControlPlane } from '../control/plane.js';
 import { loadOrCreateMasterKey, SecretBox } from '../control/secrets.js';
 import { openStore } from '../store/index.js';
 import { buildServer } from './app.js';
+import { loadServerTls, type ServerTls, type ServerTlsFiles } from './tls.js';
 
 /** Options of startServer. */
 export interface StartServerOptions {
@@ -30,13 +31,19 @@ export interface StartServerOptions {
    * revisions, check every 60 s); keepRevisions 0 turns it off. WGF_ERR_VALIDATION if unusable.
    */
   readonly autoCompact?: AutoCompactSettings;
+  /**
+   * Serve HTTPS with this certificate and key (PEM files, read once at start: restart to take
+   * a renewed certificate). Without it the API is plain HTTP, and API tokens and the pool
+   * private keys that agents fetch cross the network in clear text.
+   */
+  readonly tls?: ServerTlsFiles;
 }
 
 /** A started server and how to stop it. */
 export interface RunningServer {
   readonly app: FastifyInstance;
   readonly control: ControlPlane;
-  /** e.g. http://127.0.0.1:7080 */
+  /** e.g. http://127.0.0.1:7080, or https://… with opts.tls */
   readonly url: string;
   /** The bootstrap admin token when this start created it, else null. */
   readonly bootstrapToken: string | null;
@@ -56,6 +63,7 @@ export interface RunningServer {
  */
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const compaction = validateAutoCompact(opts.autoCompact ?? DEFAULT_AUTO_COMPACT);
+  const tls = opts.tls ? await loadServerTls(opts.tls) : null; // refused before any store is touched
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const master = await loadOrCreateMasterKey(opts.masterKeyFile ?? join(opts.dataDir, 'master.key'));
   const store = await openStore(`sqlite:${opts.dataDir}`);
@@ -69,8 +77,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       control,
       logger: opts.logger ?? { level: 'info', redact: ['req.headers.authorization'] },
       ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+      ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     });
     if (master.insecureMode) app.log.warn('the master key file is readable by group or others; chmod 600 it');
+    if (tls?.keyInsecureMode) app.log.warn(`the TLS key file ${opts.tls!.keyFile} is accessible to group or others; chmod 600 it`);
     if (token !== null) {
       if (opts.bootstrapTokenFile) {
         await writeFile(opts.bootstrapTokenFile, `${token}\n`, { mode: 0o600 });
@@ -89,6 +99,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const compactor = new AutoCompactor({ store, settings: compaction, log: server.log });
   compactor.start();
   if (!compactor.enabled) server.log.info('automatic compaction of the change log is off (--compact-keep 0)');
+  logTransport(server, opts.host, tls);
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
@@ -114,5 +125,18 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { app: server, control, url: `http://${host}:${port}`, bootstrapToken: token, compactor, close, closed };
+  return { app: server, control, url: `${tls ? 'https' : 'http'}://${host}:${port}`, bootstrapToken: token, compactor, close, closed };
+}
+
+/** Says once whether the API is served over HTTPS (which certificate) or plain HTTP; never key material. */
+function logTransport(app: FastifyInstance, host: string, tls: ServerTls | null): void {
+  if (tls) {
+    app.log.info(`serving HTTPS with the certificate for ${tls.subjectAltName || tls.subject}, valid until ${tls.validTo.toISOString()}`);
+    if (tls.validTo.getTime() < Date.now()) app.log.warn('the TLS certificate has expired: clients will refuse the connection');
+    return;
+  }
+  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const text = 'serving plain HTTP: API tokens and the pool private keys agents fetch travel in clear text; use --tls-cert and --tls-key';
+  if (loopback) app.log.info(text);
+  else app.log.warn(text);
 }

@@ -1,9 +1,13 @@
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ApiClient } from '../../src/client/api-client.js';
 import { AGENT_METRICS_PORT, labDown, labUp, startAgent, startServer, startWireguardGo, waitForConvergence, type Lab } from '../../src/lab/lab.js';
 import { ping } from '../../src/lab/traffic.js';
 import { isFabricError } from '../../src/protocol/errors.js';
@@ -59,6 +63,24 @@ describe('local fabric lab (control plane + 3 backends with agents + 1 client)',
   after(async () => {
     if (lab) await labDown(lab);
     rmSync(base, { recursive: true, force: true });
+  });
+
+  test('0. the control plane serves HTTPS with the lab\'s own CA: refused without it, not spoken to in plain HTTP; the CLI works with WGFABRIC_CA_FILE', async () => {
+    assert.match(lab.plan.serverUrl, /^https:\/\/198\.18\.\d+\.1:7080$/);
+    const tls = lab.state.tls!;
+    assert.ok(tls, 'the lab state records its TLS files');
+    assert.equal(statSync(tls.keyFile).mode & 0o777, 0o600);
+    assert.equal(existsSync(join(lab.state.dir, 'ca.key')), false, 'the CA key is gone once the server certificate is signed');
+    await assert.rejects(new ApiClient({ baseUrl: lab.plan.serverUrl }).health(),
+      (e) => isFabricError(e, 'WGF_ERR_UNAVAILABLE') && e.details?.['tls'] === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' && e.message.includes(lab.plan.serverUrl));
+    await assert.rejects(new ApiClient({ baseUrl: lab.plan.serverUrl.replace('https:', 'http:') }).health(), (e) => isFabricError(e, 'WGF_ERR_UNAVAILABLE'));
+    // The agents reached it through WGFABRIC_CA_FILE (labUp waited for them); so does a user's CLI.
+    const bin = fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url));
+    const { WGFABRIC_CA_FILE: _, ...env } = process.env;
+    const out = await promisify(execFile)(process.execPath, [bin, 'status', '--json'], {
+      env: { ...env, WGFABRIC_SERVER: lab.plan.serverUrl, WGFABRIC_TOKEN_FILE: join(lab.state.dir, 'admin.token'), WGFABRIC_CA_FILE: tls.caFile },
+    });
+    assert.equal(JSON.parse(out.stdout).nodes.length, BACKENDS);
   });
 
   test('1. a peer added through the API can ping through every backend; propagation time printed', async () => {
