@@ -28,7 +28,7 @@ interface KeepalivedFlags {
 }
 
 /** Collects a repeatable option (commander passes undefined before the first one). */
-const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
+export const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
 
 /** Spec field (as named in WGF_ERR_VALIDATION details) -> the flag a CLI user typed. */
 const FLAG_OF: readonly (readonly [RegExp, string])[] = [

@@ -1,30 +1,72 @@
 /**
- * `wgfabric lb run|status|list|forget|keepalived`: the L4 load balancer of one VIP in front of a
- * pool's backends. `lb run` must run as root in the namespace that owns the VIP (nft, conntrack,
- * forwarding); it reports its state to the control plane, where `lb list` reads it. The table
- * settings (affinity, table size) and the backends' weights are not flags: they are the pool's
- * and the nodes' (`pool update --lb-affinity/--lb-table-size`, `node update --weight`), so every
- * instance of the pool builds the identical table.
+ * `wgfabric lb run|status|list|forget|keepalived`: the L4 load balancer of one or more VIPs, each
+ * in front of one pool's backends. `lb run` must run as root in the namespace that owns the VIPs
+ * (nft, conntrack, forwarding); it serves one VIP per `--pool P --vip IP:PORT` pair and reports
+ * each pool's state to the control plane, where `lb list` reads it. The table settings (affinity,
+ * table size) and the backends' weights are not flags: they are the pool's and the nodes'
+ * (`pool update --lb-affinity/--lb-table-size`, `node update --weight`), so every instance of the
+ * pool builds the identical table.
  */
 import type { Command } from 'commander';
 import { conntrackPort } from '../lb/conntrack.js';
 import { DEFAULT_HEALTH_CONFIG, healthConfig, type DampingConfig, type HealthConfig } from '../lb/health.js';
 import { nftApplier } from '../lb/nft-apply.js';
+import { formatIpPort, parseIpPort } from '../lb/addr.js';
+import { LbGroup } from '../lb/group.js';
 import { startLbHttp, LbMetrics } from '../lb/service-http.js';
 import { LbService, type LbLog, type LbServiceStatus } from '../lb/service.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
-import { apiClient, apiOptions, positiveInt, type ApiFlags } from './context.js';
+import { apiClient, apiOptions, CA_FILE_HELP, positiveInt, type ApiFlags } from './context.js';
 import { allLbReports, lbReportRows, renderLbReportRows } from './lb-reports.js';
-import { registerLbKeepalivedCommand } from './lb-keepalived.js';
+import { collect, registerLbKeepalivedCommand } from './lb-keepalived.js';
 import { emit, renderTable } from './output.js';
-import { parseHostPort } from './probe.js';
 import { parseListen } from './server.js';
 
 interface RunFlags extends ApiFlags {
-  pool: string; vip: string; instance: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
+  pool: string[]; vip: string[]; instance: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; reportIntervalMs: number;
   drainTimeoutMs: number; dampingPenalty?: number; dampingSuppressAbove?: number; dampingReuseBelow?: number; dampingHalfLifeMs?: number;
   dampingMaxSuppressMs?: number;
+}
+
+/** One VIP of `lb run`: the pool behind it and its canonical address and port. */
+export interface LbRunPair {
+  readonly pool: string;
+  readonly vip: string;
+  readonly port: number;
+}
+
+/**
+ * The VIPs of `lb run` from its repeated `--pool` and `--vip` flags, paired in order, validated
+ * (WGF_ERR_VALIDATION): as many of each, every VIP an IPv4:PORT or [IPv6]:PORT, no VIP:port
+ * twice, no pool twice (each pool's service registers the probe peer lbprobe-<instance> in it,
+ * so one process can serve a pool once). Pure.
+ */
+export function lbRunPairs(pools: readonly string[], vips: readonly string[]): LbRunPair[] {
+  if (pools.length !== vips.length || pools.length === 0) {
+    throw new FabricError('WGF_ERR_VALIDATION',
+      `--pool and --vip go in pairs, in order (--pool a --vip IP:PORT --pool b --vip IP:PORT ...): got ${pools.length} --pool and ${vips.length} --vip`,
+      { field: 'vip' });
+  }
+  const byVip = new Map<string, string>();
+  const byPool = new Map<string, string>();
+  return pools.map((pool, i) => {
+    const { address, port } = parseIpPort(vips[i]!, '--vip');
+    const vip = formatIpPort(address, port);
+    const vipOwner = byVip.get(vip);
+    if (vipOwner !== undefined) {
+      throw new FabricError('WGF_ERR_VALIDATION', `--vip ${vip} is given twice (pools ${vipOwner} and ${pool}): a VIP:port is served by one pool`, { field: 'vip', value: vip });
+    }
+    const poolVip = byPool.get(pool);
+    if (poolVip !== undefined) {
+      throw new FabricError('WGF_ERR_VALIDATION',
+        `--pool ${pool} is given twice (VIPs ${poolVip} and ${vip}): one lb run serves a pool once, as its probe peer lbprobe-<instance> is one per pool; `
+        + 'to serve the pool on another VIP, run another instance with its own --instance', { field: 'pool', value: pool });
+    }
+    byVip.set(vip, pool);
+    byPool.set(pool, vip);
+    return { pool, vip: address, port };
+  });
 }
 
 /** The health and drain settings of `lb run` from its flags, validated (WGF_ERR_VALIDATION). Pure. */
@@ -48,14 +90,38 @@ export function lbRunSettings(f: Pick<RunFlags, 'probeIntervalMs' | 'probeTimeou
 
 const jsonLog: LbLog = (level, msg, fields) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
 
+/** GET `path` of a running LB as JSON; `onNotFound` answers a 404 when given. */
+async function lbGet(base: string, path: string, onNotFound?: () => Promise<unknown>): Promise<unknown> {
+  const res = await fetch(`${base}${path}`).catch((e: unknown) => {
+    throw new FabricError('WGF_ERR_UNAVAILABLE', `cannot reach the LB at ${base}: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  if (res.status === 404 && onNotFound) return onNotFound();
+  if (!res.ok) throw fromErrorBody(await res.json().catch(() => null), res.status);
+  return res.json();
+}
+
+/** One VIP of `lb status`: a summary line, the last error, and a table of its backends. */
+function renderLbStatus(s: LbServiceStatus): string {
+  return `lb ${s.instance} ${formatIpPort(s.vip, s.port)} pool ${s.pool}  table ${s.tableSize} slots, affinity ${s.affinity}, generation ${s.generation}${s.failOpen ? ', fail-open on readiness' : ''}`
+    + `${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
+    + renderTable(s.backends, [
+      { header: 'BACKEND', get: (b) => b.name }, { header: 'ADDRESS', get: (b) => `${b.address}:${b.port}` }, { header: 'STATE', get: (b) => b.state },
+      { header: 'IN TABLE', get: (b) => (b.inTable ? 'yes' : 'no') }, { header: 'SLOTS', get: (b) => b.slots }, { header: 'ADMIN', get: (b) => b.adminState },
+      { header: 'RTT MS', get: (b) => (b.lastRttMs === null ? null : b.lastRttMs.toFixed(2)) },
+      { header: 'LAST DETECTION MS', get: (b) => (b.lastDetectionMs === null ? null : Math.round(b.lastDetectionMs)) },
+      { header: 'REASON', get: (b) => b.reason },
+    ]);
+}
+
 export function registerLbCommands(program: Command): void {
-  const lb = program.command('lb').description('L4 load balancer: one VIP in front of a pool (Maglev + nftables + health checks)');
-  lb.command('run').description('run the load balancer of one VIP (root, in the namespace that owns the VIP); affinity and table size follow the pool (pool update --lb-affinity/--lb-table-size), weights the nodes (node update --weight)')
+  const lb = program.command('lb').description('L4 load balancer: VIPs in front of pools (Maglev + nftables + health checks)');
+  lb.command('run').description('run the load balancer of one or more VIPs, one per --pool/--vip pair (root, in the namespace that owns the VIPs); affinity and table size follow each pool (pool update --lb-affinity/--lb-table-size), weights the nodes (node update --weight)')
     .option('--server <url>', 'control plane URL (env WGFABRIC_SERVER)')
-    .option('--token-file <file>', 'API token file, operator or admin (reads nodes, manages the probe peer, reports its state)')
-    .requiredOption('--pool <pool>', 'pool whose nodes are the backends')
-    .requiredOption('--vip <ip:port>', 'virtual IP and port clients connect to')
-    .option('--instance <name>', 'this LB instance (names its probe peer lbprobe-<instance>)', 'lb1')
+    .option('--token-file <file>', 'API token file, operator or admin (reads nodes, manages the probe peers, reports the state)')
+    .option('--ca-file <file>', CA_FILE_HELP)
+    .requiredOption('--pool <pool>', 'pool whose nodes are the backends of the --vip of the same pair (repeatable, paired in order with --vip)', collect)
+    .requiredOption('--vip <ip:port>', 'virtual IP and port clients connect to, [IPv6]:PORT for IPv6 (repeatable, paired in order with --pool)', collect)
+    .option('--instance <name>', 'this LB instance (names its probe peer lbprobe-<instance> in every pool)', 'lb1')
     .option('--return-path <via-lb|snat>', 'via-lb: backends route replies through this LB (they see client addresses); snat: replies come back to this LB\'s address under any routing (several active LBs, ECMP)', 'via-lb')
     .option('--probe-interval-ms <ms>', 'probe start interval per backend', positiveInt('--probe-interval-ms'), 200)
     .option('--probe-timeout-ms <ms>', 'probe budget', positiveInt('--probe-timeout-ms'), 300)
@@ -70,49 +136,59 @@ export function registerLbCommands(program: Command): void {
     .option('--damping-reuse-below <n>', `flap damping: let it back below this penalty (default ${DEFAULT_HEALTH_CONFIG.damping.reuseBelow})`, positiveInt('--damping-reuse-below'))
     .option('--damping-half-life-ms <ms>', `flap damping: penalty half-life (default ${DEFAULT_HEALTH_CONFIG.damping.halfLifeMs})`, positiveInt('--damping-half-life-ms'))
     .option('--damping-max-suppress-ms <ms>', `flap damping: longest suppression (default ${DEFAULT_HEALTH_CONFIG.damping.maxSuppressMs})`, positiveInt('--damping-max-suppress-ms'))
-    .option('--key-file <file>', 'keep the probe private key here (0600) and re-use it across restarts')
-    .option('--listen <host:port>', 'serve /status, /metrics and /healthz here')
+    .option('--key-file <file>', 'keep the probe private key here (0600) and re-use it across restarts; one key for every pool of this instance')
+    .option('--listen <host:port>', 'serve /status, /status/all, /metrics and /healthz here')
     .action(async (f: RunFlags) => {
-      const vip = parseHostPort(f.vip);
-      if (f.returnPath !== 'via-lb' && f.returnPath !== 'snat') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb or snat, got "${f.returnPath}"`);
+      const pairs = lbRunPairs(f.pool, f.vip);
+      const returnPath = f.returnPath;
+      if (returnPath !== 'via-lb' && returnPath !== 'snat') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb or snat, got "${returnPath}"`);
       if (f.reportIntervalMs < 100) throw new FabricError('WGF_ERR_VALIDATION', `--report-interval-ms must be at least 100, got ${f.reportIntervalMs}`);
       const { health, drainTimeoutMs } = lbRunSettings(f);
-      const metrics = new LbMetrics({ pool: f.pool, vip: f.vip, instance: f.instance });
-      const service = new LbService({
-        api: apiClient(f), pool: f.pool, vip: vip.host, port: vip.port, instance: f.instance, returnPath: f.returnPath,
-        health, applier: nftApplier(), conntrack: conntrackPort(), readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs,
-        reportMs: f.reportIntervalMs, drainTimeoutMs, log: jsonLog,
-        ...(f.keyFile ? { keyFile: f.keyFile } : {}),
-      }, metrics);
-      metrics.attach(service);
-      const http = f.listen ? await startLbHttp(service, metrics, parseListen(f.listen).host, parseListen(f.listen).port) : null;
-      await service.start();
+      const listen = f.listen ? parseListen(f.listen) : undefined;
+      const api = apiClient(f);
+      const metrics = new LbMetrics({ instance: f.instance });
+      const group = new LbGroup(pairs.map(({ pool, vip, port }) => {
+        const service = new LbService({
+          api, pool, vip, port, instance: f.instance, returnPath,
+          health, applier: nftApplier(), conntrack: conntrackPort(), readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs,
+          reportMs: f.reportIntervalMs, drainTimeoutMs,
+          // Every line names its pool and VIP: one process may serve several.
+          log: (level, msg, fields) => jsonLog(level, msg, { pool, vip: formatIpPort(vip, port), ...fields }),
+          ...(f.keyFile ? { keyFile: f.keyFile } : {}),
+        }, metrics.hooksFor(pool, vip, port));
+        metrics.attach(service);
+        return service;
+      }));
+      const http = listen ? await startLbHttp(group, metrics, listen.host, listen.port) : null;
+      try {
+        await group.start(); // all or none: a failure stops the ones started
+      } catch (e) {
+        http?.close();
+        throw e;
+      }
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
-      // The nft table stays: established flows keep working while the LB is restarted.
-      await service.stop();
+      // The nft tables stay: established flows keep working while the LB is restarted.
+      await group.stop();
       http?.close();
     });
-  lb.command('status').description("a running LB's backends: state, reason, table membership and slots")
+  lb.command('status').description("a running LB's VIPs and their backends: state, reason, table membership and slots")
     .requiredOption('--url <url>', 'the LB\'s --listen address, e.g. http://198.18.0.5:7090')
-    .option('--json', 'JSON output')
-    .action(async (f: { url: string; json?: boolean }) => {
-      const res = await fetch(`${f.url.replace(/\/+$/, '')}/status`).catch((e: unknown) => {
-        throw new FabricError('WGF_ERR_UNAVAILABLE', `cannot reach the LB at ${f.url}: ${e instanceof Error ? e.message : String(e)}`);
-      });
-      if (!res.ok) throw fromErrorBody(await res.json().catch(() => null), res.status);
-      const s = (await res.json()) as LbServiceStatus;
-      emit(!!f.json, s, () => `lb ${s.instance} ${s.vip}:${s.port} pool ${s.pool}  table ${s.tableSize} slots, affinity ${s.affinity}, generation ${s.generation}${s.failOpen ? ', fail-open on readiness' : ''}`
-        + `${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
-        + renderTable(s.backends, [
-          { header: 'BACKEND', get: (b) => b.name }, { header: 'ADDRESS', get: (b) => `${b.address}:${b.port}` }, { header: 'STATE', get: (b) => b.state },
-          { header: 'IN TABLE', get: (b) => (b.inTable ? 'yes' : 'no') }, { header: 'SLOTS', get: (b) => b.slots }, { header: 'ADMIN', get: (b) => b.adminState },
-          { header: 'RTT MS', get: (b) => (b.lastRttMs === null ? null : b.lastRttMs.toFixed(2)) },
-          { header: 'LAST DETECTION MS', get: (b) => (b.lastDetectionMs === null ? null : Math.round(b.lastDetectionMs)) },
-          { header: 'REASON', get: (b) => b.reason },
-        ]));
+    .option('--vip <ip:port>', 'only this VIP of the LB (default: every VIP it serves)')
+    .option('--json', 'JSON output (with --vip one object, else an array)')
+    .action(async (f: { url: string; vip?: string; json?: boolean }) => {
+      const base = f.url.replace(/\/+$/, '');
+      if (f.vip !== undefined) {
+        const { address, port } = parseIpPort(f.vip, '--vip');
+        const s = (await lbGet(base, `/status?vip=${encodeURIComponent(formatIpPort(address, port))}`)) as LbServiceStatus;
+        emit(!!f.json, s, () => renderLbStatus(s));
+        return;
+      }
+      // An LB from before /status/all (404) serves one VIP at /status.
+      const all = (await lbGet(base, '/status/all', async () => [await lbGet(base, '/status')])) as LbServiceStatus[];
+      emit(!!f.json, all, () => all.map(renderLbStatus).join('\n'));
     });
   apiOptions(lb.command('list').description("every LB instance's last report of its backends, from the control plane (a stale report: that LB stopped reporting)"))
     .requiredOption('--pool <pool>', 'pool')

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFabricError } from '../protocol/errors.js';
-import { checkPort, parseIp } from './addr.js';
+import { checkPort, formatIpPort, parseIp, parseIpPort } from './addr.js';
 
 test('parseIp: bytes in network order and canonical text', () => {
   const cases: { in: string; family: 4 | 6; text: string; bytes: number[] }[] = [
@@ -31,4 +31,19 @@ test('parseIp and checkPort reject what is not a literal address or a port', () 
   }
   assert.equal(checkPort(0, 'srcPort', 0), 0);
   assert.equal(checkPort(65535), 65535);
+});
+
+test('parseIpPort reads IPv4:PORT and [IPv6]:PORT in canonical form; formatIpPort writes them back', () => {
+  const good: [string, { address: string; port: number }, string][] = [
+    ['198.51.100.1:51820', { address: '198.51.100.1', port: 51820 }, '198.51.100.1:51820'],
+    ['[2001:DB8::0001]:443', { address: '2001:db8::1', port: 443 }, '[2001:db8::1]:443'],
+  ];
+  for (const [text, want, back] of good) {
+    const got = parseIpPort(text, 'vip');
+    assert.deepEqual(got, want, text);
+    assert.equal(formatIpPort(got.address, got.port), back, text);
+  }
+  for (const bad of ['198.51.100.1', '198.51.100.1:0', '198.51.100.1:65536', 'vpn.example.com:51820', '2001:db8::1:51820', '[198.51.100.1]:1', '']) {
+    assert.throws(() => parseIpPort(bad, 'vip'), (e: unknown) => isFabricError(e, 'WGF_ERR_VALIDATION') && e.details?.['field'] === 'vip', bad);
+  }
 });

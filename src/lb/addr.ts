@@ -64,3 +64,22 @@ export function checkPort(value: number, field = 'port', min = 1): number {
   }
   return value;
 }
+
+/**
+ * Parses "IPv4:PORT" or "[IPv6]:PORT" (a VIP as `lb run --vip` and `/status?vip=` take it):
+ * a literal address in canonical text and a port 1..65535. Throws WGF_ERR_VALIDATION naming `field`.
+ */
+export function parseIpPort(text: string, field = 'address'): { address: string; port: number } {
+  const m = typeof text === 'string' ? /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text) : null;
+  if (!m) throw new FabricError('WGF_ERR_VALIDATION', `${field} must be IPv4:PORT or [IPv6]:PORT, got ${JSON.stringify(text)}`, { field, value: text });
+  const ip = parseIp(m[1]!, field);
+  if ((ip.family === 6) !== text.startsWith('[')) {
+    throw new FabricError('WGF_ERR_VALIDATION', `${field} must be IPv4:PORT or [IPv6]:PORT (brackets for IPv6 only), got ${JSON.stringify(text)}`, { field, value: text });
+  }
+  return { address: ip.text, port: checkPort(Number(m[2]), field) };
+}
+
+/** "address:port", or "[address]:port" for IPv6: the inverse of parseIpPort for canonical input. */
+export function formatIpPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}

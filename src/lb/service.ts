@@ -1,9 +1,14 @@
 /**
- * The load-balancer process of one VIP: the I/O shell that wires the pure parts together.
+ * The load-balancer service of one VIP: the I/O shell that wires the pure parts together. An
+ * `lb run` process runs one per `--pool/--vip` pair (group.ts).
  *
  * - Probe identity: registers its own probe peer `lbprobe-<instance>` (label role=lb-probe) in
  *   the pool, so every node's agent installs it. WireGuard drops initiations whose timestamp is
- *   not newer than the last one of that peer, so every LB instance needs its own key.
+ *   not newer than the last one of that peer, so every LB instance needs its own key. The
+ *   services of one process (one per pool) share that key: the control plane claims a public
+ *   key once per pool (control/peers.ts), and each pool's nodes answer on the pool's own
+ *   device, whose replay state is its own, so one key as `lbprobe-<instance>` in several pools
+ *   is valid (the key file, when given, is read or made by the first service that starts).
  * - Follows the pool and its nodes (polling getPool and listNodes) and turns the nodes into
  *   HealthChecker targets: address from node.endpoint, weight, admin state, agent readiness (a
  *   fresh `ready` report). The table settings (affinity, table size) are the pool's (Pool.lb),
@@ -167,6 +172,7 @@ export class LbService {
   private probePeer: Peer | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private started = false;
   private readonly nodes = new Map<string, { adminState: string; ready: boolean }>();
   private readonly leftTableAt = new Map<string, string>();
   private inTable = new Set<string>();
@@ -226,8 +232,10 @@ export class LbService {
       onError: (e) => this.log('error', 'applying the table failed', { error: e instanceof Error ? e.message : String(e) }),
     });
     await this.poll();
+    if (this.stopped) return; // stop() came while starting: start nothing that stop() would miss
     this.checker.start();
     this.reporter.start();
+    this.started = true;
     const { affinity, tableSize } = this.controller.tableSettings;
     this.log('info', 'lb started', { pool: this.o.pool, vip: `${this.o.vip}:${this.o.port}`, probePeer: peer.name, tableSize, affinity });
     const loop = () => {
@@ -235,6 +243,11 @@ export class LbService {
       this.pollTimer = setTimeout(() => void this.poll().finally(loop), this.o.pollMs ?? 500);
     };
     loop();
+  }
+
+  /** True from the end of a successful start() until stop() (what /healthz answers). */
+  get running(): boolean {
+    return this.started && !this.stopped;
   }
 
   /** Stops polling, probing and reporting; leaves the nft table as it is (flows keep going). */
