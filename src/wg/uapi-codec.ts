@@ -76,17 +76,38 @@ export const GET_REQUEST = 'get=1\n\n';
 /** Responses larger than this are refused (about 25 times a 50k-peer device). */
 export const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 
+/** Cuts one answer out of the bytes of a connection; the socket code feeds it chunk by chunk. */
+export abstract class Framer {
+  protected size = 0;
+  protected complete = false;
+
+  /** Adds a chunk; true once the answer is complete. Throws WGF_ERR_UAPI when it is too large. */
+  abstract push(chunk: Buffer): boolean;
+
+  /** The answer as text, for the parsers. */
+  abstract text(): string;
+
+  get done(): boolean {
+    return this.complete;
+  }
+
+  /** Bytes received so far. */
+  get bytes(): number {
+    return this.size;
+  }
+}
+
 /**
  * Collects the chunks of one response until the blank line that ends it, in time linear in
  * the response size (chunks are kept, joined once). Pure: the socket code feeds it.
  */
-export class ResponseFramer {
+export class ResponseFramer extends Framer {
   private readonly chunks: Buffer[] = [];
-  private size = 0;
   private lastByte = -1;
-  private complete = false;
 
-  constructor(private readonly maxBytes = MAX_RESPONSE_BYTES) {}
+  constructor(private readonly maxBytes = MAX_RESPONSE_BYTES) {
+    super();
+  }
 
   /** Adds a chunk; true once the response is complete. Throws WGF_ERR_UAPI when too large. */
   push(chunk: Buffer): boolean {
@@ -102,14 +123,6 @@ export class ResponseFramer {
       throw new FabricError('WGF_ERR_UAPI', `UAPI response is larger than ${this.maxBytes} bytes`, { bytes: this.size });
     }
     return this.complete;
-  }
-
-  get done(): boolean {
-    return this.complete;
-  }
-
-  get bytes(): number {
-    return this.size;
   }
 
   /**
@@ -133,14 +146,14 @@ export const MAX_INTERFACE_BYTES = 64 * 1024;
  * first, so reading a device's key does not mean receiving and parsing all of its peers.
  * `text()` is then a complete answer of the interface part alone. Pure: the socket code feeds it.
  */
-export class InterfaceFramer {
+export class InterfaceFramer extends Framer {
   private received = '';
-  private size = 0;
   /** Where the first peer starts (-1: not seen yet). */
   private peerAt = -1;
-  private complete = false;
 
-  constructor(private readonly maxBytes = MAX_INTERFACE_BYTES) {}
+  constructor(private readonly maxBytes = MAX_INTERFACE_BYTES) {
+    super();
+  }
 
   /** Adds a chunk; true once the interface part is known. Throws WGF_ERR_UAPI when it is too long. */
   push(chunk: Buffer): boolean {
@@ -157,14 +170,6 @@ export class InterfaceFramer {
       throw new FabricError('WGF_ERR_UAPI', `UAPI response has no peer or end within ${this.maxBytes} bytes`, { bytes: this.size });
     }
     return this.complete;
-  }
-
-  get done(): boolean {
-    return this.complete;
-  }
-
-  get bytes(): number {
-    return this.size;
   }
 
   /**

@@ -2,7 +2,7 @@ import { createConnection } from 'node:net';
 import { FabricError } from '../protocol/errors.js';
 import { uapiSocketPath } from '../sys/netns.js';
 import {
-  DEFAULT_OPERATION_BYTES, GET_REQUEST, InterfaceFramer, MAX_RESPONSE_BYTES, ResponseFramer, buildSetOperations, parseGetResponse, parseSetResponse,
+  DEFAULT_OPERATION_BYTES, Framer, GET_REQUEST, InterfaceFramer, MAX_RESPONSE_BYTES, ResponseFramer, buildSetOperations, parseGetResponse, parseSetResponse,
   type Device, type DeviceInterface, type KeyInput, type UapiPeerUpdate, type UapiSetRequest,
 } from './uapi-codec.js';
 
@@ -30,9 +30,6 @@ export interface UapiClientOptions {
   /** Big set requests are sent as set=1 operations of about this size (see buildSetOperations). */
   readonly operationBytes?: number;
 }
-
-/** Cuts one answer out of the bytes of a connection (ResponseFramer: whole; InterfaceFramer: up to the peers). */
-type Framer = Pick<ResponseFramer, 'push' | 'text' | 'bytes'>;
 
 const IFACE_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 const DEFAULT_TIMEOUT_MS = 30_000;
