@@ -17,7 +17,8 @@ const OUT = [
 test('pingResult counts replies to the judged sequence numbers only, duplicates once', () => {
   // Judged: 1..3. Seq 2 was lost; seq 3 answered twice; 4 and 5 are tail packets.
   assert.deepEqual(pingResult(OUT, 3), { sent: 3, received: 2, avgMs: 1 });
-  assert.deepEqual(pingResult(OUT, 5), { sent: 5, received: 4, avgMs: (0.5 + 1.5 + 0.1 + 0.1) / 4 });
+  assert.deepEqual(pingResult(OUT, 5), { sent: 5, received: 4, avgMs: 0.55 });
+  assert.equal(pingResult('64 bytes from 10.0.0.1: icmp_seq=1 ttl=64 time=1 ms\n64 bytes from 10.0.0.1: icmp_seq=2 ttl=64 time=2 ms\n64 bytes from 10.0.0.1: icmp_seq=3 ttl=64 time=2 ms\n', 3).avgMs, 1.667, 'rounded to microseconds as ping prints it');
 });
 
 test('pingResult of a ping that got nothing (or failed to start)', () => {

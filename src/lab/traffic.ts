@@ -30,7 +30,8 @@ export function pingResult(stdout: string, count: number): PingResult {
     if (seq >= 1 && seq <= count && !times.has(seq)) times.set(seq, Number(m[2]));
   }
   const rtts = [...times.values()];
-  return { sent: count, received: times.size, avgMs: rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : null };
+  // Rounded to microseconds, as ping prints it.
+  return { sent: count, received: times.size, avgMs: rtts.length ? Math.round((rtts.reduce((a, b) => a + b, 0) / rtts.length) * 1000) / 1000 : null };
 }
 
 /** Latest handshake per peer of a device, from `wg show IFACE latest-handshakes` (unix seconds, 0 = never). */
