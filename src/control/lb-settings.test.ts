@@ -37,6 +37,16 @@ for (const driver of DRIVERS) {
   describe(`node weights and pool LB settings on ${driver.name}`, () => {
     const withPlane = (fn: (cp: ControlPlane) => Promise<void>) => withPlaneOn(driver, fn);
 
+    test('the table size keeps a slot for every node: a smaller size is refused, and so is a node beyond it', withPlane(async (cp) => {
+      await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24', lb: { tableSize: 3 } }, admin);
+      for (const n of ['n1', 'n2', 'n3']) await cp.createNode('p', { name: n }, admin);
+      await refused(cp.createNode('p', { name: 'n4' }, admin), 'lb.tableSize', 'a 4th node in 3-slot tables');
+      await cp.updatePool('p', { lb: { tableSize: 5 } }, admin);
+      await cp.createNode('p', { name: 'n4' }, admin);
+      await refused(cp.updatePool('p', { lb: { tableSize: 3 } }, admin), 'lb.tableSize', '3 slots for 4 nodes');
+      assert.equal((await cp.getPool('p')).lb.tableSize, 5, 'nothing changed');
+    }));
+
     test('node weight: default 1, set on create, changed by update (audited, a node.put in the change stream)', withPlane(async (cp) => {
       await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24' }, admin);
       const n1 = await cp.createNode('p', { name: 'n1', endpoint: '198.18.0.1:51820' }, admin);

@@ -8,7 +8,7 @@ import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { nodeTokenDeletes } from './node-tokens.js';
 import { readPool, readPoolForChild } from './pools.js';
-import { decode, nodeEntity, statusEntity, type NodeRecord } from './records.js';
+import { decode, lbSettingsOf, nodeEntity, statusEntity, type NodeRecord } from './records.js';
 import * as V from './validate.js';
 
 /**
@@ -28,6 +28,10 @@ export async function createNode(ctx: Ctx, pool: string, input: NodeCreate, opts
   return commit(ctx, opts.actor, async () => {
     const p = await readPoolForChild(ctx, pool);
     if (await ctx.store.get(K.nodeKey(pool, name))) throw new FabricError('WGF_ERR_ALREADY_EXISTS', `node ${name} already exists in pool ${pool}`, { object: path });
+    const { tableSize } = lbSettingsOf(p.rec);
+    if ((await ctx.store.count(K.nodesPrefix(pool))) >= tableSize) {
+      throw new FabricError('WGF_ERR_VALIDATION', `pool ${pool} has ${tableSize}-slot LB tables: no room for another node; raise the pool's lb.tableSize first`, { field: 'lb.tableSize', object: path });
+    }
     const now = ctx.clock.now().toISOString();
     const rec: NodeRecord = { pool, name, endpoint, adminState, weight, labels, createdAt: now, updatedAt: now };
     return {

@@ -81,6 +81,11 @@ export async function updatePool(ctx: Ctx, name: string, patch: PoolUpdate, opts
     checkIfMatch(kv, opts.ifMatch, `pools/${name}`);
     if (rec.deleting) throw beingDeleted(name);
     const lb = patch.lb === undefined ? {} : { lb: V.lbSettings('lb', patch.lb, lbSettingsOf(rec)) };
+    if (lb.lb) {
+      // A Maglev table needs a slot per backend at least; every LB of the pool would refuse it.
+      const nodes = await ctx.store.count(K.nodesPrefix(name));
+      if (lb.lb.tableSize < nodes) throw V.invalid('lb.tableSize', `${lb.lb.tableSize} is smaller than the pool's ${nodes} nodes (aim for more than 100 slots per node)`);
+    }
     const next: PoolRecord = { ...rec, ...fields, ...lb, updatedAt: ctx.clock.now().toISOString() };
     return {
       compares: [{ key: K.poolKey(name), modRevision: kv.modRevision }],

@@ -123,3 +123,18 @@ for (const c of badSettings) {
     assert.deepEqual([ctl.status().tableSize, ctl.status().affinity], [13, 'src-ip-port']);
   });
 }
+
+test('a table size smaller than the backends to place: nothing applied, the reason in lastError, applied again once the size fits', async () => {
+  const applier = new FakeApplier();
+  const { ctl } = rig(applier);
+  await ctl.update([A, B, C], allUp);
+  assert.equal(ctl.setSettings({ affinity: 'src-ip-port', tableSize: 3 }), true);
+  const D: LbBackend = { name: 'be-d', address: '198.18.4.2', port: PORT, weight: 1 };
+  await assert.rejects(ctl.update([A, B, C, D], new Map([...allUp, ['be-d', up]])), (e: unknown) => isFabricError(e, 'WGF_ERR_VALIDATION'));
+  assert.match(ctl.status().lastError ?? '', /table size 3 is smaller than the 4 backends/);
+  assert.equal(applier.calls.length, 1, 'the kernel keeps the last good table');
+  const r = await ctl.update([A, B, C], allUp);
+  assert.equal(r.applied, true);
+  assert.equal(ctl.status().lastError, null);
+  assert.equal(ctl.status().tableSize, 3);
+});

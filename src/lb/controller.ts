@@ -312,6 +312,11 @@ export class LbController {
     if (key !== this.appliedKey) {
       const tableKey = JSON.stringify([tableSize, want.map((b) => [b.name, b.weight])]);
       if (tableKey !== this.tableKey || this.table === undefined) {
+        if (want.length > tableSize) {
+          // The control plane refuses such settings; a hand-edited store must still show up, not freeze the LB silently.
+          this.lastError = `table size ${tableSize} is smaller than the ${want.length} backends to place: nothing applied; raise the pool's lb.tableSize`;
+          throw invalid(this.lastError, 'tableSize', tableSize);
+        }
         this.table = buildMaglevTable(want, tableSize);
         this.tableKey = tableKey;
       }
