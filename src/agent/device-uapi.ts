@@ -15,7 +15,8 @@ export class UapiDeviceDriver implements WireGuardDevice {
   }
 
   async configure(cfg: DeviceConfig): Promise<void> {
-    const dev = await this.client.get();
+    // Key and port are in the interface part: no need to read every peer.
+    const dev = await this.client.getInterface();
     const keyDiffers = dev.privateKey !== cfg.privateKey;
     const portDiffers = cfg.listenPort !== 0 && dev.listenPort !== cfg.listenPort;
     if (!keyDiffers && !portDiffers) return;

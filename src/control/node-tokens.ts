@@ -6,8 +6,9 @@ import { decode, type TokenRecord } from './records.js';
 /**
  * The ops that delete the node tokens bound to `pool` (to its `node` only, when given), for the
  * txn that deletes the node or the pool: a node's credential dies with the node. Tokens are few
- * (one per node plus a handful), so a scan is fine. A token created concurrently is not missed
- * for long: authenticate() refuses a node token whose node is gone or was re-created anyway.
+ * (one per node plus a handful), so a scan is fine. A token created between this scan and the
+ * delete's txn survives it (the two txns do not conflict); it is dead all the same, because
+ * authenticate() refuses a node token whose node is gone or was re-created.
  */
 export async function nodeTokenDeletes(ctx: Ctx, pool: string, node?: string): Promise<Op[]> {
   const ops: Op[] = [];

@@ -394,9 +394,9 @@ export class LbController {
    * settings than the applied table's (setSettings) always mean the whole ruleset.
    */
   private async write(spec: NftVip): Promise<{ mode: 'none' | 'delta' | 'full'; slots: number }> {
+    // renderSlotDelta gives no delta across settings (affinity, table size): those mean the whole ruleset.
     const from = this.appliedVip;
-    const sameSettings = from !== undefined && from.affinity === spec.affinity && from.table.length === spec.table.length;
-    const delta = from && sameSettings && this.o.incremental !== false ? renderSlotDelta(this.nftTable, from, spec) : undefined;
+    const delta = from && this.o.incremental !== false ? renderSlotDelta(this.nftTable, from, spec) : undefined;
     if (delta?.slots === 0) return { mode: 'none', slots: 0 };
     if (delta !== undefined) {
       try {

@@ -78,12 +78,4 @@ export class LbGroup<M extends LbMember = LbMember> {
   status(): LbServiceStatus[] {
     return this.members.map((m) => m.status());
   }
-
-  /** The service of a VIP:port (canonical address), or undefined. */
-  find(address: string, port: number): M | undefined {
-    return this.members.find((m) => {
-      const s = m.status();
-      return s.vip === address && s.port === port;
-    });
-  }
 }

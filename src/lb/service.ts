@@ -329,9 +329,12 @@ export class LbService {
     let pool: Pool;
     let nodes: Node[];
     try {
-      pool = await this.o.api.getPool(this.o.pool);
-      nodes = [];
-      for await (const n of ApiClient.all((c) => this.o.api.listNodes(this.o.pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) nodes.push(n);
+      // Both reads at once: one round trip per poll, not two.
+      [pool, nodes] = await Promise.all([this.o.api.getPool(this.o.pool), (async () => {
+        const all: Node[] = [];
+        for await (const n of ApiClient.all((c) => this.o.api.listNodes(this.o.pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) all.push(n);
+        return all;
+      })()]);
     } catch (e) {
       this.log('warn', 'reading the pool or its nodes failed; keeping the last known settings and set', { error: e instanceof Error ? e.message : String(e) });
       return;

@@ -306,8 +306,6 @@ export const WatchQuery = Type.Object({ since: RevisionQ }, strict);
 export type PoolCreate = Static<typeof PoolCreateSchema>;
 /** Static type of the PoolUpdate wire form. */
 export type PoolUpdate = Static<typeof PoolUpdateSchema>;
-/** Static type of the LbSettingsInput wire form. */
-export type LbSettingsInput = Static<typeof LbSettingsInputSchema>;
 /** Static type of the NodeCreate wire form. */
 export type NodeCreate = Static<typeof NodeCreateSchema>;
 /** Static type of the NodeUpdate wire form. */
