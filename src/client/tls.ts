@@ -1,15 +1,13 @@
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, type Dispatcher } from 'undici';
 import { FabricError } from '../protocol/errors.js';
+import { pemCertificates } from '../sys/pem.js';
 
 /**
  * Client-side TLS for the control-plane API: the one place that builds the fetch dispatcher
  * trusting a private CA, and that tells TLS failures apart from other connection failures.
  * Node's global fetch cannot take a CA; an undici Agent passed as `dispatcher` can.
  */
-
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
  * Reads a PEM file of one or more CA certificates (`--ca-file`, WGFABRIC_CA_FILE).
@@ -22,11 +20,7 @@ export function readCaFile(file: string): string {
   } catch (e) {
     throw new FabricError('WGF_ERR_VALIDATION', `cannot read the CA file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { field: 'caFile' });
   }
-  const certs = text.match(PEM_CERT) ?? [];
-  try {
-    if (certs.length === 0) throw new Error('no certificate');
-    for (const c of certs) new X509Certificate(c);
-  } catch {
+  if (!pemCertificates(text)) {
     throw new FabricError('WGF_ERR_VALIDATION', `the CA file ${file} holds no valid PEM certificate (-----BEGIN CERTIFICATE-----)`, { field: 'caFile' });
   }
   return text;

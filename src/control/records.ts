@@ -1,5 +1,5 @@
 import { FabricError } from '../protocol/errors.js';
-import { DEFAULT_LB_SETTINGS, DEFAULT_NODE_WEIGHT } from '../protocol/lb-settings.js';
+import { DEFAULT_LB_SETTINGS, DEFAULT_NODE_WEIGHT, lbSettingsOf } from '../protocol/lb-settings.js';
 import type { AdminState, AuditEntry, LbReport, LbSettings, Node, NodeStatus, Peer, Pool, TokenInfo } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
 
@@ -108,10 +108,7 @@ export function poolEntity(r: PoolRecord, revision: number): Pool {
   };
 }
 
-/** The LB settings of a pool record (DEFAULT_LB_SETTINGS, field by field, where it has none). */
-export function lbSettingsOf(r: Pick<PoolRecord, 'lb'>): LbSettings {
-  return { affinity: r.lb?.affinity ?? DEFAULT_LB_SETTINGS.affinity, tableSize: r.lb?.tableSize ?? DEFAULT_LB_SETTINGS.tableSize };
-}
+export { lbSettingsOf };
 
 /** Node entity of a record with the given status. */
 export function nodeEntity(r: NodeRecord, revision: number, status: NodeStatus | null): Node {

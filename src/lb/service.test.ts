@@ -11,7 +11,8 @@ import { generateKeyPair, parseKey, publicKeyOf, toBase64 } from '../wg/keys.js'
 import type { ProbeReport } from './checker.js';
 import { healthConfig } from './health.js';
 import { buildMaglevTable } from './maglev.js';
-import { LbService, parseEndpoint, poolLbSettings, serverTunnelIp, targetsFromNodes, type LbApi, type LbLog } from './service.js';
+import { lbSettingsOf } from '../protocol/lb-settings.js';
+import { LbService, parseEndpoint, serverTunnelIp, targetsFromNodes, type LbApi, type LbLog } from './service.js';
 import { FakeApplier } from './testing/fake-applier.js';
 import { FakeConntrack } from './testing/fake-conntrack.js';
 
@@ -123,10 +124,10 @@ describe('targetsFromNodes', () => {
   });
 });
 
-test("poolLbSettings: the pool's settings; a pool from a server without them gets the defaults", () => {
-  assert.deepEqual(poolLbSettings({ ...POOL, lb: { affinity: 'src-ip', tableSize: 257 } }), { affinity: 'src-ip', tableSize: 257 });
+test("lbSettingsOf: the pool's settings; a pool from a server without them gets the defaults", () => {
+  assert.deepEqual(lbSettingsOf({ ...POOL, lb: { affinity: 'src-ip', tableSize: 257 } }), { affinity: 'src-ip', tableSize: 257 });
   const { lb: _, ...old } = POOL;
-  assert.deepEqual(poolLbSettings(old as Pool), { affinity: 'src-ip-port', tableSize: 65537 });
+  assert.deepEqual(lbSettingsOf(old as Pool), { affinity: 'src-ip-port', tableSize: 65537 });
 });
 
 /** Slots per backend address:port in a whole ruleset as rendered (renderRuleset). */

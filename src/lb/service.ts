@@ -28,7 +28,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ApiClient } from '../client/api-client.js';
 import { FabricError, isFabricError } from '../protocol/errors.js';
 import { formatIp, parseNet, serverAddress } from '../protocol/ipam.js';
-import { DEFAULT_LB_SETTINGS, DEFAULT_NODE_WEIGHT, sameLbSettings } from '../protocol/lb-settings.js';
+import { DEFAULT_LB_SETTINGS, DEFAULT_NODE_WEIGHT, lbSettingsOf, sameLbSettings } from '../protocol/lb-settings.js';
 import type { LbSettings, Node, Peer, Pool } from '../protocol/types.js';
 import { generatePrivateKey, parseKey, publicKeyOf, toBase64, type Key } from '../wg/keys.js';
 import { checkPort, parseIp } from './addr.js';
@@ -144,12 +144,6 @@ export function targetsFromNodes(nodes: readonly Node[], family: 4 | 6, wallNowM
   return out;
 }
 
-/** A pool's LB settings; a pool from a server that predates them has none and gets the defaults. Pure. */
-export function poolLbSettings(pool: Pool): LbSettings {
-  const lb = (pool as Partial<Pick<Pool, 'lb'>>).lb;
-  return { affinity: lb?.affinity ?? DEFAULT_LB_SETTINGS.affinity, tableSize: lb?.tableSize ?? DEFAULT_LB_SETTINGS.tableSize };
-}
-
 /** The pool's server tunnel address of a family (first usable address of its prefix). */
 export function serverTunnelIp(pool: Pick<Pool, 'ipv4Prefix' | 'ipv6Prefix'>, family: 4 | 6): string | undefined {
   const prefix = family === 4 ? pool.ipv4Prefix : pool.ipv6Prefix;
@@ -210,7 +204,7 @@ export class LbService {
    */
   async start(): Promise<void> {
     const pool = await this.o.api.getPool(this.o.pool);
-    this.controller.setSettings(poolLbSettings(pool));
+    this.controller.setSettings(lbSettingsOf(pool));
     const target = serverTunnelIp(pool, this.family);
     if (!target) throw new FabricError('WGF_ERR_VALIDATION', `pool ${pool.name} has no IPv${this.family} prefix for the VIP's family`, { field: 'vip' });
     const { key, peer } = await this.ensureProbePeer();
@@ -339,7 +333,7 @@ export class LbService {
       this.log('warn', 'reading the pool or its nodes failed; keeping the last known settings and set', { error: e instanceof Error ? e.message : String(e) });
       return;
     }
-    this.followSettings(poolLbSettings(pool));
+    this.followSettings(lbSettingsOf(pool));
     const targets = targetsFromNodes(nodes, this.family, Date.now(), this.o.readyMaxAgeMs ?? 15_000);
     this.nodes.clear();
     for (const t of targets) this.nodes.set(t.name, { adminState: t.adminState, ready: t.ready });

@@ -41,3 +41,8 @@ export function isValidTableSize(n: number): boolean {
 export function sameLbSettings(a: LbSettings, b: LbSettings): boolean {
   return a.affinity === b.affinity && a.tableSize === b.tableSize;
 }
+
+/** The LB settings of a pool (or its stored record): DEFAULT_LB_SETTINGS, field by field, where it has none (stored before they existed). */
+export function lbSettingsOf(pool: { readonly lb?: Partial<LbSettings> | undefined }): LbSettings {
+  return { affinity: pool.lb?.affinity ?? DEFAULT_LB_SETTINGS.affinity, tableSize: pool.lb?.tableSize ?? DEFAULT_LB_SETTINGS.tableSize };
+}

@@ -1,4 +1,5 @@
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { pemCertificates } from '../sys/pem.js';
 import { readFile, stat } from 'node:fs/promises';
 import { FabricError } from '../protocol/errors.js';
 
@@ -30,14 +31,8 @@ export interface ServerTls {
 export async function loadServerTls(files: ServerTlsFiles): Promise<ServerTls> {
   const cert = await readPem(files.certFile, 'certificate', 'tlsCert');
   const key = await readPem(files.keyFile, 'key', 'tlsKey');
-  let leaf: X509Certificate;
-  try {
-    const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(cert);
-    if (!first) throw new Error('no certificate');
-    leaf = new X509Certificate(first[0]);
-  } catch {
-    throw invalid(`the TLS certificate file ${files.certFile} holds no valid PEM certificate (-----BEGIN CERTIFICATE-----)`, 'tlsCert');
-  }
+  const leaf = pemCertificates(cert)?.[0];
+  if (!leaf) throw invalid(`the TLS certificate file ${files.certFile} holds no valid PEM certificate (-----BEGIN CERTIFICATE-----)`, 'tlsCert');
   let keyObject: KeyObject;
   try {
     keyObject = createPrivateKey(key);
