@@ -2,10 +2,10 @@ import { MAX_LB_BACKENDS, MAX_LB_ERROR, MAX_LB_REASON, MAX_LB_TABLE_SIZE, type L
 import { LB_AFFINITIES } from '../protocol/lb-settings.js';
 import type { LbBackendReport, LbBackendState, LbReport, Page } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
-import { checkIfMatch, commit, notFound, type Ctx, type MutationOptions } from './context.js';
+import { checkIfMatch, commit, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
-import { readPool, readPoolForChild } from './pools.js';
+import { readPool, readPoolChild, readPoolForChild } from './pools.js';
 import { decode, lbReportEntity, type LbReportRecord } from './records.js';
 import * as V from './validate.js';
 
@@ -93,10 +93,5 @@ export async function deleteLbStatus(ctx: Ctx, pool: string, instance: string, o
 async function readReport(ctx: Ctx, pool: string, instance: string): Promise<KeyValue> {
   V.name('pool', pool);
   V.name('instance', instance);
-  const kv = await ctx.store.get(K.lbStatusKey(pool, instance));
-  if (!kv) {
-    await readPool(ctx, pool); // a missing pool is reported as such
-    throw notFound(`load balancer report of ${instance} in pool ${pool}`, `pools/${pool}/lbs/${instance}`);
-  }
-  return kv;
+  return readPoolChild(ctx, pool, K.lbStatusKey(pool, instance), `load balancer report of ${instance} in pool ${pool}`, `pools/${pool}/lbs/${instance}`);
 }

@@ -3,11 +3,11 @@ import { FabricError } from '../protocol/errors.js';
 import { DEFAULT_NODE_WEIGHT } from '../protocol/lb-settings.js';
 import type { AdminState, Node, NodeStatus, Page } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
-import { checkIfMatch, commit, notFound, type Ctx, type MutationOptions } from './context.js';
+import { checkIfMatch, commit, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { nodeTokenDeletes } from './node-tokens.js';
-import { readPool, readPoolForChild } from './pools.js';
+import { readPool, readPoolChild, readPoolForChild } from './pools.js';
 import { decode, lbSettingsOf, nodeEntity, statusEntity, type NodeRecord } from './records.js';
 import * as V from './validate.js';
 
@@ -132,10 +132,5 @@ export async function putNodeStatus(ctx: Ctx, pool: string, name: string, input:
 async function readNode(ctx: Ctx, pool: string, name: string): Promise<KeyValue> {
   V.name('pool', pool);
   V.name('node', name);
-  const kv = await ctx.store.get(K.nodeKey(pool, name));
-  if (!kv) {
-    await readPool(ctx, pool); // a missing pool is reported as such
-    throw notFound(`node ${name} in pool ${pool}`, `pools/${pool}/nodes/${name}`);
-  }
-  return kv;
+  return readPoolChild(ctx, pool, K.nodeKey(pool, name), `node ${name} in pool ${pool}`, `pools/${pool}/nodes/${name}`);
 }

@@ -157,6 +157,19 @@ export async function readPool(ctx: Ctx, name: string): Promise<{ kv: KeyValue; 
 }
 
 /** Reads the pool for a child mutation: it must exist and not be being deleted. */
+/**
+ * A key under pool `pool` (a node, an LB report), or WGF_ERR_NOT_FOUND: for the pool when the
+ * pool itself is missing, else for `what` at `path`.
+ */
+export async function readPoolChild(ctx: Ctx, pool: string, key: string, what: string, path: string): Promise<KeyValue> {
+  const kv = await ctx.store.get(key);
+  if (!kv) {
+    await readPool(ctx, pool); // a missing pool is reported as such
+    throw notFound(what, path);
+  }
+  return kv;
+}
+
 export async function readPoolForChild(ctx: Ctx, name: string): Promise<{ kv: KeyValue; rec: PoolRecord }> {
   const p = await readPool(ctx, name);
   if (p.rec.deleting) throw beingDeleted(name);
