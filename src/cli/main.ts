@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { FabricError, toFabricError } from '../protocol/errors.js';
 import { registerAgentCommand } from './agent.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerImportCommand } from './import.js';
 import { registerLabCommands } from './lab.js';
 import { registerLbCommands } from './lb.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerProbeCommand(program);
   registerLabCommands(program);
   registerLbCommands(program);
+  registerDoctorCommand(program);
   return program;
 }
 
