@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { FabricError, toFabricError } from '../protocol/errors.js';
 import { registerAgentCommand } from './agent.js';
 import { registerDoctorCommand } from './doctor.js';
+import { bindEnvironment } from './env.js';
 import { registerImportCommand } from './import.js';
 import { registerLabCommands } from './lab.js';
 import { registerLbCommands } from './lb.js';
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
   registerLabCommands(program);
   registerLbCommands(program);
   registerDoctorCommand(program);
-  return program;
+  return bindEnvironment(program);
 }
 
 /** Entry point: returns the process exit code instead of exiting, so tests can call it. */
