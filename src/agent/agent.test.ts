@@ -156,3 +156,95 @@ test('a restarted agent against a populated device changes nothing', async () =>
   await again.stop();
   assert.equal(device.setOperations, opsBefore, 'no set operation was needed');
 });
+
+type Line = { level: string; msg: string; fields: Record<string, unknown> };
+function logged(source: MemorySource, device: FakeDevice, opts: { backoffMaxMs?: number } = {}) {
+  const lines: Line[] = [];
+  agent = new Agent({
+    pool: 'p', node: 'n1', source, device, reconcileIntervalMs: 3_600_000, reportIntervalMs: 3_600_000, backoffMinMs: 5, backoffMaxMs: opts.backoffMaxMs ?? 80,
+    log: (level, msg, fields = {}) => void lines.push({ level, msg, fields }),
+  });
+  return { agent, lines };
+}
+
+test('a revision with several peer puts and deletes reaches the device whole, in one set operation', async () => {
+  const { source, device, agent } = setup(4);
+  agent.start();
+  await until('initial sync', () => device.peerStates.size === 4 && agent.ready);
+  const ops = device.setOperations;
+  const fresh = [newKey(), newKey(), newKey()];
+  source.txn([{ delete: 'p0' }, { delete: 'p1' }, ...fresh.map((k, i) => ({ put: { name: `t${i}`, publicKey: k, addresses: [`10.0.1.${i + 2}/32`] } }))]);
+  await until('revision applied', () => agent.stats.appliedRevision === source.revision);
+  assert.equal(device.peerStates.size, 5);
+  for (const k of fresh) assert.ok(device.peerStates.has(k));
+  assert.equal(device.setOperations, ops + 1);
+});
+
+test('a forced pool delete takes every peer off the device at once; not ready, one clear line, growing backoff', async () => {
+  const source = new MemorySource(toBase64(generateKeyPair().privateKey));
+  for (let i = 0; i < 4; i++) source.put({ name: `p${i}`, publicKey: newKey(), addresses: [`10.0.0.${i + 2}/32`] });
+  const device = new FakeDevice();
+  const { agent, lines } = logged(source, device);
+  agent.start();
+  await until('initial sync', () => device.peerStates.size === 4 && agent.ready);
+  source.deletePool();
+  source.refused = true; // the pool's node tokens went with it
+  await until('peers removed', () => device.peerStates.size === 0);
+  assert.equal(agent.ready, false);
+  assert.match(agent.status().message, /^not serving: pool p was deleted/);
+  await until('several refused retries', () => source.refusedCalls >= 6);
+  const errors = lines.filter((l) => l.level === 'error');
+  assert.equal(errors.length, 1, JSON.stringify(lines));
+  assert.match(errors[0]!.msg, /no longer serving pool p: pool p was deleted; its peers were removed from the device/);
+  assert.ok(!lines.some((l) => /unreachable/.test(l.msg)), 'a refusal is not logged as unreachable');
+  const retries = lines.filter((l) => typeof l.fields['retryInMs'] === 'number').map((l) => l.fields['retryInMs'] as number);
+  assert.ok(retries.length >= 3 && retries.length <= 2 + Math.log2(source.refusedCalls + 1), `few retry lines: ${retries}`);
+  for (let i = 1; i < retries.length; i++) assert.ok(retries[i]! >= retries[i - 1]!, `backoff grows: ${retries}`);
+  assert.ok(agent.stats.failures >= 6);
+});
+
+test('node rm: the node.delete event removes the peers at once; later refusals are not logged again', async () => {
+  const { source, device } = setup(3);
+  const { agent, lines } = logged(source, device);
+  agent.start();
+  await until('initial sync', () => device.peerStates.size === 3 && agent.ready);
+  source.removeNode('n2'); // another node: nothing happens
+  await until('applied', () => agent.stats.appliedRevision === source.revision);
+  assert.equal(device.peerStates.size, 3);
+  source.removeNode('n1');
+  source.refused = true;
+  await until('peers removed', () => device.peerStates.size === 0);
+  assert.match(agent.status().message, /node n1 was removed from pool p/);
+  await until('refused twice', () => source.refusedCalls >= 2);
+  assert.equal(lines.filter((l) => l.level === 'error').length, 1);
+  assert.equal(agent.ready, false);
+});
+
+test('a token refused on reconnect (node removed while the stream was down) also empties the device', async () => {
+  const { source, device } = setup(3);
+  const { agent, lines } = logged(source, device);
+  agent.start();
+  await until('initial sync', () => device.peerStates.size === 3 && agent.ready);
+  source.goDown();
+  await until('agent notices', () => !agent.stats.connected);
+  source.refused = true;
+  source.up();
+  await until('peers removed', () => device.peerStates.size === 0);
+  assert.match(agent.status().message, /refused this node \(WGF_ERR_UNAUTHORIZED/);
+  assert.equal(lines.filter((l) => l.level === 'error').length, 1);
+});
+
+test('a device socket that cannot be reached is logged as a device problem, not as the control plane', async () => {
+  const { source, device } = setup(2);
+  const { agent, lines } = logged(source, device);
+  agent.start();
+  await until('initial sync', () => device.peerStates.size === 2 && agent.ready);
+  device.down = true;
+  source.put({ name: 'late', publicKey: newKey(), addresses: ['10.0.0.66/32'] });
+  await until('failure logged', () => lines.some((l) => l.fields['code'] === 'WGF_ERR_DEVICE_UNAVAILABLE'));
+  const line = lines.find((l) => l.fields['code'] === 'WGF_ERR_DEVICE_UNAVAILABLE')!;
+  assert.match(line.msg, /WireGuard device cannot be reached/);
+  assert.ok(!lines.some((l) => /control plane unreachable/.test(l.msg)));
+  device.down = false;
+  await until('applied after the device is back', () => device.peerStates.size === 3);
+});

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isFabricError } from '../protocol/errors.js';
+import { FabricError, isFabricError } from '../protocol/errors.js';
 import type { NodeStatus, Pool, PoolChange } from '../protocol/types.js';
 import { DesiredState } from './desired.js';
 import type { DevicePeerSpec } from './desired.js';
@@ -18,7 +18,7 @@ export interface AgentOptions {
   readonly reconcileIntervalMs?: number;
   /** Status report period (default 5 s). */
   readonly reportIntervalMs?: number;
-  /** Reconnect backoff bounds (defaults 200 ms .. 10 s, full jitter). */
+  /** Retry backoff bounds (defaults 200 ms .. 10 s, equal jitter); grows until a stream delivers again. */
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
   /** Applied revision may trail the control plane by this much and still be ready. */
@@ -47,6 +47,13 @@ export interface AgentStats {
   /** Times a device that lost its configuration (a restarted wireguard-go) was configured again. */
   deviceReconfigures: number;
   lastError: string;
+  /**
+   * Why this node no longer serves its pool ('' while it does): its pool or node was deleted,
+   * or the control plane refused its credential. Its peers were removed from the device.
+   */
+  removed: string;
+  /** Consecutive failed attempts to follow the control plane (the backoff grows with it). */
+  failures: number;
 }
 
 /**
@@ -59,6 +66,7 @@ export class Agent {
   readonly stats: AgentStats = {
     appliedRevision: 0, controlPlaneRevision: 0, peersDesired: 0, peersApplied: 0, driftRepairs: 0, reconciles: 0,
     incrementalOps: 0, snapshotOps: 0, setOperations: 0, lastReconcileAt: null, connected: false, deviceUp: false, deviceReconfigures: 0, lastError: '',
+    removed: '', failures: 0,
   };
   private desired: DesiredState | null = null;
   /** Last known device peer set (what we applied, refreshed on every reconcile). */
@@ -148,14 +156,21 @@ export class Agent {
     });
   }
 
+  /**
+   * Follows the control plane until stopped. The failure count (and so the backoff) only goes
+   * back to zero once a stream delivered a heartbeat or a change, so a control plane that
+   * answers but refuses, or a stream that breaks at once, is retried with a growing delay.
+   * Each new cause of failure is logged once; the same cause again only at attempts 2, 4, 8...
+   */
   private async loop(): Promise<void> {
-    let failures = 0;
     const signal = this.abort.signal;
+    let lastCause = '';
     while (!signal.aborted) {
       try {
         if (!this.desired) await this.resync();
+        // A device op failed (its changes are in the desired state): repair in full before following on.
+        else if (!this.stats.deviceUp) await this.reconcile();
         this.stats.connected = true;
-        failures = 0;
         await this.opts.source.follow(this.opts.pool, this.desired!.revision, {
           onChanges: (changes) => this.onChanges(changes),
           onHeartbeat: (rev) => this.onHeartbeat(rev),
@@ -169,13 +184,56 @@ export class Agent {
           this.desired = null;
           continue;
         }
-        failures++;
-        const cap = Math.min(this.opts.backoffMaxMs ?? 10_000, (this.opts.backoffMinMs ?? 200) * 2 ** Math.min(failures, 16));
+        if (e instanceof Removed) lastCause = 'removed'; // onChanges logged it
+        else if (isRefusal(e) && this.stats.removed === '') {
+          await this.retire(`the control plane refused this node (${e.code}: ${e.message}); its pool, node or token was deleted`, { code: e.code });
+          lastCause = 'removed';
+        }
+        const failures = ++this.stats.failures;
+        const cap = Math.min(this.opts.backoffMaxMs ?? 10_000, (this.opts.backoffMinMs ?? 200) * 2 ** Math.min(failures - 1, 16));
         const delay = Math.round(cap / 2 + Math.random() * (cap / 2));
-        this.log('warn', 'control plane unreachable; device keeps its last state', { error: this.stats.lastError, retryInMs: delay });
+        const cause = this.stats.removed !== '' ? 'removed' : causeOf(e);
+        if (cause !== lastCause) {
+          lastCause = cause;
+          this.log('warn', CAUSE_MESSAGE[cause], { pool: this.opts.pool, error: this.stats.lastError, code: codeOf(e), retryInMs: delay });
+        } else if ((failures & (failures - 1)) === 0) {
+          this.log('warn', 'still failing; backing off', { pool: this.opts.pool, cause, code: codeOf(e), attempts: failures, retryInMs: delay });
+        }
         await sleep(delay, undefined, { signal }).catch(() => {});
       }
     }
+  }
+
+  /** A stream delivered something: the control plane is back, the backoff starts over. */
+  private healthy(): void {
+    this.stats.failures = 0;
+  }
+
+  /**
+   * This node no longer serves its pool: takes every peer off the device (revoked clients must
+   * not keep access through a node that can no longer learn of revocations), forgets the
+   * desired state (not ready; the reconcile has nothing to restore) and logs the reason once.
+   * The device keeps its key and port; the agent keeps retrying with backoff and serves again
+   * if a snapshot succeeds.
+   */
+  private retire(reason: string, fields: Record<string, unknown> = {}): Promise<void> {
+    return this.serialized(async () => {
+      this.desired = null;
+      this.stats.removed = reason;
+      let removed = 0;
+      try {
+        const keys = new Set([...this.applied.keys(), ...(await this.opts.device.state()).peers.keys()]);
+        const ops: PeerOp[] = [...keys].map((publicKey) => ({ op: 'remove', publicKey }));
+        if (ops.length > 0) await this.applyOps(ops);
+        removed = ops.length;
+        this.applied.clear();
+        this.lastPeerStates = new Map();
+      } catch (e) {
+        this.log('error', 'node removed but its peers could not be taken off the device', { pool: this.opts.pool, error: e instanceof Error ? e.message : String(e) });
+      }
+      this.refreshCounts();
+      this.log('error', `no longer serving pool ${this.opts.pool}: ${reason}; its peers were removed from the device`, { pool: this.opts.pool, node: this.opts.node, peersRemoved: removed, ...fields });
+    });
   }
 
   /** Snapshot + configure + full reconcile. Never flushes: the diff keeps running tunnels. */
@@ -189,15 +247,19 @@ export class Agent {
       await this.opts.onConfigured?.(snap.pool);
     });
     this.desired = DesiredState.fromSnapshot(snap);
+    if (this.stats.removed !== '') this.log('info', 'serving the pool again', { pool: this.opts.pool });
+    this.stats.removed = '';
     this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, snap.revision);
     await this.reconcile(true);
     this.stats.appliedRevision = snap.revision;
     this.log('info', 'synced from snapshot', { pool: this.opts.pool, revision: snap.revision, peers: snap.peers.length });
   }
 
-  private onChanges(changes: readonly PoolChange[]): Promise<void> {
-    return this.serialized(async () => {
-      const desired = this.desired!;
+  private async onChanges(changes: readonly PoolChange[]): Promise<void> {
+    this.healthy();
+    await this.serialized(async () => {
+      const desired = this.desired;
+      if (!desired) return;
       const poolChange = changes.find((c) => c.type === 'pool.put');
       if (poolChange && poolChange.type === 'pool.put') this.pool = poolChange.pool;
       if (poolChange && poolChange.type === 'pool.put' && poolChange.pool.publicKey !== this.deviceKey) {
@@ -217,9 +279,16 @@ export class Agent {
       this.refreshCounts();
       this.scheduleExpiry();
     });
+    const gone = changes.find((c) => c.type === 'pool.delete') ?? changes.find((c) => c.type === 'node.delete' && c.name === this.opts.node);
+    if (gone) {
+      const reason = gone.type === 'pool.delete' ? `pool ${this.opts.pool} was deleted` : `node ${this.opts.node} was removed from pool ${this.opts.pool}`;
+      await this.retire(reason, { revision: gone.revision });
+      throw new Removed(reason);
+    }
   }
 
   private onHeartbeat(revision: number): void {
+    this.healthy();
     this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, revision);
     // Nothing for this pool happened up to `revision`: we are applied up to it.
     void this.serialized(async () => {
@@ -295,7 +364,7 @@ export class Agent {
     return {
       reportedAt: this.now().toISOString(), appliedRevision: s.appliedRevision, peersDesired: s.peersDesired, peersApplied: s.peersApplied,
       lastReconcileAt: s.lastReconcileAt?.toISOString() ?? null, driftRepairs: s.driftRepairs, ready: this.ready,
-      message: s.deviceUp ? (s.connected ? 'in sync' : 'control plane unreachable; serving last state') : `device problem: ${s.lastError}`,
+      message: s.removed !== '' ? `not serving: ${s.removed}` : s.deviceUp ? (s.connected ? 'in sync' : 'control plane unreachable; serving last state') : `device problem: ${s.lastError}`,
     };
   }
 
@@ -319,4 +388,30 @@ export class Agent {
 function summarize(ops: readonly PeerOp[]): { upserts: number; removes: number } {
   const removes = ops.filter((o) => o.op === 'remove').length;
   return { upserts: ops.length - removes, removes };
+}
+
+/** Ends the follow once this node's pool or node was deleted (already logged and applied). */
+class Removed extends Error {}
+
+/** Answers that mean "this node may no longer follow the pool", not "try again". */
+function isRefusal(e: unknown): e is FabricError {
+  return isFabricError(e, 'WGF_ERR_UNAUTHORIZED') || isFabricError(e, 'WGF_ERR_FORBIDDEN') || isFabricError(e, 'WGF_ERR_NOT_FOUND');
+}
+
+type Cause = 'removed' | 'device' | 'unreachable' | 'other';
+const CAUSE_MESSAGE: Record<Cause, string> = {
+  removed: 'not serving the pool; retrying with backoff',
+  device: 'the WireGuard device cannot be reached or refused an operation; retrying',
+  unreachable: 'control plane unreachable; device keeps its last state',
+  other: 'following the control plane failed; retrying',
+};
+
+function causeOf(e: unknown): Cause {
+  if (isFabricError(e, 'WGF_ERR_DEVICE_UNAVAILABLE') || isFabricError(e, 'WGF_ERR_UAPI')) return 'device';
+  if (isFabricError(e, 'WGF_ERR_UNAVAILABLE') || isFabricError(e, 'WGF_ERR_STORE_UNAVAILABLE')) return 'unreachable';
+  return 'other';
+}
+
+function codeOf(e: unknown): string | undefined {
+  return e instanceof FabricError ? e.code : undefined;
 }

@@ -68,3 +68,47 @@ test('scoped diff only looks at the touched keys', () => {
   const actual = new Map([[key(5), { publicKey: key(5), allowedIps: ['10.0.0.5/32'] }]]);
   assert.deepEqual(diffPeers(want, actual, [key(1)]), [{ op: 'upsert', spec: want.get(key(1)) }]);
 });
+
+test('every change of one revision is applied: several puts and deletes in one batch', () => {
+  const s = DesiredState.fromSnapshot(snapshot([peer('a', 1), peer('b', 2), peer('c', 3)], 10));
+  const touched = s.apply([
+    { type: 'peer.delete', revision: 11, name: 'a', publicKey: key(1) },
+    { type: 'peer.delete', revision: 11, name: 'b', publicKey: key(2) },
+    { type: 'peer.put', revision: 11, peer: peer('d', 4, { revision: 11 }) },
+    { type: 'peer.put', revision: 11, peer: peer('e', 5, { revision: 11 }) },
+    { type: 'peer.put', revision: 12, peer: peer('f', 6, { revision: 12 }) },
+    { type: 'peer.delete', revision: 12, name: 'c', publicKey: key(3) },
+  ]);
+  assert.deepEqual([...s.deviceSpec(NOW).keys()].sort(), [key(4), key(5), key(6)].sort());
+  assert.equal(touched.size, 6);
+  assert.equal(s.revision, 12);
+});
+
+test('revisions split across stream reads arrive as separate whole batches; a replayed one is skipped whole', () => {
+  const s = DesiredState.fromSnapshot(snapshot([peer('a', 1), peer('b', 2)], 10));
+  s.apply([{ type: 'peer.put', revision: 11, peer: peer('c', 3) }, { type: 'peer.put', revision: 11, peer: peer('d', 4) }]);
+  s.apply([{ type: 'peer.delete', revision: 12, name: 'a', publicKey: key(1) }, { type: 'peer.delete', revision: 12, name: 'b', publicKey: key(2) }]);
+  assert.deepEqual([...s.deviceSpec(NOW).keys()].sort(), [key(3), key(4)].sort());
+  // After a reconnect the stream replays revision 12 and brings 13: only 13 is applied.
+  const touched = s.apply([
+    { type: 'peer.put', revision: 12, peer: peer('a', 1) },
+    { type: 'peer.delete', revision: 13, name: 'c', publicKey: key(3) },
+    { type: 'peer.put', revision: 13, peer: peer('e', 5) },
+  ]);
+  assert.deepEqual([...touched].sort(), [key(3), key(5)].sort());
+  assert.deepEqual([...s.deviceSpec(NOW).keys()].sort(), [key(4), key(5)].sort());
+});
+
+test('a forced pool delete (peer deletes, node delete, pool delete in one revision) empties the desired state', () => {
+  const s = DesiredState.fromSnapshot(snapshot([peer('a', 1), peer('b', 2), peer('c', 3), peer('d', 4)], 10));
+  const touched = s.apply([
+    ...['a', 'b', 'c', 'd'].map((n, i) => ({ type: 'peer.delete' as const, revision: 11, name: n, publicKey: key(i + 1) })),
+    { type: 'node.delete', revision: 11, name: 'n1' },
+    { type: 'pool.delete', revision: 11, name: 'p' },
+  ]);
+  assert.equal(s.size, 0);
+  assert.equal(touched.size, 4);
+  assert.ok(s.poolDeleted);
+  const ops = diffPeers(s.specsFor(touched, NOW), new Map([1, 2, 3, 4].map((i) => [key(i), { publicKey: key(i), allowedIps: [] }])), touched);
+  assert.equal(ops.filter((o) => o.op === 'remove').length, 4);
+});

@@ -21,13 +21,16 @@ export function specOf(peer: Peer): DevicePeerSpec {
 }
 
 /**
- * The desired state of one pool as an agent follows it: a snapshot, then changes applied in
- * revision order. Pure; the agent's I/O shell feeds it. Changes at or below the current
- * revision are ignored, so replaying a stream after a reconnect is harmless.
+ * The desired state of one pool as an agent follows it: a snapshot, then whole revisions
+ * applied in order. Pure; the agent's I/O shell feeds it. A batch is filtered by the revision
+ * the state had when the batch arrived (never inside a batch: one revision may carry many
+ * changes, e.g. a forced pool delete or a batch of peers), so replaying revisions already
+ * applied after a reconnect is harmless and every change of a new revision is applied.
  */
 export class DesiredState {
   private readonly peers = new Map<string, Peer>();
   private rev = 0;
+  private deleted = false;
 
   static fromSnapshot(snapshot: PoolSnapshot): DesiredState {
     const s = new DesiredState();
@@ -40,14 +43,20 @@ export class DesiredState {
     return this.rev;
   }
 
+  /** True once a pool.delete was applied: the pool is gone and so are all its peers. */
+  get poolDeleted(): boolean {
+    return this.deleted;
+  }
+
   /**
-   * Applies changes; returns the public keys whose device state may have changed (added,
-   * updated or removed), for an incremental device update.
+   * Applies one or more whole revisions (in revision order); returns the public keys whose
+   * device state may have changed (added, updated or removed), for an incremental update.
    */
   apply(changes: readonly PoolChange[]): Set<string> {
     const touched = new Set<string>();
+    const from = this.rev;
     for (const c of changes) {
-      if (c.revision <= this.rev) continue;
+      if (c.revision <= from) continue;
       if (c.type === 'peer.put') {
         const old = this.peers.get(c.peer.name);
         if (old) touched.add(old.publicKey);
@@ -58,8 +67,13 @@ export class DesiredState {
         if (old) touched.add(old.publicKey);
         else touched.add(c.publicKey);
         this.peers.delete(c.name);
+      } else if (c.type === 'pool.delete') {
+        // Every peer goes with the pool, also one whose own delete event were missing.
+        for (const p of this.peers.values()) touched.add(p.publicKey);
+        this.peers.clear();
+        this.deleted = true;
       }
-      this.rev = c.revision;
+      if (c.revision > this.rev) this.rev = c.revision;
     }
     return touched;
   }

@@ -11,19 +11,36 @@ import { HttpSource } from './source-http.js';
 
 const change = (revision: number): PoolChange => ({ type: 'peer.delete', revision, name: `p${revision}`, publicKey: 'k' });
 
-/** A stand-in for ApiClient.watchPool that plays a scripted stream, then waits for abort. */
-function scripted(steps: ({ hb: number } | { change: PoolChange })[]): ApiClient {
+/** A stand-in for ApiClient.watchPoolBatches that plays a scripted stream, then waits for abort. */
+function scripted(steps: ({ hb: number } | { change: PoolChange } | { batch: PoolChange[] })[]): ApiClient {
   return {
-    async watchPool(_pool: string, _since: number, onChange: (c: PoolChange) => void, o: WatchOptions) {
+    async watchPoolBatches(_pool: string, _since: number, onChanges: (c: PoolChange[]) => void, o: WatchOptions) {
       for (const s of steps) {
         if ('hb' in s) o.onHeartbeat?.(s.hb);
-        else onChange(s.change);
+        else onChanges('batch' in s ? s.batch : [s.change]);
         await new Promise((r) => setImmediate(r));
       }
       if (!o.signal.aborted) await new Promise<void>((r) => o.signal.addEventListener('abort', () => r()));
     },
   } as unknown as ApiClient;
 }
+
+test('a revision of several changes reaches onChanges whole, never split', async () => {
+  const rev = (r: number, n: number) => Array.from({ length: n }, (_, i) => ({ type: 'peer.delete' as const, revision: r, name: `x${r}-${i}`, publicKey: 'k' }));
+  const seen: number[][] = [];
+  const ac = new AbortController();
+  const src = new HttpSource(scripted([{ batch: rev(6, 4) }, { batch: [...rev(7, 3), ...rev(8, 2)] }, { hb: 8 }]));
+  await src.follow('p', 5, {
+    onChanges: async (cs) => {
+      seen.push(cs.map((c) => c.revision));
+      await new Promise((r) => setTimeout(r, 5));
+    },
+    onHeartbeat: (r) => (r === 8 ? ac.abort() : undefined),
+  }, ac.signal);
+  const flat = seen.flat();
+  assert.deepEqual(flat, [6, 6, 6, 6, 7, 7, 7, 8, 8]);
+  for (const b of seen) for (const r of new Set(b)) assert.equal(b.filter((x) => x === r).length, flat.filter((x) => x === r).length, `revision ${r} split`);
+});
 
 test('heartbeats and changes are delivered in stream order, also when a heartbeat comes first', async () => {
   const seen: string[] = [];

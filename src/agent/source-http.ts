@@ -2,13 +2,16 @@ import type { ApiClient } from '../client/api-client.js';
 import type { NodeStatus, PoolChange, PoolSnapshot } from '../protocol/types.js';
 import type { DesiredStateSource } from './source.js';
 
-type Item = { kind: 'change'; change: PoolChange } | { kind: 'heartbeat'; revision: number };
+/** One or more whole revisions as the stream delivered them, or a heartbeat. */
+type Item = { kind: 'changes'; changes: readonly PoolChange[] } | { kind: 'heartbeat'; revision: number };
 
 /**
- * DesiredStateSource over the control plane's REST API (node token). Changes arriving while
- * the agent is still applying earlier ones are queued and handed over together, so a burst of
- * API writes becomes a few device set operations rather than one per change. Heartbeats go
- * through the same queue, so one is only acted on after every change before it.
+ * DesiredStateSource over the control plane's REST API (node token). The stream is consumed
+ * in whole revisions (ApiClient.watchPoolBatches never hands over part of one); batches
+ * arriving while the agent is still applying earlier ones are queued and handed over
+ * together (still whole revisions), so a burst of API writes becomes a few device set
+ * operations rather than one per change. Heartbeats go through the same queue, so one is only
+ * acted on after every change before it.
  */
 export class HttpSource implements DesiredStateSource {
   constructor(private readonly api: ApiClient, private readonly idleTimeoutMs = 30_000) {}
@@ -57,7 +60,7 @@ export class HttpSource implements DesiredStateSource {
           continue;
         }
         const batch: PoolChange[] = [];
-        while (queue[0]?.kind === 'change') batch.push((queue.shift() as { change: PoolChange }).change);
+        while (queue[0]?.kind === 'changes') batch.push(...(queue.shift() as { changes: readonly PoolChange[] }).changes);
         try {
           await h.onChanges(batch);
         } catch (e) {
@@ -72,7 +75,7 @@ export class HttpSource implements DesiredStateSource {
     };
 
     try {
-      await this.api.watchPool(pool, since, (change) => push({ kind: 'change', change }), {
+      await this.api.watchPoolBatches(pool, since, (changes) => push({ kind: 'changes', changes }), {
         signal: both,
         idleTimeoutMs: this.idleTimeoutMs,
         onHeartbeat: (revision) => push({ kind: 'heartbeat', revision }),

@@ -9,6 +9,10 @@ import type { DesiredStateSource } from '../source.js';
 export class MemorySource implements DesiredStateSource {
   revision = 1;
   down = false;
+  /** Every call answers WGF_ERR_UNAUTHORIZED (the node's token is gone), as after `node rm`. */
+  refused = false;
+  /** Calls made while refused. */
+  refusedCalls = 0;
   compactedBelow = 0;
   readonly statuses: NodeStatus[] = [];
   private readonly peers = new Map<string, Peer>();
@@ -32,6 +36,39 @@ export class MemorySource implements DesiredStateSource {
     this.notify();
   }
 
+  /** One revision carrying several peer puts and deletes (a batch or an import). */
+  txn(ops: readonly ({ put: Parameters<MemorySource['put']>[0] } | { delete: string })[]): void {
+    const revision = ++this.revision;
+    for (const op of ops) {
+      if ('put' in op) {
+        const full: Peer = { pool: 'p', labels: {}, expiresAt: null, allowedIps: [], enabled: true, createdAt: '', updatedAt: '', ...op.put, revision };
+        this.peers.set(full.name, full);
+        this.log.push({ type: 'peer.put', revision, peer: full });
+      } else {
+        const p = this.peers.get(op.delete);
+        if (!p) continue;
+        this.peers.delete(op.delete);
+        this.log.push({ type: 'peer.delete', revision, name: op.delete, publicKey: p.publicKey });
+      }
+    }
+    this.notify();
+  }
+
+  /** A forced pool delete: every peer, the node and the pool in one revision; the node token goes with it. */
+  deletePool(): void {
+    const revision = ++this.revision;
+    for (const p of this.peers.values()) this.log.push({ type: 'peer.delete', revision, name: p.name, publicKey: p.publicKey });
+    this.peers.clear();
+    this.log.push({ type: 'node.delete', revision, name: 'n1' }, { type: 'pool.delete', revision, name: 'p' });
+    this.notify();
+  }
+
+  /** `node rm NAME`: the node's delete event, and its token is refused from now on. */
+  removeNode(name: string): void {
+    this.log.push({ type: 'node.delete', revision: ++this.revision, name });
+    this.notify();
+  }
+
   async snapshot(): Promise<PoolSnapshot> {
     this.check();
     return { revision: this.revision, pool: { listenPort: this.listenPort, publicKey: '' } as PoolSnapshot['pool'], nodes: [], peers: [...this.peers.values()] };
@@ -52,8 +89,9 @@ export class MemorySource implements DesiredStateSource {
     if (since < this.compactedBelow) throw new FabricError('WGF_ERR_STORE_COMPACTED', 'compacted');
     let sent = since;
     while (!signal.aborted) {
-      this.check();
+      // An open stream delivers what is pending (a deletion) before it ends with the refusal.
       const batch = this.log.filter((c) => c.revision > sent);
+      if (this.down || batch.length === 0) this.check();
       if (batch.length > 0) {
         await h.onChanges(batch);
         sent = batch[batch.length - 1]!.revision;
@@ -86,6 +124,10 @@ export class MemorySource implements DesiredStateSource {
   }
 
   private check(): void {
+    if (this.refused) {
+      this.refusedCalls++;
+      throw new FabricError('WGF_ERR_UNAUTHORIZED', 'the token is not valid');
+    }
     if (this.down) throw new FabricError('WGF_ERR_UNAVAILABLE', 'control plane down');
   }
 }
