@@ -21,7 +21,7 @@ const jsonLog: LogFn = (level, msg, fields) => process.stderr.write(JSON.stringi
 /** `wgfabric agent`: keeps one WireGuard device in sync with its pool. */
 export function registerAgentCommand(program: Command): void {
   program.command('agent').description("node agent: keep this node's WireGuard device identical to its pool's desired peer set")
-    .option('--server <url>', 'control plane URL (env WGFABRIC_SERVER)')
+    .option('--server <url>', 'control plane URL')
     .option('--token-file <file>', 'node token file (from `wgfabric node token`)')
     .option('--ca-file <file>', CA_FILE_HELP)
     .requiredOption('--pool <pool>', 'pool this node serves')

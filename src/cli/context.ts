@@ -16,12 +16,12 @@ export interface ApiFlags {
 }
 
 /** Help text of `--ca-file`, shared by every command that talks to the API. */
-export const CA_FILE_HELP = 'PEM CA certificate(s) to trust for an https:// server instead of the public roots (env WGFABRIC_CA_FILE)';
+export const CA_FILE_HELP = 'PEM CA certificate(s) to trust for an https:// server instead of the public roots';
 
 /** Adds --server, --token-file, --ca-file and --json to a command. */
 export function apiOptions(cmd: Command): Command {
   return cmd
-    .option('--server <url>', `control plane URL (env WGFABRIC_SERVER, default ${DEFAULT_SERVER})`)
+    .option('--server <url>', `control plane URL (default ${DEFAULT_SERVER})`)
     .option('--token-file <file>', `API token file (env WGFABRIC_TOKEN or WGFABRIC_TOKEN_FILE, default ${DEFAULT_TOKEN_FILE})`)
     .option('--ca-file <file>', CA_FILE_HELP)
     .option('--json', 'machine-readable JSON output');

@@ -42,7 +42,6 @@ function bind(cmd: Command, opt: Option): void {
     }
     if (envBoolean(name, raw)) emit();
   });
-  if (!opt.description.includes(name)) opt.description = `${opt.description}${opt.description ? ' ' : ''}[env ${name}]`;
 }
 
 /** Binds every long flag of the program and its subcommands to its environment variable. */

@@ -116,7 +116,7 @@ function renderLbStatus(s: LbServiceStatus): string {
 export function registerLbCommands(program: Command): void {
   const lb = program.command('lb').description('L4 load balancer: VIPs in front of pools (Maglev + nftables + health checks)');
   lb.command('run').description('run the load balancer of one or more VIPs, one per --pool/--vip pair (root, in the namespace that owns the VIPs); affinity and table size follow each pool (pool update --lb-affinity/--lb-table-size), weights the nodes (node update --weight)')
-    .option('--server <url>', 'control plane URL (env WGFABRIC_SERVER)')
+    .option('--server <url>', 'control plane URL')
     .option('--token-file <file>', 'API token file, operator or admin (reads nodes, manages the probe peers, reports the state)')
     .option('--ca-file <file>', CA_FILE_HELP)
     .requiredOption('--pool <pool>', 'pool whose nodes are the backends of the --vip of the same pair (repeatable, paired in order with --vip)', collect)
