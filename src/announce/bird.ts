@@ -61,7 +61,7 @@ export class BirdAnnouncer implements Announcer {
     });
   }
 
-  announce(a: Announcement, reason: string): Promise<void> {
+  async announce(a: Announcement, reason: string): Promise<void> {
     const v = validateAnnouncement(a);
     return this.serialized(async () => {
       const wasState = this.enabled && this.written ? stateOf(this.written.attributes) : 'withdrawn';
