@@ -144,6 +144,19 @@ test('a compacted revision leads to a new snapshot without flushing live session
   assert.equal(device.peerStates.get(k!)?.lastHandshakeMs, 12345, 'untouched peer was not re-created');
 });
 
+test('a revision ahead of a restored store (WGF_ERR_REVISION_AHEAD) leads to a new snapshot', async () => {
+  const { source, device, agent } = setup(3);
+  agent.start();
+  source.put({ name: 'late', publicKey: newKey(), addresses: ['10.0.0.66/32'] });
+  await until('initial sync', () => device.peerStates.size === 4 && agent.stats.appliedRevision === source.revision);
+  source.goDown();
+  await until('agent notices', () => !agent.stats.connected);
+  source.restore(2, ['p0', 'p1']); // the backup knew two peers, at revision 2
+  source.up();
+  await until('resynced from the restored store', () => device.peerStates.size === 2 && agent.stats.connected);
+  assert.equal(agent.stats.appliedRevision, 2);
+});
+
 test('a restarted agent against a populated device changes nothing', async () => {
   const { source, device, agent } = setup(5);
   agent.start();

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FabricError, isFabricError } from '../protocol/errors.js';
+import { FabricError, isFabricError, needsResnapshot } from '../protocol/errors.js';
 import type { NodeStatus, Pool, PoolChange } from '../protocol/types.js';
 import { DesiredState } from './desired.js';
 import type { DevicePeerSpec } from './desired.js';
@@ -179,8 +179,10 @@ export class Agent {
         if (signal.aborted) break;
         this.stats.connected = false;
         this.stats.lastError = e instanceof Error ? e.message : String(e);
-        if (isFabricError(e, 'WGF_ERR_STORE_COMPACTED')) {
-          this.log('warn', 'revision compacted on the control plane; taking a new snapshot', { since: this.desired?.revision });
+        if (needsResnapshot(e)) {
+          this.log('warn', isFabricError(e, 'WGF_ERR_STORE_COMPACTED')
+            ? 'revision compacted on the control plane; taking a new snapshot'
+            : 'revision ahead of the control plane store (restored or replaced); taking a new snapshot', { since: this.desired?.revision });
           this.desired = null;
           continue;
         }

@@ -89,7 +89,8 @@ export class ApiClient {
    * Follows the pool's changes after `since` over server-sent events. `onChange` is called
    * in order (awaited, so it may be async); all changes of one revision are delivered
    * together. Resolves when `signal` aborts; rejects with a FabricError when the server
-   * reports one (WGF_ERR_STORE_COMPACTED: take a snapshot) or the stream breaks or stalls
+   * reports one (WGF_ERR_STORE_COMPACTED or WGF_ERR_REVISION_AHEAD: take a snapshot, see
+   * needsResnapshot; WGF_ERR_WATCH_TOO_SLOW: reconnect) or the stream breaks or stalls
    * (WGF_ERR_UNAVAILABLE: reconnect from the last revision seen).
    */
   watchPool(pool: string, since: number, onChange: (change: PoolChange) => void | Promise<void>, o: WatchOptions): Promise<void> {

@@ -108,11 +108,31 @@ export class ControlPlane {
     V.name('pool', pool);
     const prefix = K.poolPrefix(pool);
     const res = await this.store.changes(prefix, since, CHANGES_LIMIT);
-    if (res.events.length === 0) return { revision: Math.max(res.revision, since), changes: [] };
+    assertNotAhead(since, res.revision);
+    if (res.events.length === 0) return { revision: res.revision, changes: [] };
     const last = res.events[res.events.length - 1]!.revision;
     // Only claim the current revision when nothing of this pool lies beyond what we return.
     const more = await this.store.changes(prefix, last, 1);
     return { revision: more.events.length === 0 ? more.revision : last, changes: mapEvents(pool, res.events) };
+  }
+
+  /**
+   * One page of the pool's changes with revision > since: at most `limit` store events, never
+   * half a revision (a single larger revision comes whole). `through` is the revision the
+   * page is complete up to (resume from it); `caughtUp` says nothing lies beyond it.
+   * Throws WGF_ERR_STORE_COMPACTED (too old) or WGF_ERR_REVISION_AHEAD (above the store).
+   */
+  async poolBacklog(pool: string, since: number, limit: number): Promise<{ changes: PoolChange[]; through: number; caughtUp: boolean }> {
+    V.name('pool', pool);
+    const res = await this.store.changes(K.poolPrefix(pool), since, limit);
+    assertNotAhead(since, res.revision);
+    if (res.events.length === 0) return { changes: [], through: res.revision, caughtUp: true };
+    return { changes: mapEvents(pool, res.events), through: res.events[res.events.length - 1]!.revision, caughtUp: false };
+  }
+
+  /** Throws WGF_ERR_REVISION_AHEAD when `since` is above the current revision (see assertNotAhead). */
+  async checkSince(since: number): Promise<void> {
+    assertNotAhead(since, await this.store.currentRevision());
   }
 
   /**
@@ -198,4 +218,15 @@ export class ControlPlane {
   authenticate(text: string): Promise<TokenInfo | null> { return tokens.authenticate(this.ctx, text); }
   /** The "bootstrap" admin token text when no token exists yet (returned once), else null. */
   bootstrap(): Promise<string | null> { return tokens.bootstrap(this.ctx); }
+}
+
+/**
+ * A follower whose revision is above the store's has followed another store (restored from
+ * a backup, replaced): no change it missed can be named, so it must take a fresh snapshot.
+ */
+function assertNotAhead(since: number, current: number): void {
+  if (since > current) {
+    throw new FabricError('WGF_ERR_REVISION_AHEAD', `revision ${since} is ahead of this store (current revision ${current}); take a fresh snapshot`,
+      { since, currentRevision: current });
+  }
 }

@@ -35,6 +35,10 @@ export const ERRORS = {
   WGF_ERR_IN_USE: { status: 409, exit: 73, hint: 'the object is still referenced (for example a pool with peers); remove those first' },
   WGF_ERR_STORE_COMPACTED: { status: 410, exit: 75, hint: 'that revision was compacted away; take a snapshot and follow from its revision' },
   WGF_ERR_STORE_UNAVAILABLE: { status: 503, exit: 69, hint: 'the store is not reachable; retry later' },
+  WGF_ERR_STORE_CORRUPT: { status: 503, exit: 74, hint: 'the store file is damaged (database disk image is malformed); stop the server and restore the data directory from a backup' },
+  WGF_ERR_REVISION_AHEAD: { status: 410, exit: 75, hint: 'that revision is ahead of this store (restored or replaced?); take a fresh snapshot and follow from its revision' },
+  WGF_ERR_TOO_MANY_WATCHES: { status: 429, exit: 75, hint: 'too many open watches or long polls (per token or in total); close some or retry later' },
+  WGF_ERR_WATCH_TOO_SLOW: { status: 429, exit: 75, hint: 'the client read the watch too slowly and was cut; reconnect from the last revision id read' },
   WGF_ERR_UNAVAILABLE: { status: 503, exit: 69, hint: 'the control plane is not reachable or not ready; retry later' },
   WGF_ERR_CRYPTO: { status: 500, exit: 70, hint: 'a secret could not be decrypted; check the master key file' },
   WGF_ERR_UAPI: { status: 502, exit: 74, hint: 'the WireGuard device refused the operation (see errno)' },
@@ -84,6 +88,14 @@ export class FabricError extends Error {
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; hint: string; details?: Record<string, unknown> };
+}
+
+/**
+ * True for errors after which a follower must drop its revision and take a fresh snapshot:
+ * its revision was compacted away, or is ahead of the store (a restored or replaced store).
+ */
+export function needsResnapshot(e: unknown): boolean {
+  return isFabricError(e, 'WGF_ERR_STORE_COMPACTED') || isFabricError(e, 'WGF_ERR_REVISION_AHEAD');
 }
 
 export function isFabricError(e: unknown, code?: ErrorCode): e is FabricError {

@@ -11,6 +11,7 @@ import { registerNodeRoutes, registerPeerRoutes } from './routes-children.js';
 import { registerLbRoutes } from './routes-lbs.js';
 import { registerPoolRoutes } from './routes-pools.js';
 import { registerStreamRoutes } from './routes-stream.js';
+import { DEFAULT_WATCH_LIMITS, validateWatchLimits, type WatchLimits } from './stream-limits.js';
 
 /** Options of buildServer; only `control` is required. */
 export interface BuildServerOptions {
@@ -25,6 +26,8 @@ export interface BuildServerOptions {
   readonly onRoute?: (route: { method: string; url: string; access: Access | undefined }) => void;
   /** Number of open watches/long-polls, on every change (tests wait on it). */
   readonly onWatchers?: (active: number) => void;
+  /** Limits of watches and long polls (default DEFAULT_WATCH_LIMITS); see stream-limits.ts. */
+  readonly watchLimits?: Partial<WatchLimits>;
   /** Serve HTTPS with this PEM certificate (chain) and key (see loadServerTls); plain HTTP without. */
   readonly https?: { readonly cert: string; readonly key: string };
 }
@@ -123,6 +126,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerLbRoutes(app, cp);
   registerStreamRoutes(app, cp, {
     heartbeatMs: opts.heartbeatMs ?? 5000,
+    limits: validateWatchLimits({ ...DEFAULT_WATCH_LIMITS, ...opts.watchLimits }),
     onWatchers: (n) => {
       metrics.setWatchers(n);
       opts.onWatchers?.(n);

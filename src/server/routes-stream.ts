@@ -1,13 +1,16 @@
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { ChangesQuery, ChangesResponseSchema, PoolParams, PoolSnapshotSchema, WatchQuery, NoQuery } from '../protocol/api.js';
 import type { ChangesResponse } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { Watcher } from '../store/store.js';
 import type { ControlPlane } from '../control/plane.js';
+import { tokenOf } from './http.js';
 import { READ, type Access } from './policy.js';
 import { access, responses } from './routes-pools.js';
+import { WatchSlots, type WatchLimits } from './stream-limits.js';
+import { runWatch } from './watch-stream.js';
 
 /**
  * The agents' feed: snapshot, long-poll changes and the server-sent-events watch.
@@ -18,14 +21,20 @@ import { access, responses } from './routes-pools.js';
  *                    last id seen never skips half a txn)
  *   event: heartbeat data: {"revision": N}, id: N, every heartbeatMs: N is the revision the
  *                    stream is complete up to (the current revision when nothing is pending)
- *   event: error     data: error body (e.g. WGF_ERR_STORE_COMPACTED), then the stream ends
- * A `since` older than the compaction point is refused with 410 before streaming starts.
+ *   event: error     data: error body (e.g. WGF_ERR_STORE_COMPACTED, WGF_ERR_WATCH_TOO_SLOW),
+ *                    then the stream ends
+ * A `since` older than the compaction point (WGF_ERR_STORE_COMPACTED) or above the current
+ * revision (WGF_ERR_REVISION_AHEAD) is refused with 410 before streaming starts; both mean
+ * "take a fresh snapshot". The backlog is sent in pages under back-pressure and slow clients
+ * are cut (watch-stream.ts); open watches and waiting long polls are limited per token and
+ * in total (WGF_ERR_TOO_MANY_WATCHES, 429; stream-limits.ts).
  */
 
 export interface StreamOptions {
   readonly heartbeatMs: number;
   /** Called with the number of open watches/long-polls whenever it changes. */
   readonly onWatchers: (active: number) => void;
+  readonly limits: WatchLimits;
 }
 
 /** Open SSE responses, so server close can end them (they never end by themselves). */
@@ -49,13 +58,11 @@ export class OpenStreams {
   }
 }
 
-/** Biggest backlog a slow SSE client may build before the stream is cut (it resumes from its last id). */
-const MAX_BUFFERED = 8 * 1024 * 1024;
-
 /** Registers snapshot, changes and watch; returns the open-stream tracker (closed on server close). */
 export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opts: StreamOptions): OpenStreams {
   const tags = ['stream'];
   const streams = new OpenStreams(opts.onWatchers);
+  const slots = new WatchSlots(opts.limits);
   const agentRead = access({ ...READ, node: 'pool' } as Access);
   type P = Static<typeof PoolParams>;
 
@@ -72,6 +79,7 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
     const first = await cp.poolChanges(req.params.pool, since);
     const wait = Number(req.query.wait ?? 0);
     if (first.changes.length > 0 || wait === 0) return first;
+    const releaseSlot = slots.acquire(tokenOf(req).id);
     return new Promise<ChangesResponse>((resolve, reject) => {
       let watcher: Watcher | null = null;
       let timer: NodeJS.Timeout | null = null;
@@ -81,6 +89,7 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
         watcher?.cancel();
         timer = null;
         release();
+        releaseSlot();
         fn();
       };
       reply.raw.once('close', () => finish(() => resolve({ revision: first.revision, changes: [] })));
@@ -104,56 +113,22 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
     if (since < compactRevision) {
       throw new FabricError('WGF_ERR_STORE_COMPACTED', `revision ${since} was compacted; take a snapshot`, { compactRevision, currentRevision: await cp.currentRevision() });
     }
-    startSse(reply, cp, streams, pool, since, opts.heartbeatMs);
+    await cp.checkSince(since);
+    const releaseSlot = slots.acquire(tokenOf(req).id);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no',
+    });
+    const close = runWatch(res, cp, pool, since, opts.limits, opts.heartbeatMs);
+    // The slot is held until the socket is gone, so a cut client's queued bytes still count.
+    const release = streams.add(close);
+    res.once('close', () => {
+      release();
+      releaseSlot();
+    });
   });
 
   app.addHook('preClose', async () => streams.closeAll());
   return streams;
-}
-
-function startSse(reply: FastifyReply, cp: ControlPlane, streams: OpenStreams, pool: string, since: number, heartbeatMs: number): void {
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no',
-  });
-  res.write('retry: 2000\n\n');
-  let delivered = since;
-  let closed = false;
-  const write = (chunk: string) => {
-    if (closed) return;
-    res.write(chunk);
-    if (res.writableLength > MAX_BUFFERED) close();
-  };
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    watcher.cancel();
-    clearInterval(heartbeat);
-    release();
-    res.end();
-  };
-  const release = streams.add(close);
-  const watcher = cp.watchPool(pool, since, (changes, revision) => {
-    let out = '';
-    changes.forEach((c, i) => {
-      const lastOfRevision = i === changes.length - 1 || changes[i + 1]!.revision !== c.revision;
-      out += `${lastOfRevision ? `id: ${c.revision}\n` : ''}event: change\ndata: ${JSON.stringify(c)}\n\n`;
-    });
-    delivered = revision;
-    write(out);
-  }, (err) => {
-    const body = err instanceof FabricError ? err.toJSON() : new FabricError('WGF_ERR_UNAVAILABLE', 'the watch broke; reconnect').toJSON();
-    write(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
-    close();
-  });
-  const heartbeat = setInterval(() => {
-    const from = delivered;
-    cp.resumeRevision(pool, from).then((r) => {
-      const rev = Math.max(r, delivered);
-      write(`id: ${rev}\nevent: heartbeat\ndata: ${JSON.stringify({ revision: rev })}\n\n`);
-    }, () => close());
-  }, heartbeatMs);
-  heartbeat.unref();
-  res.once('close', close);
 }

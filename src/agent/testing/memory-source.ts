@@ -87,6 +87,7 @@ export class MemorySource implements DesiredStateSource {
   async follow(_pool: string, since: number, h: { onChanges: (c: readonly PoolChange[]) => Promise<void> }, signal: AbortSignal): Promise<void> {
     this.check();
     if (since < this.compactedBelow) throw new FabricError('WGF_ERR_STORE_COMPACTED', 'compacted');
+    if (since > this.revision) throw new FabricError('WGF_ERR_REVISION_AHEAD', 'ahead');
     let sent = since;
     while (!signal.aborted) {
       // An open stream delivers what is pending (a deletion) before it ends with the refusal.
@@ -107,6 +108,17 @@ export class MemorySource implements DesiredStateSource {
         signal.addEventListener('abort', done);
       });
     }
+  }
+
+  /**
+   * Simulates a store restored from an older backup: the revision goes back to `revision`,
+   * the peer set becomes `keep` (names), and the log is emptied.
+   */
+  restore(revision: number, keep: readonly string[]): void {
+    for (const name of [...this.peers.keys()]) if (!keep.includes(name)) this.peers.delete(name);
+    this.revision = revision;
+    this.log.length = 0;
+    this.notify();
   }
 
   /** Simulates an outage: open streams break, calls reject until `up()`. */
