@@ -11,6 +11,7 @@ import { registerPeerCommands } from './peer.js';
 import { registerPoolCommands } from './pool.js';
 import { registerProbeCommand } from './probe.js';
 import { registerServerCommand } from './server.js';
+import { registerTokenCommands } from './token.js';
 
 /** Builds the command tree. Each role registers its own subcommands. */
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerLabCommands(program);
   registerLbCommands(program);
   registerDoctorCommand(program);
+  registerTokenCommands(program);
   return bindEnvironment(program);
 }
 

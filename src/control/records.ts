@@ -70,6 +70,8 @@ export interface TokenRecord {
   /** Hex SHA-256 of the secret (see tokens.ts). Never returned. */
   hash: string;
   createdAt: string;
+  /** Absent or null: never expires. */
+  expiresAt?: string | null;
   /**
    * Role 'node': the createRevision of the node it was made for. The token authenticates only
    * while that very node exists: not after the node is deleted, nor for a new node of the same
@@ -128,7 +130,7 @@ export function peerEntity(r: PeerRecord, revision: number): Peer {
 
 /** Token entity of a record (drops the hash). */
 export function tokenEntity(r: TokenRecord, revision: number): TokenInfo {
-  return { id: r.id, name: r.name, role: r.role, pool: r.pool, node: r.node, revision, createdAt: r.createdAt };
+  return { id: r.id, name: r.name, role: r.role, pool: r.pool, node: r.node, revision, createdAt: r.createdAt, expiresAt: r.expiresAt ?? null };
 }
 
 /** The node status stored at `kv`, or null when none was reported. */

@@ -24,3 +24,21 @@ test('the stored hash binds id and secret and is not the secret', () => {
   assert.notEqual(h, hashSecret('0000000000000000', t.secret));
   assert.ok(!h.includes(t.secret));
 });
+
+test('a token with an expiry authenticates until then and is refused after; past expiries are refused at creation', async () => {
+  const { ControlPlane } = await import('./plane.js');
+  const { MemoryStore } = await import('../store/memory.js');
+  const { SecretBox } = await import('./secrets.js');
+  const { rejectsWith } = await import('./testing/fixtures.js');
+  let now = Date.parse('2030-01-01T00:00:00Z');
+  const cp = new ControlPlane({ store: new MemoryStore(), secrets: SecretBox.random(), clock: { now: () => new Date(now) } });
+  const t = await cp.createToken({ name: 'ci', role: 'read-only', expiresAt: '2030-01-01T01:00:00Z' }, { actor: 'tester' });
+  assert.equal(t.token.expiresAt, '2030-01-01T01:00:00.000Z');
+  assert.equal((await cp.authenticate(t.secret))?.name, 'ci');
+  now = Date.parse('2030-01-01T01:00:00Z');
+  assert.equal(await cp.authenticate(t.secret), null, 'expired');
+  assert.equal((await cp.listTokens()).items[0]?.expiresAt, '2030-01-01T01:00:00.000Z', 'still listed, with its expiry');
+  await rejectsWith(cp.createToken({ name: 'late', role: 'operator', expiresAt: '2029-12-31T00:00:00Z' }, { actor: 'tester' }), 'WGF_ERR_VALIDATION');
+  const forever = await cp.createToken({ name: 'forever', role: 'operator' }, { actor: 'tester' });
+  assert.equal(forever.token.expiresAt, null);
+});

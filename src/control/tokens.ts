@@ -52,8 +52,13 @@ export async function createToken(ctx: Ctx, input: TokenCreate, opts: MutationOp
   } else if (input.pool !== undefined || input.node !== undefined) {
     throw V.invalid('pool', `and node are only for role 'node'`);
   }
+  const expiresAt = V.time('expiresAt', input.expiresAt);
+  if (expiresAt !== null && Date.parse(expiresAt) <= ctx.clock.now().getTime()) throw V.invalid('expiresAt', 'is in the past: the token would never work');
   const t = newToken();
-  const base: TokenRecord = { id: t.id, name, role: input.role, pool, node, hash: hashSecret(t.id, t.secret), createdAt: ctx.clock.now().toISOString() };
+  const base: TokenRecord = {
+    id: t.id, name, role: input.role, pool, node, hash: hashSecret(t.id, t.secret), createdAt: ctx.clock.now().toISOString(),
+    ...(expiresAt !== null ? { expiresAt } : {}),
+  };
   return commit(ctx, opts.actor, async () => {
     const holder = await ctx.store.get(K.tokenNameKey(name));
     if (holder) throw new FabricError('WGF_ERR_ALREADY_EXISTS', `a token named ${name} already exists`, { id: holder.value });
@@ -112,6 +117,7 @@ export async function authenticate(ctx: Ctx, text: string): Promise<TokenInfo | 
   const want = Buffer.from(rec.hash, 'hex');
   const got = Buffer.from(hashSecret(parts.id, parts.secret), 'hex');
   if (!(want.length === got.length && timingSafeEqual(want, got))) return null;
+  if (rec.expiresAt && Date.parse(rec.expiresAt) <= ctx.clock.now().getTime()) return null;
   if (rec.role === 'node') {
     // A node token lives as long as its node: deleted (or deleted and re-created), it is refused.
     const n = rec.pool !== null && rec.node !== null ? await ctx.store.get(K.nodeKey(rec.pool, rec.node)) : undefined;

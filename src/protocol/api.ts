@@ -104,6 +104,7 @@ export const AuditEntrySchema = Type.Object({
 /** Wire schema: Token. */
 export const TokenSchema = Type.Object({
   id: Type.String({ maxLength: 32 }), name: Name, role: RoleSchema, pool: Nullable(Name), node: Nullable(Name), revision: Revision, createdAt: Time,
+  expiresAt: Nullable(Time),
 }, strict);
 
 /** Wire schema: TokenCreated. */
@@ -242,6 +243,7 @@ export const PeerUpdateSchema = Type.Object({
 /** Role 'node' needs pool and node; the other roles must not carry them. */
 export const TokenCreateSchema = Type.Object({
   name: Name, role: RoleSchema, pool: Type.Optional(Name), node: Type.Optional(Name),
+  expiresAt: Type.Optional(Nullable(Time)),
 }, strict);
 
 /** Compacts the change log up to `revision` (default: the current revision). */

@@ -154,6 +154,8 @@ export interface TokenInfo extends Pick<Meta, 'revision' | 'createdAt'> {
   /** For role 'node': the pool and node the token is bound to; null otherwise. */
   readonly pool: string | null;
   readonly node: string | null;
+  /** After this time the token is refused; null: it does not expire. */
+  readonly expiresAt: string | null;
 }
 
 /**

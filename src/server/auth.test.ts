@@ -143,7 +143,7 @@ test('auth matrix: every registered route, every role', async () => {
 
 test('policy table: the ladder and node binding', () => {
   const tok = (role: 'admin' | 'operator' | 'read-only' | 'node', pool: string | null = null, node: string | null = null) =>
-    ({ id: 'x', name: 'x', role, pool, node, revision: 1, createdAt: '' });
+    ({ id: 'x', name: 'x', role, pool, node, revision: 1, createdAt: '', expiresAt: null });
   const self: Access = { kind: 'role', min: 'admin', node: 'self' };
   assert.equal(allowed(self, tok('node', 'p', 'n'), { pool: 'p', node: 'n' }), true);
   assert.equal(allowed(self, tok('node', 'p', 'n'), { pool: 'p', node: 'm' }), false);
