@@ -54,6 +54,14 @@ export interface AgentStats {
   removed: string;
   /** Consecutive failed attempts to follow the control plane (the backoff grows with it). */
   failures: number;
+  /** Snapshots taken (the first sync, a compacted revision, a rotated pool key). */
+  snapshots: number;
+  /** Change streams opened again from the last applied revision after one broke (no snapshot). */
+  watchResumes: number;
+  /** From the last broken stream to the next one open, in ms (null before any resume). */
+  lastResumeGapMs: number | null;
+  /** The control-plane replica serving the stream now ('' while none). */
+  server: string;
 }
 
 /**
@@ -67,6 +75,7 @@ export class Agent {
     appliedRevision: 0, controlPlaneRevision: 0, peersDesired: 0, peersApplied: 0, driftRepairs: 0, reconciles: 0,
     incrementalOps: 0, snapshotOps: 0, setOperations: 0, lastReconcileAt: null, connected: false, deviceUp: false, deviceReconfigures: 0, lastError: '',
     removed: '', failures: 0,
+    snapshots: 0, watchResumes: 0, lastResumeGapMs: null, server: '',
   };
   private desired: DesiredState | null = null;
   /** Last known device peer set (what we applied, refreshed on every reconcile). */
@@ -165,18 +174,35 @@ export class Agent {
   private async loop(): Promise<void> {
     const signal = this.abort.signal;
     let lastCause = '';
+    /** When the last stream broke, while the desired state it had built is still kept. */
+    let brokenAt: { at: number; revision: number; server: string } | null = null;
     while (!signal.aborted) {
       try {
-        if (!this.desired) await this.resync();
+        if (!this.desired) {
+          brokenAt = null; // a snapshot is no resume
+          await this.resync();
+        }
         // A device op failed (its changes are in the desired state): repair in full before following on.
         else if (!this.stats.deviceUp) await this.reconcile();
         this.stats.connected = true;
-        await this.opts.source.follow(this.opts.pool, this.desired!.revision, {
+        const since = this.desired!.revision;
+        await this.opts.source.follow(this.opts.pool, since, {
           onChanges: (changes) => this.onChanges(changes),
           onHeartbeat: (rev) => this.onHeartbeat(rev),
+          onOpen: (server) => {
+            this.stats.server = server;
+            if (brokenAt === null) return;
+            // Resumed from the kept revision, maybe on another replica: no snapshot, no device reload.
+            this.stats.watchResumes++;
+            this.stats.lastResumeGapMs = Date.now() - brokenAt.at;
+            this.log('info', 'watch resumed', { pool: this.opts.pool, since, server, previousServer: brokenAt.server, gapMs: this.stats.lastResumeGapMs });
+            brokenAt = null;
+          },
         }, signal);
       } catch (e) {
         if (signal.aborted) break;
+        if (this.desired && brokenAt === null) brokenAt = { at: Date.now(), revision: this.desired.revision, server: this.stats.server };
+        this.stats.server = '';
         this.stats.connected = false;
         this.stats.lastError = e instanceof Error ? e.message : String(e);
         if (needsResnapshot(e)) {
@@ -241,6 +267,7 @@ export class Agent {
   /** Snapshot + configure + full reconcile. Never flushes: the diff keeps running tunnels. */
   private async resync(): Promise<void> {
     const snap = await this.opts.source.snapshot(this.opts.pool);
+    this.stats.snapshots++;
     const privateKey = await this.opts.source.privateKey(this.opts.pool);
     await this.serialized(async () => {
       await this.opts.device.configure({ privateKey, listenPort: snap.pool.listenPort });

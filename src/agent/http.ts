@@ -33,6 +33,9 @@ export function agentMetrics(agent: Agent, device: WireGuardDevice, labels: { po
   counter('wgfabric_agent_device_reconfigures_total', 'Times a device that lost its configuration (a restarted wireguard-go) was configured again', () => s.deviceReconfigures);
   counter('wgfabric_agent_incremental_ops_total', 'Peer ops applied from the change stream', () => s.incrementalOps);
   counter('wgfabric_agent_device_set_operations_total', 'Set operations sent to the device', () => s.setOperations);
+  counter('wgfabric_agent_snapshots_total', 'Snapshots taken from the control plane (first sync, compacted revision, rotated pool key)', () => s.snapshots);
+  counter('wgfabric_agent_watch_resumes_total', 'Change streams resumed from the last applied revision after a break (possibly on another replica), without a snapshot', () => s.watchResumes);
+  gauge('wgfabric_agent_watch_resume_gap_seconds', 'From the last broken change stream to the next one open', () => (s.lastResumeGapMs ?? 0) / 1000);
 
   // prom-client collects all metrics concurrently: one device read per scrape feeds them all.
   let scrape: Promise<{ rx: number; tx: number; never: number; ages: number[] }> | null = null;

@@ -31,7 +31,7 @@ export class HttpSource implements DesiredStateSource {
   async follow(
     pool: string,
     since: number,
-    h: { onChanges: (changes: readonly PoolChange[]) => Promise<void>; onHeartbeat: (revision: number) => void },
+    h: { onChanges: (changes: readonly PoolChange[]) => Promise<void>; onHeartbeat: (revision: number) => void; onOpen?: (server: string) => void },
     signal: AbortSignal,
   ): Promise<void> {
     const stop = new AbortController();
@@ -78,6 +78,7 @@ export class HttpSource implements DesiredStateSource {
       await this.api.watchPoolBatches(pool, since, (changes) => push({ kind: 'changes', changes }), {
         signal: both,
         idleTimeoutMs: this.idleTimeoutMs,
+        ...(h.onOpen ? { onOpen: h.onOpen } : {}),
         onHeartbeat: (revision) => push({ kind: 'heartbeat', revision }),
       });
     } finally {

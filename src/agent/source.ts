@@ -9,12 +9,18 @@ export interface DesiredStateSource {
   /**
    * Streams changes with revision > since until the signal aborts or the stream breaks
    * (then it rejects; WGF_ERR_STORE_COMPACTED when `since` is too old). `onHeartbeat`
-   * carries the control plane's current revision, for the lag figure.
+   * carries the control plane's current revision, for the lag figure. With several replicas,
+   * a follow after a broken one may be served by another replica, from the same `since`.
    */
   follow(
     pool: string,
     since: number,
-    handlers: { onChanges: (changes: readonly PoolChange[]) => Promise<void>; onHeartbeat: (revision: number) => void },
+    handlers: {
+      onChanges: (changes: readonly PoolChange[]) => Promise<void>;
+      onHeartbeat: (revision: number) => void;
+      /** The stream is open (before any change of it), served by this control-plane replica. */
+      onOpen?: (server: string) => void;
+    },
     signal: AbortSignal,
   ): Promise<void>;
   /** The pool's private key (base64). Never logged. */

@@ -7,7 +7,7 @@ import { agentMetrics, startAgentHttp } from '../agent/http.js';
 import { bringUp } from '../agent/iface.js';
 import { HttpSource } from '../agent/source-http.js';
 import { FabricError } from '../protocol/errors.js';
-import { apiClient, CA_FILE_HELP, positiveInt, type ApiFlags } from './context.js';
+import { apiClient, CA_FILE_HELP, positiveInt, SERVER_HELP, type ApiFlags } from './context.js';
 import { parseListen } from './server.js';
 
 interface AgentFlags extends ApiFlags {
@@ -21,7 +21,7 @@ const jsonLog: LogFn = (level, msg, fields) => process.stderr.write(JSON.stringi
 /** `wgfabric agent`: keeps one WireGuard device in sync with its pool. */
 export function registerAgentCommand(program: Command): void {
   program.command('agent').description("node agent: keep this node's WireGuard device identical to its pool's desired peer set")
-    .option('--server <url>', 'control plane URL')
+    .option('--server <url[,url...]>', SERVER_HELP)
     .option('--token-file <file>', 'node token file (from `wgfabric node token`)')
     .option('--ca-file <file>', CA_FILE_HELP)
     .requiredOption('--pool <pool>', 'pool this node serves')
@@ -37,7 +37,7 @@ export function registerAgentCommand(program: Command): void {
       if (f.driver === 'uapi') device = new UapiDeviceDriver(f.interface);
       else if (f.driver === 'wg') device = new WgToolDeviceDriver(f.interface);
       else throw new FabricError('WGF_ERR_VALIDATION', `--driver must be uapi or wg, got "${f.driver}"`);
-      const api = apiClient(f);
+      const api = apiClient(f, process.env, { onFailover: (e) => jsonLog('warn', 'control plane replica failed; trying the next', { ...e }) });
       const agent = new Agent({
         pool: f.pool, node: f.node, source: new HttpSource(api), device, log: jsonLog,
         reconcileIntervalMs: Math.max(1, f.reconcileInterval) * 1000, reportIntervalMs: Math.max(1, f.reportInterval) * 1000,
@@ -47,7 +47,7 @@ export function registerAgentCommand(program: Command): void {
         ? await startAgentHttp(agent, agentMetrics(agent, device, { pool: f.pool, node: f.node }), parseListen(f.listen).host, parseListen(f.listen).port)
         : null;
       agent.start();
-      jsonLog('info', 'agent started', { pool: f.pool, node: f.node, interface: f.interface, driver: f.driver, listen: f.listen ?? null });
+      jsonLog('info', 'agent started', { pool: f.pool, node: f.node, interface: f.interface, driver: f.driver, listen: f.listen ?? null, servers: api.servers });
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ApiClient } from '../client/api-client.js';
+import { ApiClient, type ApiClientOptions } from '../client/api-client.js';
 import { readCaFile } from '../client/tls.js';
 import { FabricError } from '../protocol/errors.js';
 
@@ -15,13 +15,16 @@ export interface ApiFlags {
   json?: boolean;
 }
 
+/** Help text of `--server`, shared by every command that talks to the API. */
+export const SERVER_HELP = 'control plane URL, or the URLs of its replicas comma-separated (fails over between them)';
+
 /** Help text of `--ca-file`, shared by every command that talks to the API. */
 export const CA_FILE_HELP = 'PEM CA certificate(s) to trust for an https:// server instead of the public roots';
 
 /** Adds --server, --token-file, --ca-file and --json to a command. */
 export function apiOptions(cmd: Command): Command {
   return cmd
-    .option('--server <url>', `control plane URL (default ${DEFAULT_SERVER})`)
+    .option('--server <url[,url...]>', `${SERVER_HELP} (default ${DEFAULT_SERVER})`)
     .option('--token-file <file>', `API token file (env WGFABRIC_TOKEN or WGFABRIC_TOKEN_FILE, default ${DEFAULT_TOKEN_FILE})`)
     .option('--ca-file <file>', CA_FILE_HELP)
     .option('--json', 'machine-readable JSON output');
@@ -44,10 +47,13 @@ export function resolveCa(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env)
   return file ? readCaFile(file) : undefined;
 }
 
-/** The API client of a command: server, token and CA from its flags or the environment. */
-export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env): ApiClient {
+/**
+ * The API client of a command: server(s), token and CA from its flags or the environment;
+ * `extra` adds client options (e.g. a failover log line for long-running roles).
+ */
+export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env, extra: Pick<ApiClientOptions, 'onFailover'> = {}): ApiClient {
   const ca = resolveCa(flags, env);
-  return new ApiClient({ baseUrl: flags.server ?? env.WGFABRIC_SERVER ?? DEFAULT_SERVER, token: resolveToken(flags, env), ...(ca !== undefined ? { ca } : {}) });
+  return new ApiClient({ baseUrl: flags.server ?? env.WGFABRIC_SERVER ?? DEFAULT_SERVER, token: resolveToken(flags, env), ...(ca !== undefined ? { ca } : {}), ...extra });
 }
 
 /** Collects repeatable `--label k=v` options into a record. */

@@ -16,7 +16,7 @@ import { LbGroup } from '../lb/group.js';
 import { startLbHttp, LbMetrics } from '../lb/service-http.js';
 import { LbService, type LbLog, type LbServiceStatus } from '../lb/service.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
-import { apiClient, apiOptions, CA_FILE_HELP, positiveInt, type ApiFlags } from './context.js';
+import { apiClient, apiOptions, CA_FILE_HELP, positiveInt, SERVER_HELP, type ApiFlags } from './context.js';
 import { allLbReports, lbReportRows, renderLbReportRows } from './lb-reports.js';
 import { collect, registerLbKeepalivedCommand } from './lb-keepalived.js';
 import { emit, renderTable } from './output.js';
@@ -116,7 +116,7 @@ function renderLbStatus(s: LbServiceStatus): string {
 export function registerLbCommands(program: Command): void {
   const lb = program.command('lb').description('L4 load balancer: VIPs in front of pools (Maglev + nftables + health checks)');
   lb.command('run').description('run the load balancer of one or more VIPs, one per --pool/--vip pair (root, in the namespace that owns the VIPs); affinity and table size follow each pool (pool update --lb-affinity/--lb-table-size), weights the nodes (node update --weight)')
-    .option('--server <url>', 'control plane URL')
+    .option('--server <url[,url...]>', SERVER_HELP)
     .option('--token-file <file>', 'API token file, operator or admin (reads nodes, manages the probe peers, reports the state)')
     .option('--ca-file <file>', CA_FILE_HELP)
     .requiredOption('--pool <pool>', 'pool whose nodes are the backends of the --vip of the same pair (repeatable, paired in order with --vip)', collect)
@@ -145,7 +145,7 @@ export function registerLbCommands(program: Command): void {
       if (f.reportIntervalMs < 100) throw new FabricError('WGF_ERR_VALIDATION', `--report-interval-ms must be at least 100, got ${f.reportIntervalMs}`);
       const { health, drainTimeoutMs } = lbRunSettings(f);
       const listen = f.listen ? parseListen(f.listen) : undefined;
-      const api = apiClient(f);
+      const api = apiClient(f, process.env, { onFailover: (e) => jsonLog('warn', 'control plane replica failed; trying the next', { ...e }) });
       const metrics = new LbMetrics({ instance: f.instance });
       const group = new LbGroup(pairs.map(({ pool, vip, port }) => {
         const service = new LbService({

@@ -4,13 +4,18 @@ import type {
 } from '../protocol/api.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
 import type { AdminState, AuditEntry, LbReport, Node, NodeStatus, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs, Endpoints, failureKind, mayFailOver, parseServerUrls, repeatable, type FailoverOptions } from './failover.js';
 import { SseParser } from './sse.js';
 import { caDispatcher, tlsProblem } from './tls.js';
 
 /** Where the API is and how to authenticate. */
 export interface ApiClientOptions {
-  /** e.g. "http://127.0.0.1:7080" */
-  readonly baseUrl: string;
+  /**
+   * e.g. "http://127.0.0.1:7080"; several replicas of one control plane as a list or
+   * comma-separated ("https://a:7080,https://b:7080"): see FailoverOptions and README.
+   */
+  readonly baseUrl: string | readonly string[];
   /** API token text ("wgf_..."); never logged or put into error messages. */
   readonly token?: string;
   /** Per-request timeout (default 30 s; long polls add their wait). */
@@ -22,6 +27,12 @@ export interface ApiClientOptions {
    * (a private CA; see readCaFile). Without it https uses Node's public roots.
    */
   readonly ca?: string;
+  /** Failover between several URLs (ignored with one, unless `rounds` is given). */
+  readonly failover?: FailoverOptions;
+  /** TCP/TLS connect timeout (default: 3 s with several URLs, so a dead host is left quickly; else undici's 10 s). */
+  readonly connectTimeoutMs?: number;
+  /** Called when a replica failed and the request moves to the next (for a log line). Never carries tokens. */
+  readonly onFailover?: (e: { readonly from: string; readonly to: string; readonly reason: string }) => void;
 }
 
 /** Pagination of list calls: page size 1..1000 and the previous page's `next`. */
@@ -35,6 +46,8 @@ export interface WatchOptions {
   readonly onHeartbeat?: (revision: number) => void;
   /** Reject with WGF_ERR_UNAVAILABLE when nothing (not even a heartbeat) arrives for this long (default 30 s). */
   readonly idleTimeoutMs?: number;
+  /** Called once the stream is open, with the origin of the replica serving it. */
+  readonly onOpen?: (server: string) => void;
 }
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -46,17 +59,32 @@ interface Req { query?: Query; body?: unknown; ifMatch?: number | undefined; sig
  * unreachable server is WGF_ERR_UNAVAILABLE. Used by the CLI, the node agent and the LB.
  */
 export class ApiClient {
-  private readonly base: string;
+  private readonly endpoints: Endpoints;
   private readonly fetchImpl: typeof fetch;
   private readonly timeoutMs: number;
-  /** Only with a private CA: otherwise fetch's global dispatcher (public roots). */
+  private readonly rounds: number;
+  /** Only with a private CA or a connect timeout: otherwise fetch's global dispatcher (public roots). */
   private readonly dispatcher: Dispatcher | undefined;
 
+  /** WGF_ERR_VALIDATION when a URL of baseUrl is not an http(s) URL. */
   constructor(private readonly opts: ApiClientOptions) {
-    this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.endpoints = new Endpoints(parseServerUrls(opts.baseUrl));
     this.fetchImpl = opts.fetch ?? fetch;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.dispatcher = opts.ca !== undefined ? caDispatcher(opts.ca) : undefined;
+    const several = this.endpoints.urls.length > 1;
+    this.rounds = opts.failover?.rounds ?? (several ? 2 : 0);
+    const connectTimeout = opts.connectTimeoutMs ?? (several ? 3000 : undefined);
+    this.dispatcher = opts.ca !== undefined || connectTimeout !== undefined ? caDispatcher(opts.ca, connectTimeout) : undefined;
+  }
+
+  /** Every control-plane URL this client knows, in order. */
+  get servers(): readonly string[] {
+    return this.endpoints.urls;
+  }
+
+  /** The URL requests go to now (the replica that last answered, or the next after one that failed). */
+  get server(): string {
+    return this.endpoints.active;
   }
 
   // ---- meta ----
@@ -112,8 +140,11 @@ export class ApiClient {
       timer = setTimeout(() => idle.abort(), o.idleTimeoutMs ?? 30_000);
     };
     kick();
+    let server = this.endpoints.active;
     try {
-      const res = await this.send('GET', `/v1/pools/${seg(pool)}/watch`, { query: { since }, signal }, false);
+      const { res, base } = await this.send('GET', `/v1/pools/${seg(pool)}/watch`, { query: { since }, signal }, false);
+      server = base;
+      o.onOpen?.(originOf(base));
       if (!res.body) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream has no body');
       const parser = new SseParser();
       const decoder = new TextDecoder();
@@ -142,8 +173,10 @@ export class ApiClient {
       throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream ended; reconnect');
     } catch (e) {
       if (o.signal.aborted) return;
+      // A stream that breaks or stalls most likely lost its replica: the next request tries another first.
+      if (this.endpoints.urls.length > 1) this.endpoints.failed(server);
       if (idle.signal.aborted) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream went silent; reconnect');
-      throw e instanceof FabricError ? e : unreachable(this.base, e);
+      throw e instanceof FabricError ? e : unreachable(server, e);
     } finally {
       clearTimeout(timer);
     }
@@ -207,42 +240,105 @@ export class ApiClient {
   }
 
   private async call<T>(method: string, path: string, r: Req = {}): Promise<T> {
-    const res = await this.send(method, path, r, true);
+    const { res } = await this.send(method, path, r, true);
     if (res.status === 204) return undefined as T;
     const type = res.headers.get('content-type') ?? '';
     return (type.includes('json') ? await res.json() : await res.text()) as T;
   }
 
-  private async send(method: string, path: string, r: Req, timeout: boolean): Promise<Response> {
-    const url = new URL(this.base + path);
+  /**
+   * One request, failing over between the replicas (see failover.ts): the replica in use first,
+   * then the others; a failure that may be repeated moves on to the next, and after a round in
+   * which all failed the client backs off and tries again (opts.failover.rounds). A write that
+   * may have reached a replica that then went away is never repeated: it fails with
+   * WGF_ERR_UNAVAILABLE and details.outcome "unknown".
+   */
+  private async send(method: string, path: string, r: Req, timeout: boolean): Promise<{ res: Response; base: string }> {
+    const failures: { base: string; error: FabricError }[] = [];
+    for (let round = 0; round <= this.rounds; round++) {
+      if (round > 0) {
+        await sleep(backoffMs(round, this.opts.failover ?? {}), undefined, r.signal ? { signal: r.signal } : {}).catch(() => {});
+        if (r.signal?.aborted) throw r.signal.reason;
+      }
+      const order = this.endpoints.order();
+      for (const [k, base] of order.entries()) {
+        let res: Response;
+        try {
+          res = await this.fetchOnce(base, method, path, r, timeout);
+        } catch (e) {
+          if (r.signal?.aborted) throw r.signal.reason;
+          const kind = failureKind(e, tlsProblem(e) !== null);
+          const error = unreachable(base, e, kind === 'maybe-sent' && !repeatable(method) ? method : undefined);
+          this.endpoints.failed(base);
+          if (!mayFailOver(kind, method)) throw error;
+          failures.push({ base, error });
+          this.noteFailover(base, order[k + 1] ?? (round < this.rounds ? order[0] : undefined), error);
+          continue;
+        }
+        if (res.ok) {
+          this.endpoints.succeeded(base);
+          return { res, base };
+        }
+        const error = await errorOf(res);
+        if (res.status === 503 && this.endpoints.urls.length > 1 && (error.code === 'WGF_ERR_UNAVAILABLE' || error.code === 'WGF_ERR_STORE_UNAVAILABLE')) {
+          this.endpoints.failed(base);
+          if (repeatable(method)) {
+            failures.push({ base, error });
+            this.noteFailover(base, order[k + 1] ?? (round < this.rounds ? order[0] : undefined), error);
+            continue;
+          }
+        }
+        throw error;
+      }
+    }
+    throw allFailed(failures);
+  }
+
+  private noteFailover(from: string, to: string | undefined, error: FabricError): void {
+    if (to !== undefined && to !== from) this.opts.onFailover?.({ from: originOf(from), to: originOf(to), reason: error.message });
+  }
+
+  private async fetchOnce(base: string, method: string, path: string, r: Req, timeout: boolean): Promise<Response> {
+    const url = new URL(base + path);
     for (const [k, v] of Object.entries(r.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.opts.token) headers['authorization'] = `Bearer ${this.opts.token}`;
     if (r.ifMatch !== undefined) headers['if-match'] = `"${r.ifMatch}"`;
     if (r.body !== undefined) headers['content-type'] = 'application/json';
     const signals = [r.signal, timeout ? AbortSignal.timeout(this.timeoutMs + (r.extraTimeoutMs ?? 0)) : undefined].filter((s): s is AbortSignal => s !== undefined);
-    let res: Response;
-    try {
-      // `dispatcher` is Node's (undici's) extension of RequestInit, absent from the DOM typings.
-      const init: RequestInit & { dispatcher?: Dispatcher } = {
-        method, headers, ...(r.body !== undefined ? { body: JSON.stringify(r.body) } : {}), ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
-        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
-      };
-      res = await this.fetchImpl(url, init);
-    } catch (e) {
-      if (r.signal?.aborted) throw r.signal.reason;
-      throw unreachable(this.base, e);
-    }
-    if (res.ok) return res;
-    const text = await res.text().catch(() => '');
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
-    throw fromErrorBody(body, res.status);
+    // `dispatcher` is Node's (undici's) extension of RequestInit, absent from the DOM typings.
+    const init: RequestInit & { dispatcher?: Dispatcher } = {
+      method, headers, ...(r.body !== undefined ? { body: JSON.stringify(r.body) } : {}), ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
+      ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+    };
+    return this.fetchImpl(url, init);
   }
+}
+
+/** The FabricError of a non-2xx answer, rebuilt from its error body. */
+async function errorOf(res: Response): Promise<FabricError> {
+  const text = await res.text().catch(() => '');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return fromErrorBody(body, res.status);
+}
+
+/**
+ * Every replica failed: with one URL its own error; with several one WGF_ERR_UNAVAILABLE naming
+ * each replica and why (details.tls when one was a TLS problem, which waiting does not fix).
+ */
+function allFailed(failures: readonly { base: string; error: FabricError }[]): FabricError {
+  const last = new Map<string, FabricError>();
+  for (const f of failures) last.set(f.base, f.error);
+  if (last.size <= 1) return failures[failures.length - 1]!.error;
+  const tls = [...last.values()].find((e) => e.details?.['tls'] !== undefined)?.details?.['tls'];
+  const why = [...last.values()].map((e) => e.message).join('; ');
+  return new FabricError('WGF_ERR_UNAVAILABLE', `no control-plane replica answered (${last.size} tried): ${why}`,
+    tls !== undefined ? { tls } : undefined, { cause: failures[failures.length - 1]!.error });
 }
 
 function seg(s: string): string {
@@ -253,7 +349,7 @@ function seg(s: string): string {
  * WGF_ERR_UNAVAILABLE for a request that got no HTTP answer. A TLS failure (untrusted CA,
  * wrong host, expired certificate) says so, with the TLS code in details.tls.
  */
-function unreachable(base: string, e: unknown): FabricError {
+function unreachable(base: string, e: unknown, writeMethod?: string): FabricError {
   const tls = tlsProblem(e);
   if (tls) {
     return new FabricError('WGF_ERR_UNAVAILABLE', `TLS problem with the control plane at ${originOf(base)}: ${tls.reason} [${tls.code}]${tls.advice ? `; ${tls.advice}` : ''}`,
@@ -263,6 +359,10 @@ function unreachable(base: string, e: unknown): FabricError {
   const why = err.name === 'TimeoutError' ? 'timed out' : (err.cause?.code ?? err.name ?? 'error');
   // A plain-HTTP request to an HTTPS port: the server drops the connection without an answer.
   const hint = base.startsWith('http:') && (why === 'UND_ERR_SOCKET' || why === 'ECONNRESET') ? ' (if it serves HTTPS, use an https:// URL)' : '';
+  if (writeMethod !== undefined) {
+    return new FabricError('WGF_ERR_UNAVAILABLE', `the control plane at ${originOf(base)} went away before answering a ${writeMethod}: ${why}${hint}; `
+      + 'the write may or may not have been applied: look before repeating it', { outcome: 'unknown' }, { cause: e });
+  }
   return new FabricError('WGF_ERR_UNAVAILABLE', `cannot reach the control plane at ${originOf(base)}: ${why}${hint}`, undefined, { cause: e });
 }
 

@@ -29,10 +29,11 @@ export function readCaFile(file: string): string {
 /**
  * A fetch dispatcher whose https connections trust exactly the CA certificates in `ca` (PEM),
  * instead of the system's public roots, as `curl --cacert` does. Host names and IP addresses
- * are still checked against the certificate's subjectAltName.
+ * are still checked against the certificate's subjectAltName. `ca` undefined: the public roots
+ * (a dispatcher only for its connect timeout).
  */
-export function caDispatcher(ca: string): Dispatcher {
-  return new Agent({ connect: { ca } });
+export function caDispatcher(ca: string | undefined, connectTimeoutMs?: number): Dispatcher {
+  return new Agent({ connect: { ...(ca !== undefined ? { ca } : {}), ...(connectTimeoutMs !== undefined ? { timeout: connectTimeoutMs } : {}) } });
 }
 
 const UNTRUSTED = { reason: 'its certificate is not signed by a trusted CA', advice: 'if it uses a private CA, trust it with --ca-file or WGFABRIC_CA_FILE' };
