@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { FabricError, toFabricError } from '../protocol/errors.js';
 import { registerAgentCommand } from './agent.js';
+import { registerAuditCommand } from './audit.js';
 import { registerDoctorCommand } from './doctor.js';
 import { bindEnvironment } from './env.js';
 import { registerImportCommand } from './import.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerLbCommands(program);
   registerDoctorCommand(program);
   registerTokenCommands(program);
+  registerAuditCommand(program);
   return bindEnvironment(program);
 }
 

@@ -285,6 +285,7 @@ export const AuditListQuery = Type.Object({
   kind: Type.Optional(AuditEntrySchema.properties.kind),
   action: Type.Optional(AuditEntrySchema.properties.action),
   object: Type.Optional(Type.String({ maxLength: 256, description: 'object path prefix, e.g. pools/demo/' })),
+  afterId: Type.Optional(Type.String({ pattern: '^[0-9a-f-]{1,64}$', description: 'only entries after this audit id (ids sort by time): resume a follow' })),
 }, strict);
 /** Query string of LbList routes (strings on the wire). */
 export const LbListQuery = Type.Object({ ...page }, strict);

@@ -1,0 +1,88 @@
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient } from '../client/api-client.js';
+import { startServer, type RunningServer } from '../server/start.js';
+import type { AuditEntry } from '../protocol/types.js';
+import { parseSince } from './audit.js';
+
+let server: RunningServer;
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let api: ApiClient;
+const RUNNER = fileURLToPath(new URL('./testing/run-cli.ts', import.meta.url));
+
+function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', RUNNER, ...argv], { env: { ...process.env, ...env } }, (error, out, err) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out, err });
+    });
+  });
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wgf-audit-'));
+  server = await startServer({ dataDir: join(dir, 'data'), host: '127.0.0.1', port: 0, logger: false, handleSignals: false, stdout: { write: () => true } });
+  writeFileSync(join(dir, 'admin.token'), server.bootstrapToken! + '\n');
+  env = { WGFABRIC_SERVER: server.url, WGFABRIC_TOKEN_FILE: join(dir, 'admin.token') };
+  api = new ApiClient({ baseUrl: server.url, token: server.bootstrapToken! });
+  await api.createPool({ name: 'a', ipv4Prefix: '10.91.0.0/24', endpoint: 'vpn.example.net:51820' });
+  await api.createPool({ name: 'b', ipv4Prefix: '10.92.0.0/24', endpoint: 'vpn.example.net:51820' });
+  await api.createToken({ name: 'ops', role: 'operator' });
+});
+after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('parseSince: revisions, durations back from now, times; typos refused', () => {
+  assert.deepEqual(parseSince('r12'), { revision: 12 });
+  assert.deepEqual(parseSince('12'), { revision: 12 });
+  assert.deepEqual(parseSince('2h', 10_000_000), { time: 10_000_000 - 7_200_000 });
+  assert.deepEqual(parseSince('2030-01-01T00:00:00Z'), { time: Date.parse('2030-01-01T00:00:00Z') });
+  assert.throws(() => parseSince('yesterday'), /--since "yesterday"/);
+});
+
+test('audit lists newest first with filters, --since and --limit; --oldest-first reverses', async () => {
+  const all = await cli('audit', '--json');
+  assert.equal(all.code, 0, all.err);
+  const items = (JSON.parse(all.out) as { items: AuditEntry[] }).items;
+  assert.deepEqual(items.slice(0, 3).map((e) => `${e.kind} ${e.object}`), [`token ${items[0]!.object}`, 'pool pools/b', 'pool pools/a']);
+  assert.ok(items[0]!.kind === 'token' && items[0]!.action === 'create', 'the newest entry first');
+  assert.ok(items.every((e, i) => i === 0 || e.revision <= items[i - 1]!.revision), 'newest first');
+  const pools = JSON.parse((await cli('audit', '--kind', 'pool', '--oldest-first', '--json')).out) as { items: AuditEntry[] };
+  assert.deepEqual(pools.items.map((e) => e.object), ['pools/a', 'pools/b']);
+  const since = JSON.parse((await cli('audit', '--since', `r${pools.items[0]!.revision}`, '--json')).out) as { items: AuditEntry[] };
+  assert.ok(since.items.every((e) => e.revision > pools.items[0]!.revision) && since.items.some((e) => e.object === 'pools/b'));
+  const one = JSON.parse((await cli('audit', '--limit', '1', '--json')).out) as { items: AuditEntry[] };
+  assert.equal(one.items.length, 1);
+  const human = await cli('audit', '--actor', 'bootstrap');
+  assert.match(human.out, /^TIME\s+REV\s+ACTOR\s+ACTION\s+KIND\s+OBJECT/);
+  assert.match(human.out, /bootstrap\s+create\s+pool\s+pools\/a/);
+  const typo = await cli('audit', '--kind', 'pools');
+  assert.notEqual(typo.code, 0);
+});
+
+test('audit --follow prints new entries as they are written', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, 'audit', '--follow', '--kind', 'pool', '--interval-ms', '200', '--json'], { env: { ...process.env, ...env } });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  try {
+    const lines = async (n: number) => {
+      for (let i = 0; i < 300 && out.trim().split('\n').filter(Boolean).length < n; i++) await new Promise((r) => setTimeout(r, 100));
+      return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEntry);
+    };
+    assert.deepEqual((await lines(2)).map((e) => e.object), ['pools/a', 'pools/b']);
+    await api.createPool({ name: 'c', ipv4Prefix: '10.93.0.0/24', endpoint: 'vpn.example.net:51820' });
+    await api.createToken({ name: 'noise', role: 'read-only' });
+    await api.deletePool('c');
+    const got = await lines(4);
+    assert.deepEqual(got.map((e) => `${e.action} ${e.object}`), ['create pools/a', 'create pools/b', 'create pools/c', 'delete pools/c']);
+  } finally {
+    child.kill('SIGTERM');
+  }
+});
