@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { FabricError, toFabricError } from '../protocol/errors.js';
 import { registerAgentCommand } from './agent.js';
 import { registerAuditCommand } from './audit.js';
+import { registerCompletionCommand } from './completion.js';
 import { registerDoctorCommand } from './doctor.js';
 import { bindEnvironment } from './env.js';
 import { registerImportCommand } from './import.js';
@@ -33,7 +34,10 @@ export function buildProgram(): Command {
   registerDoctorCommand(program);
   registerTokenCommands(program);
   registerAuditCommand(program);
-  return bindEnvironment(program);
+  bindEnvironment(program);
+  // Last, so the completion covers every command and flag registered above.
+  registerCompletionCommand(program);
+  return program;
 }
 
 /** Entry point: returns the process exit code instead of exiting, so tests can call it. */
