@@ -13,6 +13,7 @@ import { registerPeerCommands } from './peer.js';
 import { registerPoolCommands } from './pool.js';
 import { registerProbeCommand } from './probe.js';
 import { registerServerCommand } from './server.js';
+import { registerStoreCheckCommand } from './store-check.js';
 import { registerTokenCommands } from './token.js';
 
 /** Builds the command tree. Each role registers its own subcommands. */
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
   registerServerCommand(program);
+  registerStoreCheckCommand(program);
   registerPoolCommands(program);
   registerNodeCommands(program);
   registerPeerCommands(program);

@@ -1,7 +1,7 @@
 import type { AuditListFilter, ChangesResponse, LbReportInput, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { AdminState, AuditEntry, LbReport, Node, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
-import type { Store, Watcher } from '../store/store.js';
+import type { Store, StoreCheckResult, StoreHealth, Watcher } from '../store/store.js';
 import { listAudit } from './audit.js';
 import { mapEvents, snapshotFrom } from './changes.js';
 import { commit, makeCtx, notFound, systemClock, type Clock, type Ctx, type MutationOptions } from './context.js';
@@ -178,6 +178,17 @@ export class ControlPlane {
   }
 
   currentRevision(): Promise<number> { return this.store.currentRevision(); }
+
+  /** Whether the store can commit (readiness); stores without health() are always ok. */
+  async storeHealth(): Promise<StoreHealth> {
+    return this.store.health ? this.store.health() : { ok: true };
+  }
+
+  /** Integrity check of the store; WGF_ERR_VALIDATION when its driver has none. */
+  async checkStore(mode: 'quick' | 'full'): Promise<StoreCheckResult> {
+    if (!this.store.check) throw V.invalid('mode', 'this store driver has no integrity check');
+    return this.store.check(mode);
+  }
 
   /** Lowest `since` the change stream still accepts (for metrics). */
   compactRevision(): Promise<number> { return this.store.compactRevision(); }

@@ -356,3 +356,12 @@ export type _SchemaChecks = [
   Check<Same<Static<typeof PoolSnapshotSchema>['revision'], PoolSnapshot['revision']>>,
   Check<Same<Static<typeof PoolChangeSchema>['type'], PoolChange['type']>>,
 ];
+
+// ---- store integrity check (POST /v1/admin/store/check) ----
+
+/** Wire schema: body of POST /v1/admin/store/check ('quick' default). */
+export const StoreCheckRequestSchema = Type.Object({ mode: Type.Optional(Type.Union([Type.Literal('quick'), Type.Literal('full')])) }, strict);
+/** Wire schema: answer of POST /v1/admin/store/check (ok false: the store is now refusing writes). */
+export const StoreCheckResponseSchema = Type.Object({
+  ok: Type.Boolean(), mode: Type.String({ maxLength: 8 }), problems: Type.Array(Type.String()), durationMs: Type.Integer({ minimum: 0 }),
+}, strict);

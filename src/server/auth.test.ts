@@ -21,6 +21,7 @@ const EXPECTED: Record<string, string> = {
   'POST /v1/tokens': 'admin',
   'DELETE /v1/tokens/:id': 'admin',
   'POST /v1/admin/compact': 'admin',
+  'POST /v1/admin/store/check': 'admin',
   'GET /v1/pools': 'read-only',
   'POST /v1/pools': 'admin',
   'GET /v1/pools/:pool': 'read-only',
@@ -68,6 +69,7 @@ const LB_REPORT = {
 const BODIES: Record<string, () => unknown> = {
   'POST /v1/tokens': () => ({ name: `t${Math.random().toString(36).slice(2, 8)}`, role: 'read-only' }),
   'POST /v1/admin/compact': () => ({}),
+  'POST /v1/admin/store/check': () => ({}),
   'POST /v1/pools': () => ({ name: `m${Math.random().toString(36).slice(2, 8)}`, ipv4Prefix: '10.9.0.0/24' }),
   'PATCH /v1/pools/:pool': () => ({ description: 'x' }),
   'POST /v1/pools/:pool/nodes': () => ({ name: `n${Math.random().toString(36).slice(2, 8)}` }),

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import {
   AuditEntrySchema, AuditListQuery, CompactRequestSchema, CompactResponseSchema, HealthResponseSchema, PageSchema, TokenCreatedSchema,
-  TokenCreateSchema, TokenListQuery, TokenParams, TokenSchema, NoQuery,
+  TokenCreateSchema, TokenListQuery, TokenParams, TokenSchema, NoQuery, StoreCheckRequestSchema, StoreCheckResponseSchema,
 } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { ControlPlane } from '../control/plane.js';
@@ -42,6 +42,14 @@ export function registerAdminRoutes(app: FastifyInstance, cp: ControlPlane): voi
     config: access(ADMIN),
   }, async (req) => cp.compact(req.body.revision, mutation(req)));
 
+  app.post<{ Body: Static<typeof StoreCheckRequestSchema> }>('/v1/admin/store/check', {
+    schema: {
+      tags: ['admin'], summary: 'Integrity check of the store (quick by default; full reads everything and holds up other requests meanwhile)',
+      querystring: NoQuery, body: StoreCheckRequestSchema, response: responses({ 200: StoreCheckResponseSchema }),
+    },
+    config: access(ADMIN),
+  }, async (req) => cp.checkStore(req.body.mode ?? 'quick'));
+
   app.get('/v1/whoami', {
     schema: { tags: ['meta'], summary: "The calling token's identity", querystring: NoQuery, response: responses({ 200: TokenSchema }) },
     config: access(ANY),
@@ -56,14 +64,20 @@ export function registerMetaRoutes(app: FastifyInstance, cp: ControlPlane, metri
   }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', {
-    schema: { tags: ['meta'], summary: 'Readiness: the store answers', response: responses({ 200: HealthResponseSchema }) },
+    schema: { tags: ['meta'], summary: 'Readiness: the store answers and can commit (503 with the reason otherwise)', response: responses({ 200: HealthResponseSchema }) },
     config: access(ANY),
   }, async () => {
+    let health;
+    let revision;
     try {
-      return { status: 'ready', revision: await cp.currentRevision() };
+      health = await cp.storeHealth();
+      revision = await cp.currentRevision();
     } catch (e) {
-      throw new FabricError('WGF_ERR_UNAVAILABLE', 'the store does not answer', undefined, { cause: e });
+      throw new FabricError('WGF_ERR_UNAVAILABLE', 'not ready: the store does not answer', undefined, { cause: e });
     }
+    // Not ready while the store cannot commit (disk full, I/O errors) or is damaged.
+    if (!health.ok) throw new FabricError('WGF_ERR_UNAVAILABLE', `not ready: ${health.reason ?? 'the store cannot commit'}`, { storeCode: health.code, reason: health.reason });
+    return { status: 'ready', revision };
   });
 
   app.get('/metrics', {

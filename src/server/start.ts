@@ -95,6 +95,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     throw e;
   }
   const server = app;
+  for (const note of (store as { openNotes?: string[] }).openNotes ?? []) server.log.info(note);
   // Logged, not audited: see compaction.ts.
   const compactor = new AutoCompactor({ store, settings: compaction, log: server.log });
   compactor.start();

@@ -1,5 +1,5 @@
 import { FabricError } from '../protocol/errors.js';
-import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, RangeResult, Store, TxnResult, Watcher } from './store.js';
+import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, RangeResult, Store, StoreCheckResult, TxnResult, Watcher } from './store.js';
 import { keepAtTxnBoundary, validateLimit, validateSince, validateTxn } from './validate.js';
 import { WatchHub } from './watch-hub.js';
 
@@ -101,6 +101,11 @@ export class MemoryStore implements Store {
   watch(prefix: string, since: number, onEvents: (events: readonly ChangeEvent[]) => void, onError: (err: Error) => void): Watcher {
     this.assertOpen();
     return this.hub.add(prefix, since, onEvents, onError);
+  }
+
+  /** Nothing is stored on a disk: the check always passes. */
+  async check(mode: 'quick' | 'full'): Promise<StoreCheckResult> {
+    return { ok: true, mode, problems: [], durationMs: 0 };
   }
 
   async close(): Promise<void> {

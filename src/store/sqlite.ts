@@ -1,9 +1,10 @@
-import { mkdirSync, realpathSync } from 'node:fs';
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { FabricError } from '../protocol/errors.js';
 import { prefixEnd } from './store.js';
-import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, RangeResult, Store, TxnResult, Watcher } from './store.js';
+import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, RangeResult, Store, StoreCheckResult, StoreHealth, TxnResult, Watcher } from './store.js';
+import { integrityProblems, isCommitFailureCode, isCorruptCode, probeCommit } from './sqlite-health.js';
 import { keepAtTxnBoundary, validateLimit, validateSince, validateTxn } from './validate.js';
 import { WatchHub } from './watch-hub.js';
 
@@ -47,6 +48,15 @@ export interface SqliteOpenOptions {
   readonly busyTimeoutMs?: number;
   /** 'normal' (default, see open()) or 'full' (fsync the WAL at every commit). */
   readonly synchronous?: 'normal' | 'full';
+  /**
+   * The integrity check open() runs before serving: 'quick' (default; PRAGMA quick_check,
+   * skipped with a note in openNotes for files above quickCheckMaxBytes so start stays
+   * bounded in time), 'full' (integrity_check) or 'none'. A damaged file is refused with
+   * WGF_ERR_STORE_CORRUPT.
+   */
+  readonly check?: 'quick' | 'full' | 'none';
+  /** Largest file the quick check at open reads (default 1 GiB, a few seconds on a local disk). */
+  readonly quickCheckMaxBytes?: number;
 }
 
 /** What SqliteStore.diagnostics() reports. */
@@ -82,6 +92,12 @@ const openDirs = new Set<string>();
  */
 export class SqliteStore implements Store {
   private closed = false;
+  /** Set once the file is known to be damaged: every txn is refused from then on. */
+  private damaged: string | null = null;
+  /** The last commit's failure (disk full, I/O error) until a commit succeeds. */
+  private commitFailure: { reason: string; probedAt: number } | null = null;
+  /** What open() has to say (e.g. the quick check was skipped); the server logs it. */
+  openNotes: string[] = [];
   private rev: number;
   private compacted: number;
   private readonly hub = new WatchHub((prefix, since) => this.guard(() => this.changesSync(prefix, since)));
@@ -152,8 +168,10 @@ export class SqliteStore implements Store {
       // current revision and must resync from a snapshot. Pass synchronous: 'full' to fsync
       // at every commit instead.
       db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      const notes = checkAtOpen(db, file, options);
       migrate(db, file);
       const store = new SqliteStore(db, real, file);
+      store.openNotes = notes;
       openDirs.add(real);
       return store;
     } catch (e) {
@@ -189,8 +207,17 @@ export class SqliteStore implements Store {
   async txn(compares: readonly Compare[], ops: readonly Op[]): Promise<TxnResult> {
     return this.guard(() => {
       validateTxn(compares, ops);
+      this.refuseIfDamaged();
       // BEGIN IMMEDIATE: take the write lock before the compares are read.
-      const out = this.txnTx.immediate(compares, ops);
+      let out: ReturnType<SqliteStore['applyTxn']>;
+      try {
+        out = this.txnTx.immediate(compares, ops);
+      } catch (e) {
+        const code = e instanceof Database.SqliteError ? e.code : undefined;
+        if (isCommitFailureCode(code)) this.commitFailure = { reason: `the last commit failed: ${code}: ${(e as Error).message}`, probedAt: Date.now() };
+        throw e;
+      }
+      this.commitFailure = null;
       if (out.failed.length > 0) return { succeeded: false, revision: this.rev, failed: out.failed };
       if (out.revision !== this.rev) {
         this.rev = out.revision;
@@ -221,6 +248,7 @@ export class SqliteStore implements Store {
         throw new FabricError('WGF_ERR_VALIDATION', `cannot compact to ${rev}: current revision is ${this.rev}`, { field: 'rev' });
       }
       if (rev <= this.compacted) return;
+      this.refuseIfDamaged();
       this.compactTx.immediate(rev);
       this.compacted = rev;
     });
@@ -229,6 +257,35 @@ export class SqliteStore implements Store {
   watch(prefix: string, since: number, onEvents: (events: readonly ChangeEvent[]) => void, onError: (err: Error) => void): Watcher {
     this.assertOpen();
     return this.hub.add(prefix, since, onEvents, onError);
+  }
+
+  /** See Store.health: damaged, or the last commit failed and a probe commit (at most once a second) still fails. */
+  async health(): Promise<StoreHealth> {
+    this.assertOpen();
+    if (this.damaged) return { ok: false, code: 'WGF_ERR_STORE_CORRUPT', reason: this.damaged };
+    const failure = this.commitFailure;
+    if (!failure) return { ok: true };
+    if (Date.now() - failure.probedAt >= 1000) {
+      try {
+        probeCommit(this.db);
+        this.commitFailure = null;
+        return { ok: true };
+      } catch (e) {
+        const code = e instanceof Database.SqliteError ? e.code : undefined;
+        if (isCorruptCode(code)) this.markDamaged(`${code}: ${(e as Error).message}`);
+        failure.probedAt = Date.now();
+        failure.reason = `the store cannot commit: ${code ?? 'error'}: ${(e as Error).message}`;
+      }
+    }
+    return this.damaged ? { ok: false, code: 'WGF_ERR_STORE_CORRUPT', reason: this.damaged } : { ok: false, code: 'WGF_ERR_STORE_UNAVAILABLE', reason: failure.reason };
+  }
+
+  /** See Store.check. Runs on this connection: other calls wait while it reads the file. */
+  async check(mode: 'quick' | 'full'): Promise<StoreCheckResult> {
+    const started = performance.now();
+    const problems = this.guard(() => integrityProblems(this.db, mode));
+    if (problems.length > 0) this.markDamaged(`the ${mode} integrity check found: ${problems.slice(0, 3).join('; ')}`);
+    return { ok: problems.length === 0, mode, problems, durationMs: Math.round(performance.now() - started) };
   }
 
   /** Closes the database and ends every watcher with WGF_ERR_STORE_UNAVAILABLE. Idempotent. */
@@ -309,11 +366,24 @@ export class SqliteStore implements Store {
     return events.slice(0, keep);
   }
 
+  private markDamaged(reason: string): void {
+    this.damaged ??= `store ${this.file} is damaged (${reason})`;
+  }
+
+  private refuseIfDamaged(): void {
+    if (this.damaged) throw new FabricError('WGF_ERR_STORE_CORRUPT', `${this.damaged}; writes are refused: stop the server and restore the data directory from a backup`, { path: this.file });
+  }
+
   private guard<T>(fn: () => T): T {
     this.assertOpen();
     try {
       return fn();
     } catch (e) {
+      if (e instanceof Database.SqliteError && isCorruptCode(e.code)) {
+        this.markDamaged(`${e.code}: ${e.message}`);
+        throw new FabricError('WGF_ERR_STORE_CORRUPT', `store ${this.file}: ${e.message}; stop the server and restore the data directory from a backup`,
+          { path: this.file, sqliteCode: e.code }, { cause: e });
+      }
       if (e instanceof Database.SqliteError) {
         throw new FabricError('WGF_ERR_STORE_UNAVAILABLE', `store ${this.file}: ${e.message}`, { path: this.file, sqliteCode: e.code }, { cause: e });
       }
@@ -350,9 +420,31 @@ function migrate(db: Database.Database, file: string): void {
   }).immediate();
 }
 
+/** The integrity check before serving (SqliteOpenOptions.check); returns notes for the log. */
+function checkAtOpen(db: Database.Database, file: string, options: SqliteOpenOptions): string[] {
+  const mode = options.check ?? 'quick';
+  if (mode === 'none') return [];
+  const size = statSync(file).size;
+  const max = options.quickCheckMaxBytes ?? 1024 ** 3;
+  if (mode === 'quick' && size > max) {
+    return [`store ${file} is ${size} bytes, above ${max}: the quick integrity check at start was skipped; run \`wgfabric store-check --full\` while the server is stopped`];
+  }
+  const started = performance.now();
+  const problems = integrityProblems(db, mode);
+  if (problems.length > 0) {
+    throw new FabricError('WGF_ERR_STORE_CORRUPT', `store ${file} is damaged (the ${mode} integrity check found: ${problems.slice(0, 3).join('; ')}); `
+      + 'the server will not write into it: restore the data directory from a backup (or move store.db away to start empty)', { path: file, problems: problems.slice(0, 10) });
+  }
+  return [`store ${file}: ${mode} integrity check ok (${size} bytes, ${Math.round(performance.now() - started)} ms)`];
+}
+
 function openError(e: unknown, file: string): FabricError {
   if (e instanceof FabricError) return e;
   const code = e instanceof Database.SqliteError ? e.code : undefined;
+  if (isCorruptCode(code)) {
+    return new FabricError('WGF_ERR_STORE_CORRUPT', `store ${file} is damaged (${code}: ${(e as Error).message}); restore the data directory from a backup`,
+      { path: file, sqliteCode: code }, { cause: e });
+  }
   const why = code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT'
     ? 'is not a SQLite database or is corrupted; restore it from a backup or move it away'
     : code === 'SQLITE_BUSY'

@@ -77,6 +77,24 @@ export interface Watcher {
   cancel(): void;
 }
 
+/** What Store.health() reports: whether the store can commit now, and if not why. */
+export interface StoreHealth {
+  readonly ok: boolean;
+  /** When not ok: WGF_ERR_STORE_CORRUPT (damaged; writes refused) or WGF_ERR_STORE_UNAVAILABLE (cannot commit, e.g. disk full). */
+  readonly code?: 'WGF_ERR_STORE_CORRUPT' | 'WGF_ERR_STORE_UNAVAILABLE';
+  /** One line for people, e.g. "the last commit failed: SQLITE_FULL: database or disk is full". */
+  readonly reason?: string;
+}
+
+/** What Store.check() reports. */
+export interface StoreCheckResult {
+  readonly ok: boolean;
+  readonly mode: 'quick' | 'full';
+  /** The problems found (at most a few dozen); empty when ok. */
+  readonly problems: readonly string[];
+  readonly durationMs: number;
+}
+
 export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
   range(prefix: string, options?: RangeOptions): Promise<RangeResult>;
@@ -96,6 +114,20 @@ export interface Store {
   compact(rev: number): Promise<void>;
   watch(prefix: string, since: number, onEvents: (events: readonly ChangeEvent[]) => void, onError: (err: Error) => void): Watcher;
   close(): Promise<void>;
+  /**
+   * Optional driver capability: whether the store can commit now (readiness). A driver that
+   * learns its data is damaged reports WGF_ERR_STORE_CORRUPT and from then on refuses every
+   * txn with that code (never writes into a damaged store); one whose last commit failed for
+   * lack of space or an I/O error reports WGF_ERR_STORE_UNAVAILABLE until a commit (or a
+   * probe of its own, at most about once a second) succeeds. Absent: always ready.
+   */
+  health?(): Promise<StoreHealth>;
+  /**
+   * Optional driver capability: an integrity check of the stored data ('quick': bounded by
+   * the data size; 'full': everything, may take long and hold up other calls). Problems
+   * found mark the store damaged as for health().
+   */
+  check?(mode: 'quick' | 'full'): Promise<StoreCheckResult>;
 }
 
 /** Smallest string greater than every key with this prefix (for range ends). */
