@@ -119,6 +119,11 @@ export class Agent {
     return this.stats.deviceUp && this.desired !== null && lag <= (this.opts.readyLagRevisions ?? 0);
   }
 
+  /** Peer names by public key, from the desired state (empty before the first snapshot). */
+  peerNames(): ReadonlyMap<string, string> {
+    return this.desired?.namesByKey() ?? new Map();
+  }
+
   /** Live per-peer state from the last device read (handshakes, bytes). */
   get peerStates(): ReadonlyMap<string, DevicePeerState> {
     return this.lastPeerStates;

@@ -90,6 +90,13 @@ export class DesiredState {
     return out;
   }
 
+  /** Peer names by public key (for labels such as metrics' friendly_name). */
+  namesByKey(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const p of this.peers.values()) out.set(p.publicKey, p.name);
+    return out;
+  }
+
   /** Number of peers that should be on the device at `now` (cheap: no spec is built). */
   servedCount(now: Date): number {
     let n = 0;

@@ -1,16 +1,81 @@
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Agent } from './agent.js';
-import type { WireGuardDevice } from './device.js';
+import type { DevicePeerState, WireGuardDevice } from './device.js';
 
 /** Handshake age buckets (seconds): fresh sessions rekey every 120 s, dead ones pass 180 s. */
 const AGE_BUCKETS = [5, 15, 30, 60, 120, 180, 300, 900, 3600];
+
+/** Optional per-peer series (off by default: one series per peer and metric). */
+export interface AgentMetricsOptions {
+  readonly peerMetrics?: boolean;
+  /** The interface label of per-peer series. */
+  readonly iface?: string;
+  /** Peer names in the control plane by public key, for the friendly_name label. */
+  readonly peerNames?: () => ReadonlyMap<string, string>;
+}
+
+/** A live session ends REJECT_AFTER_TIME (180 s) after its handshake without a new one. */
+export const SESSION_MAX_AGE_S = 180;
+
+/** What one device read tells the metrics. */
+export interface DeviceScrape {
+  readonly peers: ReadonlyMap<string, DevicePeerState>;
+  readonly rxTotal: number;
+  readonly txTotal: number;
+  readonly never: number;
+  readonly withSession: number;
+  /** Cumulative counts per AGE_BUCKETS entry, then +Inf. */
+  readonly ageBuckets: readonly number[];
+}
+
+/**
+ * Monotonic byte totals over a changing peer set: adds each peer's growth since the last read;
+ * a peer whose counter fell (device restarted, peer re-added) counts from 0 again; a peer that
+ * left keeps what it contributed.
+ */
+export class TrafficTotals {
+  private readonly last = new Map<string, { rx: number; tx: number }>();
+  rx = 0;
+  tx = 0;
+
+  update(peers: ReadonlyMap<string, DevicePeerState>): void {
+    for (const [key, p] of peers) {
+      const prev = this.last.get(key);
+      this.rx += prev && p.rxBytes >= prev.rx ? p.rxBytes - prev.rx : p.rxBytes;
+      this.tx += prev && p.txBytes >= prev.tx ? p.txBytes - prev.tx : p.txBytes;
+      this.last.set(key, { rx: p.rxBytes, tx: p.txBytes });
+    }
+    for (const key of [...this.last.keys()]) if (!peers.has(key)) this.last.delete(key);
+  }
+}
+
+/** Pure: the scrape figures of one device read at `nowMs`. */
+export function summarizePeers(peers: ReadonlyMap<string, DevicePeerState>, nowMs: number, totals: TrafficTotals): DeviceScrape {
+  if (peers.size > 0) totals.update(peers);
+  let never = 0;
+  let withSession = 0;
+  const ageBuckets = new Array<number>(AGE_BUCKETS.length + 1).fill(0);
+  for (const p of peers.values()) {
+    if (p.lastHandshakeMs === null) {
+      never++;
+      continue;
+    }
+    const age = Math.max(0, (nowMs - p.lastHandshakeMs) / 1000);
+    if (age < SESSION_MAX_AGE_S) withSession++;
+    AGE_BUCKETS.forEach((b, i) => {
+      if (age <= b) ageBuckets[i]!++;
+    });
+    ageBuckets[AGE_BUCKETS.length]!++;
+  }
+  return { peers, rxTotal: totals.rx, txTotal: totals.tx, never, withSession, ageBuckets };
+}
 
 /**
  * The agent's Prometheus metrics, read from its stats at scrape time. Handshake ages and
  * traffic come from a fresh device read per scrape.
  */
-export function agentMetrics(agent: Agent, device: WireGuardDevice, labels: { pool: string; node: string }): Registry {
+export function agentMetrics(agent: Agent, device: WireGuardDevice, labels: { pool: string; node: string }, opts: AgentMetricsOptions = {}): Registry {
   const registry = new Registry();
   registry.setDefaultLabels(labels);
   const s = agent.stats;
@@ -38,41 +103,68 @@ export function agentMetrics(agent: Agent, device: WireGuardDevice, labels: { po
   gauge('wgfabric_agent_watch_resume_gap_seconds', 'From the last broken change stream to the next one open', () => (s.lastResumeGapMs ?? 0) / 1000);
 
   // prom-client collects all metrics concurrently: one device read per scrape feeds them all.
-  let scrape: Promise<{ rx: number; tx: number; never: number; ages: number[] }> | null = null;
+  const traffic = new TrafficTotals();
+  let scrape: Promise<DeviceScrape> | null = null;
   const readDevice = () => {
     scrape ??= (async () => {
-      const out = { rx: 0, tx: 0, never: 0, ages: [] as number[] };
-      const now = Date.now();
+      let peers: ReadonlyMap<string, DevicePeerState> = new Map();
       try {
-        for (const p of (await device.state()).peers.values()) {
-          out.rx += p.rxBytes;
-          out.tx += p.txBytes;
-          if (p.lastHandshakeMs === null) out.never++;
-          else out.ages.push(Math.max(0, (now - p.lastHandshakeMs) / 1000));
-        }
+        peers = (await device.state()).peers;
       } catch {
-        // device away: the ready gauge already says so
+        // device away: the ready gauge already says so; totals keep their value
       }
       setTimeout(() => (scrape = null), 500).unref();
-      return out;
+      return summarizePeers(peers, Date.now(), traffic);
     })();
     return scrape;
   };
-  const deviceGauge = (name: string, help: string, pick: (d: Awaited<ReturnType<typeof readDevice>>) => number) =>
+  const deviceGauge = (name: string, help: string, pick: (d: DeviceScrape) => number) =>
     new Gauge({ name, help, registers: [registry], async collect() { this.set(pick(await readDevice())); } });
-  deviceGauge('wgfabric_agent_rx_bytes', 'Bytes received from all peers (device counters)', (d) => d.rx);
-  deviceGauge('wgfabric_agent_tx_bytes', 'Bytes sent to all peers (device counters)', (d) => d.tx);
+  // Counters that only go up: per-peer deltas summed, so a removed peer or a restarted device
+  // never makes them fall (a peer whose counter fell started again from 0).
+  const totalCounter = (name: string, help: string, pick: (d: DeviceScrape) => number) => {
+    let last = 0;
+    return new Counter({ name, help, registers: [registry], async collect() { const v = pick(await readDevice()); this.inc(Math.max(0, v - last)); last = Math.max(last, v); } });
+  };
+  totalCounter('wgfabric_agent_received_bytes_total', 'Bytes received from all peers since the agent started', (d) => d.rxTotal);
+  totalCounter('wgfabric_agent_sent_bytes_total', 'Bytes sent to all peers since the agent started', (d) => d.txTotal);
   deviceGauge('wgfabric_agent_peers_without_handshake', 'Peers that never completed a handshake', (d) => d.never);
-  new Histogram({
-    name: 'wgfabric_agent_handshake_age_seconds',
-    help: "Age of each peer's last handshake at scrape time",
-    buckets: AGE_BUCKETS,
+  deviceGauge('wgfabric_agent_peers_with_session', `Peers whose last handshake is younger than ${SESSION_MAX_AGE_S} s (REJECT_AFTER_TIME): they hold a live session here`, (d) => d.withSession);
+  // Current ages as a cumulative gauge per bucket: histogram_quantile() works on it, and it is
+  // not an event histogram (whose _count must only grow), so nothing is rebuilt per scrape.
+  new Gauge({
+    name: 'wgfabric_agent_peers_by_handshake_age',
+    help: 'Peers whose last handshake is at most `le` seconds old at scrape time (cumulative; +Inf counts every peer with a handshake)',
+    labelNames: ['le'],
     registers: [registry],
     async collect() {
-      this.reset();
-      for (const age of (await readDevice()).ages) this.observe(age);
+      const d = await readDevice();
+      AGE_BUCKETS.forEach((b, i) => this.set({ le: String(b) }, d.ageBuckets[i]!));
+      this.set({ le: '+Inf' }, d.ageBuckets[AGE_BUCKETS.length]!);
     },
   });
+  if (opts.peerMetrics) {
+    // prometheus_wireguard_exporter's names, so its dashboards work; one series per peer.
+    const perPeer = (name: string, help: string, pick: (p: DevicePeerState) => number, type: 'counter' | 'gauge') => {
+      const Kind = type === 'counter' ? Counter : Gauge;
+      new Kind({
+        name, help, labelNames: ['interface', 'public_key', 'friendly_name'], registers: [registry],
+        async collect() {
+          const d = await readDevice();
+          const names = opts.peerNames?.() ?? new Map<string, string>();
+          (this as Gauge).reset();
+          for (const [key, p] of d.peers) {
+            const labels = { interface: opts.iface ?? '', public_key: key, friendly_name: names.get(key) ?? '' };
+            if (this instanceof Gauge) this.set(labels, pick(p));
+            else (this as Counter).inc(labels, pick(p));
+          }
+        },
+      });
+    };
+    perPeer('wireguard_sent_bytes_total', 'Bytes sent to the peer (device counter; resets when the device restarts)', (p) => p.txBytes, 'counter');
+    perPeer('wireguard_received_bytes_total', 'Bytes received from the peer (device counter; resets when the device restarts)', (p) => p.rxBytes, 'counter');
+    perPeer('wireguard_latest_handshake_seconds', 'Unix time of the last handshake with the peer, 0 if none', (p) => (p.lastHandshakeMs ?? 0) / 1000, 'gauge');
+  }
   return registry;
 }
 

@@ -12,7 +12,7 @@ import { parseListen } from './server.js';
 
 interface AgentFlags extends ApiFlags {
   pool: string; node: string; interface: string; driver: string; reconcileInterval: number; reportInterval: number;
-  listen?: string; ifaceSetup: boolean;
+  listen?: string; ifaceSetup: boolean; peerMetrics?: boolean;
 }
 
 /** One JSON line per event on stderr; fields never carry keys or tokens. */
@@ -31,6 +31,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--reconcile-interval <s>', 'seconds between full compare-and-repair runs', positiveInt('--reconcile-interval'), 30)
     .option('--report-interval <s>', 'seconds between status reports', positiveInt('--report-interval'), 5)
     .option('--listen <host:port>', 'serve /healthz, /readyz and /metrics here')
+    .option('--peer-metrics', 'also export per-peer series (prometheus_wireguard_exporter names: wireguard_sent_bytes_total, ...): 3 series per peer')
     .option('--no-iface-setup', 'do not set tunnel addresses, MTU and link state on the interface')
     .action(async (f: AgentFlags) => {
       let device: WireGuardDevice;
@@ -44,7 +45,9 @@ export function registerAgentCommand(program: Command): void {
         ...(f.ifaceSetup ? { onConfigured: (pool) => bringUp(f.interface, pool) } : {}),
       });
       const http = f.listen
-        ? await startAgentHttp(agent, agentMetrics(agent, device, { pool: f.pool, node: f.node }), parseListen(f.listen).host, parseListen(f.listen).port)
+        ? await startAgentHttp(agent, agentMetrics(agent, device, { pool: f.pool, node: f.node }, {
+          ...(f.peerMetrics ? { peerMetrics: true, iface: f.interface, peerNames: () => agent.peerNames() } : {}),
+        }), parseListen(f.listen).host, parseListen(f.listen).port)
         : null;
       agent.start();
       jsonLog('info', 'agent started', { pool: f.pool, node: f.node, interface: f.interface, driver: f.driver, listen: f.listen ?? null, servers: api.servers });
