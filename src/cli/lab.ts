@@ -2,12 +2,13 @@ import type { Command } from 'commander';
 import { labUp, openLab } from '../lab/lab.js';
 import { loadStates, teardown, teardownOrphans } from '../lab/state.js';
 import { latestHandshakes, ping } from '../lab/traffic.js';
+import { serverUrlsFor } from '../lab/plan-cp.js';
 import { FabricError } from '../protocol/errors.js';
 import { positiveInt } from './context.js';
 import { collectNodeRows, renderNodeRows, type NodeRow } from './node.js';
 import { emit, renderTable } from './output.js';
 
-interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean }
+interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number }
 
 /** `wgfabric lab up|status|down`: the whole fabric on this host in network namespaces (root). */
 export function registerLabCommands(program: Command): void {
@@ -18,6 +19,8 @@ export function registerLabCommands(program: Command): void {
     .option('--reconcile-interval <s>', 'agent reconcile period', positiveInt('--reconcile-interval'), 30)
     .option('--lb', 'put a load balancer (wgfabric lb run) in front of the backends; clients connect to its VIP')
     .option('--lb-instances <n>', 'LB instances with --lb; two or more sit behind an ECMP router namespace and SNAT replies', positiveInt('--lb-instances'), 1)
+    .option('--store <sqlite|etcd>', 'sqlite: one control plane on SQLite; etcd: an etcd cluster (one namespace per member) and server replicas on it', 'sqlite')
+    .option('--control-planes <n>', 'etcd members and server replicas with --store etcd (default 3); agents and LBs get every replica\'s URL', positiveInt('--control-planes'))
     .option('--no-tls', 'serve the control plane over plain HTTP instead of HTTPS with a CA made for the lab')
     .option('--base <dir>', 'state directory', '.wgfabric')
     .option('--json', 'JSON output')
@@ -25,6 +28,8 @@ export function registerLabCommands(program: Command): void {
       const l = await labUp({
         backends: f.backends, clients: f.clients, base: f.base, reconcileInterval: f.reconcileInterval, lb: !!f.lb || f.lbInstances > 1, lbInstances: f.lbInstances,
         tls: f.tls, log: (s) => !f.json && console.log(s),
+        ...(f.store === 'etcd' || f.store === 'sqlite' ? { store: f.store } : fail(`--store must be sqlite or etcd, got "${f.store}"`)),
+        ...(f.controlPlanes !== undefined ? { controlPlanes: f.controlPlanes } : {}),
       });
       const caFile = l.state.tls?.caFile;
       const pings: { client: string; backend: string; sent: number; received: number; avgMs: number | null }[] = [];
@@ -32,12 +37,12 @@ export function registerLabCommands(program: Command): void {
         const r = await ping(h.netns, l.plan.pool.serverTunnelIp, 3);
         pings.push({ client: h.name, backend: l.plan.lb ? `VIP ${l.plan.lb.vip}` : l.plan.backends[j % l.plan.backends.length]!.name, ...r });
       }
-      emit(!!f.json, { tag: l.plan.tag, server: l.plan.serverUrl, adminTokenFile: `${l.state.dir}/admin.token`, caFile: caFile ?? null, ...(l.plan.lb ? { lbStatus: l.plan.lb.instances.map((i) => i.statusUrl) } : {}), pings }, () =>
+      emit(!!f.json, { tag: l.plan.tag, server: serverUrlsFor(l.plan), ...(l.plan.controlPlanes ? { etcd: l.plan.controlPlanes.members.map((m) => m.clientUrl) } : {}), adminTokenFile: `${l.state.dir}/admin.token`, caFile: caFile ?? null, ...(l.plan.lb ? { lbStatus: l.plan.lb.instances.map((i) => i.statusUrl) } : {}), pings }, () =>
         '\ntraffic through the fabric (client -> its backend -> 10.77.0.1):\n'
         + renderTable(pings, [{ header: 'CLIENT', get: (p) => p.client }, { header: 'VIA', get: (p) => p.backend },
           { header: 'SENT', get: (p) => p.sent }, { header: 'RECEIVED', get: (p) => p.received }, { header: 'AVG MS', get: (p) => p.avgMs }])
         + `\nlab ${l.plan.tag} is up. Try:\n`
-        + `  export WGFABRIC_SERVER=${l.plan.serverUrl} WGFABRIC_TOKEN_FILE=${l.state.dir}/admin.token${caFile ? ` WGFABRIC_CA_FILE=${caFile}` : ''}\n`
+        + `  export WGFABRIC_SERVER=${serverUrlsFor(l.plan)} WGFABRIC_TOKEN_FILE=${l.state.dir}/admin.token${caFile ? ` WGFABRIC_CA_FILE=${caFile}` : ''}\n`
         + '  npx wgfabric status\n'
         + `  ip netns exec ${l.plan.clients[0]?.netns ?? l.plan.backends[0]!.netns} ping ${l.plan.pool.serverTunnelIp}\n`
         + (l.plan.lb?.instances ?? []).map((i) => `  npx wgfabric lb status --url ${i.statusUrl}\n`).join('')
@@ -56,7 +61,7 @@ export function registerLabCommands(program: Command): void {
           const hs = [...(await latestHandshakes(c.netns, c.wgIface)).values()][0] ?? 0;
           handshakes.push({ client: c.name, lastHandshakeAgeS: hs ? Math.round(Date.now() / 1000 - hs) : null });
         }
-        out.push({ tag: st.plan.tag, server: st.plan.serverUrl, revision, nodes: rows, clients: handshakes });
+        out.push({ tag: st.plan.tag, server: serverUrlsFor(st.plan), revision, nodes: rows, clients: handshakes });
       }
       emit(!!f.json, out, () => out.length === 0 ? 'no labs\n' : out.map((o) => `lab ${o.tag} (${o.server})\n${renderNodeRows(o.nodes, o.revision)}`
         + renderTable(o.clients, [{ header: 'CLIENT', get: (c) => c.client }, { header: 'LAST HANDSHAKE', get: (c) => (c.lastHandshakeAgeS === null ? 'never' : `${c.lastHandshakeAgeS}s ago`) }])).join('\n'));
@@ -75,4 +80,8 @@ export function registerLabCommands(program: Command): void {
       const orphans = await teardownOrphans(f.all ? undefined : states.map((s) => s.plan.tag));
       if (orphans.length) console.log(`removed leftovers: ${orphans.join(' ')}`);
     });
+}
+
+function fail(message: string): never {
+  throw new FabricError('WGF_ERR_VALIDATION', message, { field: 'store' });
 }

@@ -16,6 +16,8 @@ import type { LbServiceStatus } from '../lb/service.js';
 import { planLab, type LabHost, type LabLbTier, type LabPlan } from './plan.js';
 import { labsRoot, saveState, teardown, type LabState } from './state.js';
 import { makeLabTls } from './tls.js';
+import { startControlPlanes, type LabSteps } from './control-planes.js';
+import { planControlPlanes, serverUrlsFor } from './plan-cp.js';
 
 const BIN = fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url));
 export const AGENT_METRICS_PORT = 9586;
@@ -42,6 +44,10 @@ export interface LabOptions {
   readonly lbArgs?: readonly string[];
   /** Serve the control plane over HTTPS with a CA made for this lab (default true; see makeLabTls). */
   readonly tls?: boolean;
+  /** 'etcd': an etcd cluster and `controlPlanes` server replicas (plan-cp.ts); default 'sqlite': one server. */
+  readonly store?: 'sqlite' | 'etcd';
+  /** etcd members and server replicas with store 'etcd' (default 3); 1 otherwise. */
+  readonly controlPlanes?: number;
 }
 
 /** A running lab: its layout, an admin API client and the client peers it made. */
@@ -193,7 +199,7 @@ export function startLb(lab: Pick<Lab, 'state' | 'plan'>, index = 0, extraArgs: 
   const lb = lbOf(lab, index);
   const tier = lab.plan.lb!;
   return spawnDetached(lab.state, `lb ${lb.name}`, [
-    process.execPath, BIN, 'lb', 'run', '--server', lab.plan.serverUrl, '--token-file', join(lab.state.dir, 'admin.token'),
+    process.execPath, BIN, 'lb', 'run', '--server', serverUrlsFor(lab.plan, index), '--token-file', join(lab.state.dir, 'admin.token'),
     '--pool', lab.plan.pool.name, '--vip', `${tier.vip}:${lab.plan.pool.listenPort}`, '--instance', lb.instance,
     '--return-path', tier.returnPath, '--key-file', join(lab.state.dir, `${lb.name}.key`), '--listen', lb.listen, '--ready-max-age-ms', '5000',
     ...extraArgs,
@@ -225,7 +231,7 @@ export async function startWireguardGo(state: LabState, h: LabHost): Promise<voi
 export function startAgent(lab: Lab, index: number, reconcileInterval = 30): number {
   const h = lab.plan.backends[index]!;
   return spawnDetached(lab.state, `agent ${h.name}`, [
-    process.execPath, BIN, 'agent', '--server', lab.plan.serverUrl, '--token-file', join(lab.state.dir, `${h.name}.token`),
+    process.execPath, BIN, 'agent', '--server', serverUrlsFor(lab.plan, index), '--token-file', join(lab.state.dir, `${h.name}.token`),
     '--pool', lab.plan.pool.name, '--node', h.name, '--interface', h.wgIface, '--listen', `${h.address}:${AGENT_METRICS_PORT}`,
     '--reconcile-interval', String(reconcileInterval), '--report-interval', '1',
   ], join(lab.state.dir, `${h.name}.agent.log`), h.netns);
@@ -286,7 +292,13 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     const clientOctet = await pickOctet([octet]);
     lbPlan = { clientOctet, instances: lbInstances, ...(lbInstances > 1 ? { transitOctet: await pickOctet([octet, clientOctet]) } : {}) };
   }
-  const plan = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan, opts.tls === false ? 'http' : 'https');
+  const scheme = opts.tls === false ? 'http' : 'https';
+  const lab0 = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan, scheme);
+  if (opts.store !== 'etcd' && (opts.controlPlanes ?? 1) !== 1) {
+    throw new FabricError('WGF_ERR_VALIDATION', '--control-planes above 1 needs --store etcd (replicas share one etcd cluster; SQLite is one file)', { field: 'controlPlanes' });
+  }
+  const cp = opts.store === 'etcd' ? planControlPlanes(lab0.tag, `198.18.${octet}`, lab0.hostAddress, opts.controlPlanes ?? 3, scheme) : undefined;
+  const plan: LabPlan = cp ? { ...lab0, serverUrl: cp.replicas[0]!.url, controlPlanes: cp } : lab0;
   const dir = resolve(labsRoot(opts.base ?? '.wgfabric'), plan.tag);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const state: LabState = { plan, dir, pids: [], netns: [], links: [], startedAt: new Date().toISOString() };
@@ -304,14 +316,15 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       state.tls = await makeLabTls(dir, plan);
       saveState(state);
     }
-    await startServer(state);
+    if (plan.controlPlanes) await startControlPlanes(state, LAB_STEPS, BIN, log);
+    else await startServer(state);
     const api = labApi(state, readFileSync(join(dir, 'admin.token'), 'utf8').trim());
     const first = plan.backends[0]!;
     const pool = await api.createPool({
       name: plan.pool.name, ipv4Prefix: plan.pool.ipv4Prefix, ipv6Prefix: plan.pool.ipv6Prefix, listenPort: plan.pool.listenPort,
       endpoint: `${plan.lb ? plan.lb.vip : first.address}:${plan.pool.listenPort}`, persistentKeepalive: 0,
     });
-    log(`lab ${plan.tag}: control plane ${plan.serverUrl}, pool ${pool.name} (${pool.publicKey})`);
+    log(`lab ${plan.tag}: control plane ${serverUrlsFor(plan)}, pool ${pool.name} (${pool.publicKey})`);
     const lab: Lab = { state, plan, api, pool, clientPeers: [] };
     for (const [i, h] of plan.backends.entries()) {
       await addHostNamespace(state, h);
@@ -370,10 +383,13 @@ export function openLab(state: LabState): Omit<Lab, 'pool' | 'clientPeers'> {
 /** An API client of the lab's control plane, trusting the lab CA when it serves HTTPS. */
 function labApi(state: LabState, token?: string): ApiClient {
   return new ApiClient({
-    baseUrl: state.plan.serverUrl, timeoutMs: token === undefined ? 2000 : 30_000,
+    baseUrl: serverUrlsFor(state.plan), timeoutMs: token === undefined ? 2000 : 30_000,
     ...(token !== undefined ? { token } : {}), ...(state.tls ? { ca: readCaFile(state.tls.caFile) } : {}),
   });
 }
+
+/** The lab's building steps, for the control-plane bring-up and tests that restart its parts (control-planes.ts). */
+export const LAB_STEPS: LabSteps = { spawn: spawnDetached, addNamespace, addLeg, waitFor };
 
 export async function labDown(lab: Pick<Lab, 'state'>): Promise<void> {
   await teardown(lab.state);

@@ -1,4 +1,5 @@
 import { FabricError } from '../protocol/errors.js';
+import type { LabControlPlanes } from './plan-cp.js';
 
 /**
  * The pure layout of a local fabric lab: every name and address it will create, derived from
@@ -17,6 +18,8 @@ export interface LabPlan {
   readonly clients: readonly LabHost[];
   /** Present when the lab runs load balancers in front of the backends (clients then sit on their own bridge). */
   readonly lb?: LabLbTier;
+  /** Present with `--store etcd`: etcd members and server replicas (plan-cp.ts); serverUrl is the first replica's. */
+  readonly controlPlanes?: LabControlPlanes;
 }
 
 /**
