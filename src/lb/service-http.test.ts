@@ -58,7 +58,7 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 describe('LB metrics', () => {
   test('one VIP: gauges read the status at scrape time, fail-open included, labelled by pool and vip', async () => {
     const { stubs, metrics } = serve(status('p', '198.18.1.2'));
-    const labels = 'pool="p",vip="198.18.1.2:51820",instance="t"';
+    const labels = 'pool="p",vip="198.18.1.2:51820",lb_instance="t"';
     const text = await metrics.registry.metrics();
     const cases: [string, string][] = [
       ['fail-open off', `wgfabric_lb_fail_open{${labels}} 0`],
@@ -160,7 +160,7 @@ describe('LB HTTP', () => {
       assert.deepEqual((await all.json() as LbServiceStatus[]).map((x) => x.pool), ['a', 'b']);
       const metrics = await fetch(`${base}/metrics`);
       assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
-      assert.match(await metrics.text(), /wgfabric_lb_table_generation\{pool="b",vip="198\.51\.100\.2:51820",instance="t"\} 4/);
+      assert.match(await metrics.text(), /wgfabric_lb_table_generation\{pool="b",vip="198\.51\.100\.2:51820",lb_instance="t"\} 4/);
       assert.equal((await fetch(`${base}/nope`)).status, 404);
       assert.equal((await fetch(`${base}/status`, { method: 'POST' })).status, 405);
     } finally {

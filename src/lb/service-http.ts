@@ -20,7 +20,8 @@ type Backend = LbServiceStatus['backends'][number];
 /**
  * Metrics of every service of a process: probe results and detections come through the hooks
  * of each service (hooksFor), the gauges read each attached service's status() at scrape time.
- * Every series carries `pool` and `vip` ("VIP:port"); `instance` is a registry default label.
+ * Every series carries `pool` and `vip` ("VIP:port"); `lb_instance` (the --instance name) is a
+ * registry default label: not `instance`, which Prometheus sets itself to the scraped target.
  */
 export class LbMetrics {
   readonly registry = new Registry();
@@ -30,7 +31,7 @@ export class LbMetrics {
   private readonly services: Pick<LbService, 'status'>[] = [];
 
   constructor(labels: { instance: string }) {
-    this.registry.setDefaultLabels(labels);
+    this.registry.setDefaultLabels({ lb_instance: labels.instance });
     const registers = [this.registry];
     this.probes = new Counter({ name: 'wgfabric_lb_probes_total', help: 'Health probes by backend and result', labelNames: ['backend', 'result', 'pool', 'vip'], registers });
     this.rtt = new Histogram({
