@@ -81,8 +81,8 @@ describe('LB metrics', () => {
     hb.onProbe!('a', { ok: false, reason: 'refused' }, 300);
     hb.onDetection!('a', 600);
     const text = await metrics.registry.metrics();
-    const a = { pool: 'a', vip: '198.51.100.1:51820', instance: 't' };
-    const b = { pool: 'b', vip: '[2001:db8::2]:51820', instance: 't' };
+    const a = { pool: 'a', vip: '198.51.100.1:51820', lb_instance: 't' };
+    const b = { pool: 'b', vip: '[2001:db8::2]:51820', lb_instance: 't' };
     const want: [string, Record<string, string>, number][] = [
       ['wgfabric_lb_table_generation', a, 3], ['wgfabric_lb_table_generation', b, 9],
       ['wgfabric_lb_fail_open', a, 0], ['wgfabric_lb_fail_open', b, 1],
