@@ -9,6 +9,8 @@ for pair in wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# etcd (store driver tests, etcd labs): on a line of its own to keep merges of the list above easy.
+for pair in etcd:etcd-server etcdctl:etcd-client; do command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "wgfabric: missing Debian packages: ${need_apt[*]} (run as root to install them)" >&2

@@ -1,17 +1,20 @@
 /**
  * `wgfabric server [--data-dir DIR] [--listen HOST:PORT] [--master-key-file F]
  *   [--bootstrap-token-file F] [--compact-keep N] [--compact-interval-ms MS]
- *   [--tls-cert FILE --tls-key FILE]`
+ *   [--tls-cert FILE --tls-key FILE] [--store sqlite|etcd --etcd-endpoints URL[,URL]
+ *   [--etcd-prefix P] [--etcd-ca F] [--etcd-cert F --etcd-key F] [--etcd-user U --etcd-password-file F]]`
  *
  * Runs the control plane in the foreground on a SQLite store in the data directory until
  * SIGTERM/SIGINT. On the very first start it prints the bootstrap admin token once. It
  * compacts the store's change log by itself, keeping the last N revisions (0: never). With
  * --tls-cert and --tls-key it serves HTTPS.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { DEFAULT_AUTO_COMPACT, MIN_COMPACT_INTERVAL_MS, type AutoCompactSettings } from '../control/compaction.js';
 import { FabricError } from '../protocol/errors.js';
+import type { EtcdStoreOptions } from '../store/index.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../server/start.js';
 import type { ServerTlsFiles } from '../server/tls.js';
 
@@ -61,11 +64,64 @@ export function parseTlsFlags(f: { tlsCert?: string; tlsKey?: string }): ServerT
   return { certFile: f.tlsCert, keyFile: f.tlsKey };
 }
 
+/** Flags of the etcd store (`--store etcd`). */
+export interface EtcdFlags {
+  readonly store: string;
+  readonly etcdEndpoints?: string;
+  readonly etcdPrefix?: string;
+  readonly etcdCa?: string;
+  readonly etcdCert?: string;
+  readonly etcdKey?: string;
+  readonly etcdUser?: string;
+  readonly etcdPasswordFile?: string;
+}
+
+/**
+ * The etcd store options from the flags, or undefined for `--store sqlite` (the default).
+ * WGF_ERR_VALIDATION naming the flag for an unknown store, etcd flags without `--store etcd`,
+ * or `--store etcd` without endpoints. The password is read from a file, never a flag value
+ * (those show in `ps`).
+ */
+export function parseStoreFlags(f: EtcdFlags, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): EtcdStoreOptions | undefined {
+  if (f.store !== 'sqlite' && f.store !== 'etcd') {
+    throw new FabricError('WGF_ERR_VALIDATION', `--store must be sqlite or etcd, got "${f.store}"`, { field: 'store' });
+  }
+  const etcdFlags = (['etcdEndpoints', 'etcdPrefix', 'etcdCa', 'etcdCert', 'etcdKey', 'etcdUser', 'etcdPasswordFile'] as const).filter((k) => f[k] !== undefined);
+  if (f.store === 'sqlite') {
+    if (etcdFlags.length > 0) throw new FabricError('WGF_ERR_VALIDATION', `--${kebab(etcdFlags[0]!)} needs --store etcd`, { field: etcdFlags[0] });
+    return undefined;
+  }
+  const endpoints = (f.etcdEndpoints ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '');
+  if (endpoints.length === 0) throw new FabricError('WGF_ERR_VALIDATION', '--store etcd needs --etcd-endpoints URL[,URL...]', { field: 'etcdEndpoints' });
+  if ((f.etcdUser === undefined) !== (f.etcdPasswordFile === undefined)) {
+    throw new FabricError('WGF_ERR_VALIDATION', '--etcd-user and --etcd-password-file go together', { field: f.etcdUser ? 'etcdPasswordFile' : 'etcdUser' });
+  }
+  let password: string | undefined;
+  if (f.etcdPasswordFile) {
+    try {
+      password = readFile(f.etcdPasswordFile).replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new FabricError('WGF_ERR_VALIDATION', `cannot read --etcd-password-file ${f.etcdPasswordFile}: ${(e as Error).message}`, { field: 'etcdPasswordFile' });
+    }
+  }
+  const tls = f.etcdCa || f.etcdCert || f.etcdKey ? { ...(f.etcdCa ? { caFile: f.etcdCa } : {}), ...(f.etcdCert ? { certFile: f.etcdCert } : {}), ...(f.etcdKey ? { keyFile: f.etcdKey } : {}) } : undefined;
+  return {
+    endpoints,
+    ...(f.etcdPrefix !== undefined ? { prefix: f.etcdPrefix } : {}),
+    ...(tls ? { tls } : {}),
+    ...(f.etcdUser !== undefined ? { auth: { username: f.etcdUser, password: password! } } : {}),
+  };
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
 /** Adds the `server` subcommand to the program. */
 export function registerServerCommand(program: Command, deps: ServerCommandDeps = {}): Command {
   return program
     .command('server')
-    .description('run the control plane (REST API under /v1) on a SQLite store')
+    .description('run the control plane (REST API under /v1) on a SQLite store, or as one of several replicas on etcd')
     .option('--data-dir <dir>', 'data directory (SQLite store, default master key)', DEFAULT_DATA_DIR)
     .option('--listen <host:port>', 'address to listen on', DEFAULT_LISTEN)
     .option('--master-key-file <file>', 'master key that seals pool private keys (default <data-dir>/master.key)')
@@ -74,12 +130,22 @@ export function registerServerCommand(program: Command, deps: ServerCommandDeps 
     .option('--compact-interval-ms <ms>', 'how often automatic compaction checks the log', String(DEFAULT_AUTO_COMPACT.intervalMs))
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
     .option('--tls-key <file>', 'PEM private key of --tls-cert (keep it mode 0600)')
-    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string; tlsCert?: string; tlsKey?: string }) => {
+    .option('--store <kind>', 'where the state lives: sqlite (in --data-dir) or etcd (several replicas)', 'sqlite')
+    .option('--etcd-endpoints <urls>', 'etcd client URLs, comma-separated (with --store etcd)')
+    .option('--etcd-prefix <prefix>', 'key prefix of this fabric in etcd (default wgfabric/)')
+    .option('--etcd-ca <file>', 'PEM CA that signed the etcd server certificates')
+    .option('--etcd-cert <file>', 'PEM client certificate for etcd (mutual TLS); needs --etcd-key')
+    .option('--etcd-key <file>', 'PEM key of --etcd-cert')
+    .option('--etcd-user <name>', 'etcd user (etcd auth); needs --etcd-password-file')
+    .option('--etcd-password-file <file>', 'file holding the etcd password')
+    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string; tlsCert?: string; tlsKey?: string } & EtcdFlags) => {
       const { host, port } = parseListen(flags.listen);
+      const etcd = parseStoreFlags(flags);
       const autoCompact = parseCompactFlags(flags);
       const tls = parseTlsFlags(flags);
       const running = await (deps.start ?? startServer)({
         dataDir: flags.dataDir, host, port, autoCompact,
+        ...(etcd ? { etcd } : {}),
         ...(tls ? { tls } : {}),
         ...(flags.masterKeyFile ? { masterKeyFile: flags.masterKeyFile } : {}),
         ...(flags.bootstrapTokenFile ? { bootstrapTokenFile: flags.bootstrapTokenFile } : {}),

@@ -39,6 +39,7 @@ export const ERRORS = {
   WGF_ERR_REVISION_AHEAD: { status: 410, exit: 75, hint: 'that revision is ahead of this store (restored or replaced?); take a fresh snapshot and follow from its revision' },
   WGF_ERR_TOO_MANY_WATCHES: { status: 429, exit: 75, hint: 'too many open watches or long polls (per token or in total); close some or retry later' },
   WGF_ERR_WATCH_TOO_SLOW: { status: 429, exit: 75, hint: 'the client read the watch too slowly and was cut; reconnect from the last revision id read' },
+  WGF_ERR_STORE_TXN_TOO_LARGE: { status: 507, exit: 73, hint: 'the store refused a write this large (etcd --max-txn-ops / --max-request-bytes); nothing was applied: raise those limits (README, etcd) or split the operation' },
   WGF_ERR_UNAVAILABLE: { status: 503, exit: 69, hint: 'the control plane is not reachable or not ready; retry later' },
   WGF_ERR_CRYPTO: { status: 500, exit: 70, hint: 'a secret could not be decrypted; check the master key file' },
   WGF_ERR_UAPI: { status: 502, exit: 74, hint: 'the WireGuard device refused the operation (see errno)' },

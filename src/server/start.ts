@@ -4,14 +4,20 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { AutoCompactor, DEFAULT_AUTO_COMPACT, validateAutoCompact, type AutoCompactSettings } from '../control/compaction.js';
 import { ControlPlane } from '../control/plane.js';
 import { loadOrCreateMasterKey, SecretBox } from '../control/secrets.js';
-import { openStore } from '../store/index.js';
+import { FabricError } from '../protocol/errors.js';
+import { EtcdStore, openStore, type EtcdStoreOptions } from '../store/index.js';
 import { buildServer } from './app.js';
 import { loadServerTls, type ServerTls, type ServerTlsFiles } from './tls.js';
 
 /** Options of startServer. */
 export interface StartServerOptions {
-  /** Holds the SQLite store and, by default, master.key. Created with mode 0700. */
+  /** Holds the SQLite store and, by default, master.key. Created with mode 0700. Unused with `etcd`. */
   readonly dataDir: string;
+  /**
+   * Keep the state in etcd instead of SQLite in dataDir: any number of replicas can share
+   * it. Needs masterKeyFile (the same key on every replica, never in etcd).
+   */
+  readonly etcd?: EtcdStoreOptions;
   readonly host: string;
   /** 0 picks a free port (see the returned url). */
   readonly port: number;
@@ -64,9 +70,12 @@ export interface RunningServer {
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const compaction = validateAutoCompact(opts.autoCompact ?? DEFAULT_AUTO_COMPACT);
   const tls = opts.tls ? await loadServerTls(opts.tls) : null; // refused before any store is touched
-  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  if (opts.etcd && !opts.masterKeyFile) {
+    throw new FabricError('WGF_ERR_VALIDATION', 'with --store etcd pass --master-key-file: every replica needs the same master key, kept apart from etcd (see README)', { field: 'masterKeyFile' });
+  }
+  if (!opts.etcd) await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const master = await loadOrCreateMasterKey(opts.masterKeyFile ?? join(opts.dataDir, 'master.key'));
-  const store = await openStore(`sqlite:${opts.dataDir}`);
+  const store = opts.etcd ? await EtcdStore.open(opts.etcd) : await openStore(`sqlite:${opts.dataDir}`);
   const control = new ControlPlane({ store, secrets: new SecretBox(master.key) });
   let app: FastifyInstance | undefined;
   let token: string | null;

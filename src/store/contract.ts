@@ -19,6 +19,11 @@ export type { StoreHandle } from './contract-support.js';
  * printable ASCII without spaces, and limits and revisions are integers, else
  * WGF_ERR_VALIDATION; after close() every call fails with WGF_ERR_STORE_UNAVAILABLE and open
  * watchers get that error; after cancel() a watcher gets no more callbacks.
+ *
+ * Drivers held to it: memory, SQLite, etcd. No point is relaxed for etcd: etcd's own
+ * revisions are shared by every key of a cluster (not contiguous per fabric), a plain etcd txn
+ * refuses two ops on one key and gives no revision to deletes of missing keys, so the etcd
+ * driver keeps the store's revision counter and change log as keys of its own (etcd.ts).
  */
 export function runStoreContract(name: string, open: () => Promise<StoreHandle>): void {
   describe(`store contract: ${name}`, () => {

@@ -55,7 +55,7 @@ test('openStore with a bare relative path resolves it from the working directory
 });
 
 const badSpecs: { spec: string; why: RegExp }[] = [
-  { spec: 'etcd://127.0.0.1:2379', why: /unknown store scheme "etcd:"/ },
+  { spec: 'etcd:', why: /etcd: needs client URLs/ },
   { spec: 'postgres:db', why: /unknown store scheme "postgres:"/ },
   { spec: 'memory:extra', why: /memory: takes nothing after the colon/ },
   { spec: 'sqlite:', why: /sqlite: needs a directory/ },
@@ -67,8 +67,8 @@ for (const c of badSpecs) {
     await assert.rejects(openStore(c.spec), (e) => {
       assert.ok(isFabricError(e, 'WGF_ERR_VALIDATION'), String(e));
       assert.match(e.message, c.why);
-      assert.match(e.message, /memory:, sqlite:<dir>, <dir>/);
-      assert.deepEqual(e.details?.supported, ['memory:', 'sqlite:<dir>', '<dir>']);
+      assert.match(e.message, /memory:, sqlite:<dir>, <dir>, etcd:<url>\[,<url>...\]/);
+      assert.deepEqual(e.details?.supported, ['memory:', 'sqlite:<dir>', '<dir>', 'etcd:<url>[,<url>...]']);
       return true;
     });
   });

@@ -1,4 +1,5 @@
 import { FabricError } from '../protocol/errors.js';
+import { EtcdStore, type EtcdStoreOptions } from './etcd.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
@@ -7,18 +8,21 @@ export type * from './store.js';
 export { prefixEnd } from './store.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore } from './sqlite.js';
+export { EtcdStore, DEFAULT_ETCD_PREFIX, type EtcdStoreOptions } from './etcd.js';
 
 /** The store specs openStore understands, for help texts and error messages. */
-export const STORE_SPECS = ['memory:', 'sqlite:<dir>', '<dir>'] as const;
+export const STORE_SPECS = ['memory:', 'sqlite:<dir>', '<dir>', 'etcd:<url>[,<url>...]'] as const;
 
 /**
  * Opens a store from a spec string (a CLI flag or config value):
  * - `memory:` → a MemoryStore (not durable; for tests and demos);
- * - `sqlite:<dir>` or a bare path `<dir>` → a SqliteStore in that directory (file store.db).
+ * - `sqlite:<dir>` or a bare path `<dir>` → a SqliteStore in that directory (file store.db);
+ * - `etcd:<url>[,<url>...]` → an EtcdStore on those client URLs, with `etcd` (prefix, TLS,
+ *   auth) for the rest.
  * A spec that starts with any other `scheme:` (two or more letters) or is empty throws
  * WGF_ERR_VALIDATION naming the supported forms. Open errors of the driver pass through.
  */
-export async function openStore(spec: string): Promise<Store> {
+export async function openStore(spec: string, etcd: Omit<EtcdStoreOptions, 'endpoints'> = {}): Promise<Store> {
   if (typeof spec !== 'string' || spec.trim() === '') throw badSpec(String(spec), 'the store spec is empty');
   if (spec === 'memory:') return new MemoryStore();
   if (spec.startsWith('memory:')) throw badSpec(spec, 'memory: takes nothing after the colon');
@@ -26,6 +30,11 @@ export async function openStore(spec: string): Promise<Store> {
     const dir = spec.slice('sqlite:'.length);
     if (dir === '') throw badSpec(spec, 'sqlite: needs a directory, as in sqlite:/var/lib/wgfabric');
     return SqliteStore.open(dir);
+  }
+  if (spec.startsWith('etcd:')) {
+    const urls = spec.slice('etcd:'.length).split(',').map((u) => u.trim()).filter((u) => u !== '');
+    if (urls.length === 0) throw badSpec(spec, 'etcd: needs client URLs, as in etcd:http://10.0.0.1:2379,http://10.0.0.2:2379');
+    return EtcdStore.open({ ...etcd, endpoints: urls });
   }
   // Two or more letters, so a Windows drive ("C:\...") still reads as a path.
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(spec)?.[1];

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { isFabricError } from '../protocol/errors.js';
+import { runStoreContract } from './contract.js';
+import { EtcdStore } from './etcd.js';
+import type { Store } from './store.js';
+import { ETCD_MISSING, etcdBinary, startTestEtcd, type TestEtcd } from './testing/etcd-server.js';
+
+// One real etcd for this file; every contract test gets a fresh store under its own prefix
+// of it, which also shows that fabrics sharing a cluster do not see each other.
+const skip = etcdBinary() ? false : ETCD_MISSING;
+let etcd: TestEtcd | undefined;
+// Large enough for the big-txn tests below; the default-limit case gets its own etcd.
+before(async () => { if (!skip) etcd = await startTestEtcd({ maxTxnOps: 10_000, maxRequestBytes: 16 * 1024 * 1024 }); });
+after(async () => { await etcd?.stop(); });
+
+const fresh = () => `t/${randomBytes(6).toString('hex')}/`;
+
+describe('etcd driver', { skip }, () => {
+  runStoreContract('etcd', async () => {
+    const prefix = fresh();
+    const opened: Store[] = [await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix })];
+    return {
+      store: opened[0]!,
+      reopen: async () => {
+        const s = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix });
+        opened.push(s);
+        return s;
+      },
+      cleanup: async () => {
+        for (const s of opened) await s.close();
+      },
+    };
+  });
+
+  test('etcd: two fabrics on one cluster (two prefixes) have separate keys, revisions and logs', async () => {
+    const [pa, pb] = [fresh(), fresh()];
+    const a = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix: pa });
+    const b = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix: pb });
+    try {
+      await a.txn([], [{ type: 'put', key: 'k', value: 'a' }]);
+      await a.txn([], [{ type: 'put', key: 'k', value: 'a2' }]);
+      await b.txn([], [{ type: 'put', key: 'k', value: 'b' }]);
+      assert.deepEqual([await a.currentRevision(), await b.currentRevision()], [2, 1]);
+      assert.equal((await b.get('k'))?.value, 'b');
+      assert.deepEqual((await b.changes('', 0)).events.map((e) => e.value), ['b']);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('etcd: one txn of 3000 deletes (a forced pool delete) is applied whole, as one revision', async () => {
+    const s = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix: fresh() });
+    try {
+      const keys = Array.from({ length: 3000 }, (_, i) => `pools/p/peers/${String(i).padStart(5, '0')}`);
+      for (let i = 0; i < keys.length; i += 500) await s.txn([], keys.slice(i, i + 500).map((key) => ({ type: 'put' as const, key, value: `{"n":${i}}` })));
+      const rev = await s.currentRevision();
+      const res = await s.txn([], [...keys.map((key) => ({ type: 'delete' as const, key })), { type: 'delete', key: 'pools/p' }]);
+      assert.deepEqual(res, { succeeded: true, revision: rev + 1, failed: [] });
+      assert.equal(await s.count('pools/'), 0);
+      const { events } = await s.changes('pools/', rev);
+      assert.equal(events.length, 3000);
+      assert.ok(events.every((e) => e.type === 'delete' && e.revision === rev + 1 && e.prevValue !== undefined));
+      assert.equal((await s.range('pools/')).kvs.length, 0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('etcd: a txn over the server\'s --max-txn-ops fails whole with WGF_ERR_STORE_TXN_TOO_LARGE', async () => {
+    const small = await startTestEtcd(); // etcd's defaults: 128 ops, 1.5 MiB
+    const s = await EtcdStore.open({ endpoints: [small.endpoint], prefix: fresh() });
+    try {
+      await s.txn([], [{ type: 'put', key: 'keep', value: '1' }]);
+      const ops = Array.from({ length: 200 }, (_, i) => ({ type: 'put' as const, key: `k/${i}`, value: 'v' }));
+      await assert.rejects(s.txn([], ops), (e) => isFabricError(e, 'WGF_ERR_STORE_TXN_TOO_LARGE') && /max-txn-ops/.test(e.message));
+      const big = [{ type: 'put' as const, key: 'big', value: 'x'.repeat(2 * 1024 * 1024) }];
+      await assert.rejects(s.txn([], big), (e) => isFabricError(e, 'WGF_ERR_STORE_TXN_TOO_LARGE') && /max-request-bytes/.test(e.message));
+      assert.equal(await s.currentRevision(), 1);
+      assert.equal(await s.count('k/'), 0);
+      assert.equal(await s.get('big'), undefined);
+      // 120 ops fit (plus the revision and log keys): the store still works.
+      assert.equal((await s.txn([], ops.slice(0, 120))).revision, 2);
+    } finally {
+      await s.close();
+      await small.stop();
+    }
+  });
+
+  test('etcd: two EtcdStores on one prefix (two replicas) see each other\'s writes and watch them', async () => {
+    const prefix = fresh();
+    const a = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix });
+    const b = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix });
+    try {
+      const seen: number[] = [];
+      const done = new Promise<void>((resolve, reject) => {
+        const w = b.watch('c', 0, (evs) => {
+          seen.push(...evs.map((e) => e.revision));
+          if (seen.length === 60) { w.cancel(); resolve(); }
+        }, reject);
+      });
+      // 60 increments from both replicas at once, each a compare-and-swap: none lost.
+      const worker = async (s: Store) => {
+        for (let n = 0; n < 30;) {
+          const cur = await s.get('c');
+          if ((await s.txn([{ key: 'c', modRevision: cur?.modRevision ?? 0 }], [{ type: 'put', key: 'c', value: String(Number(cur?.value ?? 0) + 1) }])).succeeded) n++;
+        }
+      };
+      await Promise.all([worker(a), worker(b)]);
+      await done;
+      assert.equal((await a.get('c'))?.value, '60');
+      assert.deepEqual(seen, Array.from({ length: 60 }, (_, i) => i + 1));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('etcd: bad options are refused with WGF_ERR_VALIDATION; an unreachable etcd with WGF_ERR_STORE_UNAVAILABLE', async () => {
+    for (const endpoints of [[], ['127.0.0.1:2379'], ['ftp://x:1'], ['http://127.0.0.1']]) {
+      await assert.rejects(EtcdStore.open({ endpoints }), (e) => isFabricError(e, 'WGF_ERR_VALIDATION'), JSON.stringify(endpoints));
+    }
+    await assert.rejects(EtcdStore.open({ endpoints: [etcd!.endpoint], prefix: 'has space/' }), (e) => isFabricError(e, 'WGF_ERR_VALIDATION'));
+    await assert.rejects(EtcdStore.open({ endpoints: ['http://127.0.0.1:1'], requestTimeoutMs: 500 }), (e) => isFabricError(e, 'WGF_ERR_STORE_UNAVAILABLE') && /127\.0\.0\.1:1/.test(e.message));
+  });
+});
