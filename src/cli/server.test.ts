@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { isFabricError } from '../protocol/errors.js';
 import type { RunningServer, StartServerOptions } from '../server/start.js';
 import { DEFAULT_AUTO_COMPACT } from '../control/compaction.js';
-import { DEFAULT_DATA_DIR, parseCompactFlags, parseListen, parseTlsFlags, registerServerCommand } from './server.js';
+import { DEFAULT_DATA_DIR, parseCompactFlags, parseListen, parseTlsFlags, parseWatchFlags, registerServerCommand } from './server.js';
+import { DEFAULT_WATCH_LIMITS } from '../server/stream-limits.js';
 
 test('parseListen accepts IPv4, names and bracketed IPv6, and refuses the rest', () => {
   assert.deepEqual(parseListen('127.0.0.1:7080'), { host: '127.0.0.1', port: 7080 });
@@ -31,7 +32,19 @@ test('the server command passes its flags to startServer and runs until the serv
   assert.equal(done, false, 'still running while the server is up');
   close();
   await run;
-  assert.deepEqual(seen, [{ dataDir: DEFAULT_DATA_DIR, host: '::1', port: 9000, masterKeyFile: '/k', bootstrapTokenFile: '/t', autoCompact: DEFAULT_AUTO_COMPACT }]);
+  assert.deepEqual(seen, [{ dataDir: DEFAULT_DATA_DIR, host: '::1', port: 9000, masterKeyFile: '/k', bootstrapTokenFile: '/t', autoCompact: DEFAULT_AUTO_COMPACT, watchLimits: DEFAULT_WATCH_LIMITS }]);
+});
+
+test('parseWatchFlags: whole numbers within the limits, anything else is WGF_ERR_VALIDATION naming the flag', () => {
+  const ok = { maxWatches: '200', maxWatchesPerToken: '100', watchBufferBytes: '65536' };
+  assert.deepEqual(parseWatchFlags(ok), { ...DEFAULT_WATCH_LIMITS, maxTotal: 200, maxPerToken: 100, bufferBytes: 65536 });
+  const bad: [Partial<typeof ok>, string][] = [
+    [{ maxWatches: '0' }, 'max-watches'], [{ maxWatches: 'x' }, 'max-watches'], [{ maxWatchesPerToken: '300' }, 'max-watches-per-token'],
+    [{ watchBufferBytes: '10' }, 'watch-buffer-bytes'], [{ watchBufferBytes: '-5' }, 'watch-buffer-bytes'],
+  ];
+  for (const [patch, field] of bad) {
+    assert.throws(() => parseWatchFlags({ ...ok, ...patch }), (e) => isFabricError(e, 'WGF_ERR_VALIDATION') && e.details?.field === field, JSON.stringify(patch));
+  }
 });
 
 test('parseCompactFlags: whole numbers, keep 0 turns compaction off, anything else is WGF_ERR_VALIDATION naming the flag', () => {

@@ -17,6 +17,7 @@ import { FabricError } from '../protocol/errors.js';
 import type { EtcdStoreOptions } from '../store/index.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../server/start.js';
 import type { ServerTlsFiles } from '../server/tls.js';
+import { DEFAULT_WATCH_LIMITS, validateWatchLimits, type WatchLimits } from '../server/stream-limits.js';
 
 /** Defaults of the server command's flags. */
 export const DEFAULT_DATA_DIR = './.wgfabric/data';
@@ -117,6 +118,28 @@ function kebab(s: string): string {
   return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
+/** Flags of the watch limits (strings as commander gives them). */
+export interface WatchFlags { maxWatches: string; maxWatchesPerToken: string; watchBufferBytes: string }
+
+/** The watch limits from --max-watches, --max-watches-per-token, --watch-buffer-bytes; WGF_ERR_VALIDATION naming the flag. */
+export function parseWatchFlags(f: WatchFlags): WatchLimits {
+  const int = (flag: string, text: string) => {
+    if (!/^\d{1,12}$/.test(text)) throw new FabricError('WGF_ERR_VALIDATION', `--${flag} must be a whole number, got "${text}"`, { field: flag });
+    return Number(text);
+  };
+  const limits = {
+    ...DEFAULT_WATCH_LIMITS,
+    maxTotal: int('max-watches', f.maxWatches), maxPerToken: int('max-watches-per-token', f.maxWatchesPerToken), bufferBytes: int('watch-buffer-bytes', f.watchBufferBytes),
+  };
+  try {
+    return validateWatchLimits(limits);
+  } catch (e) {
+    const field = (e as FabricError).details?.['field'];
+    const flag = field === 'maxTotal' ? 'max-watches' : field === 'maxPerToken' ? 'max-watches-per-token' : 'watch-buffer-bytes';
+    throw new FabricError('WGF_ERR_VALIDATION', `--${flag}: ${(e as Error).message}`, { field: flag });
+  }
+}
+
 /** Adds the `server` subcommand to the program. */
 export function registerServerCommand(program: Command, deps: ServerCommandDeps = {}): Command {
   return program
@@ -138,13 +161,17 @@ export function registerServerCommand(program: Command, deps: ServerCommandDeps 
     .option('--etcd-key <file>', 'PEM key of --etcd-cert')
     .option('--etcd-user <name>', 'etcd user (etcd auth); needs --etcd-password-file')
     .option('--etcd-password-file <file>', 'file holding the etcd password')
-    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string; tlsCert?: string; tlsKey?: string } & EtcdFlags) => {
+    .option('--max-watches <n>', 'open watches + waiting long polls, all tokens together (429 past it)', String(DEFAULT_WATCH_LIMITS.maxTotal))
+    .option('--max-watches-per-token <n>', 'open watches + waiting long polls of one token (429 past it)', String(DEFAULT_WATCH_LIMITS.maxPerToken))
+    .option('--watch-buffer-bytes <n>', 'bytes a watch may queue for a slow client before it is paused (backlog) or cut (live)', String(DEFAULT_WATCH_LIMITS.bufferBytes))
+    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string; tlsCert?: string; tlsKey?: string } & EtcdFlags & WatchFlags) => {
       const { host, port } = parseListen(flags.listen);
       const etcd = parseStoreFlags(flags);
       const autoCompact = parseCompactFlags(flags);
       const tls = parseTlsFlags(flags);
+      const watchLimits = parseWatchFlags(flags);
       const running = await (deps.start ?? startServer)({
-        dataDir: flags.dataDir, host, port, autoCompact,
+        dataDir: flags.dataDir, host, port, autoCompact, watchLimits,
         ...(etcd ? { etcd } : {}),
         ...(tls ? { tls } : {}),
         ...(flags.masterKeyFile ? { masterKeyFile: flags.masterKeyFile } : {}),

@@ -26,6 +26,8 @@ export interface BuildServerOptions {
   readonly onRoute?: (route: { method: string; url: string; access: Access | undefined }) => void;
   /** Number of open watches/long-polls, on every change (tests wait on it). */
   readonly onWatchers?: (active: number) => void;
+  /** Log lines dropped so far because the log could not be written (see log-sink.ts), for /metrics. */
+  readonly logDropped?: () => number;
   /** Limits of watches and long polls (default DEFAULT_WATCH_LIMITS); see stream-limits.ts. */
   readonly watchLimits?: Partial<WatchLimits>;
   /** Serve HTTPS with this PEM certificate (chain) and key (see loadServerTls); plain HTTP without. */
@@ -59,7 +61,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
-  const metrics = new ServerMetrics(cp);
+  const metrics = new ServerMetrics(cp, opts.logDropped);
 
   // Only JSON bodies: without the text/plain parser, any other type is 415.
   app.removeContentTypeParser('text/plain');

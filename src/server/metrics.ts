@@ -12,8 +12,15 @@ export class ServerMetrics {
   private readonly durations: Histogram<'method' | 'route' | 'status'>;
   private readonly watchers: Gauge;
 
-  constructor(cp: ControlPlane) {
+  constructor(cp: ControlPlane, logDropped: () => number = () => 0) {
     const registers = [this.registry];
+    new Counter({
+      name: 'wgfabric_log_lines_dropped_total', help: 'Log lines dropped because the log could not be written (full disk, stuck pipe)', registers,
+      collect() {
+        this.reset();
+        this.inc(logDropped());
+      },
+    });
     this.requests = new Counter({ name: 'wgfabric_http_requests_total', help: 'HTTP requests by route pattern and status', labelNames: ['method', 'route', 'status'], registers });
     this.durations = new Histogram({
       name: 'wgfabric_http_request_duration_seconds', help: 'HTTP request durations', labelNames: ['method', 'route', 'status'], registers,

@@ -7,6 +7,8 @@ import { loadOrCreateMasterKey, SecretBox } from '../control/secrets.js';
 import { FabricError } from '../protocol/errors.js';
 import { EtcdStore, openStore, type EtcdStoreOptions } from '../store/index.js';
 import { buildServer } from './app.js';
+import { LogSink } from './log-sink.js';
+import type { WatchLimits } from './stream-limits.js';
 import { loadServerTls, type ServerTls, type ServerTlsFiles } from './tls.js';
 
 /** Options of startServer. */
@@ -43,6 +45,8 @@ export interface StartServerOptions {
    * private keys that agents fetch cross the network in clear text.
    */
   readonly tls?: ServerTlsFiles;
+  /** Limits of watches and long polls (default DEFAULT_WATCH_LIMITS, see stream-limits.ts). */
+  readonly watchLimits?: WatchLimits;
 }
 
 /** A started server and how to stop it. */
@@ -77,6 +81,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const master = await loadOrCreateMasterKey(opts.masterKeyFile ?? join(opts.dataDir, 'master.key'));
   const store = opts.etcd ? await EtcdStore.open(opts.etcd) : await openStore(`sqlite:${opts.dataDir}`);
   const control = new ControlPlane({ store, secrets: new SecretBox(master.key) });
+  const sink = new LogSink();
   let app: FastifyInstance | undefined;
   let token: string | null;
   try {
@@ -84,7 +89,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     token = await control.bootstrap();
     app = await buildServer({
       control,
-      logger: opts.logger ?? { level: 'info', redact: ['req.headers.authorization'] },
+      // Never blocks on a log that cannot be written (full disk): drops and counts lines instead.
+      logger: opts.logger ?? { level: 'info', redact: ['req.headers.authorization'], stream: sink },
+      logDropped: () => sink.dropped,
+      ...(opts.watchLimits ? { watchLimits: opts.watchLimits } : {}),
       ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
       ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     });
@@ -126,6 +134,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         await server.close();
         await store.close();
       } finally {
+        sink.flushSync();
         markClosed();
       }
     })();
