@@ -1,3 +1,4 @@
+import type { AnnounceReport } from '../protocol/announce.js';
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ApiClient } from '../client/api-client.js';
@@ -18,6 +19,8 @@ const WEIGHT_HELP = 'share of new load-balanced flows relative to the pool\'s ot
 export interface NodeRow {
   pool: string; name: string; adminState: string; weight: number; endpoint: string | null; ready: boolean | null; applied: number | null; lag: number | null; peers: string;
   reportAgeS: number | null; lb: string; message: string;
+  /** The node's announcement as it last reported it: 'announced', 'draining', 'withdrawn (<reason>)', '-' when it announces nothing. */
+  announced: string;
 }
 
 /** @param pending pool changes after the node's applied revision (its lag), null if unknown */
@@ -27,8 +30,14 @@ export function nodeRow(n: Node, pending: number | null, now = Date.now(), lb = 
     pool: n.pool, name: n.name, adminState: n.adminState, weight: n.weight, endpoint: n.endpoint, ready: s ? s.ready : null,
     applied: s ? s.appliedRevision : null, lag: s ? pending : null,
     peers: s ? `${s.peersApplied}/${s.peersDesired}` : '-', reportAgeS: s ? Math.round((now - Date.parse(s.reportedAt)) / 1000) : null,
-    lb, message: s ? s.message : 'no report yet',
+    lb, message: s ? s.message : 'no report yet', announced: announcedText(s?.announce),
   };
+}
+
+/** The ANNOUNCED column: the state, with the reason when not announced. */
+export function announcedText(a: AnnounceReport | undefined): string {
+  if (!a) return '-';
+  return a.state === 'announced' ? 'announced' : `${a.state} (${a.reason})`;
 }
 
 /** `node show` / `node update` output. */
@@ -44,6 +53,7 @@ export function renderNodeRows(rows: readonly NodeRow[], revision: number): stri
     { header: 'READY', get: (r) => (r.ready === null ? '-' : r.ready ? 'yes' : 'NO') }, { header: 'APPLIED', get: (r) => r.applied },
     { header: 'LAG', get: (r) => (r.applied === null ? null : r.lag === null ? '?' : r.lag) }, { header: 'PEERS', get: (r) => r.peers },
     { header: 'REPORTED', get: (r) => (r.reportAgeS === null ? null : `${r.reportAgeS}s ago`) }, { header: 'LB', get: (r) => r.lb },
+    { header: 'ANNOUNCED', get: (r) => r.announced },
     { header: 'MESSAGE', get: (r) => r.message },
   ]);
 }

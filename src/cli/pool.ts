@@ -9,12 +9,15 @@ import { emit, renderFields, renderTable } from './output.js';
 interface PoolFlags extends ApiFlags {
   ipv4?: string; ipv6?: string; port?: number; endpoint?: string; dns?: string[]; mtu?: number; keepalive?: number;
   label?: Record<string, string>; description?: string; force?: boolean; ifMatch?: number; lbAffinity?: string; lbTableSize?: number;
+  anycast?: string[]; anycastDrainSeconds?: number; anycastCommunity?: string[]; anycastMed?: string; anycastPrepend?: number;
 }
 
 export function poolFields(p: Pool): [string, unknown][] {
   return [['name', p.name], ['public key', p.publicKey], ['endpoint', p.endpoint], ['listen port', p.listenPort], ['ipv4 prefix', p.ipv4Prefix],
     ['ipv6 prefix', p.ipv6Prefix], ['dns', p.dns], ['mtu', p.mtu], ['keepalive', p.persistentKeepalive], ['labels', p.labels],
-    ['lb affinity', p.lb.affinity], ['lb table size', p.lb.tableSize], ['revision', p.revision]];
+    ['lb affinity', p.lb.affinity], ['lb table size', p.lb.tableSize],
+    ['anycast', p.anycast.addresses], ['anycast drain s', p.anycast.drainSeconds], ['anycast communities', p.anycast.communities],
+    ['anycast med', p.anycast.med], ['anycast prepend', p.anycast.prepend], ['revision', p.revision]];
 }
 
 /** The API body of the setting flags. The control plane checks the values (`--lb-*`: fields lb.affinity, lb.tableSize). */
@@ -22,8 +25,13 @@ export function poolSettings(f: PoolFlags): PoolUpdate {
   const lb = {
     ...(f.lbAffinity !== undefined ? { affinity: f.lbAffinity as LbAffinity } : {}), ...(f.lbTableSize !== undefined ? { tableSize: f.lbTableSize } : {}),
   };
+  const anycast = {
+    ...(f.anycast !== undefined ? { addresses: f.anycast } : {}), ...(f.anycastDrainSeconds !== undefined ? { drainSeconds: f.anycastDrainSeconds } : {}),
+    ...(f.anycastCommunity !== undefined ? { communities: f.anycastCommunity } : {}), ...(f.anycastPrepend !== undefined ? { prepend: f.anycastPrepend } : {}),
+    ...(f.anycastMed !== undefined ? { med: f.anycastMed === 'none' ? null : positiveInt('--anycast-med')(f.anycastMed) } : {}),
+  };
   return {
-    ...(Object.keys(lb).length > 0 ? { lb } : {}),
+    ...(Object.keys(lb).length > 0 ? { lb } : {}), ...(Object.keys(anycast).length > 0 ? { anycast } : {}),
     ...(f.port !== undefined ? { listenPort: f.port } : {}), ...(f.endpoint !== undefined ? { endpoint: f.endpoint } : {}),
     ...(f.dns ? { dns: f.dns } : {}), ...(f.mtu !== undefined ? { mtu: f.mtu } : {}),
     ...(f.keepalive !== undefined ? { persistentKeepalive: f.keepalive } : {}), ...(f.label ? { labels: f.label } : {}),
@@ -41,7 +49,12 @@ function settingOptions(cmd: Command): Command {
     .option('--label <k=v>', 'label (repeatable)', collectLabel)
     .option('--description <text>', 'free text')
     .option('--lb-affinity <src-ip-port|src-ip>', 'load balancers hash new flows by source address and port (default) or source address only')
-    .option('--lb-table-size <prime>', `Maglev table size of the pool's load balancers, a prime > 100 × nodes (default ${DEFAULT_LB_TABLE_SIZE})`, positiveInt('--lb-table-size'));
+    .option('--lb-table-size <prime>', `Maglev table size of the pool's load balancers, a prime > 100 × nodes (default ${DEFAULT_LB_TABLE_SIZE})`, positiveInt('--lb-table-size'))
+    .option('--anycast <ips>', "anycast addresses every node announces over BGP while it serves the pool (agent --announce bgp), comma-separated; '' for none", (v: string) => commaList(v))
+    .option('--anycast-drain-seconds <s>', 'a draining node announces with GRACEFUL_SHUTDOWN this long, then withdraws (default 10)', positiveInt('--anycast-drain-seconds'))
+    .option('--anycast-community <list>', 'BGP communities ASN:VALUE added to every announcement, comma-separated', (v: string) => commaList(v))
+    .option('--anycast-med <n|none>', 'BGP MED sent with the anycast routes')
+    .option('--anycast-prepend <n>', 'AS-path prepends (0..16) on the anycast routes', positiveInt('--anycast-prepend'));
 }
 
 /** `wgfabric pool create|list|show|set (alias update)|rm`. */

@@ -1,3 +1,4 @@
+import { ANNOUNCE_STATES, type AnnounceReport } from '../protocol/announce.js';
 import type { NodeCreate, NodeStatusInput, NodeUpdate } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import { DEFAULT_NODE_WEIGHT } from '../protocol/lb-settings.js';
@@ -116,6 +117,7 @@ export async function putNodeStatus(ctx: Ctx, pool: string, name: string, input:
     driftRepairs: V.int('driftRepairs', input.driftRepairs, 0, Number.MAX_SAFE_INTEGER),
     ready: V.bool('ready', input.ready),
     message: V.text('message', input.message, 512),
+    ...(input.announce !== undefined ? { announce: announceReport('announce', input.announce) } : {}),
   };
   return commit(ctx, opts.actor, async () => {
     const kv = await readNode(ctx, pool, name);
@@ -127,6 +129,12 @@ export async function putNodeStatus(ctx: Ctx, pool: string, name: string, input:
       result: () => nodeEntity(decode<NodeRecord>(kv), kv.modRevision, status),
     };
   });
+}
+
+/** The announcement part of a node report (the wire schema bounds it; the state is checked again here for direct callers). */
+function announceReport(field: string, a: AnnounceReport): AnnounceReport {
+  if (!ANNOUNCE_STATES.includes(a.state)) throw V.invalid(`${field}.state`, `must be one of ${ANNOUNCE_STATES.join(', ')}`);
+  return { kind: V.text(`${field}.kind`, a.kind, 16), state: a.state, reason: V.text(`${field}.reason`, a.reason, 256), addresses: [...a.addresses], since: V.time(`${field}.since`, a.since) ?? new Date(0).toISOString() };
 }
 
 async function readNode(ctx: Ctx, pool: string, name: string): Promise<KeyValue> {

@@ -22,7 +22,7 @@ for (const driver of DRIVERS) {
       assert.equal(p.ipv6Prefix, 'fd77::/64');
       assert.equal(p.listenPort, 51820);
       assert.ok(p.revision > 0);
-      assert.deepEqual(Object.keys(p).sort(), ['createdAt', 'description', 'dns', 'endpoint', 'ipv4Prefix', 'ipv6Prefix', 'labels', 'lb', 'listenPort', 'mtu', 'name', 'persistentKeepalive', 'publicKey', 'revision', 'updatedAt']);
+      assert.deepEqual(Object.keys(p).sort(), ['anycast', 'createdAt', 'description', 'dns', 'endpoint', 'ipv4Prefix', 'ipv6Prefix', 'labels', 'lb', 'listenPort', 'mtu', 'name', 'persistentKeepalive', 'publicKey', 'revision', 'updatedAt']);
       assert.deepEqual(await cp.getPool('demo'), p);
       const priv = await cp.poolPrivateKey('demo', admin);
       assert.equal(toBase64(publicKeyOf(parseKey(priv))), p.publicKey);

@@ -1,3 +1,4 @@
+import { anycastSettingsOf, DEFAULT_ANYCAST_SETTINGS } from '../protocol/announce.js';
 import type { PoolCreate, PoolListFilter, PoolUpdate } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { Page, Pool } from '../protocol/types.js';
@@ -24,6 +25,7 @@ export async function createPool(ctx: Ctx, input: PoolCreate, opts: MutationOpti
   if (ipv4 === null && ipv6 === null) throw V.invalid('ipv4Prefix', 'or ipv6Prefix is required: the pool needs a tunnel prefix');
   const fields = poolFields(input);
   const lb = input.lb === undefined ? { ...DEFAULT_LB_SETTINGS } : V.lbSettings('lb', input.lb, DEFAULT_LB_SETTINGS);
+  const anycast = V.anycastSettings('anycast', input.anycast ?? {}, DEFAULT_ANYCAST_SETTINGS);
   let privateKey: Uint8Array;
   if (input.privateKey !== undefined) {
     privateKey = parseKey(input.privateKey, 'privateKey');
@@ -35,7 +37,7 @@ export async function createPool(ctx: Ctx, input: PoolCreate, opts: MutationOpti
   const rec: PoolRecord = {
     name, description: fields.description ?? '', publicKey, privateKeySealed: ctx.secrets.seal(privateKey, poolKeyContext(name)),
     listenPort: fields.listenPort ?? DEFAULT_LISTEN_PORT, ipv4Prefix: ipv4, ipv6Prefix: ipv6, endpoint: fields.endpoint ?? null,
-    dns: fields.dns ?? [], mtu: fields.mtu ?? null, persistentKeepalive: fields.persistentKeepalive ?? 0, labels: fields.labels ?? {}, lb,
+    dns: fields.dns ?? [], mtu: fields.mtu ?? null, persistentKeepalive: fields.persistentKeepalive ?? 0, labels: fields.labels ?? {}, lb, anycast,
     createdAt: now, updatedAt: now,
   };
   privateKey.fill(0);
@@ -76,6 +78,7 @@ export async function updatePool(ctx: Ctx, name: string, patch: PoolUpdate, opts
   const fields = poolFields(patch);
   // Shape and values are checked before the txn (a bad value never waits for the store).
   if (patch.lb !== undefined) V.lbSettings('lb', patch.lb, DEFAULT_LB_SETTINGS);
+  if (patch.anycast !== undefined) V.anycastSettings('anycast', patch.anycast, DEFAULT_ANYCAST_SETTINGS);
   return commit(ctx, opts.actor, async () => {
     const { kv, rec } = await readPool(ctx, name);
     checkIfMatch(kv, opts.ifMatch, `pools/${name}`);
@@ -86,7 +89,8 @@ export async function updatePool(ctx: Ctx, name: string, patch: PoolUpdate, opts
       const nodes = await ctx.store.count(K.nodesPrefix(name));
       if (lb.lb.tableSize < nodes) throw V.invalid('lb.tableSize', `${lb.lb.tableSize} is smaller than the pool's ${nodes} nodes (aim for more than 100 slots per node)`);
     }
-    const next: PoolRecord = { ...rec, ...fields, ...lb, updatedAt: ctx.clock.now().toISOString() };
+    const anycast = patch.anycast === undefined ? {} : { anycast: V.anycastSettings('anycast', patch.anycast, anycastSettingsOf(rec)) };
+    const next: PoolRecord = { ...rec, ...fields, ...lb, ...anycast, updatedAt: ctx.clock.now().toISOString() };
     return {
       compares: [{ key: K.poolKey(name), modRevision: kv.modRevision }],
       ops: [{ type: 'put', key: K.poolKey(name), value: JSON.stringify(next) }],

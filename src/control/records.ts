@@ -1,3 +1,4 @@
+import { anycastSettingsOf, type AnycastSettings } from '../protocol/announce.js';
 import { FabricError } from '../protocol/errors.js';
 import { DEFAULT_LB_SETTINGS, DEFAULT_NODE_WEIGHT, lbSettingsOf } from '../protocol/lb-settings.js';
 import type { AdminState, AuditEntry, LbReport, LbSettings, Node, NodeStatus, Peer, Pool, TokenInfo } from '../protocol/types.js';
@@ -27,6 +28,8 @@ export interface PoolRecord {
   labels: Record<string, string>;
   /** Absent in pools stored before LB settings existed: read as DEFAULT_LB_SETTINGS. */
   lb?: LbSettings;
+  /** Absent in pools stored before anycast settings existed: read as DEFAULT_ANYCAST_SETTINGS. */
+  anycast?: AnycastSettings;
   createdAt: string;
   updatedAt: string;
   /** Set by the first phase of a pool delete: child mutations are refused from then on. */
@@ -106,7 +109,7 @@ export function poolEntity(r: PoolRecord, revision: number): Pool {
   return {
     name: r.name, description: r.description, publicKey: r.publicKey, listenPort: r.listenPort, ipv4Prefix: r.ipv4Prefix,
     ipv6Prefix: r.ipv6Prefix, endpoint: r.endpoint, dns: [...r.dns], mtu: r.mtu, persistentKeepalive: r.persistentKeepalive,
-    labels: { ...r.labels }, lb: lbSettingsOf(r), revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    labels: { ...r.labels }, lb: lbSettingsOf(r), anycast: anycastSettingsOf(r), revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
   };
 }
 

@@ -1,3 +1,4 @@
+import { MAX_ANNOUNCE_COMMUNITIES, MAX_ANYCAST_ADDRESSES, MAX_DRAIN_SECONDS, type AnycastSettings } from '../protocol/announce.js';
 import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, MAX_ALLOWED_IPS, MAX_DNS, MAX_LABELS, NAME_PATTERN } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import { isValidTableSize, LB_AFFINITIES, MAX_LB_TABLE_SIZE, MAX_NODE_WEIGHT, MIN_LB_TABLE_SIZE, MIN_NODE_WEIGHT } from '../protocol/lb-settings.js';
@@ -178,4 +179,45 @@ function safeIp(s: string): ReturnType<typeof parseIp> | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Anycast settings of a pool: `v` (each field optional) over `base`. Addresses are host IP
+ * literals (announced as /32 or /128), canonical, sorted, unique; communities "ASN:VALUE".
+ * Errors name `<field>.<key>`.
+ */
+export function anycastSettings(field: string, v: unknown, base: AnycastSettings): AnycastSettings {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(field, 'must be an object with addresses, drainSeconds, communities, med and/or prepend');
+  const { addresses, drainSeconds, communities, med, prepend, ...rest } = v as Partial<Record<keyof AnycastSettings, unknown>>;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw invalid(field, `has an unknown field ${JSON.stringify(extra)}`);
+  let addrs = base.addresses;
+  if (addresses !== undefined) {
+    if (!Array.isArray(addresses) || addresses.length > MAX_ANYCAST_ADDRESSES) throw invalid(`${field}.addresses`, `must be a list of at most ${MAX_ANYCAST_ADDRESSES} IP addresses`);
+    const set = new Set<string>();
+    for (const a of addresses) {
+      const parsed = typeof a === 'string' && !a.includes('/') ? safeIp(a) : null;
+      if (parsed === null) throw invalid(`${field}.addresses`, `entry ${JSON.stringify(a)} is not an IP address (a host address without prefix length, e.g. 192.0.2.1 or 2001:db8::1)`);
+      set.add(formatIp(parsed.family, parsed.value));
+    }
+    addrs = [...set].sort();
+  }
+  if (drainSeconds !== undefined && !(Number.isInteger(drainSeconds) && (drainSeconds as number) >= 0 && (drainSeconds as number) <= MAX_DRAIN_SECONDS)) {
+    throw invalid(`${field}.drainSeconds`, `must be an integer in 0..${MAX_DRAIN_SECONDS}`);
+  }
+  let comms = base.communities;
+  if (communities !== undefined) {
+    if (!Array.isArray(communities) || communities.length > MAX_ANNOUNCE_COMMUNITIES) throw invalid(`${field}.communities`, `must be a list of at most ${MAX_ANNOUNCE_COMMUNITIES} communities`);
+    for (const c of communities) {
+      const m = typeof c === 'string' ? /^(\d{1,5}):(\d{1,5})$/.exec(c) : null;
+      if (!m || Number(m[1]) > 65535 || Number(m[2]) > 65535) throw invalid(`${field}.communities`, `entry ${JSON.stringify(c)} is not a community ASN:VALUE with both parts in 0..65535`);
+    }
+    comms = [...new Set(communities as string[])].sort();
+  }
+  if (med !== undefined && med !== null && !(Number.isInteger(med) && (med as number) >= 0 && (med as number) <= 4294967295)) throw invalid(`${field}.med`, 'must be null or an integer in 0..4294967295');
+  if (prepend !== undefined && !(Number.isInteger(prepend) && (prepend as number) >= 0 && (prepend as number) <= 16)) throw invalid(`${field}.prepend`, 'must be an integer in 0..16');
+  return {
+    addresses: addrs, drainSeconds: (drainSeconds as number | undefined) ?? base.drainSeconds, communities: comms,
+    med: med === undefined ? base.med : (med as number | null), prepend: (prepend as number | undefined) ?? base.prepend,
+  };
 }

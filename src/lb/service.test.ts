@@ -1,3 +1,4 @@
+import { DEFAULT_ANYCAST_SETTINGS } from '../protocol/announce.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -20,6 +21,7 @@ const META = { revision: 1, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-
 const POOL: Pool = {
   ...META, name: 'p', description: '', publicKey: toBase64(generateKeyPair().publicKey), listenPort: 51820, ipv4Prefix: '10.9.0.0/16', ipv6Prefix: null,
   endpoint: null, dns: [], mtu: null, persistentKeepalive: 0, labels: {}, lb: { affinity: 'src-ip-port', tableSize: 251 },
+  anycast: DEFAULT_ANYCAST_SETTINGS,
 };
 
 function status(ready: boolean, reportedAt = new Date().toISOString()): NodeStatus {

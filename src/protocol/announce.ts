@@ -25,7 +25,38 @@ export interface AnnounceReport {
   /** One line for people: why it is in that state ("healthy", "probe failed: timeout after 300 ms"). */
   readonly reason: string;
   /** Addresses offered now (empty when withdrawn). */
-  readonly addresses: readonly string[];
+  readonly addresses: string[];
   /** ISO time of the last state change. */
   readonly since: string;
+}
+
+/**
+ * How the nodes of a pool announce (Pool.anycast): the anycast addresses every node offers
+ * while it serves the pool, and the drain policy. Empty `addresses`: nodes announce nothing.
+ */
+export interface AnycastSettings {
+  /** Host addresses (IPv4 announced as /32, IPv6 as /128), at most MAX_ANYCAST_ADDRESSES. */
+  readonly addresses: string[];
+  /** How long a draining node keeps announcing with GRACEFUL_SHUTDOWN before it withdraws. */
+  readonly drainSeconds: number;
+  /** Standard communities "ASN:VALUE" added to every announcement (e.g. the site's tag). */
+  readonly communities: string[];
+  /** MULTI_EXIT_DISC sent with the route, null for none. */
+  readonly med: number | null;
+  /** AS-path prepends (0..16): a site that should be a backup prepends. */
+  readonly prepend: number;
+}
+
+export const MAX_ANYCAST_ADDRESSES = 8;
+export const MAX_ANNOUNCE_COMMUNITIES = 16;
+export const MAX_DRAIN_SECONDS = 3600;
+export const DEFAULT_ANYCAST_SETTINGS: AnycastSettings = { addresses: [], drainSeconds: 10, communities: [], med: null, prepend: 0 };
+
+/** The anycast settings of a pool (or its stored record): defaults field by field where it has none (stored before they existed). */
+export function anycastSettingsOf(pool: { readonly anycast?: Partial<AnycastSettings> | undefined }): AnycastSettings {
+  const a = pool.anycast ?? {};
+  return {
+    addresses: [...(a.addresses ?? [])], drainSeconds: a.drainSeconds ?? DEFAULT_ANYCAST_SETTINGS.drainSeconds,
+    communities: [...(a.communities ?? [])], med: a.med ?? null, prepend: a.prepend ?? 0,
+  };
 }

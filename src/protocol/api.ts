@@ -6,6 +6,7 @@
  * (no type coercion anywhere); the server parses them after validation.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ANNOUNCE_STATES, MAX_ANNOUNCE_COMMUNITIES, MAX_ANYCAST_ADDRESSES, MAX_DRAIN_SECONDS, type AnnounceState } from './announce.js';
 import { LB_AFFINITIES, MAX_LB_TABLE_SIZE, MAX_NODE_WEIGHT, MIN_LB_TABLE_SIZE, MIN_NODE_WEIGHT } from './lb-settings.js';
 import type { AuditEntry, LbAffinity, LbReport, Node, NodeStatus, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from './types.js';
 
@@ -68,17 +69,36 @@ const meta = { revision: Revision, createdAt: Time, updatedAt: Time };
 /** Wire schema: LbSettings. */
 export const LbSettingsSchema = Type.Object({ affinity: LbAffinitySchema, tableSize: LbTableSize }, strict);
 
+/** Anycast settings (Pool.anycast); addresses and communities are checked by the control plane. */
+const AnycastFields = {
+  addresses: Type.Array(Type.String({ minLength: 2, maxLength: 45, description: 'IP literal' }), { maxItems: MAX_ANYCAST_ADDRESSES }),
+  drainSeconds: Type.Integer({ minimum: 0, maximum: MAX_DRAIN_SECONDS }),
+  communities: Type.Array(Type.String({ maxLength: 11, pattern: '^[0-9]{1,5}:[0-9]{1,5}$' }), { maxItems: MAX_ANNOUNCE_COMMUNITIES }),
+  med: Nullable(Type.Integer({ minimum: 0, maximum: 4294967295 })),
+  prepend: Type.Integer({ minimum: 0, maximum: 16 }),
+};
+/** Wire schema: AnycastSettings. */
+export const AnycastSettingsSchema = Type.Object(AnycastFields, strict);
+/** Anycast settings in a pool create or update: a field left out keeps its value. */
+export const AnycastSettingsInputSchema = Type.Partial(Type.Object(AnycastFields, strict));
+/** Wire schema: AnnounceReport (NodeStatus.announce). */
+export const AnnounceReportSchema = Type.Object({
+  kind: Type.String({ maxLength: 16 }), state: Type.Union(ANNOUNCE_STATES.map((s) => Type.Literal(s as AnnounceState))),
+  reason: Type.String({ maxLength: 256 }), addresses: Type.Array(Type.String({ maxLength: 45 }), { maxItems: MAX_ANYCAST_ADDRESSES }), since: Time,
+}, strict);
+
 /** Wire schema: Pool. */
 export const PoolSchema = Type.Object({
   ...meta, name: Name, description: Type.String({ maxLength: 256 }), publicKey: KeyText, listenPort: Port,
   ipv4Prefix: Nullable(Cidr), ipv6Prefix: Nullable(Cidr), endpoint: Nullable(Endpoint), dns: Dns, mtu: Nullable(Mtu),
-  persistentKeepalive: Keepalive, labels: Labels, lb: LbSettingsSchema,
+  persistentKeepalive: Keepalive, labels: Labels, lb: LbSettingsSchema, anycast: AnycastSettingsSchema,
 }, strict);
 
 /** Wire schema: NodeStatus. */
 export const NodeStatusSchema = Type.Object({
   reportedAt: Time, appliedRevision: Revision, peersDesired: Type.Integer({ minimum: 0 }), peersApplied: Type.Integer({ minimum: 0 }),
   lastReconcileAt: Nullable(Time), driftRepairs: Type.Integer({ minimum: 0 }), ready: Type.Boolean(), message: Type.String({ maxLength: 512 }),
+  announce: Type.Optional(AnnounceReportSchema),
 }, strict);
 
 /** Wire schema: Node. */
@@ -182,6 +202,7 @@ export const PoolCreateSchema = Type.Object({
   persistentKeepalive: Type.Optional(Keepalive),
   labels: Type.Optional(Labels),
   lb: Type.Optional(LbSettingsInputSchema),
+  anycast: Type.Optional(AnycastSettingsInputSchema),
   /** Import an existing server private key instead of generating one (admin only). */
   privateKey: Type.Optional(KeyText),
 }, strict);
@@ -196,6 +217,7 @@ export const PoolUpdateSchema = Type.Object({
   persistentKeepalive: Type.Optional(Keepalive),
   labels: Type.Optional(Labels),
   lb: Type.Optional(LbSettingsInputSchema),
+  anycast: Type.Optional(AnycastSettingsInputSchema),
 }, strict);
 
 /** Wire schema: NodeCreate. */
@@ -214,6 +236,7 @@ export const NodeUpdateSchema = Type.Object({
 export const NodeStatusInputSchema = Type.Object({
   appliedRevision: Revision, peersDesired: Type.Integer({ minimum: 0 }), peersApplied: Type.Integer({ minimum: 0 }),
   lastReconcileAt: Nullable(Time), driftRepairs: Type.Integer({ minimum: 0 }), ready: Type.Boolean(), message: Type.String({ maxLength: 512 }),
+  announce: Type.Optional(AnnounceReportSchema),
 }, strict);
 
 /** What a load balancer reports about its VIP and backends; the server stamps `reportedAt`. */

@@ -1,3 +1,4 @@
+import type { AnnounceReport, AnycastSettings } from './announce.js';
 /**
  * The shared language of wgfabric: entities as the API returns them and the change
  * events the agent consumes. Every role imports these; none imports another role's internals.
@@ -46,6 +47,8 @@ export interface Pool extends Meta {
   readonly labels: Readonly<Record<string, string>>;
   /** Load-balancer settings every `lb run` instance of the pool follows. */
   readonly lb: LbSettings;
+  /** What the pool's nodes announce (BGP anycast) while they serve it, and how they drain. */
+  readonly anycast: AnycastSettings;
 }
 
 export interface NodeStatus {
@@ -57,6 +60,8 @@ export interface NodeStatus {
   readonly driftRepairs: number;
   readonly ready: boolean;
   readonly message: string;
+  /** The node's announcement (agent --announce), absent when it announces nothing. */
+  readonly announce?: AnnounceReport;
 }
 
 export interface Node extends Meta {

@@ -1,3 +1,4 @@
+import { DEFAULT_ANYCAST_SETTINGS } from '../../protocol/announce.js';
 import type { LbReportInput } from '../../protocol/api.js';
 import { FabricError } from '../../protocol/errors.js';
 import type { LbReport, Node, NodeStatus, Peer, Pool } from '../../protocol/types.js';
@@ -10,7 +11,8 @@ const META = { revision: 1, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-
 export function fakePool(name: string, n: number, over: Partial<Pool> = {}): Pool {
   return {
     ...META, name, description: '', publicKey: toBase64(generateKeyPair().publicKey), listenPort: 51820, ipv4Prefix: `10.${n}.0.0/16`, ipv6Prefix: null,
-    endpoint: null, dns: [], mtu: null, persistentKeepalive: 0, labels: {}, lb: { affinity: 'src-ip-port', tableSize: 251 }, ...over,
+    endpoint: null, dns: [], mtu: null, persistentKeepalive: 0, labels: {}, lb: { affinity: 'src-ip-port', tableSize: 251 },
+    anycast: DEFAULT_ANYCAST_SETTINGS, ...over,
   };
 }
 
