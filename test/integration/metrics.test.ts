@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetch } from 'undici';
-import { AGENT_METRICS_PORT, labDown, labUp, type Lab } from '../../src/lab/lab.js';
+import { AGENT_METRICS_PORT, labDown, labUp, startWireguardGo, type Lab } from '../../src/lab/lab.js';
+import { run } from '../../src/sys/exec.js';
 import { ping } from '../../src/lab/traffic.js';
 import { caDispatcher, readCaFile } from '../../src/client/tls.js';
 import { histogramProblems, monotonicityProblems, parseExposition, type Exposition } from './fixtures/prom.js';
@@ -37,7 +38,7 @@ async function scrapeAll(): Promise<Map<string, Exposition>> {
   return out;
 }
 
-describe('metrics that work in Prometheus (server, agents, LB)', { timeout: 300_000 }, () => {
+describe('metrics that work in Prometheus (server, agents, LB); readiness for cloud load balancers', { timeout: 300_000 }, () => {
   before(async () => {
     base = mkdtempSync(join(tmpdir(), 'wgf-metrics-'));
     lab = await labUp({ backends: 2, clients: 2, base, reconcileInterval: 2, lb: true });
@@ -73,5 +74,32 @@ describe('metrics that work in Prometheus (server, agents, LB)', { timeout: 300_
     assert.ok(grew(`lb ${lab.plan.lb!.instances[0]!.name}`, 'wgfabric_lb_probes_total') > 0, 'the LB counted probes');
     const families = [...second.values()].reduce((n, e) => n + e.types.size, 0);
     console.log(`scraped ${second.size} components twice, ${families} metric families: every counter and histogram monotonic and consistent; agents counted ${agentBytes} bytes received between the scrapes`);
+  });
+
+  test('an agent\'s /readyz (the health check a cloud UDP load balancer uses) answers 503 with the reason while its device is down, 200 again once it is back', async () => {
+    const h = lab.plan.backends[1]!;
+    const readyz = async () => {
+      const r = await fetch(`http://${h.address}:${AGENT_METRICS_PORT}/readyz`);
+      return { code: r.status, body: await r.json() as { status: string; message?: string } };
+    };
+    assert.equal((await readyz()).code, 200);
+    const p = [...lab.state.pids].reverse().find((x) => x.what === `wireguard-go ${h.name}`)!;
+    process.kill(p.pid, 'SIGKILL');
+    let down = await readyz();
+    for (let i = 0; i < 200 && down.code === 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      down = await readyz();
+    }
+    assert.equal(down.code, 503, 'not ready while the device is gone');
+    assert.match(JSON.stringify(down.body), /device/i, 'the answer names the device as the reason');
+    console.log(`/readyz with the device down: ${down.code}, message "${down.body.message ?? ""}"`);
+    await run('ip', ['link', 'del', h.wgIface], { netns: h.netns, allowFailure: true });
+    await startWireguardGo(lab.state, h);
+    let back = await readyz();
+    for (let i = 0; i < 300 && back.code !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      back = await readyz();
+    }
+    assert.equal(back.code, 200, 'ready again once the agent set the fresh device up');
   });
 });
