@@ -5,7 +5,8 @@ import type { ControlPlane } from '../control/plane.js';
 import { redact, toHttpError } from './errors.js';
 import { setToken } from './http.js';
 import { ServerMetrics } from './metrics.js';
-import { allowed, ADMIN, type Access } from './policy.js';
+import { authorize } from './authorize.js';
+import { ADMIN, type Access } from './policy.js';
 import { registerAdminRoutes, registerMetaRoutes } from './routes-admin.js';
 import { registerNodeRoutes, registerPeerRoutes } from './routes-children.js';
 import { registerLbRoutes } from './routes-lbs.js';
@@ -93,14 +94,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     // Fail closed: a route that forgot its access rule is admin-only.
     const access = req.routeOptions.config.access ?? ADMIN;
     if (access.kind === 'public') return;
-    const header = req.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer\s+([\x21-\x7e]{1,256})\s*$/i.exec(header) : null;
-    const token = m ? await cp.authenticate(m[1]!) : null;
-    if (!token) throw new FabricError('WGF_ERR_UNAUTHORIZED', header === undefined ? 'this route needs a token' : 'the token is not valid');
-    if (!allowed(access, token, req.params as Record<string, unknown>)) {
-      throw new FabricError('WGF_ERR_FORBIDDEN', `role ${token.role} may not ${req.method} ${req.routeOptions.url}`, { role: token.role });
-    }
-    setToken(req, token);
+    setToken(req, await authorize(cp, req.headers.authorization, access, req.params as Record<string, unknown>, `${req.method} ${req.routeOptions.url}`));
   });
 
   app.addHook('onResponse', async (req, reply) => {

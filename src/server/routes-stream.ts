@@ -11,6 +11,7 @@ import { READ, type Access } from './policy.js';
 import { access, responses } from './routes-pools.js';
 import { WatchSlots, type WatchLimits } from './stream-limits.js';
 import { runWatch } from './watch-stream.js';
+import { registerRevocationHook, Revocations } from './revocation.js';
 
 /**
  * The agents' feed: snapshot, long-poll changes and the server-sent-events watch.
@@ -63,6 +64,8 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
   const tags = ['stream'];
   const streams = new OpenStreams(opts.onWatchers);
   const slots = new WatchSlots(opts.limits);
+  const revocations = new Revocations();
+  registerRevocationHook(app, revocations);
   const agentRead = access({ ...READ, node: 'pool' } as Access);
   type P = Static<typeof PoolParams>;
 
@@ -120,7 +123,7 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no',
     });
-    const close = runWatch(res, cp, pool, since, opts.limits, opts.heartbeatMs);
+    const close = runWatch(res, cp, pool, since, opts.limits, opts.heartbeatMs, revocations.guard(cp, req, agentRead.access, pool));
     // The slot is held until the socket is gone, so a cut client's queued bytes still count.
     const release = streams.add(close);
     res.once('close', () => {

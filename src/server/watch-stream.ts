@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { FabricError } from '../protocol/errors.js';
 import type { PoolChange } from '../protocol/types.js';
 import type { Watcher } from '../store/store.js';
+import type { StreamGuard } from './revocation.js';
 import type { WatchLimits } from './stream-limits.js';
 
 /** What a watch stream needs from the control plane (ControlPlane satisfies it). */
@@ -29,9 +30,13 @@ export function formatChanges(changes: readonly PoolChange[]): string {
  * limits.pageEvents under back-pressure (the next page is read only once the client took
  * the previous one), then live changes; heartbeats every heartbeatMs. A client that falls
  * limits.bufferBytes behind on live changes, or takes no backlog page for limits.stallMs, is
- * cut with a last `event: error` WGF_ERR_WATCH_TOO_SLOW. Returns the stream's close().
+ * cut with a last `event: error` WGF_ERR_WATCH_TOO_SLOW. With a guard, the stream ends
+ * after a revision that revokes it and when its credential is refused on a heartbeat
+ * (revocation.ts). Returns the stream's close().
  */
-export function runWatch(res: ServerResponse, feed: WatchFeed, pool: string, since: number, limits: WatchLimits, heartbeatMs: number): () => void {
+export function runWatch(
+  res: ServerResponse, feed: WatchFeed, pool: string, since: number, limits: WatchLimits, heartbeatMs: number, guard?: StreamGuard,
+): () => void {
   let delivered = since;
   let closed = false;
   let watcher: Watcher | null = null;
@@ -45,6 +50,7 @@ export function runWatch(res: ServerResponse, feed: WatchFeed, pool: string, sin
     closed = true;
     watcher?.cancel();
     clearInterval(heartbeat);
+    untrack();
     if (drainWait) {
       clearTimeout(drainWait.timer);
       drainWait.resolve();
@@ -57,6 +63,14 @@ export function runWatch(res: ServerResponse, feed: WatchFeed, pool: string, sin
     const fe = err instanceof FabricError ? err : new FabricError('WGF_ERR_UNAVAILABLE', 'the watch broke; reconnect');
     write(`event: error\ndata: ${JSON.stringify(fe.toJSON())}\n\n`);
     close();
+  };
+  const untrack = guard?.track(fail) ?? (() => {});
+  /** Writes changes up to the revision that revokes the stream, if any, then ends it. */
+  const deliver = (all: PoolChange[], through: number) => {
+    const end = guard?.endsAfter(all) ?? null;
+    write(formatChanges(end ? all.filter((c) => c.revision <= end.revision) : all));
+    delivered = end ? end.revision : through;
+    if (end) fail(end.error);
   };
   const tooSlow = (why: string) => fail(new FabricError('WGF_ERR_WATCH_TOO_SLOW', `${why}; reconnect from the last id read`,
     { delivered, bufferBytes: limits.bufferBytes }));
@@ -84,20 +98,25 @@ export function runWatch(res: ServerResponse, feed: WatchFeed, pool: string, sin
       const page = await feed.poolBacklog(pool, delivered, limits.pageEvents);
       if (closed) return;
       if (page.caughtUp) break;
-      write(formatChanges(page.changes));
-      delivered = page.through;
+      deliver(page.changes, page.through);
+      if (closed) return;
     }
     watcher = feed.watchPool(pool, delivered, (changes, revision) => {
       if (closed) return;
-      write(formatChanges(changes));
-      delivered = revision;
-      if (res.writableLength > limits.bufferBytes) tooSlow(`the client is more than ${limits.bufferBytes} bytes behind`);
+      deliver(changes, revision);
+      if (!closed && res.writableLength > limits.bufferBytes) tooSlow(`the client is more than ${limits.bufferBytes} bytes behind`);
     }, fail);
   };
 
   const heartbeat = setInterval(() => {
     if (res.writableLength > limits.bufferBytes) return; // a stalled client gets no more bytes
-    feed.resumeRevision(pool, delivered).then((r) => {
+    // The credential is checked again on every heartbeat (see revocation.ts for the bound).
+    const checked = guard ? guard.recheck().then(() => true, (e: unknown) => {
+      fail(e instanceof FabricError ? e : new FabricError('WGF_ERR_UNAUTHORIZED', 'the credential of this stream could not be checked again'));
+      return false;
+    }) : Promise.resolve(true);
+    checked.then((ok) => (ok ? feed.resumeRevision(pool, delivered) : null)).then((r) => {
+      if (r === null || closed) return;
       const rev = Math.max(r, delivered);
       write(`id: ${rev}\nevent: heartbeat\ndata: ${JSON.stringify({ revision: rev })}\n\n`);
     }, () => close());
