@@ -124,6 +124,13 @@ export function dnsList(field: string, v: unknown): string[] {
 export function time(field: string, v: unknown): string | null {
   if (v === null || v === undefined) return null;
   if (typeof v !== 'string' || !RFC3339_RE.test(v)) throw invalid(field, 'must be an RFC 3339 time like 2030-01-01T00:00:00Z');
+  // Date.parse rolls impossible dates over (2024-02-30 -> 2024-03-01): check the calendar first.
+  const [y, mo, d, h, mi, sec] = v.slice(0, 19).split(/[-T:]/).map(Number) as [number, number, number, number, number, number];
+  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate(); // days in month mo of year y
+  const off = /([+-])(\d{2}):(\d{2})$/.exec(v);
+  if (mo < 1 || mo > 12 || d < 1 || d > days || h > 23 || mi > 59 || sec > 59 || (off && (Number(off[2]) > 23 || Number(off[3]) > 59))) {
+    throw invalid(field, `is not a real date and time (${v.slice(0, 10)} ${v.slice(11, 19)} does not exist)`);
+  }
   const ms = Date.parse(v);
   if (!Number.isFinite(ms)) throw invalid(field, 'is not a real date');
   return new Date(ms).toISOString();

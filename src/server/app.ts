@@ -4,6 +4,7 @@ import { FabricError } from '../protocol/errors.js';
 import type { ControlPlane } from '../control/plane.js';
 import { redact, toHttpError } from './errors.js';
 import { setToken } from './http.js';
+import { useStrictJsonBodies } from './json-body.js';
 import { ServerMetrics } from './metrics.js';
 import { authorize } from './authorize.js';
 import { ADMIN, type Access } from './policy.js';
@@ -66,6 +67,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
 
   // Only JSON bodies: without the text/plain parser, any other type is 415.
   app.removeContentTypeParser('text/plain');
+  useStrictJsonBodies(app);
   // Responses are built by explicit mappers (records.ts); the schemas document them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 

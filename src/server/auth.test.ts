@@ -13,7 +13,7 @@ import { harness, type Harness, type Tokens } from './testing/harness.js';
 const EXPECTED: Record<string, string> = {
   'GET /healthz': 'public',
   'GET /readyz': 'any',
-  'GET /metrics': 'any',
+  'GET /metrics': 'read-only',
   'GET /v1/whoami': 'any',
   'GET /v1/openapi.json': 'read-only',
   'GET /v1/audit': 'read-only',

@@ -5,7 +5,8 @@ import type { Role, TokenInfo } from '../protocol/types.js';
  * (auth.ts) enforces it before the body is even read. Pure, so it is tested as a table.
  *
  * - public: no token (only /healthz).
- * - any: any valid token, node tokens included (/readyz, /metrics, /v1/whoami).
+ * - any: any valid token, node tokens included (/readyz, /v1/whoami). /metrics is read-only
+ *   and up: its figures cover every pool.
  * - role: at least `min` on the ladder read-only < operator < admin; a node token passes
  *   only when `node` is set: 'pool' = the route's :pool is the token's pool, 'self' = also
  *   the route's :node is the token's node.

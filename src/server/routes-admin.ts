@@ -81,8 +81,9 @@ export function registerMetaRoutes(app: FastifyInstance, cp: ControlPlane, metri
   });
 
   app.get('/metrics', {
-    schema: { tags: ['meta'], summary: 'Prometheus metrics', response: responses({ 200: Type.String() }) },
-    config: access(ANY),
+    // Not for node tokens: the figures cover every pool, and a node token sees only its own.
+    schema: { tags: ['meta'], summary: 'Prometheus metrics (read-only role or higher; node tokens are refused)', response: responses({ 200: Type.String() }) },
+    config: access(READ),
   }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   app.get('/v1/openapi.json', {
