@@ -161,18 +161,23 @@ export function registerServerCommand(program: Command, deps: ServerCommandDeps 
     .option('--etcd-key <file>', 'PEM key of --etcd-cert')
     .option('--etcd-user <name>', 'etcd user (etcd auth); needs --etcd-password-file')
     .option('--etcd-password-file <file>', 'file holding the etcd password')
+    .option('--etcd-lease-ttl <seconds>', 'lease of the background-job election: a dead leader is replaced within about this time', '10')
     .option('--max-watches <n>', 'open watches + waiting long polls, all tokens together (429 past it)', String(DEFAULT_WATCH_LIMITS.maxTotal))
     .option('--max-watches-per-token <n>', 'open watches + waiting long polls of one token (429 past it)', String(DEFAULT_WATCH_LIMITS.maxPerToken))
     .option('--watch-buffer-bytes <n>', 'bytes a watch may queue for a slow client before it is paused (backlog) or cut (live)', String(DEFAULT_WATCH_LIMITS.bufferBytes))
-    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string; tlsCert?: string; tlsKey?: string } & EtcdFlags & WatchFlags) => {
+    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string; tlsCert?: string; tlsKey?: string; etcdLeaseTtl: string } & EtcdFlags & WatchFlags) => {
       const { host, port } = parseListen(flags.listen);
       const etcd = parseStoreFlags(flags);
+      const leaderTtlSec = Number(flags.etcdLeaseTtl);
+      if (!/^\d{1,4}$/.test(flags.etcdLeaseTtl) || leaderTtlSec < 2) {
+        throw new FabricError('WGF_ERR_VALIDATION', `--etcd-lease-ttl must be a whole number of seconds >= 2, got "${flags.etcdLeaseTtl}"`, { field: 'etcdLeaseTtl' });
+      }
       const autoCompact = parseCompactFlags(flags);
       const tls = parseTlsFlags(flags);
       const watchLimits = parseWatchFlags(flags);
       const running = await (deps.start ?? startServer)({
         dataDir: flags.dataDir, host, port, autoCompact, watchLimits,
-        ...(etcd ? { etcd } : {}),
+        ...(etcd ? { etcd, leaderTtlSec } : {}),
         ...(tls ? { tls } : {}),
         ...(flags.masterKeyFile ? { masterKeyFile: flags.masterKeyFile } : {}),
         ...(flags.bootstrapTokenFile ? { bootstrapTokenFile: flags.bootstrapTokenFile } : {}),

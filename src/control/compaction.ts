@@ -91,7 +91,7 @@ const silentLog: CompactionLog = { info: () => {}, error: () => {} };
 /** What one tick did. */
 export type CompactionOutcome =
   | { readonly action: 'compacted'; readonly from: number; readonly to: number; readonly revision: number }
-  | { readonly action: 'none'; readonly reason: 'disabled' | 'stopped' | 'too-few' }
+  | { readonly action: 'none'; readonly reason: 'disabled' | 'stopped' | 'too-few' | 'standby' }
   | { readonly action: 'failed'; readonly error: Error };
 
 /** Options of AutoCompactor. */
@@ -100,6 +100,8 @@ export interface AutoCompactorOptions {
   readonly settings: AutoCompactSettings;
   readonly log?: CompactionLog;
   readonly timers?: CompactionTimers;
+  /** With several replicas on one store: only the leader compacts (default: always). */
+  readonly isLeader?: () => boolean;
 }
 
 /**
@@ -118,6 +120,7 @@ export class AutoCompactor {
   private started = false;
   private stopped = false;
   private inflight: Promise<unknown> = Promise.resolve();
+  private readonly isLeader: () => boolean;
 
   /** Throws WGF_ERR_VALIDATION for unusable settings. */
   constructor(opts: AutoCompactorOptions) {
@@ -125,6 +128,7 @@ export class AutoCompactor {
     this.store = opts.store;
     this.log = opts.log ?? silentLog;
     this.timers = opts.timers ?? backgroundTimers;
+    this.isLeader = opts.isLeader ?? (() => true);
   }
 
   /** False when keepRevisions is 0. */
@@ -166,6 +170,7 @@ export class AutoCompactor {
   private async runOnce(): Promise<CompactionOutcome> {
     if (!this.enabled) return { action: 'none', reason: 'disabled' };
     if (this.stopped) return { action: 'none', reason: 'stopped' };
+    if (!this.isLeader()) return { action: 'none', reason: 'standby' };
     try {
       // Read the compact revision first: a write in between only makes the target more conservative.
       const from = await this.store.compactRevision();

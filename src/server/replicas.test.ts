@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,10 +26,10 @@ after(async () => {
 
 const quiet = { logger: false, handleSignals: false, stdout: { write: () => true } } as const;
 
-async function replicas(n: number, prefix = `r/${randomBytes(4).toString('hex')}/`): Promise<{ servers: RunningServer[]; token: string }> {
+async function replicas(n: number, prefix = `r/${randomBytes(4).toString('hex')}/`, extra: { leaderTtlSec?: number; autoCompact?: { keepRevisions: number; intervalMs: number; minBatch?: number } } = {}): Promise<{ servers: RunningServer[]; token: string }> {
   const servers: RunningServer[] = [];
   for (let i = 0; i < n; i++) {
-    servers.push(await startServer({ dataDir: join(dir, 'unused'), host: '127.0.0.1', port: 0, masterKeyFile: join(dir, `${prefix.replaceAll('/', '_')}.key`), etcd: { endpoints: [etcd!.endpoint], prefix }, autoCompact: { keepRevisions: 0, intervalMs: 60_000 }, ...quiet }));
+    servers.push(await startServer({ dataDir: join(dir, 'unused'), host: '127.0.0.1', port: 0, masterKeyFile: join(dir, `${prefix.replaceAll('/', '_')}.key`), etcd: { endpoints: [etcd!.endpoint], prefix }, autoCompact: { keepRevisions: 0, intervalMs: 60_000 }, ...extra, ...quiet }));
   }
   const tokens = servers.map((s) => s.bootstrapToken).filter((t) => t !== null);
   assert.equal(tokens.length, 1, 'exactly one replica bootstrapped the fabric');
@@ -80,4 +81,56 @@ describe('control-plane replicas on etcd', { skip }, () => {
       for (const s of servers) await s.close();
     }
   });
+
+  test('background jobs run on one replica at a time and move when it dies (SIGKILL of a server process)', async () => {
+    const prefix = `r/${randomBytes(4).toString('hex')}/`;
+    const keyFile = join(dir, `${prefix.replaceAll('/', '_')}.key`);
+    // The first replica is a real `wgfabric server` process: it bootstraps and is elected first.
+    const child = spawnServer(['--store', 'etcd', '--etcd-endpoints', etcd!.endpoint, '--etcd-prefix', prefix, '--master-key-file', keyFile,
+      '--listen', '127.0.0.1:0', '--etcd-lease-ttl', '2', '--compact-keep', '0', '--bootstrap-token-file', join(dir, `${prefix.replaceAll('/', '_')}.token`)]);
+    const servers: RunningServer[] = [];
+    try {
+      await child.listening;
+      const token = (await readFile(join(dir, `${prefix.replaceAll('/', '_')}.token`), 'utf8')).trim();
+      for (let i = 0; i < 2; i++) {
+        servers.push(await startServer({ dataDir: join(dir, 'unused'), host: '127.0.0.1', port: 0, masterKeyFile: keyFile, etcd: { endpoints: [etcd!.endpoint], prefix }, leaderTtlSec: 2, autoCompact: { keepRevisions: 2, minBatch: 1, intervalMs: 3_600_000 }, ...quiet }));
+      }
+      for (const name of ['a', 'b', 'c', 'd']) assert.equal((await api(servers[0]!, token, 'POST', '/v1/pools', { name, ipv4Prefix: '10.68.0.0/24' })).status, 201);
+      // What the timers do: the process leads, so the in-process replicas stand by.
+      const ticks = await Promise.all(servers.map((s) => s.compactor.tick()));
+      assert.deepEqual(ticks, [{ action: 'none', reason: 'standby' }, { action: 'none', reason: 'standby' }]);
+      const died = Date.now();
+      child.proc.kill('SIGKILL');
+      let leaders: RunningServer[] = [];
+      for (let i = 0; i < 400 && leaders.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        leaders = servers.filter((s) => s.leadership.isLeader());
+      }
+      assert.equal(leaders.length, 1, 'one of the others took over');
+      console.log(`background jobs moved to another replica ${Date.now() - died} ms after SIGKILL of the leader (lease TTL 2 s)`);
+      const after = await Promise.all(servers.map((s) => s.compactor.tick()));
+      assert.deepEqual(after.map((t) => t.action).sort(), ['compacted', 'none']);
+      assert.equal(after[servers.indexOf(leaders[0]!)]!.action, 'compacted');
+    } finally {
+      child.proc.kill('SIGKILL');
+      for (const s of servers) await s.close().catch(() => undefined);
+    }
+  });
 });
+
+/** `wgfabric server ARGS` as a child process (through tsx), resolved once it listens. */
+function spawnServer(args: string[]): { proc: ChildProcess; listening: Promise<void> } {
+  const main = new URL('../cli/main.ts', import.meta.url).href;
+  const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(${JSON.stringify(['server', ...args])});`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const listening = new Promise<void>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/listening on http/.test(out)) resolve();
+    });
+    proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    proc.once('exit', (code) => reject(new Error(`server exited (${code}): ${out}`)));
+  });
+  return { proc, listening };
+}

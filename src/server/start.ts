@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { AutoCompactor, DEFAULT_AUTO_COMPACT, validateAutoCompact, type AutoCompactSettings } from '../control/compaction.js';
@@ -9,6 +11,7 @@ import { EtcdStore, openStore, type EtcdStoreOptions } from '../store/index.js';
 import { buildServer } from './app.js';
 import { LogSink } from './log-sink.js';
 import type { WatchLimits } from './stream-limits.js';
+import { EtcdLeadership, soleLeader, type Leadership } from './leader.js';
 import { loadServerTls, type ServerTls, type ServerTlsFiles } from './tls.js';
 
 /** Options of startServer. */
@@ -20,6 +23,11 @@ export interface StartServerOptions {
    * it. Needs masterKeyFile (the same key on every replica, never in etcd).
    */
   readonly etcd?: EtcdStoreOptions;
+  /**
+   * With etcd: TTL in seconds of the lease behind the background-job election (default 10):
+   * when the leader dies, another replica takes the jobs over within about this time.
+   */
+  readonly leaderTtlSec?: number;
   readonly host: string;
   /** 0 picks a free port (see the returned url). */
   readonly port: number;
@@ -59,6 +67,8 @@ export interface RunningServer {
   readonly bootstrapToken: string | null;
   /** The automatic compactor (started unless disabled; stopped by close()). */
   readonly compactor: AutoCompactor;
+  /** Whether this replica runs the background jobs now (always, on SQLite). */
+  readonly leadership: Leadership;
   /** Stops listening, ends open watches, closes the store. Idempotent. */
   close(): Promise<void>;
   /** Settles when the server has closed (by close() or a signal). */
@@ -114,7 +124,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const server = app;
   for (const note of (store as { openNotes?: string[] }).openNotes ?? []) server.log.info(note);
   // Logged, not audited: see compaction.ts.
-  const compactor = new AutoCompactor({ store, settings: compaction, log: server.log });
+  const leadership: Leadership = store instanceof EtcdStore
+    ? new EtcdLeadership(store.client, store.layout.prefix, `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`, opts.leaderTtlSec ?? 10, server.log).start()
+    : soleLeader;
+  const compactor = new AutoCompactor({ store, settings: compaction, log: server.log, isLeader: () => leadership.isLeader() });
   compactor.start();
   if (!compactor.enabled) server.log.info('automatic compaction of the change log is off (--compact-keep 0)');
   logTransport(server, opts.host, tls);
@@ -131,6 +144,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       process.off('SIGINT', onSignal);
       try {
         await compactor.stop();
+        await leadership.close();
         await server.close();
         await store.close();
       } finally {
@@ -144,7 +158,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { app: server, control, url: `${tls ? 'https' : 'http'}://${host}:${port}`, bootstrapToken: token, compactor, close, closed };
+  return { app: server, control, url: `${tls ? 'https' : 'http'}://${host}:${port}`, bootstrapToken: token, compactor, leadership, close, closed };
 }
 
 /** Says once whether the API is served over HTTPS (which certificate) or plain HTTP; never key material. */
