@@ -111,7 +111,12 @@ export function runWatch(
   const heartbeat = setInterval(() => {
     if (res.writableLength > limits.bufferBytes) return; // a stalled client gets no more bytes
     // The credential is checked again on every heartbeat (see revocation.ts for the bound).
-    const checked = guard ? guard.recheck().then(() => true, (e: unknown) => {
+    const checked = guard ? guard.recheck().then(() => true, async (e: unknown) => {
+      // A pool or node deletion not yet delivered by the watch is delivered first (up to its
+      // revision only), so the stream still ends on the event that revoked it.
+      const page = await feed.poolBacklog(pool, delivered, limits.pageEvents).catch(() => null);
+      const end = page && !closed ? guard.endsAfter(page.changes) : null;
+      if (end && page) deliver(page.changes.filter((c) => c.revision <= end.revision), end.revision);
       fail(e instanceof FabricError ? e : new FabricError('WGF_ERR_UNAUTHORIZED', 'the credential of this stream could not be checked again'));
       return false;
     }) : Promise.resolve(true);
