@@ -32,9 +32,17 @@ describe('ApiClient against a real server (SQLite, 127.0.0.1:0)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('first start prints the bootstrap token once and stores it 0600; master key 0600 in the data dir', async () => {
+  test('first start with --bootstrap-token-file prints only where the token is, stores it 0600; data dir 0700, its files 0600', async () => {
     assert.ok(server.bootstrapToken);
-    assert.equal(printed.split(server.bootstrapToken).length, 2, 'printed exactly once');
+    assert.ok(!printed.includes(server.bootstrapToken), 'the token is never printed when it goes to a file');
+    assert.match(printed, /bootstrap admin token written to .*bootstrap\.token \(mode 0600\); it is not printed/);
+    assert.equal((await stat(join(dir, 'data'))).mode & 0o777, 0o700);
+    for (const f of ['store.db', 'store.db-wal', 'store.db-shm', 'master.key']) {
+      const st = await stat(join(dir, 'data', f)).catch(() => null);
+      if (f === 'store.db-shm' && st === null) continue; // EXCLUSIVE locking mode may keep the index in memory
+      assert.ok(st, `${f} exists`);
+      assert.equal(st.mode & 0o777, 0o600, `${f} is 0600`);
+    }
     assert.equal((await readFile(join(dir, 'bootstrap.token'), 'utf8')).trim(), server.bootstrapToken);
     assert.equal((await stat(join(dir, 'bootstrap.token'))).mode & 0o777, 0o600);
     assert.equal((await stat(join(dir, 'data', 'master.key'))).mode & 0o777, 0o600);

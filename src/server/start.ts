@@ -87,7 +87,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   if (opts.etcd && !opts.masterKeyFile) {
     throw new FabricError('WGF_ERR_VALIDATION', 'with --store etcd pass --master-key-file: every replica needs the same master key, kept apart from etcd (see README)', { field: 'masterKeyFile' });
   }
-  if (!opts.etcd) await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  if (!opts.etcd) {
+    await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+    await chmod(opts.dataDir, 0o700); // holds the master key and the store: owner only
+  }
   const master = await loadOrCreateMasterKey(opts.masterKeyFile ?? join(opts.dataDir, 'master.key'));
   const store = opts.etcd ? await EtcdStore.open(opts.etcd) : await openStore(`sqlite:${opts.dataDir}`);
   const control = new ControlPlane({ store, secrets: new SecretBox(master.key) });
@@ -113,7 +116,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         await writeFile(opts.bootstrapTokenFile, `${token}\n`, { mode: 0o600 });
         await chmod(opts.bootstrapTokenFile, 0o600);
       }
-      (opts.stdout ?? process.stdout).write(`bootstrap admin token (shown only this once; store it now):\n${token}\n`);
+      // With a token file the token goes there only: stdout often ends up in a journal.
+      (opts.stdout ?? process.stdout).write(opts.bootstrapTokenFile
+        ? `bootstrap admin token written to ${opts.bootstrapTokenFile} (mode 0600); it is not printed\n`
+        : `bootstrap admin token (shown only this once; store it now):\n${token}\n`);
     }
     await app.listen({ host: opts.host, port: opts.port });
   } catch (e) {

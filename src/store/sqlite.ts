@@ -1,4 +1,4 @@
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { FabricError } from '../protocol/errors.js';
@@ -143,8 +143,10 @@ export class SqliteStore implements Store {
   static async open(dir: string, options: SqliteOpenOptions = {}): Promise<SqliteStore> {
     let real: string;
     try {
-      mkdirSync(resolve(dir), { recursive: true });
+      // The store holds sealed keys and token hashes: owner only (0700 directory, 0600 files).
+      mkdirSync(resolve(dir), { recursive: true, mode: 0o700 });
       real = realpathSync(resolve(dir));
+      chmodSync(real, 0o700);
     } catch (e) {
       throw new FabricError('WGF_ERR_STORE_UNAVAILABLE', `cannot create store directory ${resolve(dir)}: ${(e as Error).message}`,
         { path: resolve(dir) }, { cause: e });
@@ -155,6 +157,10 @@ export class SqliteStore implements Store {
     }
     let db: Database.Database | undefined;
     try {
+      // Created 0600 (an existing one narrowed to it) before SQLite opens it: SQLite gives the
+      // -wal and -shm files the mode of the database file.
+      closeSync(openSync(file, 'a', 0o600));
+      chmodSync(file, 0o600);
       db = new Database(file);
       // Waits this long for another process to let go (a server being restarted), then fails.
       db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
