@@ -14,6 +14,7 @@ import { registerPoolCommands } from './pool.js';
 import { registerProbeCommand } from './probe.js';
 import { registerServerCommand } from './server.js';
 import { registerStoreCheckCommand } from './store-check.js';
+import { registerStoreCommands } from './store.js';
 import { registerTokenCommands } from './token.js';
 
 /** Builds the command tree. Each role registers its own subcommands. */
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerServerCommand(program);
   registerStoreCheckCommand(program);
+  registerStoreCommands(program);
   registerPoolCommands(program);
   registerNodeCommands(program);
   registerPeerCommands(program);
