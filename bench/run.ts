@@ -16,6 +16,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   pps: async () => (await import('./pps.js')).benchPps,
   uapi: async () => (await import('./uapi.js')).benchUapi,
   agent: async () => (await import('./agent.js')).benchAgent,
+  etcd: async () => (await import('./etcd.js')).benchEtcd,
 };
 
 const wanted = process.argv.slice(2);
