@@ -82,6 +82,21 @@ describe('control-plane replicas on etcd', { skip }, () => {
     }
   });
 
+  test('a token deleted through one replica is refused by every replica at the next request', async () => {
+    const { servers, token } = await replicas(3);
+    try {
+      const made = await api(servers[0]!, token, 'POST', '/v1/tokens', { name: 'ops', role: 'operator' });
+      assert.equal(made.status, 201, JSON.stringify(made.json));
+      const ops = made.json.secret as string;
+      for (const s of servers) assert.equal((await api(s, ops, 'GET', '/v1/pools')).status, 200);
+      assert.equal((await api(servers[1]!, token, 'DELETE', `/v1/tokens/${made.json.token.id}`)).status, 204);
+      // No cache: every replica reads the token from etcd per request, so the bound is 0.
+      for (const s of servers) assert.equal((await api(s, ops, 'GET', '/v1/pools')).status, 401);
+    } finally {
+      for (const s of servers) await s.close();
+    }
+  });
+
   test('background jobs run on one replica at a time and move when it dies (SIGKILL of a server process)', async () => {
     const prefix = `r/${randomBytes(4).toString('hex')}/`;
     const keyFile = join(dir, `${prefix.replaceAll('/', '_')}.key`);
