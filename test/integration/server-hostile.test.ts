@@ -76,7 +76,7 @@ test('hostile clients: 0 x 5xx, memory bounded, still serving', { timeout: 180_0
       vanishingWatches: () => Promise.all(Array.from({ length: 200 }, (_, i) =>
         raw(port, [`GET /v1/pools/h1/watch?since=${i % 3 === 0 ? 'x' : 0} HTTP/1.1\r\nHost: x\r\n${auth}\r\n`], { waitMs: 20 + (i % 50) }))),
       longPollFlood: () => Promise.all(Array.from({ length: 80 }, () =>
-        raw(port, [`GET /v1/pools/h1/changes?since=1000000&wait=3 HTTP/1.1\r\nHost: x\r\n${auth}\r\n`, `GET /v1/pools/h1/changes?since=${rev}&wait=60 HTTP/1.1\r\nHost: x\r\n${auth}\r\n`], { waitMs: 1500 }))),
+        raw(port, [`GET /v1/pools/h1/changes?since=1000000&wait=3 HTTP/1.1\r\nHost: x\r\n${auth}\r\n`, `GET /v1/pools/h1/changes?since=${rev}&wait=60 HTTP/1.1\r\nHost: x\r\n${auth}\r\n`], { waitMs: 5000 }))),
       framing: () => Promise.all([
         `POST /v1/pools HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
         `POST /v1/pools HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n`,

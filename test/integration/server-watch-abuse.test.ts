@@ -37,7 +37,7 @@ function rawWatch(port: number, token: string, pool: string): Promise<{ socket: 
  * 5,000 peers with large labels (~20 MB of backlog each). Before the fix the server built each
  * backlog whole in memory (200 watches: 7.8 GB RSS, ~100 s without service).
  */
-test('200 never-reading watches from revision 0 on 5,000 peers: RSS bounded, /healthz and writes answer, limits answer 429', { timeout: 240_000 }, async () => {
+test('200 never-reading watches from revision 0 on 5,000 peers: RSS bounded, /healthz and writes answer, limits answer 429', { timeout: 480_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wgf-ab-watch-'));
   const sockets: Socket[] = [];
   let server: ServerProcess | undefined;
