@@ -11,6 +11,12 @@ for pair in wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute
 done
 # etcd (store driver tests, etcd labs): on a line of its own to keep merges of the list above easy.
 for pair in etcd:etcd-server etcdctl:etcd-client; do command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}"); done
+# The BPF data path: clang builds it, libbpf-dev gives its headers (no command), bpftool writes its maps.
+for pair in clang:clang llvm-objdump:llvm bpftool:bpftool; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+[ -f /usr/include/bpf/bpf_helpers.h ] || need_apt+=(libbpf-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "wgfabric: missing Debian packages: ${need_apt[*]} (run as root to install them)" >&2
@@ -29,3 +35,4 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 npm run --silent build
+bash scripts/build-bpf.sh

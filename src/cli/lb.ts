@@ -8,7 +8,10 @@
  * pool builds the identical table.
  */
 import type { Command } from 'commander';
-import { conntrackPort } from '../lb/conntrack.js';
+import { chooseDataPath, type ChosenDataPath } from '../lb/dataplane/choose.js';
+import { DEFAULT_GUARD_LIMITS } from '../lb/dataplane/bpf-maps.js';
+import { DATAPATH_CHOICES, type DataPathChoice } from '../lb/dataplane/port.js';
+import { DEFAULT_FLOW_SEED } from '../lb/maglev.js';
 import { DEFAULT_HEALTH_CONFIG, healthConfig, type DampingConfig, type HealthConfig } from '../lb/health.js';
 import { nftApplier } from '../lb/nft-apply.js';
 import { formatIpPort, parseIpPort } from '../lb/addr.js';
@@ -26,7 +29,7 @@ interface RunFlags extends ApiFlags {
   pool: string[]; vip: string[]; instance: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; reportIntervalMs: number;
   drainTimeoutMs: number; dampingPenalty?: number; dampingSuppressAbove?: number; dampingReuseBelow?: number; dampingHalfLifeMs?: number;
-  dampingMaxSuppressMs?: number;
+  dampingMaxSuppressMs?: number; dataplane: string; guard: boolean; guardSourceRate: number; guardGlobalRate: number;
 }
 
 /** One VIP of `lb run`: the pool behind it and its canonical address and port. */
@@ -138,7 +141,13 @@ export function registerLbCommands(program: Command): void {
     .option('--damping-max-suppress-ms <ms>', `flap damping: longest suppression (default ${DEFAULT_HEALTH_CONFIG.damping.maxSuppressMs})`, positiveInt('--damping-max-suppress-ms'))
     .option('--key-file <file>', 'keep the probe private key here (0600) and re-use it across restarts; one key for every pool of this instance')
     .option('--listen <host:port>', 'serve /status, /status/all, /metrics and /healthz here')
+    .option('--dataplane <nft|bpf|auto>', 'nft: nftables DNAT + conntrack; bpf: tc BPF program (IPv4: same Maglev table and hash, LRU flow table, WireGuard receiver-index steering, guard); auto: bpf where it loads, nft otherwise', 'nft')
+    .option('--no-guard', 'bpf: let non-WireGuard packets and any initiation rate through to the backends')
+    .option('--guard-source-rate <n>', 'bpf guard: initiations per second per source address (burst the same)', positiveInt('--guard-source-rate'), DEFAULT_GUARD_LIMITS.perSourceRate)
+    .option('--guard-global-rate <n>', 'bpf guard: initiations per second at the VIP from all sources (burst a fifth of it)', positiveInt('--guard-global-rate'), DEFAULT_GUARD_LIMITS.globalRate)
     .action(async (f: RunFlags) => {
+      if (!(DATAPATH_CHOICES as readonly string[]).includes(f.dataplane)) throw new FabricError('WGF_ERR_VALIDATION', `--dataplane must be nft, bpf or auto, got "${f.dataplane}"`);
+      const guard = f.guard ? { perSourceRate: f.guardSourceRate, perSourceBurst: f.guardSourceRate, globalRate: f.guardGlobalRate, globalBurst: Math.max(1, Math.round(f.guardGlobalRate / 5)) } : undefined;
       const pairs = lbRunPairs(f.pool, f.vip);
       const returnPath = f.returnPath;
       if (returnPath !== 'via-lb' && returnPath !== 'snat') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb or snat, got "${returnPath}"`);
@@ -147,10 +156,19 @@ export function registerLbCommands(program: Command): void {
       const listen = f.listen ? parseListen(f.listen) : undefined;
       const api = apiClient(f, process.env, { onFailover: (e) => jsonLog('warn', 'control plane replica failed; trying the next', { ...e }) });
       const metrics = new LbMetrics({ instance: f.instance });
-      const group = new LbGroup(pairs.map(({ pool, vip, port }) => {
+      const paths: ChosenDataPath[] = [];
+      for (const { pool, vip, port } of pairs) {
+        paths.push(await chooseDataPath({
+          choice: f.dataplane as DataPathChoice, vip, port, seed: DEFAULT_FLOW_SEED, returnPath, instance: f.instance, ...(guard ? { guard } : {}),
+          log: (level, msg, fields) => jsonLog(level, msg, { pool, vip: formatIpPort(vip, port), ...fields }),
+        }));
+      }
+      const group = new LbGroup(pairs.map(({ pool, vip, port }, i) => {
+        const path = paths[i]!;
+        if (path.counters) metrics.attachDataPathCounters(pool, vip, port, path.counters);
         const service = new LbService({
-          api, pool, vip, port, instance: f.instance, returnPath,
-          health, applier: nftApplier(), conntrack: conntrackPort(), readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs,
+          api, pool, vip, port, instance: f.instance, returnPath, dataplane: path.kind, ...(path.writer ? { writer: path.writer } : {}),
+          health, applier: nftApplier(), conntrack: path.flows, readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs,
           reportMs: f.reportIntervalMs, drainTimeoutMs,
           // Every line names its pool and VIP: one process may serve several.
           log: (level, msg, fields) => jsonLog(level, msg, { pool, vip: formatIpPort(vip, port), ...fields }),

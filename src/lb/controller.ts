@@ -41,8 +41,10 @@ import { checkPort, parseIp } from './addr.js';
 import type { ConntrackPort } from './conntrack.js';
 import type { HealthDecision, HealthState } from './health.js';
 import { buildMaglevTable, DEFAULT_FLOW_SEED, DEFAULT_TABLE_SIZE, isPrime, MAX_TABLE_SIZE, MAX_WEIGHT, MIN_TABLE_SIZE, sortByName } from './maglev.js';
-import { renderRuleset, renderSlotDelta, type Affinity, type NftVip, type ReturnPath } from './nft.js';
+import type { Affinity, NftVip, ReturnPath } from './nft.js';
 import type { RulesetApplier } from './nft-apply.js';
+import { nftTableWriter } from './dataplane/nft-writer.js';
+import type { TableWriter } from './dataplane/port.js';
 
 /** One backend of the VIP. `name` is its Maglev identity (table order is by name). */
 export interface LbBackend {
@@ -75,7 +77,11 @@ export interface LbControllerOptions {
   readonly nftTable?: string;
   /** Kept flows are deleted this long after their backend left the table (default 300 s). */
   readonly drainTimeoutMs?: number;
-  readonly applier: RulesetApplier;
+  /** nft: applies the rendered scripts (used when no `writer` is given). */
+  readonly applier?: RulesetApplier;
+  /** The data path's table writer (bpf); default: the nft writer over `applier`. */
+  readonly writer?: TableWriter;
+  /** The data path's flow table: conntrack for nft, the LRU flow map for bpf. */
   readonly conntrack: ConntrackPort;
   /** Monotonic milliseconds; the clock of the health decisions. */
   readonly now: () => number;
@@ -191,6 +197,7 @@ export class LbController {
   private readonly held = new Map<string, Held>();
   private readonly pending = new Map<string, Target & { readonly name: string }>();
   private generation = 0;
+  private readonly writer: TableWriter;
   /** The restart sweep (see the file header) has listed the kernel's entries once. */
   private swept = false;
   private appliedAt: number | null = null;
@@ -206,6 +213,10 @@ export class LbController {
     this.nftTable = o.nftTable ?? defaultNftTable(o.vip, o.port);
     this.drainTimeoutMs = o.drainTimeoutMs ?? 300_000;
     if (!(this.drainTimeoutMs >= 0)) throw invalid('drainTimeoutMs must be >= 0', 'drainTimeoutMs', o.drainTimeoutMs);
+    if (!o.writer && !o.applier) throw invalid('an nft applier or a table writer is required', 'applier');
+    this.writer = o.writer ?? nftTableWriter({
+      table: this.nftTable, seed: o.seed ?? DEFAULT_FLOW_SEED, returnPath: o.returnPath ?? 'via-lb', incremental: o.incremental !== false, applier: o.applier!,
+    });
   }
 
   /**
@@ -387,36 +398,20 @@ export class LbController {
   }
 
   /**
-   * Puts `spec` into the kernel in one nft transaction: only the slots that change when the
-   * kernel holds a table of ours that a delta can turn into it (see renderSlotDelta), the whole
-   * ruleset otherwise. A failed delta (the kernel does not hold what we think: someone deleted
-   * or edited the table) changes nothing, and the whole ruleset is applied instead. Other
-   * settings than the applied table's (setSettings) always mean the whole ruleset.
+   * Puts `spec` into the kernel through the data path's table writer (nft: one transaction with
+   * only the changed slots when it can, the whole ruleset otherwise; bpf: map updates). Other
+   * settings than the applied table's (setSettings) always mean the whole table.
    */
   private async write(spec: NftVip): Promise<{ mode: 'none' | 'delta' | 'full'; slots: number }> {
-    // renderSlotDelta gives no delta across settings (affinity, table size): those mean the whole ruleset.
-    const from = this.appliedVip;
-    const delta = from && this.o.incremental !== false ? renderSlotDelta(this.nftTable, from, spec) : undefined;
-    if (delta?.slots === 0) return { mode: 'none', slots: 0 };
-    if (delta !== undefined) {
-      try {
-        await this.o.applier.apply(delta.script);
-        return { mode: 'delta', slots: delta.slots };
-      } catch (e) {
-        this.lastError = `slot update failed, replacing the whole table: ${message(e)}`;
-        this.appliedVip = undefined;
-      }
-    }
-    const script = renderRuleset({
-      table: this.nftTable, vips: [spec], returnPath: this.o.returnPath ?? 'via-lb', seed: this.o.seed ?? DEFAULT_FLOW_SEED,
-    });
     try {
-      await this.o.applier.apply(script);
+      const r = await this.writer.write(this.appliedVip, spec);
+      if (r.warning) this.lastError = r.warning;
+      return r;
     } catch (e) {
+      this.appliedVip = undefined;
       this.lastError = `apply failed: ${message(e)}`;
       throw e;
     }
-    return { mode: 'full', slots: spec.table.length };
   }
 
   /**

@@ -29,6 +29,7 @@ export class LbMetrics {
   private readonly rtt: Histogram<'backend' | 'pool' | 'vip'>;
   private readonly detection: Histogram<'backend' | 'pool' | 'vip'>;
   private readonly services: Pick<LbService, 'status'>[] = [];
+  private readonly dataPathCounters: { labels: { pool: string; vip: string }; read: () => Promise<Record<string, number>> }[] = [];
 
   constructor(labels: { instance: string }) {
     this.registry.setDefaultLabels({ lb_instance: labels.instance });
@@ -64,8 +65,28 @@ export class LbMetrics {
     backendGauge('wgfabric_lb_backend_up', '1 when probes say the backend is up', (b) => (b.state === 'up' ? 1 : 0));
     backendGauge('wgfabric_lb_backend_in_table', '1 when the backend is in the applied Maglev table', (b) => (b.inTable ? 1 : 0));
     backendGauge('wgfabric_lb_backend_slots', 'Slots of the applied table the backend owns', (b) => b.slots);
+    const dataPathCounters = this.dataPathCounters;
+    new Counter({
+      name: 'wgfabric_lb_bpf_packets_total', help: 'Packets of the BPF data path by reason (fwd_*, reply, learned, unknown_index, drop_*)', labelNames: ['pool', 'vip', 'reason'], registers,
+      async collect() {
+        this.reset();
+        for (const d of dataPathCounters) {
+          const c = await d.read().catch(() => undefined);
+          if (c) for (const [reason, v] of Object.entries(c)) this.inc({ ...d.labels, reason }, v);
+        }
+      },
+    });
     serviceGauge('wgfabric_lb_table_generation', 'Successful table applies so far', (s) => s.generation);
     serviceGauge('wgfabric_lb_fail_open', '1 while fail-open on readiness holds backends in the table (no backend\'s agent is in sync)', (s) => (s.failOpen ? 1 : 0));
+  }
+
+  /**
+   * Exports the packet counters of a VIP's BPF data path as wgfabric_lb_bpf_packets_total
+   * {reason}: forwarded by Maglev, flow table or receiver index, replies, learned indices,
+   * unknown indices, and the guard's drops by reason. Read from the kernel at scrape time.
+   */
+  attachDataPathCounters(pool: string, vip: string, port: number, read: () => Promise<Record<string, number>>): void {
+    this.dataPathCounters.push({ labels: { pool, vip: formatIpPort(vip, port) }, read });
   }
 
   /** Adds a service whose status the gauges read (once per service). */

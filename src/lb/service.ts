@@ -39,6 +39,8 @@ import { LbController, type LbBackend, type LbBackendStatus, type LbStatus } fro
 import { agentReady, failOpenInEffect, type HealthConfig, type HealthDecision } from './health.js';
 import type { Affinity, ReturnPath } from './nft.js';
 import type { RulesetApplier } from './nft-apply.js';
+import type { NftVip } from './nft.js';
+import type { DataPathKind, TableWriter, WriteResult } from './dataplane/port.js';
 import { lbReportInput, StatusReporter } from './report.js';
 
 /** The part of the control-plane API the LB uses (ApiClient implements it). */
@@ -56,8 +58,14 @@ export interface LbServiceOptions {
   /** 'via-lb' (default: backends route replies through this LB) or 'snat' (several active LBs); see nft.ts. */
   readonly returnPath?: ReturnPath;
   readonly health: HealthConfig;
+  /** nft data path: applies the rendered scripts (ignored when `writer` is given). */
   readonly applier: RulesetApplier;
+  /** The flow table of the data path: conntrack (nft) or the BPF program's LRU flow map. */
   readonly conntrack: ConntrackPort;
+  /** The BPF data path's table writer; absent: nft through `applier`. */
+  readonly writer?: TableWriter;
+  /** Which data path forwards (shown in /status; default 'nft'). */
+  readonly dataplane?: DataPathKind;
   /** Keep the probe private key here (mode 0600) and re-use it across restarts; in memory when absent. */
   readonly keyFile?: string;
   /** A node whose last `ready` report is older than this is "agent not in sync" (default 15 s). */
@@ -108,6 +116,8 @@ export interface LbServiceStatus {
   readonly lastError: string | null;
   /** Fail-open on readiness holds backends in the table (no backend's agent is in sync; see health.ts). */
   readonly failOpen: boolean;
+  /** The data path forwarding this VIP ('nft' or 'bpf'; absent from LBs that predate the choice). */
+  readonly dataplane?: DataPathKind;
   readonly backends: readonly LbServiceBackend[];
 }
 
@@ -184,7 +194,7 @@ export class LbService {
     // Default settings until start() reads the pool's (nothing is applied before that).
     this.controller = new LbController({
       vip: o.vip, port: o.port, affinity: DEFAULT_LB_SETTINGS.affinity, tableSize: DEFAULT_LB_SETTINGS.tableSize, returnPath: o.returnPath ?? 'via-lb',
-      applier: { apply: (script) => this.timedApply(script) }, conntrack: {
+      ...(o.writer ? { writer: { write: (from, to) => this.timedWrite(from, to) } } : { applier: { apply: (script) => this.timedApply(script) } }), conntrack: {
         deleteFlowsTo: (...a) => this.timedDelete(...a),
         listFlowTargets: (vip, port) => this.o.conntrack.listFlowTargets(vip, port),
       }, now: systemTimers.now, ...(o.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: o.drainTimeoutMs }),
@@ -259,7 +269,7 @@ export class LbService {
     return {
       pool: this.o.pool, instance: this.o.instance, vip: c.vip, port: c.port, tableSize: c.tableSize, affinity: c.affinity, generation: c.generation,
       probePeer: this.probePeer ? { name: this.probePeer.name, publicKey: this.probePeer.publicKey, address: this.probePeer.addresses[0] ?? '' } : null,
-      lastError: c.lastError, failOpen,
+      lastError: c.lastError, failOpen, dataplane: this.o.dataplane ?? 'nft',
       backends: c.backends.map((b) => {
         const s = checks.get(b.name);
         const n = this.nodes.get(b.name);
@@ -271,6 +281,14 @@ export class LbService {
         };
       }),
     };
+  }
+
+  private async timedWrite(from: NftVip | undefined, to: NftVip): Promise<WriteResult> {
+    const t0 = performance.now();
+    const r = await this.o.writer!.write(from, to);
+    this.lastApply = { at: new Date().toISOString(), ms: performance.now() - t0 };
+    setImmediate(() => this.stampLeavers());
+    return r;
   }
 
   private async timedApply(script: string): Promise<void> {

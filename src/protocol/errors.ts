@@ -50,6 +50,7 @@ export const ERRORS = {
   WGF_ERR_PROBE_BAD_REPLY: { status: 502, exit: 3, hint: 'the server answered with something that did not verify' },
   WGF_ERR_PROBE_PING: { status: 504, exit: 4, hint: 'the handshake worked but no ICMP echo reply came back through the tunnel' },
   WGF_ERR_ANNOUNCE: { status: 502, exit: 69, hint: 'the announcement speaker (bird control socket, DNS server) refused or is unreachable; is it running, is the socket path right?' },
+  WGF_ERR_BPF: { status: 502, exit: 71, hint: 'the BPF data path could not be loaded, attached, read or updated; see details.stderr (bpftool, tc, clang object built by scripts/deps.sh? running as root?)' },
   WGF_ERR_INTERNAL: { status: 500, exit: 70, hint: 'an unexpected error; please report it with the log line' },
 } as const satisfies Record<string, ErrorSpec>;
 

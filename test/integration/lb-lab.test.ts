@@ -14,8 +14,7 @@ import type { LabHost } from '../../src/lab/plan.js';
 import { latestHandshakes, ping } from '../../src/lab/traffic.js';
 import { defaultNftTable } from '../../src/lb/controller.js';
 import { buildMaglevTable, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
-import { slotMapName, slotsFromNftJson } from '../../src/lb/nft.js';
-import { listTableJson } from '../../src/lb/nft-apply.js';
+import { kernelHashKey, readKernelSlots } from './fixtures/kernel-slots.js';
 import type { LbServiceBackend, LbServiceStatus } from '../../src/lb/service.js';
 import { DEFAULT_LB_SETTINGS } from '../../src/protocol/lb-settings.js';
 import { run } from '../../src/sys/exec.js';
@@ -23,6 +22,8 @@ import { until } from './fixtures/until.js';
 
 const BACKENDS = 3;
 const CLIENTS = Number(process.env.WGF_LB_LAB_CLIENTS ?? 20);
+/** The LB's data path: this file runs on nft; lb-lab-bpf.test.ts runs it again on bpf. */
+const DATAPLANE = (process.env.WGF_LB_DATAPLANE ?? 'nft') as 'nft' | 'bpf';
 let lab: Lab;
 let base: string;
 const stopped = new Set<number>(); // agent pids we SIGSTOPped: continued in after() whatever happens
@@ -61,11 +62,15 @@ function slotCounts(t: { table: Int32Array; order: string[] }): Map<string, numb
   return out;
 }
 
+/** The flow hash key and table size of the LB's data path, e.g. "src-ip-port 65537". */
+async function hashKey(): Promise<string> {
+  return kernelHashKey(DATAPLANE, lab.plan.lb!.instances[0]!.netns, lab.plan.lb!.vip, lab.plan.pool.listenPort);
+}
+
 /** The LB kernel's slot map: slots per backend name (by the addresses /status lists), and its size. */
 async function kernelSlots(s: LbServiceStatus): Promise<{ size: number; per: Map<string, number> }> {
   const lb = lab.plan.lb!.instances[0]!;
-  const json = await listTableJson('inet', defaultNftTable(lab.plan.lb!.vip, lab.plan.pool.listenPort), { netns: lb.netns });
-  const slots = slotsFromNftJson(json, slotMapName(lab.plan.lb!.vip, lab.plan.pool.listenPort));
+  const slots = await readKernelSlots(DATAPLANE, lb.netns, lab.plan.lb!.vip, lab.plan.pool.listenPort);
   assert.ok(slots, 'the LB kernel holds the slot map');
   const byTarget = new Map(s.backends.map((b) => [`${b.address}:${b.port}`, b.name]));
   const per = new Map<string, number>();
@@ -74,12 +79,6 @@ async function kernelSlots(s: LbServiceStatus): Promise<{ size: number; per: Map
     per.set(name, (per.get(name) ?? 0) + 1);
   }
   return { size: slots.length, per };
-}
-
-/** The LB kernel's ruleset as nft prints it. */
-async function kernelRuleset(): Promise<string> {
-  const lb = lab.plan.lb!.instances[0]!;
-  return (await run('nft', ['list', 'table', 'inet', defaultNftTable(lab.plan.lb!.vip, lab.plan.pool.listenPort)], { netns: lb.netns })).stdout;
 }
 
 function predict(t: { table: Int32Array; order: string[] }, c: LabHost, port = ports.get(c.name)!): string {
@@ -135,11 +134,11 @@ async function rebindClient(c: LabHost, port: number): Promise<void> {
   ports.set(c.name, port);
 }
 
-describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one VIP)`, { timeout: 900_000 }, () => {
+describe(`lab with a load balancer on ${DATAPLANE} (3 backends, ${CLIENTS} clients through one VIP)`, { timeout: 900_000 }, () => {
   before(async () => {
     base = mkdtempSync(join(tmpdir(), 'wgf-lblab-'));
     const t0 = Date.now();
-    lab = await labUp({ backends: BACKENDS, clients: CLIENTS, base, reconcileInterval: 2, lb: true });
+    lab = await labUp({ backends: BACKENDS, clients: CLIENTS, base, reconcileInterval: 2, lb: true, lbArgs: ['--dataplane', DATAPLANE] });
     for (const c of lab.plan.clients) ports.set(c.name, c.listenPort!);
     console.log(`# lab with LB up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${BACKENDS} backends, ${CLIENTS} clients, VIP ${lab.plan.lb!.vip}`);
   });
@@ -279,7 +278,7 @@ describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one V
     await until('every backend in the table', async () => (await status()).backends.every((b) => b.inTable));
     const s0 = await status();
     assert.deepEqual([s0.tableSize, s0.affinity], [DEFAULT_LB_SETTINGS.tableSize, DEFAULT_LB_SETTINGS.affinity], 'the lab pool has the default settings');
-    assert.match(await kernelRuleset(), /jhash ip saddr \. udp sport mod 65537 seed /);
+    assert.equal(await hashKey(), 'src-ip-port 65537');
     const own0 = await owners();
     const flows = Promise.all(lab.plan.clients.map((c) => ping(c.netns, lab.plan.pool.serverTunnelIp, 80, 0.1, 2)));
     await sleep(500);
@@ -292,8 +291,7 @@ describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one V
       const kernel = await kernelSlots(s);
       assert.equal(kernel.size, lb.tableSize, 'the kernel map has the new size');
       assert.deepEqual(new Map([...kernel.per].sort()), new Map([...slotCounts(tableOf(lab.plan.backends.map((b) => b.name), lb.tableSize))].sort()));
-      const key = lb.affinity === 'src-ip' ? 'ip saddr' : 'ip saddr \\. udp sport';
-      assert.match(await kernelRuleset(), new RegExp(`jhash ${key} mod ${lb.tableSize} seed `), 'the rule hashes with the new key and size');
+      assert.equal(await hashKey(), `${lb.affinity} ${lb.tableSize}`, 'the data path hashes with the new key and size');
       console.log(`# pool lb settings ${lb.tableSize} ${lb.affinity}: in the kernel ${ms} ms after the API call`);
     }
     const answered = await flows;
@@ -353,8 +351,10 @@ describe(`lab with a load balancer (3 backends, ${CLIENTS} clients through one V
     for (const e of events) console.log(`# lb log: ${e}`);
     const hs = await handshakes();
     for (const c of orphans) console.log(`# ${c.name}: ${[...hs].map(([b, m]) => `${b}=${m.get(keyOf(c)) ?? '-'}`).join(' ')}`);
-    const ct = await run('conntrack', ['-L', '-p', 'udp'], { netns: lab.plan.lb!.instances[0]!.netns, allowFailure: true });
-    console.log(ct.stdout.split('\n').filter((l) => orphans.some((c) => l.includes(`src=${c.address} `))).map((l) => `# ct: ${l}`).join('\n'));
+    if (DATAPLANE === 'nft') {
+      const ct = await run('conntrack', ['-L', '-p', 'udp'], { netns: lab.plan.lb!.instances[0]!.netns, allowFailure: true });
+      console.log(ct.stdout.split('\n').filter((l) => orphans.some((c) => l.includes(`src=${c.address} `))).map((l) => `# ct: ${l}`).join('\n'));
+    }
     orphans.forEach((c, i) => console.log(`# ${c.name} (was on ${dead}) through again after ${(times[i]! / 1000).toFixed(1)} s, now on ${after.get(c.name)}`));
     const live = lab.plan.backends.map((b) => b.name).filter((n) => n !== dead);
     for (const c of orphans) assert.ok(live.includes(after.get(c.name)!), `${c.name} is served by a live backend`);

@@ -1,0 +1,54 @@
+/**
+ * Picks and opens the data path of one VIP for `lb run --dataplane nft|bpf|auto`:
+ * - nft: the nftables writer + conntrack; a BPF filter left at this VIP's preference by an
+ *   earlier `--dataplane bpf` run is detached first (it would see the packets before nftables);
+ * - bpf: loads or adopts the BPF program (IPv4 only) or fails with WGF_ERR_BPF;
+ * - auto: bpf when the VIP is IPv4 and the program loads, nft otherwise (the reason is logged).
+ */
+import { parseIp } from '../addr.js';
+import { conntrackPort, type ConntrackPort } from '../conntrack.js';
+import type { ReturnPath } from '../nft.js';
+import { BpfDataPath } from './bpf.js';
+import type { GuardLimits } from './bpf-maps.js';
+import type { DataPathChoice, DataPathKind, TableWriter } from './port.js';
+
+export interface ChosenDataPath {
+  readonly kind: DataPathKind;
+  /** The bpf writer; undefined for nft (the service renders nft scripts itself). */
+  readonly writer?: TableWriter;
+  readonly flows: ConntrackPort;
+  readonly counters?: () => Promise<Record<string, number>>;
+}
+
+export interface ChooseOptions {
+  readonly choice: DataPathChoice;
+  readonly vip: string;
+  readonly port: number;
+  readonly seed: number;
+  readonly returnPath: ReturnPath;
+  readonly instance: string;
+  readonly guard?: GuardLimits;
+  readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export async function chooseDataPath(o: ChooseOptions): Promise<ChosenDataPath> {
+  const v4 = parseIp(o.vip, 'vip').family === 4;
+  if (o.choice !== 'nft' && (v4 || o.choice === 'bpf')) {
+    try {
+      const bpf = new BpfDataPath({ vip: o.vip, port: o.port, seed: o.seed, returnPath: o.returnPath, instance: o.instance, ...(o.guard ? { guard: o.guard } : {}) });
+      await bpf.open();
+      o.log('info', 'bpf data path attached', { program: bpf.programId, adopted: bpf.adopted });
+      return { kind: 'bpf', writer: bpf, flows: bpf, counters: () => bpf.counters() };
+    } catch (e) {
+      if (o.choice === 'bpf') throw e;
+      o.log('warn', 'bpf data path did not load, using nft', { error: e instanceof Error ? e.message : String(e) });
+    }
+  } else if (o.choice === 'auto') {
+    o.log('info', 'IPv6 VIP: nft data path');
+  }
+  if (v4) {
+    // Best effort: tc may be missing where only nft is used.
+    await new BpfDataPath({ vip: o.vip, port: o.port, seed: o.seed, returnPath: o.returnPath, instance: o.instance }).detach().catch(() => {});
+  }
+  return { kind: 'nft', flows: conntrackPort() };
+}

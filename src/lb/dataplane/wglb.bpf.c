@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * wgfabric load balancer data path for one VIP:port (UDP, IPv4), a tc (cls_bpf, direct-action)
+ * ingress program attached to every interface of the LB's network namespace.
+ *
+ * Packets to VIP:port ("forward"):
+ *  1. Guard: drop what cannot be WireGuard (type 1 = 148 bytes, 2 = 92, 3 = 64, 4 >= 32 and a
+ *     multiple of 16; bytes 1..3 zero; IP fragments), and rate-limit initiations (type 1) with a
+ *     token bucket per source address and one global bucket. Every drop counts under its reason.
+ *  2. Steering: types 2, 3, 4 by their receiver index when the index was learned from a
+ *     backend's handshake message (bpf_map idx); otherwise, and for initiations, the flow table
+ *     (LRU, source address:port -> backend) keeps an established flow on its backend; a new flow
+ *     is hashed exactly like nftables' `jhash ip saddr . udp sport mod M seed S` and looked up in
+ *     the Maglev slot table (the table is written by user space, identical to the nft map).
+ *  3. Rewrite destination (and, with snat, the source to the LB's address and a port of its own),
+ *     fix the checksums, decrement TTL, look the route up (bpf_fib_lookup) and send the packet
+ *     out with bpf_redirect_neigh: no conntrack, no netfilter, no second routing pass.
+ * Packets from a backend that belong to one of our flows ("reply"): learn the sender index of
+ * handshake messages (types 1 and 2), rewrite the source back to VIP:port (and, with snat, the
+ * destination back to the client) and redirect likewise. Everything else: TC_ACT_UNSPEC (the next
+ * filter, or the normal stack, decides).
+ *
+ * The program never reads the wall clock: times are bpf_ktime_get_ns() (CLOCK_MONOTONIC), which
+ * user space compares with its own monotonic clock.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define AF_INET 2
+#define MAX_SLOTS (1 << 20)
+#define WG_HDR 12
+
+/* Counter indexes: keep in sync with COUNTERS in bpf-maps.ts. */
+enum {
+	C_FWD_MAGLEV, C_FWD_FLOW, C_FWD_INDEX, C_REPLY, C_LEARNED, C_UNKNOWN_INDEX,
+	C_DROP_TYPE, C_DROP_SIZE, C_DROP_RESERVED, C_DROP_RATE_SOURCE, C_DROP_RATE_GLOBAL,
+	C_DROP_NO_BACKEND, C_DROP_FRAGMENT, C_DROP_SNAT_PORTS, C_PASS_STACK,
+	C_MAX
+};
+
+struct wglb_cfg {
+	__be32 vip;
+	__be16 port;
+	__u8 affinity;  /* 0: src-ip-port, 1: src-ip */
+	__u8 snat;      /* 1: rewrite the source to the LB's address (return path snat) */
+	__u32 size;     /* Maglev table size M; 0 = no backends (drop) */
+	__u32 seed;     /* jhash seed, as nft's `seed` */
+	__u32 guard;    /* 1: drop non-WireGuard and rate-limit initiations */
+	__u32 pad;
+	__u64 src_cost_ns;   /* token bucket per source: ns of credit one initiation costs */
+	__u64 src_burst_ns;  /* ... and the most credit a source may hold */
+	__u64 glob_cost_ns;  /* global bucket, same meaning */
+	__u64 glob_burst_ns;
+	__u64 index_ttl_ns;  /* a learned receiver index is used this long after it was seen */
+	__u64 flow_ttl_ns;   /* a flow entry idle this long is ignored */
+};
+
+struct target {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+struct flow_key {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+struct flow {
+	struct target t;
+	__be16 lport;  /* snat: our source port towards the backend */
+	__u16 pad;
+	__u32 pad2;
+	__u64 seen;
+};
+
+struct idx_val {
+	struct target t;
+	__u64 seen;
+};
+
+struct rev_key {   /* snat: backend addr:port + our port -> client */
+	__be32 baddr;
+	__be16 bport;
+	__be16 lport;
+};
+
+struct bucket {
+	__u64 last;
+	__u64 credit;
+};
+
+struct glob_bucket {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 last;
+	__u64 credit;
+};
+
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct wglb_cfg); } wglb_cfg SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, MAX_SLOTS); __type(key, __u32); __type(value, struct target); } wglb_slots SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 262144); __type(key, struct flow_key); __type(value, struct flow); } wglb_flows SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 262144); __type(key, __u32); __type(value, struct idx_val); } wglb_idx SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 262144); __type(key, struct rev_key); __type(value, struct flow_key); } wglb_rev SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 65536); __type(key, __be32); __type(value, struct bucket); } wglb_rl SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct glob_bucket); } wglb_glob SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, C_MAX); __type(key, __u32); __type(value, __u64); } wglb_cnt SEC(".maps");
+
+static __always_inline void count(__u32 i)
+{
+	__u64 *c = bpf_map_lookup_elem(&wglb_cnt, &i);
+	if (c)
+		*c += 1;
+}
+
+static __always_inline int drop(__u32 reason)
+{
+	count(reason);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline __u32 rol32(__u32 x, int r) { return (x << r) | (x >> (32 - r)); }
+
+/* The kernel's jhash(key, len, seed) for len 4 or 8 (include/linux/jhash.h), words read
+ * little-endian from memory as the kernel does on x86-64/arm64: what nft's jhash computes. */
+static __always_inline __u32 jhash_tail(__u32 w0, __u32 w1, __u32 len, __u32 seed)
+{
+	__u32 a, b, c;
+	a = b = c = 0xdeadbeef + len + seed;
+	a += w0;
+	b += w1;
+	c ^= b; c -= rol32(b, 14);
+	a ^= c; a -= rol32(c, 11);
+	b ^= a; b -= rol32(a, 25);
+	c ^= b; c -= rol32(b, 16);
+	a ^= c; a -= rol32(c, 4);
+	b ^= a; b -= rol32(a, 14);
+	c ^= b; c -= rol32(b, 24);
+	return c;
+}
+
+/* Token bucket in nanoseconds of credit: true when one more initiation may pass. */
+static __always_inline int take(__u64 *last, __u64 *credit, __u64 now, __u64 cost, __u64 burst)
+{
+	__u64 c = *credit + (now - *last);
+	if (c > burst)
+		c = burst;
+	*last = now;
+	if (c < cost) {
+		*credit = c;
+		return 0;
+	}
+	*credit = c - cost;
+	return 1;
+}
+
+static __always_inline int rate_ok(const struct wglb_cfg *cfg, __be32 src, __u64 now, __u32 *reason)
+{
+	if (cfg->src_cost_ns) {
+		struct bucket *b = bpf_map_lookup_elem(&wglb_rl, &src);
+		if (!b) {
+			struct bucket nb = { .last = now, .credit = cfg->src_burst_ns };
+			bpf_map_update_elem(&wglb_rl, &src, &nb, BPF_ANY);
+			b = bpf_map_lookup_elem(&wglb_rl, &src);
+		}
+		if (b && !take(&b->last, &b->credit, now, cfg->src_cost_ns, cfg->src_burst_ns)) {
+			*reason = C_DROP_RATE_SOURCE;
+			return 0;
+		}
+	}
+	if (cfg->glob_cost_ns) {
+		__u32 zero = 0;
+		struct glob_bucket *g = bpf_map_lookup_elem(&wglb_glob, &zero);
+		if (g) {
+			int ok;
+			bpf_spin_lock(&g->lock);
+			if (g->last == 0) {
+				g->last = now;
+				g->credit = cfg->glob_burst_ns;
+			}
+			ok = take(&g->last, &g->credit, now, cfg->glob_cost_ns, cfg->glob_burst_ns);
+			bpf_spin_unlock(&g->lock);
+			if (!ok) {
+				*reason = C_DROP_RATE_GLOBAL;
+				return 0;
+			}
+		}
+	}
+	return 1;
+}
+
+/* Sends the rewritten packet out of the interface the route to its destination names. */
+static __always_inline int forward(struct __sk_buff *skb, __be32 saddr, __be32 daddr, int want_src, __be32 *src_out)
+{
+	struct bpf_fib_lookup p = {};
+	int rc;
+	p.family = AF_INET;
+	p.l4_protocol = IPPROTO_UDP;
+	p.tot_len = skb->len - ETH_HLEN;
+	p.ipv4_src = saddr;
+	p.ipv4_dst = daddr;
+	p.ifindex = skb->ingress_ifindex;
+	rc = bpf_fib_lookup(skb, &p, sizeof(p), want_src ? BPF_FIB_LOOKUP_SRC | BPF_FIB_LOOKUP_SKIP_NEIGH : BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return -1;
+	if (src_out)
+		*src_out = p.ipv4_src;
+	return p.ifindex;
+}
+
+struct hdrs {
+	__u32 l3;
+	__be32 saddr, daddr;
+	__be16 sport, dport;
+	__u32 plen;    /* UDP payload length */
+	__u8 ttl;
+	__u8 wg[WG_HDR];
+};
+
+#define IP_OFF(f) (ETH_HLEN + __builtin_offsetof(struct iphdr, f))
+#define UDP_OFF(f) (ETH_HLEN + sizeof(struct iphdr) + __builtin_offsetof(struct udphdr, f))
+#define UDP_CSUM UDP_OFF(check)
+#define IP_CSUM IP_OFF(check)
+
+static __always_inline int set_addr(struct __sk_buff *skb, __u32 off, __be32 from, __be32 to)
+{
+	if (from == to)
+		return 0;
+	if (bpf_l4_csum_replace(skb, UDP_CSUM, from, to, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4))
+		return -1;
+	if (bpf_l3_csum_replace(skb, IP_CSUM, from, to, 4))
+		return -1;
+	return bpf_skb_store_bytes(skb, off, &to, 4, 0);
+}
+
+static __always_inline int set_port(struct __sk_buff *skb, __u32 off, __be16 from, __be16 to)
+{
+	if (from == to)
+		return 0;
+	if (bpf_l4_csum_replace(skb, UDP_CSUM, from, to, BPF_F_MARK_MANGLED_0 | 2))
+		return -1;
+	return bpf_skb_store_bytes(skb, off, &to, 2, 0);
+}
+
+static __always_inline int dec_ttl(struct __sk_buff *skb, __u8 ttl)
+{
+	/* TTL shares a 16-bit checksum word with the protocol byte. */
+	__be16 from = bpf_htons((__u16)ttl << 8 | IPPROTO_UDP);
+	__be16 to = bpf_htons((__u16)(ttl - 1) << 8 | IPPROTO_UDP);
+	__u8 nt = ttl - 1;
+	if (bpf_l3_csum_replace(skb, IP_CSUM, from, to, 2))
+		return -1;
+	return bpf_skb_store_bytes(skb, IP_OFF(ttl), &nt, 1, 0);
+}
+
+/* Parses Ethernet + IPv4 (no options) + UDP and the first WG_HDR payload bytes (zero when
+ * shorter). Returns 0 when the packet is such a packet, 1 for a fragment, -1 otherwise. */
+static __always_inline int parse(struct __sk_buff *skb, struct hdrs *h)
+{
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct udphdr udp;
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) || eth.h_proto != bpf_htons(ETH_P_IP))
+		return -1;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) || ip.ihl != 5 || ip.protocol != IPPROTO_UDP)
+		return -1;
+	h->saddr = ip.saddr;
+	h->daddr = ip.daddr;
+	h->ttl = ip.ttl;
+	if (ip.frag_off & bpf_htons(0x3fff))
+		return 1;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + sizeof(ip), &udp, sizeof(udp)))
+		return -1;
+	h->sport = udp.source;
+	h->dport = udp.dest;
+	h->plen = bpf_ntohs(udp.len);
+	h->plen = h->plen >= 8 ? h->plen - 8 : 0;
+	__builtin_memset(h->wg, 0, WG_HDR);
+	if (h->plen >= WG_HDR)
+		bpf_skb_load_bytes(skb, ETH_HLEN + sizeof(ip) + sizeof(udp), h->wg, WG_HDR);
+	return 0;
+}
+
+static __always_inline __u32 u32_at(const __u8 *b)
+{
+	return (__u32)b[0] | (__u32)b[1] << 8 | (__u32)b[2] << 16 | (__u32)b[3] << 24;
+}
+
+/* 0 when the payload may be WireGuard, else the drop reason. */
+static __always_inline __u32 guard_reason(const struct hdrs *h)
+{
+	__u8 type = h->wg[0];
+	if (h->plen < 4)
+		return C_DROP_SIZE;
+	if (h->wg[1] | h->wg[2] | h->wg[3])
+		return C_DROP_RESERVED;
+	switch (type) {
+	case 1: return h->plen == 148 ? 0 : C_DROP_SIZE;
+	case 2: return h->plen == 92 ? 0 : C_DROP_SIZE;
+	case 3: return h->plen == 64 ? 0 : C_DROP_SIZE;
+	case 4: return h->plen >= 32 && (h->plen & 15) == 0 ? 0 : C_DROP_SIZE;
+	default: return C_DROP_TYPE;
+	}
+}
+
+static __always_inline int handle_forward(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u8 type = h->wg[0];
+	struct flow_key fk = { .addr = h->saddr, .port = h->sport };
+	struct target t = {};
+	struct flow *f;
+	int found = 0, stale = 0, ifindex;
+	__be32 src = h->saddr;
+	__be16 sport = h->sport;
+
+	if (cfg->guard) {
+		__u32 reason = guard_reason(h);
+		if (reason)
+			return drop(reason);
+		if (type == 1 && !rate_ok(cfg, h->saddr, now, &reason))
+			return drop(reason);
+	}
+	if (type == 2 || type == 3 || type == 4) {
+		__u32 idx = u32_at(type == 2 ? &h->wg[8] : &h->wg[4]);
+		struct idx_val *iv = bpf_map_lookup_elem(&wglb_idx, &idx);
+		if (iv && now - iv->seen <= cfg->index_ttl_ns) {
+			t = iv->t;
+			found = 1;
+			count(C_FWD_INDEX);
+		} else {
+			count(C_UNKNOWN_INDEX);
+		}
+	}
+	f = bpf_map_lookup_elem(&wglb_flows, &fk);
+	if (f && now - f->seen > cfg->flow_ttl_ns)
+		stale = 1;
+	if (!found && f && !stale) {
+		t = f->t;
+		found = 1;
+		count(C_FWD_FLOW);
+	}
+	if (!found) {
+		__u32 slot, w1 = cfg->affinity == 0 ? (__u32)h->sport : 0;
+		struct target *st;
+		if (cfg->size == 0 || cfg->size > MAX_SLOTS)
+			return drop(C_DROP_NO_BACKEND);
+		slot = (__u32)(((__u64)jhash_tail(h->saddr, w1, cfg->affinity == 0 ? 8 : 4, cfg->seed) * cfg->size) >> 32);
+		st = bpf_map_lookup_elem(&wglb_slots, &slot);
+		if (!st || st->addr == 0)
+			return drop(C_DROP_NO_BACKEND);
+		t = *st;
+		count(C_FWD_MAGLEV);
+	}
+
+	if (f && !stale && f->t.addr == t.addr && f->t.port == t.port) {
+		f->seen = now;
+		sport = f->lport ? f->lport : h->sport;
+	} else {
+		struct flow nf = { .t = t, .seen = now };
+		if (cfg->snat) {
+			/* A port of ours towards this backend: hashed from the client, probed a few times. */
+			__u32 base = jhash_tail(h->saddr, h->sport, 8, cfg->seed ^ t.addr);
+			int ok = 0;
+#pragma unroll
+			for (int i = 0; i < 8; i++) {
+				__u16 lp = 20000 + (base + i * 7919) % 40000;
+				struct rev_key rk = { .baddr = t.addr, .bport = t.port, .lport = bpf_htons(lp) };
+				struct flow_key *owner = bpf_map_lookup_elem(&wglb_rev, &rk);
+				if (!owner || (owner->addr == fk.addr && owner->port == fk.port)) {
+					bpf_map_update_elem(&wglb_rev, &rk, &fk, BPF_ANY);
+					nf.lport = rk.lport;
+					ok = 1;
+					break;
+				}
+			}
+			if (!ok)
+				return drop(C_DROP_SNAT_PORTS);
+			sport = nf.lport;
+		}
+		bpf_map_update_elem(&wglb_flows, &fk, &nf, BPF_ANY);
+	}
+
+	if (h->ttl <= 1)
+		return TC_ACT_UNSPEC;
+	ifindex = forward(skb, h->saddr, t.addr, cfg->snat, cfg->snat ? &src : 0);
+	if (ifindex < 0) {
+		count(C_PASS_STACK);
+		return TC_ACT_UNSPEC;
+	}
+	if (set_addr(skb, IP_OFF(daddr), h->daddr, t.addr) || set_port(skb, UDP_OFF(dest), h->dport, t.port))
+		return TC_ACT_SHOT;
+	if (cfg->snat && (set_addr(skb, IP_OFF(saddr), h->saddr, src) || set_port(skb, UDP_OFF(source), h->sport, sport)))
+		return TC_ACT_SHOT;
+	if (dec_ttl(skb, h->ttl))
+		return TC_ACT_SHOT;
+	return bpf_redirect_neigh(ifindex, 0, 0, 0);
+}
+
+/* A packet from a backend: one of our flows' replies, or not ours (TC_ACT_UNSPEC). */
+static __always_inline int handle_reply(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
+{
+	struct flow_key ck = { .addr = h->daddr, .port = h->dport };
+	struct flow *f;
+	int ifindex;
+	__u8 type = h->wg[0];
+
+	if (cfg->snat) {
+		struct rev_key rk = { .baddr = h->saddr, .bport = h->sport, .lport = h->dport };
+		struct flow_key *c = bpf_map_lookup_elem(&wglb_rev, &rk);
+		if (!c)
+			return TC_ACT_UNSPEC;
+		ck = *c;
+	}
+	f = bpf_map_lookup_elem(&wglb_flows, &ck);
+	if (!f || f->t.addr != h->saddr || f->t.port != h->sport)
+		return TC_ACT_UNSPEC;
+	if ((type == 1 && h->plen == 148) || (type == 2 && h->plen == 92)) {
+		/* The backend's own index: clients send it back as the receiver index. */
+		__u32 idx = u32_at(&h->wg[4]);
+		struct idx_val v = { .t = f->t, .seen = bpf_ktime_get_ns() };
+		bpf_map_update_elem(&wglb_idx, &idx, &v, BPF_ANY);
+		count(C_LEARNED);
+	}
+	count(C_REPLY);
+	if (h->ttl <= 1)
+		return TC_ACT_UNSPEC;
+	ifindex = forward(skb, cfg->vip, ck.addr, 0, 0);
+	if (ifindex < 0) {
+		count(C_PASS_STACK);
+		return TC_ACT_UNSPEC;
+	}
+	if (set_addr(skb, IP_OFF(saddr), h->saddr, cfg->vip) || set_port(skb, UDP_OFF(source), h->sport, cfg->port))
+		return TC_ACT_SHOT;
+	if (cfg->snat && (set_addr(skb, IP_OFF(daddr), h->daddr, ck.addr) || set_port(skb, UDP_OFF(dest), h->dport, ck.port)))
+		return TC_ACT_SHOT;
+	if (dec_ttl(skb, h->ttl))
+		return TC_ACT_SHOT;
+	return bpf_redirect_neigh(ifindex, 0, 0, 0);
+}
+
+SEC("tc")
+int wglb_tc(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct wglb_cfg *cfg = bpf_map_lookup_elem(&wglb_cfg, &zero);
+	struct hdrs h;
+	int r;
+
+	if (!cfg || cfg->vip == 0)
+		return TC_ACT_UNSPEC;
+	r = parse(skb, &h);
+	if (r < 0)
+		return TC_ACT_UNSPEC;
+	if (h.daddr == cfg->vip) {
+		if (r == 1)
+			return drop(C_DROP_FRAGMENT);
+		if (h.dport == cfg->port)
+			return handle_forward(skb, cfg, &h);
+		return TC_ACT_UNSPEC;
+	}
+	if (r == 1)
+		return TC_ACT_UNSPEC;
+	return handle_reply(skb, cfg, &h);
+}
+
+char LICENSE[] SEC("license") = "GPL";
