@@ -23,7 +23,7 @@ async function addPeers(h: Harness, pool: string, n: number, tag: string): Promi
   return rev;
 }
 
-describe('watch limits and slow clients (real socket)', () => {
+describe('watch limits and slow clients (real socket)', { timeout: 120_000 }, () => {
   let h: Harness;
   let base: string;
   before(async () => {
