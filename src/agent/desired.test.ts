@@ -10,7 +10,7 @@ const key = (i: number) => Buffer.alloc(32, i).toString('base64');
 function peer(name: string, i: number, over: Partial<Peer> = {}): Peer {
   return {
     pool: 'p', name, publicKey: key(i), addresses: [`10.0.0.${i}/32`], allowedIps: [], enabled: true, labels: {},
-    expiresAt: null, revision: i, createdAt: NOW.toISOString(), updatedAt: NOW.toISOString(), ...over,
+    expiresAt: null, hasPresharedKey: false, revision: i, createdAt: NOW.toISOString(), updatedAt: NOW.toISOString(), ...over,
   };
 }
 
@@ -111,4 +111,17 @@ test('a forced pool delete (peer deletes, node delete, pool delete in one revisi
   assert.ok(s.poolDeleted);
   const ops = diffPeers(s.specsFor(touched, NOW), new Map([1, 2, 3, 4].map((i) => [key(i), { publicKey: key(i), allowedIps: [] }])), touched);
   assert.equal(ops.filter((o) => o.op === 'remove').length, 4);
+});
+
+test('a preshared key change alone makes the peer an upsert; the spec carries the key', () => {
+  const psk = Buffer.alloc(32, 7).toString('base64');
+  const s = DesiredState.fromSnapshot(snapshot([peer('a', 1)]));
+  const before = s.deviceSpec(NOW);
+  assert.equal(before.get(key(1))!.presharedKey, undefined);
+  s.apply([{ type: 'peer.put', revision: 11, peer: peer('a', 1, { hasPresharedKey: true, presharedKey: psk }) }]);
+  const after = s.deviceSpec(NOW);
+  assert.equal(after.get(key(1))!.presharedKey, psk);
+  assert.deepEqual(diffPeers(after, before), [{ op: 'upsert', spec: after.get(key(1)) }], 'same allowed IPs, new key: upsert');
+  assert.deepEqual(diffPeers(before, after), [{ op: 'upsert', spec: before.get(key(1)) }], 'key removed: upsert without it');
+  assert.deepEqual(diffPeers(after, after), [], 'idempotent');
 });

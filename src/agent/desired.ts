@@ -7,6 +7,8 @@ export interface DevicePeerSpec {
   readonly publicKey: string;
   /** Sorted, canonical CIDRs: the peer's tunnel addresses plus its extra AllowedIPs. */
   readonly allowedIps: readonly string[];
+  /** Canonical base64 preshared key; absent = none. A secret: never logged. */
+  readonly presharedKey?: string;
 }
 
 /** A peer is on the device when it is enabled and not expired at `now`. */
@@ -17,7 +19,7 @@ export function isServed(peer: Peer, now: Date): boolean {
 /** The device form of a peer; CIDRs printed as wireguard-go prints them, so diffs compare equal. */
 export function specOf(peer: Peer): DevicePeerSpec {
   const ips = [...peer.addresses, ...peer.allowedIps].map((c) => normalizeCidr(c) ?? c);
-  return { publicKey: peer.publicKey, allowedIps: [...new Set(ips)].sort() };
+  return { publicKey: peer.publicKey, allowedIps: [...new Set(ips)].sort(), ...(peer.presharedKey ? { presharedKey: peer.presharedKey } : {}) };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { generateKeyPair, toBase64 } from '../wg/keys.js';
 import type { WireGuardDevice } from './device.js';
 
@@ -42,6 +43,21 @@ export function runDeviceContract(name: string, open: () => Promise<WireGuardDev
     assert.deepEqual([...peers.keys()], [a]);
     assert.deepEqual(peers.get(a)!.allowedIps, ['10.9.0.9/32']);
     assert.equal(peers.get(a)!.lastHandshakeMs, null);
+    await dev.apply([{ op: 'remove', publicKey: a }]);
+  });
+
+  test(`${name}: a preshared key is set, rotated and removed; the device reports it`, async () => {
+    const a = key();
+    const psk1 = randomBytes(32).toString('base64');
+    const psk2 = randomBytes(32).toString('base64');
+    await dev.apply([{ op: 'upsert', spec: { publicKey: a, allowedIps: ['10.9.1.2/32'], presharedKey: psk1 } }]);
+    assert.equal((await dev.state()).peers.get(a)?.presharedKey, psk1);
+    await dev.apply([{ op: 'upsert', spec: { publicKey: a, allowedIps: ['10.9.1.2/32'], presharedKey: psk2 } }]);
+    assert.equal((await dev.state()).peers.get(a)?.presharedKey, psk2, 'rotated');
+    await dev.apply([{ op: 'upsert', spec: { publicKey: a, allowedIps: ['10.9.1.2/32'] } }]);
+    const peer = (await dev.state()).peers.get(a);
+    assert.ok(peer, 'the peer stays');
+    assert.equal(peer.presharedKey, undefined, 'an upsert without a preshared key removes it');
     await dev.apply([{ op: 'remove', publicKey: a }]);
   });
 

@@ -34,7 +34,7 @@ export class UapiDeviceDriver implements WireGuardDevice {
     for (const p of dev.peers) {
       out.set(p.publicKey, {
         publicKey: p.publicKey, allowedIps: [...p.allowedIps].sort(), lastHandshakeMs: p.lastHandshakeMs,
-        rxBytes: p.rxBytes, txBytes: p.txBytes, endpoint: p.endpoint ?? null,
+        rxBytes: p.rxBytes, txBytes: p.txBytes, endpoint: p.endpoint ?? null, ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
       });
     }
     return { publicKey: dev.publicKey ?? null, peers: out };
@@ -45,7 +45,8 @@ export class UapiDeviceDriver implements WireGuardDevice {
     await this.client.set({
       peers: ops.map((o) => (o.op === 'remove'
         ? { publicKey: o.publicKey, remove: true }
-        : { publicKey: o.spec.publicKey, replaceAllowedIps: true, allowedIps: o.spec.allowedIps })),
+        // preshared_key is always written: the all-zero key (null) removes one the peer had.
+        : { publicKey: o.spec.publicKey, replaceAllowedIps: true, allowedIps: o.spec.allowedIps, presharedKey: o.spec.presharedKey ?? null })),
     });
   }
 }

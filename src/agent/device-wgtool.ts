@@ -57,8 +57,9 @@ export class WgToolDeviceDriver implements WireGuardDevice {
     for (const line of lines.slice(1)) {
       const f = line.split('\t');
       if (f.length < 8) continue;
-      const [publicKey, , endpoint, ips, hs, rx, tx] = f as [string, string, string, string, string, string, string];
+      const [publicKey, psk, endpoint, ips, hs, rx, tx] = f as [string, string, string, string, string, string, string];
       out.set(publicKey, {
+        ...(psk !== '(none)' && psk !== '' ? { presharedKey: psk } : {}),
         publicKey, allowedIps: ips === '(none)' ? [] : ips.split(',').sort(), endpoint: endpoint === '(none)' ? null : endpoint,
         lastHandshakeMs: hs === '0' ? null : Number(hs) * 1000, rxBytes: Number(rx), txBytes: Number(tx),
       });
@@ -67,13 +68,30 @@ export class WgToolDeviceDriver implements WireGuardDevice {
   }
 
   async apply(ops: readonly PeerOp[]): Promise<void> {
-    for (let i = 0; i < ops.length; i += PEERS_PER_CALL) {
-      const args = ['set', this.name];
-      for (const o of ops.slice(i, i + PEERS_PER_CALL)) {
-        if (o.op === 'remove') args.push('peer', o.publicKey, 'remove');
-        else args.push('peer', o.spec.publicKey, 'allowed-ips', o.spec.allowedIps.join(','));
+    if (ops.length === 0) return;
+    // wg(8) reads preshared keys from files only (never argv): one 0600 file per key in a
+    // private 0700 directory; /dev/null removes a key the peer had.
+    const withPsk = ops.some((o) => o.op === 'upsert' && o.spec.presharedKey !== undefined);
+    const dir = withPsk ? await mkdtemp(join(tmpdir(), 'wgf-psk-')) : null;
+    try {
+      for (let i = 0; i < ops.length; i += PEERS_PER_CALL) {
+        const args = ['set', this.name];
+        for (const [j, o] of ops.slice(i, i + PEERS_PER_CALL).entries()) {
+          if (o.op === 'remove') {
+            args.push('peer', o.publicKey, 'remove');
+            continue;
+          }
+          let psk = '/dev/null';
+          if (o.spec.presharedKey !== undefined) {
+            psk = join(dir!, `psk-${i + j}`);
+            await writeFile(psk, o.spec.presharedKey + '\n', { mode: 0o600 });
+          }
+          args.push('peer', o.spec.publicKey, 'preshared-key', psk, 'allowed-ips', o.spec.allowedIps.join(','));
+        }
+        await this.wg(args);
       }
-      await this.wg(args);
+    } finally {
+      if (dir) await rm(dir, { recursive: true, force: true });
     }
   }
 }

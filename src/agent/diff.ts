@@ -15,6 +15,7 @@ function sameIps(a: readonly string[], b: readonly string[]): boolean {
  * The minimal ops that turn `actual` into `desired` (both keyed by public key). Pure and
  * idempotent: diffing a device against its own state yields no ops. Only the keys in
  * `scope` are considered when given (incremental changes); otherwise everything (reconcile).
+ * A peer whose allowed IPs or preshared key differ is upserted (both are set on the device).
  */
 export function diffPeers(
   desired: ReadonlyMap<string, DevicePeerSpec | undefined>,
@@ -26,7 +27,7 @@ export function diffPeers(
   for (const key of [...keys].sort()) {
     const want = desired.get(key);
     const have = actual.get(key);
-    if (want && (!have || !sameIps(want.allowedIps, have.allowedIps))) ops.push({ op: 'upsert', spec: want });
+    if (want && (!have || !sameIps(want.allowedIps, have.allowedIps) || (want.presharedKey ?? null) !== (have.presharedKey ?? null))) ops.push({ op: 'upsert', spec: want });
     else if (!want && have) ops.push({ op: 'remove', publicKey: key });
   }
   return ops;

@@ -1,26 +1,28 @@
 import type { Node, Peer, Pool, PoolChange, PoolSnapshot } from '../protocol/types.js';
 import type { ChangeEvent, KeyValue } from '../store/store.js';
 import { classifyPoolKey } from './keys.js';
-import { decode, nodeEntity, peerEntity, poolEntity, type NodeRecord, type PeerRecord, type PoolRecord } from './records.js';
+import { decode, nodeEntity, peerEntity, poolEntity, type NodeRecord, type PeerRecord, type PoolRecord, type PskOpener } from './records.js';
 
 /**
  * Pure mapping from store events and ranges under pools/<pool>/ to what agents consume.
  * Entities go through the explicit mappers of records.ts, so the sealed private key never
  * appears in a change or a snapshot. Nodes carry `status: null` here (desired state only).
+ * Peers' preshared keys are opened only when `openPsk` is given: the views of the pool's
+ * node tokens, whose agents set them on the devices.
  */
 
 /** Maps a batch of store events (revision order) to pool changes; other keys are skipped. */
-export function mapEvents(pool: string, events: readonly ChangeEvent[]): PoolChange[] {
+export function mapEvents(pool: string, events: readonly ChangeEvent[], openPsk?: PskOpener): PoolChange[] {
   const out: PoolChange[] = [];
   for (const e of events) {
-    const c = mapEvent(pool, e);
+    const c = mapEvent(pool, e, openPsk);
     if (c) out.push(c);
   }
   return out;
 }
 
 /** Maps one store event under pools/<pool>/ to a pool change, or null for other keys. */
-export function mapEvent(pool: string, e: ChangeEvent): PoolChange | null {
+export function mapEvent(pool: string, e: ChangeEvent, openPsk?: PskOpener): PoolChange | null {
   const k = classifyPoolKey(pool, e.key);
   if (!k) return null;
   const revision = e.revision;
@@ -28,7 +30,7 @@ export function mapEvent(pool: string, e: ChangeEvent): PoolChange | null {
     const kv = { key: e.key, value: e.value };
     if (k.kind === 'pool') return { type: 'pool.put', revision, pool: poolEntity(decode<PoolRecord>(kv), revision) };
     if (k.kind === 'node') return { type: 'node.put', revision, node: nodeEntity(decode<NodeRecord>(kv), revision, null) };
-    return { type: 'peer.put', revision, peer: peerEntity(decode<PeerRecord>(kv), revision) };
+    return { type: 'peer.put', revision, peer: peerEntity(decode<PeerRecord>(kv), revision, openPsk) };
   }
   if (e.type === 'delete') {
     if (k.kind === 'pool') return { type: 'pool.delete', revision, name: pool };
@@ -41,7 +43,7 @@ export function mapEvent(pool: string, e: ChangeEvent): PoolChange | null {
 }
 
 /** Builds a snapshot from one range over pools/<pool>/, or null when the pool is absent. */
-export function snapshotFrom(pool: string, kvs: readonly KeyValue[], revision: number): PoolSnapshot | null {
+export function snapshotFrom(pool: string, kvs: readonly KeyValue[], revision: number, openPsk?: PskOpener): PoolSnapshot | null {
   let p: Pool | null = null;
   const nodes: Node[] = [];
   const peers: Peer[] = [];
@@ -49,7 +51,7 @@ export function snapshotFrom(pool: string, kvs: readonly KeyValue[], revision: n
     const k = classifyPoolKey(pool, kv.key);
     if (k?.kind === 'pool') p = poolEntity(decode<PoolRecord>(kv), kv.modRevision);
     else if (k?.kind === 'node') nodes.push(nodeEntity(decode<NodeRecord>(kv), kv.modRevision, null));
-    else if (k?.kind === 'peer') peers.push(peerEntity(decode<PeerRecord>(kv), kv.modRevision));
+    else if (k?.kind === 'peer') peers.push(peerEntity(decode<PeerRecord>(kv), kv.modRevision, openPsk));
   }
   return p ? { revision, pool: p, nodes, peers } : null;
 }

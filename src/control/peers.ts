@@ -2,14 +2,14 @@ import type { PeerCreate, PeerUpdate } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { Page, Peer } from '../protocol/types.js';
 import type { Compare, KeyValue, Op } from '../store/store.js';
-import { canonicalPublicKey, parseKey, toHex as keyHex } from '../wg/keys.js';
+import { canonicalPublicKey, parseKey, toBase64, toHex as keyHex } from '../wg/keys.js';
 import { allocate, claimKeyOf, claimRequested, type Claim } from './alloc.js';
 import { checkIfMatch, commit, notFound, type Ctx, type MutationOptions } from './context.js';
 import { formatNet, fromHex, networkOf, overlaps, parseNet, toHex, type Net } from '../protocol/ipam.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { readPool, readPoolForChild } from './pools.js';
-import { decode, peerEntity, type PeerRecord, type PoolRecord } from './records.js';
+import { decode, peerEntity, peerPskContext, type PeerRecord, type PoolRecord, type PskOpener } from './records.js';
 import * as V from './validate.js';
 
 /**
@@ -29,6 +29,7 @@ export async function createPeer(ctx: Ctx, pool: string, input: PeerCreate, opts
   const enabled = input.enabled === undefined ? true : V.bool('enabled', input.enabled);
   const labels = V.labels('labels', input.labels);
   const expiresAt = V.time('expiresAt', input.expiresAt);
+  const psk = input.presharedKey === undefined ? undefined : presharedKeyOf(input.presharedKey);
   const path = `pools/${pool}/peers/${name}`;
   return ctx.lanes.run(`peers/${pool}`, () => commit(ctx, opts.actor, async (attempt) => {
     const p = await readPoolForChild(ctx, pool);
@@ -48,7 +49,7 @@ export async function createPeer(ctx: Ctx, pool: string, input: PeerCreate, opts
     const now = ctx.clock.now().toISOString();
     const rec: PeerRecord = {
       pool, name, publicKey, addresses: claims.map((c) => c.address), allowedIps: extra.map(formatNet), enabled, labels, expiresAt,
-      createdAt: now, updatedAt: now,
+      ...(psk ? { presharedKeySealed: ctx.secrets.seal(psk, peerPskContext(pool, name)) } : {}), createdAt: now, updatedAt: now,
     };
     return {
       compares: [
@@ -57,7 +58,8 @@ export async function createPeer(ctx: Ctx, pool: string, input: PeerCreate, opts
       ],
       ops: [{ type: 'put', key: K.peerKey(pool, name), value: JSON.stringify(rec) }, ...pk.ops, ...claims.flatMap((c) => c.ops), ...cidr.ops],
       audit: { action: 'create', kind: 'peer', object: path },
-      result: (rev) => peerEntity(rec, rev),
+      // The holder who set the preshared key gets it back in this answer, and nobody else.
+      result: (rev) => peerEntity(rec, rev, psk ? () => toBase64(psk) : undefined),
     };
   }));
 }
@@ -91,6 +93,7 @@ export async function updatePeer(ctx: Ctx, pool: string, name: string, patch: Pe
   if (patch.enabled !== undefined) fields.enabled = V.bool('enabled', patch.enabled);
   if (patch.labels !== undefined) fields.labels = V.labels('labels', patch.labels);
   if (patch.expiresAt !== undefined) fields.expiresAt = V.time('expiresAt', patch.expiresAt);
+  const psk = patch.presharedKey === undefined || patch.presharedKey === null ? patch.presharedKey : presharedKeyOf(patch.presharedKey);
   const path = `pools/${pool}/peers/${name}`;
   return ctx.lanes.run(`peers/${pool}`, () => commit(ctx, opts.actor, async () => {
     const p = await readPoolForChild(ctx, pool);
@@ -100,6 +103,8 @@ export async function updatePeer(ctx: Ctx, pool: string, name: string, patch: Pe
     const compares: Compare[] = [{ key: K.poolKey(pool), modRevision: p.kv.modRevision }, { key: kv.key, modRevision: kv.modRevision }];
     const ops: Op[] = [];
     const next: PeerRecord = { ...old, ...fields, updatedAt: ctx.clock.now().toISOString() };
+    if (psk === null) delete next.presharedKeySealed;
+    else if (psk !== undefined) next.presharedKeySealed = ctx.secrets.seal(psk, peerPskContext(pool, name));
     if (publicKey !== undefined && publicKey !== old.publicKey) {
       const pk = await pubkeyClaim(ctx, pool, publicKey, name);
       compares.push(...pk.compares);
@@ -114,7 +119,10 @@ export async function updatePeer(ctx: Ctx, pool: string, name: string, patch: Pe
       next.allowedIps = extra.map(formatNet);
     }
     ops.unshift({ type: 'put', key: kv.key, value: JSON.stringify(next) });
-    return { compares, ops, audit: { action: 'update', kind: 'peer', object: path }, result: (rev) => peerEntity(next, rev) };
+    return {
+      compares, ops, audit: { action: 'update', kind: 'peer', object: path },
+      result: (rev) => peerEntity(next, rev, psk ? () => toBase64(psk) : undefined),
+    };
   }));
 }
 
@@ -131,6 +139,18 @@ export async function deletePeer(ctx: Ctx, pool: string, name: string, opts: Mut
       result: () => undefined,
     };
   }));
+}
+
+/** Opens peers' sealed preshared keys with the master key (for the pool's node views). */
+export function pskOpener(ctx: Ctx): PskOpener {
+  return (r) => (r.presharedKeySealed === undefined ? undefined : toBase64(ctx.secrets.open(r.presharedKeySealed, peerPskContext(r.pool, r.name))));
+}
+
+/** A preshared key from the API: 32 bytes, not all zero (WireGuard reads all-zero as "none"). */
+function presharedKeyOf(text: string): Uint8Array {
+  const key = parseKey(text, 'presharedKey');
+  if (key.every((b) => b === 0)) throw V.invalid('presharedKey', 'is all zero, which WireGuard reads as "no preshared key"; make one with `wg genpsk`');
+  return key;
 }
 
 /** Every store key a peer owns: its record and all its claims (used by delete and checks). */

@@ -18,6 +18,11 @@ import * as V from './validate.js';
 
 export type { Clock, MutationOptions } from './context.js';
 
+/** Who reads a pool's snapshot or changes: the pool's node tokens also get the peers' preshared keys. */
+export interface PoolView {
+  readonly presharedKeys?: boolean;
+}
+
 /** What a ControlPlane needs; the clock defaults to the wall clock. */
 export interface ControlPlaneOptions {
   readonly store: Store;
@@ -92,10 +97,10 @@ export class ControlPlane {
   // ---- change stream ----
 
   /** A consistent view of the pool (one range) at `revision`; follow with since = revision. */
-  async poolSnapshot(pool: string): Promise<PoolSnapshot> {
+  async poolSnapshot(pool: string, view: PoolView = {}): Promise<PoolSnapshot> {
     V.name('pool', pool);
     const res = await this.store.range(K.poolPrefix(pool));
-    const snap = snapshotFrom(pool, res.kvs, res.revision);
+    const snap = snapshotFrom(pool, res.kvs, res.revision, this.opener(view));
     if (!snap) throw notFound(`pool ${pool}`, `pools/${pool}`);
     return snap;
   }
@@ -104,7 +109,7 @@ export class ControlPlane {
    * Changes of the pool with revision > since; follow on with `since = revision` of the
    * answer. Throws WGF_ERR_STORE_COMPACTED when `since` is too old (take a snapshot).
    */
-  async poolChanges(pool: string, since: number): Promise<ChangesResponse> {
+  async poolChanges(pool: string, since: number, view: PoolView = {}): Promise<ChangesResponse> {
     V.name('pool', pool);
     const prefix = K.poolPrefix(pool);
     const res = await this.store.changes(prefix, since, CHANGES_LIMIT);
@@ -113,7 +118,7 @@ export class ControlPlane {
     const last = res.events[res.events.length - 1]!.revision;
     // Only claim the current revision when nothing of this pool lies beyond what we return.
     const more = await this.store.changes(prefix, last, 1);
-    return { revision: more.events.length === 0 ? more.revision : last, changes: mapEvents(pool, res.events) };
+    return { revision: more.events.length === 0 ? more.revision : last, changes: mapEvents(pool, res.events, this.opener(view)) };
   }
 
   /**
@@ -122,12 +127,12 @@ export class ControlPlane {
    * page is complete up to (resume from it); `caughtUp` says nothing lies beyond it.
    * Throws WGF_ERR_STORE_COMPACTED (too old) or WGF_ERR_REVISION_AHEAD (above the store).
    */
-  async poolBacklog(pool: string, since: number, limit: number): Promise<{ changes: PoolChange[]; through: number; caughtUp: boolean }> {
+  async poolBacklog(pool: string, since: number, limit: number, view: PoolView = {}): Promise<{ changes: PoolChange[]; through: number; caughtUp: boolean }> {
     V.name('pool', pool);
     const res = await this.store.changes(K.poolPrefix(pool), since, limit);
     assertNotAhead(since, res.revision);
     if (res.events.length === 0) return { changes: [], through: res.revision, caughtUp: true };
-    return { changes: mapEvents(pool, res.events), through: res.events[res.events.length - 1]!.revision, caughtUp: false };
+    return { changes: mapEvents(pool, res.events, this.opener(view)), through: res.events[res.events.length - 1]!.revision, caughtUp: false };
   }
 
   /** Throws WGF_ERR_REVISION_AHEAD when `since` is above the current revision (see assertNotAhead). */
@@ -139,11 +144,18 @@ export class ControlPlane {
    * Streams the pool's changes with revision > since: `onChanges(changes, revision)` per
    * batch (revision: the batch's last event), `onError` once (e.g. WGF_ERR_STORE_COMPACTED).
    */
-  watchPool(pool: string, since: number, onChanges: (changes: PoolChange[], revision: number) => void, onError: (err: Error) => void): Watcher {
+  watchPool(
+    pool: string, since: number, onChanges: (changes: PoolChange[], revision: number) => void, onError: (err: Error) => void, view: PoolView = {},
+  ): Watcher {
     V.name('pool', pool);
+    const openPsk = this.opener(view);
     return this.store.watch(K.poolPrefix(pool), since, (events) => {
-      if (events.length > 0) onChanges(mapEvents(pool, events), events[events.length - 1]!.revision);
+      if (events.length > 0) onChanges(mapEvents(pool, events, openPsk), events[events.length - 1]!.revision);
     }, onError);
+  }
+
+  private opener(view: PoolView) {
+    return view.presharedKeys ? peers.pskOpener(this.ctx) : undefined;
   }
 
   /**

@@ -59,6 +59,8 @@ export interface PeerRecord {
   enabled: boolean;
   labels: Record<string, string>;
   expiresAt: string | null;
+  /** The preshared key sealed with the master key (peerPskContext); absent = none. */
+  presharedKeySealed?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -92,6 +94,9 @@ export type LbReportRecord = Omit<LbReport, 'revision' | 'affinity'> & { affinit
 /** Stored audit entry; id and revision come from its key and modRevision. */
 export type AuditRecord = Omit<AuditEntry, 'id' | 'revision'>;
 
+/** Associated data binding a sealed preshared key to its peer. */
+export const peerPskContext = (pool: string, peer: string): string => `wgfabric peer preshared key\0${pool}\0${peer}`;
+
 /** Associated data binding a sealed pool key to its pool. */
 export const poolKeyContext = (pool: string): string => `wgfabric pool private key\0${pool}`;
 
@@ -123,11 +128,19 @@ export function nodeEntity(r: NodeRecord, revision: number, status: NodeStatus |
   };
 }
 
-/** Peer entity of a record. */
-export function peerEntity(r: PeerRecord, revision: number): Peer {
+/**
+ * Opens a peer's sealed preshared key (base64). Given only to views that may carry it: the
+ * pool's node tokens (changes.ts) and the answer to the request that set it.
+ */
+export type PskOpener = (r: PeerRecord) => string | undefined;
+
+/** Peer entity of a record; the preshared key only when `openPsk` is given (node views). */
+export function peerEntity(r: PeerRecord, revision: number, openPsk?: PskOpener): Peer {
+  const psk = openPsk && r.presharedKeySealed !== undefined ? openPsk(r) : undefined;
   return {
     pool: r.pool, name: r.name, publicKey: r.publicKey, addresses: [...r.addresses], allowedIps: [...r.allowedIps],
-    enabled: r.enabled, labels: { ...r.labels }, expiresAt: r.expiresAt, revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    enabled: r.enabled, labels: { ...r.labels }, expiresAt: r.expiresAt, hasPresharedKey: r.presharedKeySealed !== undefined,
+    ...(psk !== undefined ? { presharedKey: psk } : {}), revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
   };
 }
 

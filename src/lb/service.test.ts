@@ -61,7 +61,7 @@ class FakeApi implements LbApi {
   };
   createPeer = async (pool: string, input: { name: string; publicKey: string; labels?: Record<string, string> }): Promise<Peer> => {
     this.check();
-    const p: Peer = { ...META, pool, name: input.name, publicKey: input.publicKey, addresses: [`10.9.0.${this.next++}/32`], allowedIps: [], enabled: true, labels: input.labels ?? {}, expiresAt: null };
+    const p: Peer = { ...META, pool, name: input.name, publicKey: input.publicKey, addresses: [`10.9.0.${this.next++}/32`], allowedIps: [], enabled: true, labels: input.labels ?? {}, expiresAt: null, hasPresharedKey: false };
     this.peers.set(p.name, p);
     return p;
   };

@@ -111,6 +111,8 @@ export const NodeSchema = Type.Object({
 export const PeerSchema = Type.Object({
   ...meta, pool: Name, name: Name, publicKey: KeyText, addresses: Type.Array(Cidr, { maxItems: 2 }),
   allowedIps: Type.Array(Cidr, { maxItems: MAX_ALLOWED_IPS }), enabled: Type.Boolean(), labels: Labels, expiresAt: Nullable(Time),
+  hasPresharedKey: Type.Boolean(),
+  presharedKey: Type.Optional(Type.String({ minLength: 44, maxLength: 44, description: 'only for the pool\'s node tokens and in the answer to the request that set it' })),
 }, strict);
 
 /** Wire schema: AuditEntry. */
@@ -205,6 +207,8 @@ export const PoolCreateSchema = Type.Object({
   anycast: Type.Optional(AnycastSettingsInputSchema),
   /** Import an existing server private key instead of generating one (admin only). */
   privateKey: Type.Optional(KeyText),
+  /** Accept tunnel prefixes that overlap another pool's (refused otherwise). */
+  allowOverlap: Type.Optional(Type.Boolean()),
 }, strict);
 
 /** Prefixes are fixed at creation: peers hold addresses from them. */
@@ -252,6 +256,8 @@ export const PeerCreateSchema = Type.Object({
   enabled: Type.Optional(Type.Boolean()),
   labels: Type.Optional(Labels),
   expiresAt: Type.Optional(Nullable(Time)),
+  /** Preshared key (base64 or hex), stored sealed; sent back only to the pool's nodes. */
+  presharedKey: Type.Optional(KeyText),
 }, strict);
 
 /** Addresses are fixed for the life of a peer (delete and re-create it to renumber). */
@@ -261,6 +267,8 @@ export const PeerUpdateSchema = Type.Object({
   enabled: Type.Optional(Type.Boolean()),
   labels: Type.Optional(Labels),
   expiresAt: Type.Optional(Nullable(Time)),
+  /** A new preshared key (rotation), or null to remove it. */
+  presharedKey: Type.Optional(Nullable(KeyText)),
 }, strict);
 
 /** Role 'node' needs pool and node; the other roles must not carry them. */

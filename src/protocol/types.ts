@@ -130,6 +130,13 @@ export interface Peer extends Meta {
   readonly labels: Readonly<Record<string, string>>;
   /** After this time the peer is treated as disabled; null = never. */
   readonly expiresAt: string | null;
+  /** Whether the peer has a preshared key (the key itself is never listed). */
+  readonly hasPresharedKey: boolean;
+  /**
+   * The preshared key (base64): present only in the pool's snapshot and changes as read with
+   * a node token of that pool, and in the answer to the create/update that set it.
+   */
+  readonly presharedKey?: string;
 }
 
 /**

@@ -1,16 +1,16 @@
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ChangesQuery, ChangesResponseSchema, PoolParams, PoolSnapshotSchema, WatchQuery, NoQuery } from '../protocol/api.js';
 import type { ChangesResponse } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { Watcher } from '../store/store.js';
-import type { ControlPlane } from '../control/plane.js';
+import type { ControlPlane, PoolView } from '../control/plane.js';
 import { tokenOf } from './http.js';
 import { READ, type Access } from './policy.js';
 import { access, responses } from './routes-pools.js';
 import { WatchSlots, type WatchLimits } from './stream-limits.js';
-import { runWatch } from './watch-stream.js';
+import { runWatch, type WatchFeed } from './watch-stream.js';
 import { registerRevocationHook, Revocations } from './revocation.js';
 
 /**
@@ -72,14 +72,15 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
   app.get<{ Params: P }>('/v1/pools/:pool/snapshot', {
     schema: { tags, summary: 'A consistent view of the pool at a revision', querystring: NoQuery, params: PoolParams, response: responses({ 200: PoolSnapshotSchema }) },
     config: agentRead,
-  }, async (req) => cp.poolSnapshot(req.params.pool));
+  }, async (req) => cp.poolSnapshot(req.params.pool, viewOf(req)));
 
   app.get<{ Params: P; Querystring: Static<typeof ChangesQuery> }>('/v1/pools/:pool/changes', {
     schema: { tags, summary: 'Changes since a revision; waits up to `wait` seconds for one (long poll)', params: PoolParams, querystring: ChangesQuery, response: responses({ 200: ChangesResponseSchema }) },
     config: agentRead,
   }, async (req, reply) => {
     const since = Number(req.query.since);
-    const first = await cp.poolChanges(req.params.pool, since);
+    const view = viewOf(req);
+    const first = await cp.poolChanges(req.params.pool, since, view);
     const wait = Number(req.query.wait ?? 0);
     if (first.changes.length > 0 || wait === 0) return first;
     const releaseSlot = slots.acquire(tokenOf(req).id);
@@ -98,8 +99,8 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
       reply.raw.once('close', () => finish(() => resolve({ revision: first.revision, changes: [] })));
       watcher = cp.watchPool(req.params.pool, first.revision, (changes, revision) => {
         if (changes.length > 0) finish(() => resolve({ revision, changes }));
-      }, (err) => finish(() => reject(err)));
-      timer = setTimeout(() => finish(() => cp.poolChanges(req.params.pool, first.revision).then(resolve, reject)), wait * 1000);
+      }, (err) => finish(() => reject(err)), view);
+      timer = setTimeout(() => finish(() => cp.poolChanges(req.params.pool, first.revision, view).then(resolve, reject)), wait * 1000);
     });
   });
 
@@ -123,7 +124,7 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no',
     });
-    const close = runWatch(res, cp, pool, since, opts.limits, opts.heartbeatMs, revocations.guard(cp, req, agentRead.access, pool));
+    const close = runWatch(res, feedFor(cp, viewOf(req)), pool, since, opts.limits, opts.heartbeatMs, revocations.guard(cp, req, agentRead.access, pool));
     // The slot is held until the socket is gone, so a cut client's queued bytes still count.
     const release = streams.add(close);
     res.once('close', () => {
@@ -134,4 +135,18 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
 
   app.addHook('preClose', async () => streams.closeAll());
   return streams;
+}
+
+/** Node tokens (only ever of this pool: see policy) read the peers' preshared keys; other roles never do. */
+function viewOf(req: FastifyRequest): PoolView {
+  return { presharedKeys: tokenOf(req).role === 'node' };
+}
+
+/** The watch feed of one reader: the control plane with that reader's view. */
+function feedFor(cp: ControlPlane, view: PoolView): WatchFeed {
+  return {
+    poolBacklog: (pool, since, limit) => cp.poolBacklog(pool, since, limit, view),
+    watchPool: (pool, since, onChanges, onError) => cp.watchPool(pool, since, onChanges, onError, view),
+    resumeRevision: (pool, delivered) => cp.resumeRevision(pool, delivered),
+  };
 }

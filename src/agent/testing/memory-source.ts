@@ -21,8 +21,8 @@ export class MemorySource implements DesiredStateSource {
 
   constructor(private readonly privateKeyB64: string, private readonly listenPort = 0) {}
 
-  put(peer: Omit<Peer, 'revision' | 'pool' | 'createdAt' | 'updatedAt' | 'labels' | 'expiresAt' | 'allowedIps' | 'enabled'> & Partial<Peer>): void {
-    const full: Peer = { pool: 'p', labels: {}, expiresAt: null, allowedIps: [], enabled: true, createdAt: '', updatedAt: '', ...peer, revision: ++this.revision };
+  put(peer: Omit<Peer, 'revision' | 'pool' | 'createdAt' | 'updatedAt' | 'labels' | 'expiresAt' | 'allowedIps' | 'enabled' | 'hasPresharedKey'> & Partial<Peer>): void {
+    const full: Peer = { pool: 'p', labels: {}, expiresAt: null, allowedIps: [], enabled: true, hasPresharedKey: false, createdAt: '', updatedAt: '', ...peer, revision: ++this.revision };
     this.peers.set(full.name, full);
     this.log.push({ type: 'peer.put', revision: this.revision, peer: full });
     this.notify();
@@ -41,7 +41,7 @@ export class MemorySource implements DesiredStateSource {
     const revision = ++this.revision;
     for (const op of ops) {
       if ('put' in op) {
-        const full: Peer = { pool: 'p', labels: {}, expiresAt: null, allowedIps: [], enabled: true, createdAt: '', updatedAt: '', ...op.put, revision };
+        const full: Peer = { pool: 'p', labels: {}, expiresAt: null, allowedIps: [], enabled: true, hasPresharedKey: false, createdAt: '', updatedAt: '', ...op.put, revision };
         this.peers.set(full.name, full);
         this.log.push({ type: 'peer.put', revision, peer: full });
       } else {

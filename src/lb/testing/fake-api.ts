@@ -66,7 +66,7 @@ export class FakeLbApi implements LbApi {
     const holder = [...this.peers.values()].find((p) => p.pool === pool && p.publicKey === input.publicKey);
     if (holder) throw new FabricError('WGF_ERR_ALREADY_EXISTS', `this public key is already used by peer ${holder.name} of pool ${pool}`);
     const address = `${prefix.split('/')[0]!.replace(/\.0$/, `.${this.next++}`)}/32`;
-    const p: Peer = { ...META, pool, name: input.name, publicKey: input.publicKey, addresses: [address], allowedIps: [], enabled: true, labels: input.labels ?? {}, expiresAt: null };
+    const p: Peer = { ...META, pool, name: input.name, publicKey: input.publicKey, addresses: [address], allowedIps: [], enabled: true, labels: input.labels ?? {}, expiresAt: null, hasPresharedKey: false };
     this.peers.set(`${pool}/${p.name}`, p);
     return p;
   };
