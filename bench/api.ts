@@ -102,7 +102,7 @@ export async function benchApi(report: (line: string) => void): Promise<void> {
 
     const direct = await measure(async (r) => {
       const pool = `direct${r}`;
-      await cp.createPool({ name: pool, ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64' }, { actor: 'bench' });
+      await cp.createPool({ name: pool, ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64', allowOverlap: true }, { actor: 'bench' });
       const ks = keys(SEQ_PEERS);
       const t0 = performance.now();
       for (let i = 0; i < SEQ_PEERS; i++) await cp.createPeer(pool, { name: `p${i}`, publicKey: ks[i]! }, { actor: 'bench' });
@@ -112,7 +112,7 @@ export async function benchApi(report: (line: string) => void): Promise<void> {
 
     const seq = await measure(async (r) => {
       const pool = `seq${r}`;
-      await cp.createPool({ name: pool, ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64' }, { actor: 'bench' });
+      await cp.createPool({ name: pool, ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64', allowOverlap: true }, { actor: 'bench' });
       const ks = keys(SEQ_PEERS);
       const t0 = performance.now();
       for (let i = 0; i < SEQ_PEERS; i++) {
@@ -127,7 +127,7 @@ export async function benchApi(report: (line: string) => void): Promise<void> {
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     const conc = await measure(async (r) => {
       const pool = `conc${r}`;
-      await cp.createPool({ name: pool, ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64' }, { actor: 'bench' });
+      await cp.createPool({ name: pool, ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64', allowOverlap: true }, { actor: 'bench' });
       const ks = keys(CONC_PEERS);
       let next = 0;
       const t0 = performance.now();

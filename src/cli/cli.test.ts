@@ -53,7 +53,7 @@ test('pool create, peer add writes a 0600 config whose key matches the registere
   assert.deepEqual(cfg.peers[0]!.allowedIps, ['10.80.0.0/24', 'fd80::/64']);
   const listed = await cli('peer', 'list', '--pool', 'office');
   assert.match(listed.out, /^NAME\s+ADDRESSES/);
-  assert.match(listed.out, /alice\s+10\.80\.0\.2\/32,fd80::2\/128\s+yes/);
+  assert.match(listed.out, /alice\s+10\.80\.0\.2\/32,fd80::2\/128\s+enabled/);
 });
 
 test('errors carry the stable code and exit code; --json gives the error body', async () => {

@@ -6,6 +6,8 @@ export interface ClientConfigOptions {
   readonly fullTunnel?: boolean;
   /** Override the pool's endpoint (e.g. one backend directly). */
   readonly endpoint?: string;
+  /** The peer's preshared key (base64), when it has one: only its holder knows it. */
+  readonly presharedKey?: string;
 }
 
 /**
@@ -22,7 +24,7 @@ export function clientConfig(pool: Pool, peer: Peer, privateKey: string, opts: C
       privateKey, addresses: [...peer.addresses], dns: [...pool.dns], ...(pool.mtu ? { mtu: pool.mtu } : {}),
     }),
     peers: [newPeer(pool.publicKey, {
-      name: pool.name, allowedIps: routes, ...(endpoint ? { endpoint } : {}),
+      name: pool.name, allowedIps: routes, ...(endpoint ? { endpoint } : {}), ...(opts.presharedKey ? { presharedKey: opts.presharedKey } : {}),
       ...(pool.persistentKeepalive ? { persistentKeepalive: pool.persistentKeepalive } : {}),
     })],
   };

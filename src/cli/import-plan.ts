@@ -20,7 +20,8 @@ function slug(text: string): string {
 /**
  * Turns an existing single-server wg-quick config into a pool and its peers. Pure. The
  * server's own Address lines become the pool prefixes; each peer's host routes inside those
- * prefixes become its tunnel addresses, everything else its extra AllowedIPs.
+ * prefixes become its tunnel addresses, everything else its extra AllowedIPs. A peer's
+ * PresharedKey goes along (the control plane stores it sealed and gives it only to nodes).
  */
 export function planImport(cfg: WgConfig, poolName: string, endpoint?: string): ImportPlan {
   const iface = cfg.interface;
@@ -58,12 +59,14 @@ export function planImport(cfg: WgConfig, poolName: string, endpoint?: string): 
       if (inPool && host && !addresses.some((x) => x.includes(':') === !v4)) addresses.push(cidr);
       else extra.push(cidr);
     }
-    return { name, publicKey: p.publicKey, ...(addresses.length ? { addresses } : {}), ...(extra.length ? { allowedIps: extra } : {}) };
+    return {
+      name, publicKey: p.publicKey, ...(addresses.length ? { addresses } : {}), ...(extra.length ? { allowedIps: extra } : {}),
+      ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
+    };
   });
   const dropped = [
     ...(['preUp', 'postUp', 'preDown', 'postDown'] as const).flatMap((k) => iface[k].map((v) => `${k}: ${v}`)),
     ...(iface.table ? [`Table = ${iface.table}`] : []), ...(iface.fwMark ? [`FwMark = ${iface.fwMark}`] : []),
-    ...cfg.peers.filter((p) => p.presharedKey).map((p) => `PresharedKey of ${p.name ?? p.publicKey} (not supported by pools yet)`),
   ];
   return { pool, peers, dropped };
 }

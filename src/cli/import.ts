@@ -6,20 +6,32 @@ import { apiClient, apiOptions, type ApiFlags } from './context.js';
 import { planImport } from './import-plan.js';
 import { emit } from './output.js';
 
-interface ImportFlags extends ApiFlags { pool: string; endpoint?: string; dryRun?: boolean }
+interface ImportFlags extends ApiFlags { pool: string; endpoint?: string; dryRun?: boolean; allowOverlap?: boolean }
 
 /** `wgfabric import wg0.conf --pool NAME`: all or nothing (a failed peer removes the new pool again). */
 export function registerImportCommand(program: Command): void {
   apiOptions(program.command('import <file>').description('turn an existing single-server wg-quick config into a pool with its peers'))
     .requiredOption('--pool <name>', 'name of the new pool')
     .option('--endpoint <host:port>', 'endpoint clients use (kept from nothing in the file: wg0.conf does not know it)')
-    .option('--dry-run', 'only show what would be created')
+    .option('--dry-run', 'only show what would be created (preshared keys are shown as kept, never printed)')
+    .option('--allow-overlap', "accept a tunnel prefix that overlaps another pool's")
     .action(async (file: string, f: ImportFlags) => {
       const plan = planImport(parseConfig(readFileSync(file, 'utf8')), f.pool, f.endpoint);
-      const summary = { pool: plan.pool.name, peers: plan.peers.map((p) => ({ name: p.name, addresses: p.addresses ?? [], allowedIps: p.allowedIps ?? [] })), dropped: plan.dropped };
-      if (f.dryRun) return emit(!!f.json, { dryRun: true, ...summary }, () => `would create pool ${plan.pool.name} with ${plan.peers.length} peers\n`);
+      // The summary says whether a peer keeps a preshared key, never the key itself.
+      const summary = {
+        pool: plan.pool.name,
+        peers: plan.peers.map((p) => ({ name: p.name, addresses: p.addresses ?? [], allowedIps: p.allowedIps ?? [], presharedKey: p.presharedKey !== undefined })),
+        dropped: plan.dropped,
+      };
+      const withPsk = summary.peers.filter((p) => p.presharedKey).length;
+      const pskNote = withPsk ? ` (${withPsk} with a preshared key, kept)` : '';
+      if (f.dryRun) {
+        return emit(!!f.json, { dryRun: true, ...summary }, () => `would create pool ${plan.pool.name} with ${plan.peers.length} peers${pskNote}\n`
+          + summary.peers.map((p) => `  peer ${p.name}: ${[...p.addresses, ...p.allowedIps].join(', ') || '-'}${p.presharedKey ? ', preshared key kept' : ''}\n`).join('')
+          + plan.dropped.map((d) => `  not imported: ${d}\n`).join(''));
+      }
       const api = apiClient(f);
-      await api.createPool(plan.pool);
+      await api.createPool({ ...plan.pool, ...(f.allowOverlap ? { allowOverlap: true } : {}) });
       try {
         for (const p of plan.peers) await api.createPeer(plan.pool.name, p);
       } catch (e) {
@@ -27,7 +39,7 @@ export function registerImportCommand(program: Command): void {
         if (isFabricError(e)) e.message = `import rolled back (pool ${plan.pool.name} removed): ${e.message}`;
         throw e;
       }
-      emit(!!f.json, summary, () => `imported pool ${plan.pool.name} with ${plan.peers.length} peers from ${file}\n`
+      emit(!!f.json, summary, () => `imported pool ${plan.pool.name} with ${plan.peers.length} peers${pskNote} from ${file}\n`
         + plan.dropped.map((d) => `  not imported: ${d}\n`).join(''));
     });
 }

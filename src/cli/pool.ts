@@ -8,7 +8,7 @@ import { emit, renderFields, renderTable } from './output.js';
 
 interface PoolFlags extends ApiFlags {
   ipv4?: string; ipv6?: string; port?: number; endpoint?: string; dns?: string[]; mtu?: number; keepalive?: number;
-  label?: Record<string, string>; description?: string; force?: boolean; ifMatch?: number; lbAffinity?: string; lbTableSize?: number;
+  label?: Record<string, string>; description?: string; force?: boolean; allowOverlap?: boolean; ifMatch?: number; lbAffinity?: string; lbTableSize?: number;
   anycast?: string[]; anycastDrainSeconds?: number; anycastCommunity?: string[]; anycastMed?: string; anycastPrepend?: number;
 }
 
@@ -63,8 +63,9 @@ export function registerPoolCommands(program: Command): void {
   settingOptions(apiOptions(pool.command('create <name>').description('create a pool (generates its server key pair)')))
     .option('--ipv4 <cidr>', 'IPv4 tunnel prefix peers get addresses from, e.g. 10.77.0.0/16')
     .option('--ipv6 <cidr>', 'IPv6 tunnel prefix, e.g. fd77::/64')
+    .option('--allow-overlap', "accept tunnel prefixes that overlap another pool's (refused otherwise)")
     .action(async (name: string, f: PoolFlags) => {
-      const body: PoolCreate = { name, ...poolSettings(f), ...(f.ipv4 ? { ipv4Prefix: f.ipv4 } : {}), ...(f.ipv6 ? { ipv6Prefix: f.ipv6 } : {}) };
+      const body: PoolCreate = { name, ...poolSettings(f), ...(f.ipv4 ? { ipv4Prefix: f.ipv4 } : {}), ...(f.ipv6 ? { ipv6Prefix: f.ipv6 } : {}), ...(f.allowOverlap ? { allowOverlap: true } : {}) };
       const p = await apiClient(f).createPool(body);
       emit(!!f.json, p, () => `created pool ${p.name}\n` + renderFields(poolFields(p)));
     });

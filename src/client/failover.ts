@@ -16,6 +16,12 @@ export function parseServerUrls(value: string | readonly string[]): string[] {
   const out: string[] = [];
   for (const p of parts) {
     let u: URL;
+    // "127.0.0.1:7080" or "cp.example:7080" has no scheme (or parses as one): say what to add,
+    // instead of failing later as if the server were down. Never echo credentials.
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) {
+      const shown = p.replace(/^[^@/]*@/, '');
+      throw new FabricError('WGF_ERR_VALIDATION', `"${shown}" is not a control-plane URL: no scheme; add http:// or https:// (e.g. http://${shown})`, { field: 'server' });
+    }
     try {
       u = new URL(p);
     } catch {

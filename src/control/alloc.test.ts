@@ -60,7 +60,7 @@ for (const driver of DRIVERS) {
 
     test('extra AllowedIPs may not overlap another peer or the pool prefixes', withPlane(async (cp) => {
       await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24', ipv6Prefix: 'fd00::/64' }, admin);
-      await cp.createPool({ name: 'q', ipv4Prefix: '10.0.0.0/24' }, admin);
+      await cp.createPool({ name: 'q', ipv4Prefix: '10.0.0.0/24', allowOverlap: true }, admin);
       await cp.createPeer('p', { name: 'site-a', publicKey: pubkey(), allowedIps: ['192.168.0.0/16', 'fd10::/48'] }, admin);
       const e = await rejectsWith(cp.createPeer('p', { name: 'site-b', publicKey: pubkey(), allowedIps: ['192.168.7.0/24'] }, admin), 'WGF_ERR_ALLOWED_IPS_OVERLAP');
       assert.match(e.message, /peer site-a/);

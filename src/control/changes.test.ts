@@ -19,7 +19,7 @@ for (const driver of DRIVERS) {
 
     test('snapshot, then changes since its revision, mapped without secrets', withPlane(async (cp) => {
       await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24' }, admin);
-      await cp.createPool({ name: 'p2', ipv4Prefix: '10.0.0.0/24' }, admin);
+      await cp.createPool({ name: 'p2', ipv4Prefix: '10.0.0.0/24', allowOverlap: true }, admin);
       await cp.createNode('p', { name: 'n1' }, admin);
       await cp.putNodeStatus('p', 'n1', { appliedRevision: 0, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready: false, message: '' }, admin);
       const k1 = pubkey();
@@ -65,7 +65,7 @@ for (const driver of DRIVERS) {
         if (got.length >= 3) done();
       }, (e) => assert.fail(e));
       await cp.createPeer('p', { name: 'a', publicKey: pubkey() }, admin);
-      await cp.createPool({ name: 'unrelated', ipv4Prefix: '10.0.0.0/24' }, admin);
+      await cp.createPool({ name: 'unrelated', ipv4Prefix: '10.0.0.0/24', allowOverlap: true }, admin);
       await cp.createPeer('p', { name: 'b', publicKey: pubkey() }, admin);
       await cp.deletePeer('p', 'a', admin);
       await finished;
@@ -73,7 +73,7 @@ for (const driver of DRIVERS) {
       assert.deepEqual(got.map((c) => c.type), ['peer.put', 'peer.put', 'peer.delete']);
       assert.ok(got[0]!.revision < got[1]!.revision && got[1]!.revision < got[2]!.revision);
       // Nothing of this pool after the last change: a follower may resume from the current revision.
-      await cp.createPool({ name: 'unrelated2', ipv4Prefix: '10.0.0.0/24' }, admin);
+      await cp.createPool({ name: 'unrelated2', ipv4Prefix: '10.0.0.0/24', allowOverlap: true }, admin);
       assert.equal(await cp.resumeRevision('p', got[2]!.revision), await cp.currentRevision());
       assert.equal(await cp.resumeRevision('p', since), since, 'pending changes keep the resume point');
     }));

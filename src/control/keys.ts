@@ -36,6 +36,8 @@ export const POOL_LIST_PREFIX = 'poolnames/';
 export const AUDIT_PREFIX = 'audit/';
 export const TOKEN_PREFIX = 'tokens/';
 export const TOKEN_NAME_PREFIX = 'tokennames/';
+/** Bumped by every pool creation, so two concurrent creations cannot both pass the prefix-overlap check. */
+export const POOL_SEQ_KEY = 'poolseq';
 
 /** IP family of a prefix or claim. */
 import type { Family } from '../protocol/ipam.js';

@@ -116,7 +116,7 @@ for (const driver of DRIVERS) {
 
     test('peers: CRUD, public key unique per pool, filters and pagination', withPlane(async (cp) => {
       await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24', ipv6Prefix: 'fd00::/64' }, admin);
-      await cp.createPool({ name: 'q', ipv4Prefix: '10.0.0.0/24' }, admin);
+      await cp.createPool({ name: 'q', ipv4Prefix: '10.0.0.0/24', allowOverlap: true }, admin);
       const key = pubkey();
       const a = await cp.createPeer('p', { name: 'alice', publicKey: Buffer.from(key, 'base64').toString('hex'), labels: { team: 'x' } }, admin);
       assert.equal(a.publicKey, key, 'stored in canonical base64');
@@ -154,7 +154,7 @@ for (const driver of DRIVERS) {
 
     test('pool delete: refused while in use, forced delete removes every pool key', withPlane(async (cp) => {
       await cp.createPool({ name: 'p', ipv4Prefix: '10.0.0.0/24', ipv6Prefix: 'fd00::/64' }, admin);
-      await cp.createPool({ name: 'p2', ipv4Prefix: '10.0.0.0/24' }, admin);
+      await cp.createPool({ name: 'p2', ipv4Prefix: '10.0.0.0/24', allowOverlap: true }, admin);
       await cp.createNode('p', { name: 'n' }, admin);
       await cp.createPeer('p', { name: 'x', publicKey: pubkey(), allowedIps: ['192.168.0.0/24'] }, admin);
       await cp.createPeer('p2', { name: 'x', publicKey: pubkey() }, admin);

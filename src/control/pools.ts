@@ -5,7 +5,7 @@ import type { Page, Pool } from '../protocol/types.js';
 import type { KeyValue, Op } from '../store/store.js';
 import { generateKeyPair, parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
 import { checkIfMatch, commit, notFound, txnWithAudit, type Ctx, type MutationOptions } from './context.js';
-import { formatNet, parsePoolPrefix } from '../protocol/ipam.js';
+import { formatNet, overlaps, parseNet, parsePoolPrefix } from '../protocol/ipam.js';
 import * as K from './keys.js';
 import { nodeTokenDeletes } from './node-tokens.js';
 import { scanPage, type PageRequest } from './paging.js';
@@ -41,11 +41,17 @@ export async function createPool(ctx: Ctx, input: PoolCreate, opts: MutationOpti
     createdAt: now, updatedAt: now,
   };
   privateKey.fill(0);
+  const allowOverlap = input.allowOverlap === undefined ? false : V.bool('allowOverlap', input.allowOverlap);
   return commit(ctx, opts.actor, async () => {
     if (await ctx.store.get(K.poolKey(name))) throw exists(name);
+    const seq = await ctx.store.get(K.POOL_SEQ_KEY);
+    if (!allowOverlap) await assertNoOverlap(ctx, name, [ipv4, ipv6]);
     return {
-      compares: [{ key: K.poolKey(name), modRevision: 0 }, { key: K.poolNameKey(name), modRevision: 0 }],
-      ops: [{ type: 'put', key: K.poolKey(name), value: JSON.stringify(rec) }, { type: 'put', key: K.poolNameKey(name), value: '' }],
+      compares: [{ key: K.poolKey(name), modRevision: 0 }, { key: K.poolNameKey(name), modRevision: 0 }, { key: K.POOL_SEQ_KEY, modRevision: seq?.modRevision ?? 0 }],
+      ops: [
+        { type: 'put', key: K.poolKey(name), value: JSON.stringify(rec) }, { type: 'put', key: K.poolNameKey(name), value: '' },
+        { type: 'put', key: K.POOL_SEQ_KEY, value: String(Number(seq?.value ?? 0) + 1) },
+      ],
       audit: { action: 'create', kind: 'pool', object: `pools/${name}` },
       result: (rev) => poolEntity(rec, rev),
     };
@@ -192,10 +198,33 @@ function poolFields(input: PoolUpdate): Partial<PoolRecord> {
   return out;
 }
 
+/**
+ * Refuses tunnel prefixes that overlap another pool's (WGF_ERR_POOL_OVERLAP, naming it): two
+ * pools handing out the same addresses would route one client's traffic to another.
+ */
+async function assertNoOverlap(ctx: Ctx, name: string, prefixes: readonly (string | null)[]): Promise<void> {
+  const mine = prefixes.filter((p): p is string => p !== null).map((p) => parseNet(p));
+  for (const kv of (await ctx.store.range(K.POOL_LIST_PREFIX)).kvs) {
+    const other = kv.key.slice(K.POOL_LIST_PREFIX.length);
+    const okv = await ctx.store.get(K.poolKey(other));
+    if (!okv || other === name) continue;
+    const o = decode<PoolRecord>(okv);
+    for (const theirs of [o.ipv4Prefix, o.ipv6Prefix]) {
+      if (theirs === null) continue;
+      const hit = mine.find((m) => overlaps(m, parseNet(theirs)));
+      if (hit) {
+        throw new FabricError('WGF_ERR_POOL_OVERLAP', `tunnel prefix ${formatNet(hit)} overlaps ${theirs} of pool ${other}; pick another prefix, or allow it with --allow-overlap (API: allowOverlap)`, {
+          prefix: formatNet(hit), pool: other, other: theirs,
+        });
+      }
+    }
+  }
+}
+
 async function assertEmpty(ctx: Ctx, name: string): Promise<void> {
   const [nodes, peers] = await Promise.all([ctx.store.count(K.nodesPrefix(name)), ctx.store.count(K.peersPrefix(name))]);
   if (nodes + peers > 0) {
-    throw new FabricError('WGF_ERR_IN_USE', `pool ${name} still has ${nodes} node(s) and ${peers} peer(s); delete them or use force`, { nodes, peers });
+    throw new FabricError('WGF_ERR_IN_USE', `pool ${name} still has ${nodes} node(s) and ${peers} peer(s); delete them first, or delete everything with --force (API: ?force=true)`, { nodes, peers });
   }
 }
 

@@ -51,6 +51,9 @@ export const ERRORS = {
   WGF_ERR_PROBE_PING: { status: 504, exit: 4, hint: 'the handshake worked but no ICMP echo reply came back through the tunnel' },
   WGF_ERR_ANNOUNCE: { status: 502, exit: 69, hint: 'the announcement speaker (bird control socket, DNS server) refused or is unreachable; is it running, is the socket path right?' },
   WGF_ERR_BPF: { status: 502, exit: 71, hint: 'the BPF data path could not be loaded, attached, read or updated; see details.stderr (bpftool, tc, clang object built by scripts/deps.sh? running as root?)' },
+  WGF_ERR_OUTPUT_FILE: { status: 500, exit: 73, hint: 'the output file cannot be written (see the path and reason); make the directory or pick another --out' },
+  WGF_ERR_KEY_MISMATCH: { status: 400, exit: 65, hint: 'the key is a valid WireGuard key but not the one this needs (see the message for which key was expected)' },
+  WGF_ERR_POOL_OVERLAP: { status: 409, exit: 73, hint: "the tunnel prefix overlaps another pool's; pick another prefix or pass --allow-overlap (API: allowOverlap) if that is intended" },
   WGF_ERR_INTERNAL: { status: 500, exit: 70, hint: 'an unexpected error; please report it with the log line' },
 } as const satisfies Record<string, ErrorSpec>;
 

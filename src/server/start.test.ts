@@ -38,7 +38,7 @@ test('the server compacts its change log automatically, exposes the compact revi
     const s = await startServer({ dataDir: join(dir, 'a'), host: '127.0.0.1', port: 0, autoCompact: { keepRevisions: 3, minBatch: 1, intervalMs: 60_000 }, ...quiet });
     try {
       assert.equal(s.compactor.enabled, true);
-      for (const name of ['p1', 'p2', 'p3', 'p4']) await s.control.createPool({ name, ipv4Prefix: '10.0.0.0/24' }, { actor: 't' });
+      for (const name of ['p1', 'p2', 'p3', 'p4']) await s.control.createPool({ name, ipv4Prefix: '10.0.0.0/24', allowOverlap: true }, { actor: 't' });
       const rev = await s.control.currentRevision();
       const out = await s.compactor.tick(); // what the timer does every intervalMs
       assert.deepEqual(out, { action: 'compacted', from: 0, to: rev - 3, revision: rev });
