@@ -172,7 +172,7 @@ for (const driver of DRIVERS) {
       assert.equal((await cp.getPeer('p2', 'x')).name, 'x', 'the other pool is untouched');
       assert.equal((await cp.getLbStatus('p2', 'lb1')).instance, 'lb1', "the other pool's LB report is untouched");
       // An empty pool goes without force (LB reports do not hold it); If-Match is honoured.
-      const p3 = await cp.createPool({ name: 'p3', ipv4Prefix: '10.0.0.0/24' }, admin);
+      const p3 = await cp.createPool({ name: 'p3', ipv4Prefix: '10.3.0.0/24' }, admin);
       await cp.putLbStatus('p3', 'lb1', LBR, admin);
       await rejectsWith(cp.deletePool('p3', { ...admin, ifMatch: p3.revision + 100 }), 'WGF_ERR_CONFLICT');
       await cp.deletePool('p3', { ...admin, ifMatch: p3.revision });

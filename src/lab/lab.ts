@@ -69,8 +69,8 @@ async function pickOctet(avoid: readonly number[] = []): Promise<number> {
   throw new FabricError('WGF_ERR_UNAVAILABLE', 'no free 198.18.X.0/24 segment for a lab');
 }
 
-/** Spawns a detached process (optionally in a namespace) logging to a file; records its pid. */
-function spawnDetached(state: LabState, what: string, args: string[], logFile: string, netns?: string): number {
+/** Starts a lab process detached, logging to `logFile` (inside `netns` when given); labDown ends it. */
+export function spawnDetached(state: LabState, what: string, args: string[], logFile: string, netns?: string): number {
   const out = openSync(logFile, 'a');
   const argv = netns ? ['netns', 'exec', netns, ...args] : args.slice(1);
   const file = netns ? 'ip' : args[0]!;
