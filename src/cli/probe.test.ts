@@ -104,7 +104,7 @@ describe('probe command', () => {
 
   const refusals: { name: string; args: () => string[]; code: string; match: RegExp }[] = [
     { name: 'unreadable key file', args: () => ['198.18.0.1:1', '--server-key', toBase64(server.publicKey), '--key-file', join(dir, 'missing')], code: 'WGF_ERR_VALIDATION', match: /cannot read the private key file .*: ENOENT/ },
-    { name: 'malformed key file (its content is not echoed)', args: () => ['198.18.0.1:1', '--server-key', toBase64(server.publicKey), '--key-file', badKeyFile], code: 'WGF_ERR_INVALID_KEY', match: /^private key in .* is not a 32-byte key/ },
+    { name: 'malformed key file (its content is not echoed)', args: () => ['198.18.0.1:1', '--server-key', toBase64(server.publicKey), '--key-file', badKeyFile], code: 'WGF_ERR_INVALID_KEY', match: /^private key in .* is 32 characters long; a key is 32 bytes/ },
     { name: 'weak server key', args: () => ['198.18.0.1:1', '--server-key', 'A'.repeat(43) + '=', '--key-file', keyFile], code: 'WGF_ERR_WEAK_KEY', match: /--server-key/ },
     { name: '--ping without --source', args: () => [...base(), '--ping', '10.0.0.1'], code: 'WGF_ERR_VALIDATION', match: /go together/ },
     { name: '--ping with a non-IP', args: () => [...base(), '--ping', 'gateway', '--source', '10.0.0.2'], code: 'WGF_ERR_VALIDATION', match: /IP addresses/ },

@@ -75,3 +75,20 @@ test('error messages never contain the key text', () => {
     assert.doesNotMatch(e.message + JSON.stringify(e.toJSON()), /ZZZZ/);
   }
 });
+
+test('a string that is not a key says why: length, content, config line, URL-safe alphabet, hex digits', async () => {
+  const { whyNotAKey } = await import('./keys.js');
+  const good = Buffer.alloc(32, 0x5a).toString('base64');
+  const cases: [string, string, RegExp][] = [
+    ['short', good.slice(0, 40), /is 40 characters long; a key is 32 bytes: 44 characters of base64/],
+    ['bad char', `${good.slice(0, 10)}!${good.slice(11)}`, /right length \(44\) but a character that is not base64 at position 11/],
+    ['damaged end', `${good.slice(0, 42)}B=`, /right length \(44\) but is not the base64 of 32 bytes/],
+    ['config line', `PublicKey = ${good}`, /whole "PublicKey = \.\.\." line/],
+    ['url-safe', Buffer.alloc(32, 0xfb).toString('base64url') + '=', /URL-safe base64/],
+    ['hex short', 'ab'.repeat(31), /looks like hex but has 62 digits/],
+  ];
+  for (const [name, text, re] of cases) {
+    assert.match(whyNotAKey(text), re, name);
+    assert.ok(!whyNotAKey(text).includes(text), `${name}: never echoes the text`);
+  }
+});

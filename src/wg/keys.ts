@@ -77,9 +77,25 @@ export function parseKey(text: string, what = 'key'): Key {
   const s = text.trim();
   if (B64_RE.test(s)) return new Uint8Array(Buffer.from(s, 'base64'));
   if (HEX_RE.test(s)) return new Uint8Array(Buffer.from(s, 'hex'));
-  throw new FabricError('WGF_ERR_INVALID_KEY', `${what} is not a 32-byte key in base64 (44 chars) or hex (64 chars)`, {
-    length: s.length,
-  });
+  throw new FabricError('WGF_ERR_INVALID_KEY', `${what} ${whyNotAKey(s)}`, { length: s.length });
+}
+
+/**
+ * Why `s` is not a key, told apart so the message points at the real mistake (wrong length,
+ * wrong content, a config line, URL-safe base64). Never echoes the text: it may be a secret.
+ */
+export function whyNotAKey(s: string): string {
+  const line = /^\s*(PrivateKey|PublicKey|PresharedKey)\s*=/i.exec(s);
+  if (line) return `is a whole "${line[1]} = ..." line: give only the key after the "="`;
+  if (/^[A-Za-z0-9_-]{43}=$/.test(s) && /[-_]/.test(s)) return 'uses URL-safe base64 ("-" and "_"); WireGuard keys use the standard alphabet ("+" and "/")';
+  if (s.length === 44) {
+    const bad = [...s].findIndex((c) => !/[A-Za-z0-9+/=]/.test(c));
+    if (bad >= 0) return `has the right length (44) but a character that is not base64 at position ${bad + 1}`;
+    return 'has the right length (44) but is not the base64 of 32 bytes (it must end in "=" after a character from A E I M Q U Y c g k o s w 0 4 8): a typo or a damaged copy';
+  }
+  if (/^[0-9a-fA-F]+$/.test(s) && s.length !== 64) return `looks like hex but has ${s.length} digits; a hex key has 64`;
+  if (s.length === 64) return 'has the length of a hex key (64) but contains characters other than 0-9 and a-f';
+  return `is ${s.length} characters long; a key is 32 bytes: 44 characters of base64 (as wg genkey/pubkey/genpsk print) or 64 of hex`;
 }
 
 /**
