@@ -110,7 +110,7 @@ describe('control-plane replicas on etcd', { skip }, () => {
       for (let i = 0; i < 2; i++) {
         servers.push(await startServer({ dataDir: join(dir, 'unused'), host: '127.0.0.1', port: 0, masterKeyFile: keyFile, etcd: { endpoints: [etcd!.endpoint], prefix }, leaderTtlSec: 2, autoCompact: { keepRevisions: 2, minBatch: 1, intervalMs: 3_600_000 }, ...quiet }));
       }
-      for (const name of ['a', 'b', 'c', 'd']) assert.equal((await api(servers[0]!, token, 'POST', '/v1/pools', { name, ipv4Prefix: '10.68.0.0/24' })).status, 201);
+      for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) assert.equal((await api(servers[0]!, token, 'POST', '/v1/pools', { name, ipv4Prefix: `10.68.${i}.0/24` })).status, 201);
       // What the timers do: the process leads, so the in-process replicas stand by.
       const ticks = await Promise.all(servers.map((s) => s.compactor.tick()));
       assert.deepEqual(ticks, [{ action: 'none', reason: 'standby' }, { action: 'none', reason: 'standby' }]);
