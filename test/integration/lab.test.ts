@@ -14,11 +14,13 @@ import { isFabricError } from '../../src/protocol/errors.js';
 import { probe } from '../../src/probe/probe.js';
 import { run } from '../../src/sys/exec.js';
 import { UapiClient } from '../../src/wg/uapi.js';
+import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 import { generateKeyPair, parseKey, toBase64 } from '../../src/wg/keys.js';
 
 const BACKENDS = 3;
 let lab: Lab;
 let base: string;
+let poolKey = '';
 
 async function until(what: string, cond: () => Promise<boolean>, limitMs = 30_000): Promise<number> {
   const start = Date.now();
@@ -211,5 +213,23 @@ describe('local fabric lab (control plane + 3 backends with agents + 1 client)',
     const waited = await waitForConvergence(lab, 180_000);
     for (let i = 0; i < BACKENDS; i++) assert.ok((await devicePeers(i)).size >= N, `backend ${i + 1} has every peer`);
     console.log(`# ${N} peers: created through the API in ${(created / 1000).toFixed(1)} s; every node converged ${(waited / 1000).toFixed(1)} s after the last write`);
+  });
+  test('8. a forced delete of the pool with all its peers (one revision) leaves 0 peers on every backend device; the agents say why once', async () => {
+    poolKey = await lab.api.poolPrivateKey(lab.plan.pool.name);
+    const before = await Promise.all(lab.plan.backends.map((_, i) => devicePeers(i)));
+    assert.ok(before.every((s) => s.size > 0), 'every device has peers before');
+    await lab.api.deletePool(lab.plan.pool.name, { force: true });
+    const ms = await until('every device is empty', async () => (await Promise.all(lab.plan.backends.map((_, i) => devicePeers(i)))).every((s) => s.size === 0), 60_000);
+    for (const b of lab.plan.backends) {
+      const { stdout } = await run('wg', ['show', b.wgIface, 'peers'], { netns: b.netns });
+      console.log(`# ${b.name}: wg show ${b.wgIface} peers -> ${stdout.trim().split('\n').filter(Boolean).length} peers (had ${before[lab.plan.backends.indexOf(b)]!.size})`);
+      assert.equal(stdout.trim(), '');
+    }
+    console.log(`# forced pool delete reached every device whole in ${ms} ms`);
+  });
+
+  test('9. no API token, private key or preshared key in any log line of the server, agents and LB', () => {
+    const r = assertNoSecretsInLogs(lab.state.dir, new Map([[poolKey, 'the pool private key']]));
+    console.log(`# scanned ${r.files} log files for ${r.secrets} known secrets and any token text: nothing found`);
   });
 });
