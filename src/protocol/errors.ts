@@ -54,6 +54,9 @@ export const ERRORS = {
   WGF_ERR_OUTPUT_FILE: { status: 500, exit: 73, hint: 'the output file cannot be written (see the path and reason); make the directory or pick another --out' },
   WGF_ERR_KEY_MISMATCH: { status: 400, exit: 65, hint: 'the key is a valid WireGuard key but not the one this needs (see the message for which key was expected)' },
   WGF_ERR_POOL_OVERLAP: { status: 409, exit: 73, hint: "the tunnel prefix overlaps another pool's; pick another prefix or pass --allow-overlap (API: allowOverlap) if that is intended" },
+  WGF_ERR_DNS_TIMEOUT: { status: 504, exit: 69, hint: 'the DNS server did not answer in time; check --dns-server (address and port) and that it runs' },
+  WGF_ERR_DNS_REFUSED: { status: 502, exit: 77, hint: 'the DNS server refused the query or update (see details.rcode): check the TSIG key (name, algorithm, secret), the zone and the server\'s update ACL' },
+  WGF_ERR_DNS_BAD_REPLY: { status: 502, exit: 76, hint: 'the DNS server\'s answer was malformed or its TSIG signature did not verify' },
   WGF_ERR_INTERNAL: { status: 500, exit: 70, hint: 'an unexpected error; please report it with the log line' },
 } as const satisfies Record<string, ErrorSpec>;
 
