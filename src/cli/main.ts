@@ -3,6 +3,7 @@ import { FabricError, toFabricError } from '../protocol/errors.js';
 import { registerAgentCommand } from './agent.js';
 import { registerAuditCommand } from './audit.js';
 import { registerCompletionCommand } from './completion.js';
+import { registerDnsCommands } from './dns.js';
 import { registerDoctorCommand } from './doctor.js';
 import { bindEnvironment } from './env.js';
 import { registerImportCommand } from './import.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerDoctorCommand(program);
   registerTokenCommands(program);
   registerAuditCommand(program);
+  registerDnsCommands(program);
   bindEnvironment(program);
   // Last, so the completion covers every command and flag registered above.
   registerCompletionCommand(program);

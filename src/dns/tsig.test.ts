@@ -37,7 +37,7 @@ test('verifyAnswer accepts the server\'s signed answer and refuses tampering, ot
   const answer: Message = { ...request, qr: true };
   assert.equal(verifyAnswer(serverSign(answer, key, mac, 1000), key, mac, 1001).signed, true);
   const tampered = serverSign(answer, key, mac, 1000);
-  tampered[3] ^= 0x01; // flip the rcode
+  tampered[3] = tampered[3]! ^ 0x01; // flip the rcode
   assert.throws(() => verifyAnswer(tampered, key, mac, 1000), (e: unknown) => isFabricError(e, 'WGF_ERR_DNS_BAD_REPLY'));
   const otherMac = new Uint8Array(32).fill(7);
   assert.throws(() => verifyAnswer(serverSign(answer, key, otherMac, 1000), key, mac, 1000), (e: unknown) => isFabricError(e, 'WGF_ERR_DNS_BAD_REPLY'), 'signed over another request');
