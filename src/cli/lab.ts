@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { labUp, openLab } from '../lab/lab.js';
 import { loadStates, teardown, teardownOrphans } from '../lab/state.js';
-import { latestHandshakes, ping } from '../lab/traffic.js';
+import { latestHandshakes, peerEndpoints, ping } from '../lab/traffic.js';
 import { serverUrlsFor } from '../lab/plan-cp.js';
 import { FabricError } from '../protocol/errors.js';
 import { positiveInt } from './context.js';
 import { collectNodeRows, renderNodeRows, type NodeRow } from './node.js';
 import { emit, renderTable } from './output.js';
 
-interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number }
+interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number; dns?: boolean }
 
 /** `wgfabric lab up|status|down`: the whole fabric on this host in network namespaces (root). */
 export function registerLabCommands(program: Command): void {
@@ -21,13 +21,14 @@ export function registerLabCommands(program: Command): void {
     .option('--lb-instances <n>', 'LB instances with --lb; two or more sit behind an ECMP router namespace and SNAT replies', positiveInt('--lb-instances'), 1)
     .option('--store <sqlite|etcd>', 'sqlite: one control plane on SQLite; etcd: an etcd cluster (one namespace per member) and server replicas on it', 'sqlite')
     .option('--control-planes <n>', 'etcd members and server replicas with --store etcd (default 3); agents and LBs get every replica\'s URL', positiveInt('--control-planes'))
+    .option('--dns', 'add an authoritative DNS server (knot) kept current by wgfabric dns run; clients use the pool\'s name vpn.lab.test')
     .option('--no-tls', 'serve the control plane over plain HTTP instead of HTTPS with a CA made for the lab')
     .option('--base <dir>', 'state directory', '.wgfabric')
     .option('--json', 'JSON output')
     .action(async (f: LabFlags) => {
       const l = await labUp({
         backends: f.backends, clients: f.clients, base: f.base, reconcileInterval: f.reconcileInterval, lb: !!f.lb || f.lbInstances > 1, lbInstances: f.lbInstances,
-        tls: f.tls, log: (s) => !f.json && console.log(s),
+        tls: f.tls, dns: !!f.dns, log: (s) => !f.json && console.log(s),
         ...(f.store === 'etcd' || f.store === 'sqlite' ? { store: f.store } : fail(`--store must be sqlite or etcd, got "${f.store}"`)),
         ...(f.controlPlanes !== undefined ? { controlPlanes: f.controlPlanes } : {}),
       });
@@ -35,7 +36,8 @@ export function registerLabCommands(program: Command): void {
       const pings: { client: string; backend: string; sent: number; received: number; avgMs: number | null }[] = [];
       for (const [j, h] of l.plan.clients.entries()) {
         const r = await ping(h.netns, l.plan.pool.serverTunnelIp, 3);
-        pings.push({ client: h.name, backend: l.plan.lb ? `VIP ${l.plan.lb.vip}` : l.plan.backends[j % l.plan.backends.length]!.name, ...r });
+        const via = l.state.dns ? `${l.state.dns.name} -> ${[...(await peerEndpoints(h.netns, h.wgIface)).values()][0] ?? 'none'}` : l.plan.lb ? `VIP ${l.plan.lb.vip}` : l.plan.backends[j % l.plan.backends.length]!.name;
+        pings.push({ client: h.name, backend: via, ...r });
       }
       emit(!!f.json, { tag: l.plan.tag, server: serverUrlsFor(l.plan), ...(l.plan.controlPlanes ? { etcd: l.plan.controlPlanes.members.map((m) => m.clientUrl) } : {}), adminTokenFile: `${l.state.dir}/admin.token`, caFile: caFile ?? null, ...(l.plan.lb ? { lbStatus: l.plan.lb.instances.map((i) => i.statusUrl) } : {}), pings }, () =>
         '\ntraffic through the fabric (client -> its backend -> 10.77.0.1):\n'
@@ -46,6 +48,7 @@ export function registerLabCommands(program: Command): void {
         + '  npx wgfabric status\n'
         + `  ip netns exec ${l.plan.clients[0]?.netns ?? l.plan.backends[0]!.netns} ping ${l.plan.pool.serverTunnelIp}\n`
         + (l.plan.lb?.instances ?? []).map((i) => `  npx wgfabric lb status --url ${i.statusUrl}\n`).join('')
+        + (l.state.dns ? `  ip netns exec ${l.plan.clients[0]?.netns ?? l.state.dns.netns} kdig ${l.state.dns.name} A   # the in-service backends\n` : '')
         + `  npx wgfabric lab status   |   npx wgfabric lab down --tag ${l.plan.tag}\n`);
     });
   lab.command('status').description('nodes, peers, handshakes and lag of every lab on this host')

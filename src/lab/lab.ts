@@ -18,6 +18,7 @@ import { labsRoot, saveState, teardown, type LabState } from './state.js';
 import { makeLabTls } from './tls.js';
 import { startControlPlanes, type LabSteps } from './control-planes.js';
 import { planControlPlanes, serverUrlsFor } from './plan-cp.js';
+import { addLabDns, LAB_DNS_NAME, setLabResolver, type LabDnsHooks } from './dns.js';
 
 const BIN = fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url));
 export const AGENT_METRICS_PORT = 9586;
@@ -48,6 +49,8 @@ export interface LabOptions {
   readonly store?: 'sqlite' | 'etcd';
   /** etcd members and server replicas with store 'etcd' (default 3); 1 otherwise. */
   readonly controlPlanes?: number;
+  /** Add the health-aware DNS server and make the clients use the pool's name (see src/lab/dns.ts). */
+  readonly dns?: boolean;
 }
 
 /** A running lab: its layout, an admin API client and the client peers it made. */
@@ -107,7 +110,7 @@ async function addBridge(state: LabState, name: string, address?: string): Promi
 }
 
 /** A namespace recorded for teardown, with lo up. */
-async function addNamespace(state: LabState, netns: string): Promise<void> {
+export async function addNamespace(state: LabState, netns: string): Promise<void> {
   await run('ip', ['netns', 'add', netns]);
   state.netns.push(netns);
   saveState(state);
@@ -115,7 +118,7 @@ async function addNamespace(state: LabState, netns: string): Promise<void> {
 }
 
 /** A veth from a host bridge into a namespace (host side recorded for teardown), both ends up, with an address inside. */
-async function addLeg(state: LabState, netns: string, host: string, inside: string, bridge: string, address: string): Promise<void> {
+export async function addLeg(state: LabState, netns: string, host: string, inside: string, bridge: string, address: string): Promise<void> {
   await run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', inside, 'netns', netns]);
   state.links.push(host);
   saveState(state);
@@ -285,6 +288,7 @@ async function setUpClient(lab: Lab, h: LabHost, endpoint: string): Promise<Peer
  */
 export async function labUp(opts: LabOptions): Promise<Lab> {
   const log = opts.log ?? (() => {});
+  if (opts.dns && opts.lb) throw new FabricError('WGF_ERR_VALIDATION', 'lab up --dns does not combine with --lb yet: the DNS lab publishes backends, not LB VIPs');
   const octet = await pickOctet();
   const lbInstances = opts.lbInstances ?? 1;
   let lbPlan: { clientOctet: number; instances: number; transitOctet?: number } | undefined;
@@ -322,7 +326,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     const first = plan.backends[0]!;
     const pool = await api.createPool({
       name: plan.pool.name, ipv4Prefix: plan.pool.ipv4Prefix, ipv6Prefix: plan.pool.ipv6Prefix, listenPort: plan.pool.listenPort,
-      endpoint: `${plan.lb ? plan.lb.vip : first.address}:${plan.pool.listenPort}`, persistentKeepalive: 0,
+      endpoint: `${opts.dns ? LAB_DNS_NAME : plan.lb ? plan.lb.vip : first.address}:${plan.pool.listenPort}`, persistentKeepalive: 0,
     });
     log(`lab ${plan.tag}: control plane ${serverUrlsFor(plan)}, pool ${pool.name} (${pool.publicKey})`);
     const lab: Lab = { state, plan, api, pool, clientPeers: [] };
@@ -342,10 +346,12 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       startLb(lab, i, opts.lbArgs);
       log(`lab ${plan.tag}: lb run in ${lb.netns}, status ${lb.statusUrl}/status`);
     }
+    const dns = opts.dns ? await addLabDns(state, labDnsHooks, log) : undefined;
     for (const [j, h] of plan.clients.entries()) {
       await addHostNamespace(state, h);
+      if (dns) setLabResolver(state, h.netns, dns);
       const b = plan.backends[j % plan.backends.length]!;
-      lab.clientPeers.push(await setUpClient(lab, h, plan.lb ? `${plan.lb.vip}:${plan.pool.listenPort}` : `${b.address}:${plan.pool.listenPort}`));
+      lab.clientPeers.push(await setUpClient(lab, h, dns ? `${dns.name}:${plan.pool.listenPort}` : plan.lb ? `${plan.lb.vip}:${plan.pool.listenPort}` : `${b.address}:${plan.pool.listenPort}`));
     }
     await waitForConvergence(lab, 60_000);
     for (const [i, lb] of (plan.lb?.instances ?? []).entries()) {
@@ -362,6 +368,9 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     throw e;
   }
 }
+
+/** What src/lab/dns.ts uses of this file. */
+export const labDnsHooks: LabDnsHooks = { addNamespace, addLeg, spawn: spawnDetached, bin: [process.execPath, BIN] };
 
 /** Waits until every backend reports ready at (at least) the control plane's current revision. */
 export async function waitForConvergence(lab: Lab, limitMs: number): Promise<number> {

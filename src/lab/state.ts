@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../sys/exec.js';
 import { LAB_PREFIX, type LabPlan } from './plan.js';
 import type { LabTls } from './tls.js';
+import type { LabDns } from './dns.js';
 
 /** What a lab made, persisted after every step so `lab down` can undo it even after a crash. */
 export interface LabState {
@@ -15,6 +16,10 @@ export interface LabState {
   adminToken?: string;
   /** Present when the control plane serves HTTPS (plan.serverUrl is https://). */
   tls?: LabTls;
+  /** Present with `lab up --dns` (see src/lab/dns.ts). */
+  dns?: LabDns;
+  /** Files and directories outside the lab directory (e.g. /etc/netns/<ns>), removed at teardown. */
+  paths?: string[];
   startedAt: string;
 }
 
@@ -80,6 +85,7 @@ export async function teardown(state: LabState): Promise<void> {
   for (const ns of state.netns) await run('ip', ['netns', 'del', ns], { allowFailure: true });
   for (const link of state.links) await run('ip', ['link', 'del', link], { allowFailure: true });
   for (const h of [...state.plan.backends, ...state.plan.clients]) rmSync(`/var/run/wireguard/${h.wgIface}.sock`, { force: true });
+  for (const p of state.paths ?? []) rmSync(p, { recursive: true, force: true });
   rmSync(state.dir, { recursive: true, force: true });
 }
 
