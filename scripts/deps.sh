@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pair in wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute2 ping:iputils-ping conntrack:conntrack keepalived:keepalived gcc:gcc openssl:openssl ethtool:ethtool sysctl:procps systemd-analyze:systemd bird:bird2 birdc:bird2; do
+for pair in wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute2 ping:iputils-ping conntrack:conntrack keepalived:keepalived gcc:gcc openssl:openssl ethtool:ethtool sysctl:procps systemd-analyze:systemd bird:bird2 birdc:bird2 knotd:knot kdig:knot-dnsutils; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
