@@ -4,6 +4,7 @@
  * Runs centrally, next to the control plane, not on the nodes.
  */
 import type { Command } from 'commander';
+import { DnsAnnouncer } from '../announce/dns.js';
 import { DnsClient } from '../dns/client.js';
 import { DEFAULT_DNS_TTL, dnsRunSettings, readTsigKeyFile } from '../dns/config.js';
 import { DnsUpdater, type DnsLog } from '../dns/updater.js';
@@ -22,7 +23,7 @@ const jsonLog: DnsLog = (level, msg, fields) => process.stderr.write(JSON.string
 export function registerDnsCommands(program: Command): void {
   const dns = program.command('dns').description('health-aware DNS: the pool\'s name resolves only to in-service nodes or LB VIPs (RFC 2136 + TSIG)');
   dns.command('run').description('keep --name in --zone on an authoritative server (--dns-server) equal to the pool\'s in-service addresses, through TSIG-signed dynamic updates')
-    .option('--server <url>', 'control plane URL (env WGFABRIC_SERVER)')
+    .option('--server <url>', 'control plane URL')
     .option('--token-file <file>', 'API token file, operator or admin (reads nodes or LB reports, registers the probe peer)')
     .option('--ca-file <file>', CA_FILE_HELP)
     .requiredOption('--pool <pool>', 'pool whose nodes (or LB VIPs) the name points at')
@@ -49,8 +50,13 @@ export function registerDnsCommands(program: Command): void {
         if (v < 100) throw new FabricError('WGF_ERR_VALIDATION', `${flag} must be at least 100, got ${v}`, { field: flag });
       }
       const key = readTsigKeyFile(f.tsigKeyFile, (m) => jsonLog('warn', m));
+      const announcer = new DnsAnnouncer({
+        client: new DnsClient({ server: s.server, key }), zone: s.zone, name: s.name, ttl: s.ttl,
+        onUpdate: (plan, ms) => jsonLog('info', 'dns records updated', { name: s.name, add: plan.add, remove: plan.remove, ttl: s.ttl, ms: Math.round(ms) }),
+      });
+      jsonLog('info', 'dns target', { zone: s.zone, name: s.name, ttl: s.ttl, dnsServer: `${s.server.host}:${s.server.port}`, tsigKey: key.name });
       const updater = new DnsUpdater({
-        api: apiClient(f), dns: new DnsClient({ server: s.server, key }), pool: f.pool, zone: s.zone, name: s.name, ttl: s.ttl, source: s.source,
+        api: apiClient(f), announcer, pool: f.pool, source: s.source,
         probe: f.probe, instance: f.instance, health, readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs, resyncMs: f.resyncMs, log: jsonLog,
         ...(f.keyFile ? { keyFile: f.keyFile } : {}),
       });

@@ -15,6 +15,7 @@ test('planUpdate: the smallest change, none when in step, TTL changes replace, n
     { name: 'nothing anywhere', current: { addresses: [], ttl: null }, desired: [], want: null },
   ];
   for (const c of cases) assert.deepEqual(planUpdate(c.current, c.desired, 5), c.want, c.name);
+  assert.deepEqual(planUpdate({ addresses: ['198.18.0.10'], ttl: 5 }, [], 5, { allowEmpty: true }), { add: [], remove: ['198.18.0.10'], retimed: false, kept: [] }, 'an explicit withdraw empties the name');
 });
 
 test('updateMessage: zone SOA, class NONE deletes then class IN adds with the TTL', () => {

@@ -34,12 +34,13 @@ export function canonicalAddress(address: string): string {
 
 /**
  * The update that turns `current` into `desired` with `ttl`; null when nothing is to do.
- * See the file header for the guard against an empty name.
+ * See the file header for the guard against an empty name; `allowEmpty` lifts it (an explicit
+ * withdraw of the whole name).
  */
-export function planUpdate(current: RecordSet, desired: readonly string[], ttl: number): UpdatePlan | null {
+export function planUpdate(current: RecordSet, desired: readonly string[], ttl: number, opts: { allowEmpty?: boolean } = {}): UpdatePlan | null {
   const want = new Set(desired.map(canonicalAddress));
   const have = new Set(current.addresses.map(canonicalAddress));
-  if (want.size === 0) {
+  if (want.size === 0 && !opts.allowEmpty) {
     return have.size === 0 ? null : { add: [], remove: [], retimed: false, kept: [...have].sort() };
   }
   const retimed = have.size > 0 && current.ttl !== ttl;

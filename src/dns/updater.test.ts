@@ -8,6 +8,7 @@ import type { Prober } from '../lb/checker.js';
 import type { DnsApi } from './updater.js';
 import { DnsUpdater } from './updater.js';
 import type { RecordSet, UpdatePlan } from './plan.js';
+import { DnsAnnouncer } from '../announce/dns.js';
 
 const status = (ready = true) => ({ reportedAt: new Date().toISOString(), appliedRevision: 1, peersDesired: 1, peersApplied: 1, lastReconcileAt: null, driftRepairs: 0, ready, message: '' });
 const node = (name: string, address: string, over: Partial<Node> = {}): Node => ({
@@ -44,7 +45,7 @@ function setup(nodes: Node[]) {
   const prober: Prober = async (b) => (dead.has(b.name) ? { ok: false, reason: 'timeout' } : { ok: true, rttMs: 1 });
   const logs: string[] = [];
   const updater = new DnsUpdater({
-    api, dns: zone, pool: 'p', zone: 'example.net', name: 'vpn.example.net', ttl: 5, source: 'nodes', probe: true, instance: 't', prober,
+    api, announcer: new DnsAnnouncer({ client: zone, zone: 'example.net', name: 'vpn.example.net', ttl: 5 }), pool: 'p', source: 'nodes', probe: true, instance: 't', prober,
     health: healthConfig({ intervalMs: 20, timeoutMs: 30, fall: 2, rise: 1 }), readyMaxAgeMs: 15_000, pollMs: 30, resyncMs: 200,
     log: (_l, msg) => logs.push(msg),
   });

@@ -19,8 +19,7 @@ import { HealthChecker, wireguardProber, type CheckTarget, type Prober } from '.
 import { DEFAULT_HEALTH_CONFIG, type HealthConfig, type HealthDecision } from '../lb/health.js';
 import type { LbBackend } from '../lb/controller.js';
 import { generatePrivateKey, parseKey, publicKeyOf, toBase64, type Key } from '../wg/keys.js';
-import type { DnsClient } from './client.js';
-import { planUpdate } from './plan.js';
+import { NO_ATTRIBUTES, type Announcer } from '../announce/announcer.js';
 import { inServiceAddresses, lbAddresses, nodeTargets } from './targets.js';
 
 export type DnsApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'listLbStatus'>;
@@ -28,11 +27,9 @@ export type DnsLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Re
 
 export interface DnsUpdaterOptions {
   readonly api: DnsApi;
-  readonly dns: Pick<DnsClient, 'records' | 'update'>;
+  /** The name's records (DnsAnnouncer in src/announce/dns.ts): announce() sets them to the in-service set. */
+  readonly announcer: Announcer;
   readonly pool: string;
-  readonly zone: string;
-  readonly name: string;
-  readonly ttl: number;
   /** Publish node endpoints (default) or the VIPs of the pool's LBs. */
   readonly source: 'nodes' | 'lbs';
   /** Probe the nodes over WireGuard (default true; source nodes only). */
@@ -52,10 +49,7 @@ export interface DnsUpdaterOptions {
 /** What the updater last did, for logs and tests. */
 export interface DnsUpdaterStatus {
   readonly desired: readonly string[];
-  readonly published: readonly string[];
-  readonly lastUpdateAt: string | null;
   readonly lastError: string | null;
-  readonly updates: number;
 }
 
 const msgOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -69,12 +63,9 @@ export class DnsUpdater {
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private desired: string[] = [];
-  private published: string[] = [];
   private syncing: Promise<void> | undefined;
   private dirty = false;
-  private lastUpdateAt: string | null = null;
   private lastError: string | null = null;
-  private updates = 0;
   private keptLogged = false;
   private skippedLogged = '';
   private readonly log: DnsLog;
@@ -110,7 +101,7 @@ export class DnsUpdater {
     };
     resync();
     this.kick();
-    this.log('info', 'dns updater started', { pool: this.o.pool, zone: this.o.zone, name: this.o.name, ttl: this.o.ttl, source: this.o.source, probe: this.o.source === 'nodes' && this.o.probe });
+    this.log('info', 'dns updater started', { pool: this.o.pool, source: this.o.source, probe: this.o.source === 'nodes' && this.o.probe });
   }
 
   async stop(): Promise<void> {
@@ -122,7 +113,7 @@ export class DnsUpdater {
   }
 
   status(): DnsUpdaterStatus {
-    return { desired: [...this.desired], published: [...this.published], lastUpdateAt: this.lastUpdateAt, lastError: this.lastError, updates: this.updates };
+    return { desired: [...this.desired], lastError: this.lastError };
   }
 
   /** Resolves when no sync is running or pending. */
@@ -177,26 +168,21 @@ export class DnsUpdater {
     });
   }
 
+  /**
+   * Announces the in-service set (the announcer reads the zone and sends only a difference).
+   * Nothing in service: the published records stay (see the guard in src/dns/plan.ts): a name
+   * pointing at nodes that may be dead beats a name that resolves to nothing.
+   */
   private async sync(): Promise<void> {
     const desired = this.desired;
+    if (desired.length === 0) {
+      if (!this.keptLogged) this.log('warn', 'nothing is in service; keeping the published records rather than leaving the name empty');
+      this.keptLogged = true;
+      return;
+    }
+    this.keptLogged = false;
     try {
-      const current = await this.o.dns.records(this.o.name);
-      this.published = [...current.addresses];
-      const plan = planUpdate(current, desired, this.o.ttl);
-      if (plan?.kept.length) {
-        if (!this.keptLogged) this.log('warn', 'nothing is in service; keeping the published records rather than leaving the name empty', { kept: plan.kept });
-        this.keptLogged = true;
-      } else {
-        this.keptLogged = false;
-      }
-      if (plan && (plan.add.length || plan.remove.length)) {
-        const t0 = performance.now();
-        await this.o.dns.update(this.o.zone, this.o.name, plan, this.o.ttl);
-        this.updates++;
-        this.lastUpdateAt = new Date().toISOString();
-        this.published = desired;
-        this.log('info', 'dns records updated', { name: this.o.name, add: plan.add, remove: plan.remove, ttl: this.o.ttl, ms: Math.round(performance.now() - t0) });
-      }
+      await this.o.announcer.announce({ addresses: desired, attributes: NO_ATTRIBUTES }, 'in service');
       if (this.lastError) this.log('info', 'dns server reachable again');
       this.lastError = null;
     } catch (e) {

@@ -50,9 +50,9 @@ export function planLabDns(plan: Pick<LabPlan, 'tag' | 'subnet'>, labDir: string
  * key `keyName` (updates signed with anything else are refused), zone changes kept in the
  * journal only (the zone file is never rewritten). Pure.
  */
-export function renderKnotConf(d: Pick<LabDns, 'address' | 'dir' | 'zone'>, keyName: string, secretB64: string): string {
+export function renderKnotConf(d: Pick<LabDns, 'address' | 'dir' | 'zone'>, keyName: string, secretB64: string, port = 53): string {
   return [
-    'server:', `    listen: ${d.address}@53`, `    rundir: "${d.dir}"`, `    pidfile: "${join(d.dir, 'knot.pid')}"`,
+    'server:', `    listen: ${d.address}@${port}`, `    rundir: "${d.dir}"`, `    pidfile: "${join(d.dir, 'knot.pid')}"`,
     'log:', '  - target: stderr', '    any: info',
     'database:', `    storage: "${join(d.dir, 'db')}"`,
     'key:', `  - id: ${keyName}`, '    algorithm: hmac-sha256', `    secret: ${secretB64}`,
