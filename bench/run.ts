@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   uapi: async () => (await import('./uapi.js')).benchUapi,
   agent: async () => (await import('./agent.js')).benchAgent,
   etcd: async () => (await import('./etcd.js')).benchEtcd,
+  anycast: async () => (await import('./anycast.js')).benchAnycast,
 };
 
 const wanted = process.argv.slice(2);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FabricError, isFabricError, needsResnapshot } from '../protocol/errors.js';
-import type { NodeStatus, Pool, PoolChange } from '../protocol/types.js';
+import type { AdminState, NodeStatus, Pool, PoolChange } from '../protocol/types.js';
+import type { AnnounceReport } from '../protocol/announce.js';
 import { DesiredState } from './desired.js';
 import type { DevicePeerSpec } from './desired.js';
 import type { DevicePeerState, WireGuardDevice } from './device.js';
@@ -27,6 +28,8 @@ export interface AgentOptions {
   readonly log?: LogFn;
   /** Called after the device got the pool's key and port (each snapshot), e.g. to bring the interface up. */
   readonly onConfigured?: (pool: Pool) => Promise<void>;
+  /** The node's announcement for status reports (agent --announce). */
+  readonly announceReport?: () => AnnounceReport;
 }
 
 /** Counters and gauges the agent exposes (read by metrics and status reports). */
@@ -84,6 +87,7 @@ export class Agent {
   private deviceKey: string | null = null;
   /** The pool as of the last snapshot or pool change (public fields only: no key is kept). */
   private pool: Pool | null = null;
+  private nodeAdmin: AdminState | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly abort = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -114,6 +118,16 @@ export class Agent {
   }
 
   /** Ready: device up with the pool key and applied revision close to the control plane's. */
+  /** The pool as last seen (public fields only), null before the first snapshot. */
+  get poolInfo(): Pool | null {
+    return this.pool;
+  }
+
+  /** This node's admin state as last seen in the pool's snapshot or changes. */
+  get nodeAdminState(): AdminState | null {
+    return this.nodeAdmin;
+  }
+
   get ready(): boolean {
     const lag = this.stats.controlPlaneRevision - this.stats.appliedRevision;
     return this.stats.deviceUp && this.desired !== null && lag <= (this.opts.readyLagRevisions ?? 0);
@@ -278,6 +292,7 @@ export class Agent {
       await this.opts.device.configure({ privateKey, listenPort: snap.pool.listenPort });
       this.deviceKey = await this.opts.device.publicKey();
       this.pool = snap.pool;
+      this.nodeAdmin = snap.nodes.find((n) => n.name === this.opts.node)?.adminState ?? null;
       await this.opts.onConfigured?.(snap.pool);
     });
     this.desired = DesiredState.fromSnapshot(snap);
@@ -296,6 +311,7 @@ export class Agent {
       if (!desired) return;
       const poolChange = changes.find((c) => c.type === 'pool.put');
       if (poolChange && poolChange.type === 'pool.put') this.pool = poolChange.pool;
+      for (const c of changes) if (c.type === 'node.put' && c.node.name === this.opts.node) this.nodeAdmin = c.node.adminState;
       if (poolChange && poolChange.type === 'pool.put' && poolChange.pool.publicKey !== this.deviceKey) {
         // Pool key rotated: take the new key with a full resync on the next loop turn.
         this.desired = null;
@@ -398,6 +414,7 @@ export class Agent {
     return {
       reportedAt: this.now().toISOString(), appliedRevision: s.appliedRevision, peersDesired: s.peersDesired, peersApplied: s.peersApplied,
       lastReconcileAt: s.lastReconcileAt?.toISOString() ?? null, driftRepairs: s.driftRepairs, ready: this.ready,
+      ...(this.opts.announceReport ? { announce: this.opts.announceReport() } : {}),
       message: s.removed !== '' ? `not serving: ${s.removed}` : s.deviceUp ? (s.connected ? 'in sync' : 'control plane unreachable; serving last state') : `device problem: ${s.lastError}`,
     };
   }

@@ -9,8 +9,9 @@ import { HttpSource } from '../agent/source-http.js';
 import { FabricError } from '../protocol/errors.js';
 import { apiClient, CA_FILE_HELP, positiveInt, SERVER_HELP, type ApiFlags } from './context.js';
 import { parseListen } from './server.js';
+import { announceMetrics, announceOptions, setUpAnnounce, type AgentAnnounceFlags } from './agent-announce.js';
 
-interface AgentFlags extends ApiFlags {
+interface AgentFlags extends ApiFlags, AgentAnnounceFlags {
   pool: string; node: string; interface: string; driver: string; reconcileInterval: number; reportInterval: number;
   listen?: string; ifaceSetup: boolean; peerMetrics?: boolean;
 }
@@ -20,7 +21,7 @@ const jsonLog: LogFn = (level, msg, fields) => process.stderr.write(JSON.stringi
 
 /** `wgfabric agent`: keeps one WireGuard device in sync with its pool. */
 export function registerAgentCommand(program: Command): void {
-  program.command('agent').description("node agent: keep this node's WireGuard device identical to its pool's desired peer set")
+  announceOptions(program.command('agent').description("node agent: keep this node's WireGuard device identical to its pool's desired peer set")
     .option('--server <url[,url...]>', SERVER_HELP)
     .option('--token-file <file>', 'node token file (from `wgfabric node token`)')
     .option('--ca-file <file>', CA_FILE_HELP)
@@ -32,30 +33,37 @@ export function registerAgentCommand(program: Command): void {
     .option('--report-interval <s>', 'seconds between status reports', positiveInt('--report-interval'), 5)
     .option('--listen <host:port>', 'serve /healthz, /readyz and /metrics here')
     .option('--peer-metrics', 'also export per-peer series (prometheus_wireguard_exporter names: wireguard_sent_bytes_total, ...): 3 series per peer')
-    .option('--no-iface-setup', 'do not set tunnel addresses, MTU and link state on the interface')
+    .option('--no-iface-setup', 'do not set tunnel addresses, MTU and link state on the interface'))
     .action(async (f: AgentFlags) => {
       let device: WireGuardDevice;
       if (f.driver === 'uapi') device = new UapiDeviceDriver(f.interface);
       else if (f.driver === 'wg') device = new WgToolDeviceDriver(f.interface);
       else throw new FabricError('WGF_ERR_VALIDATION', `--driver must be uapi or wg, got "${f.driver}"`);
       const api = apiClient(f, process.env, { onFailover: (e) => jsonLog('warn', 'control plane replica failed; trying the next', { ...e }) });
-      const agent = new Agent({
+      let ann: Awaited<ReturnType<typeof setUpAnnounce>> = null;
+      const agent: Agent = new Agent({
         pool: f.pool, node: f.node, source: new HttpSource(api), device, log: jsonLog,
+        ...(f.announce === 'bgp' ? { announceReport: () => ann!.announce.report() } : {}),
         reconcileIntervalMs: Math.max(1, f.reconcileInterval) * 1000, reportIntervalMs: Math.max(1, f.reportInterval) * 1000,
         ...(f.ifaceSetup ? { onConfigured: (pool) => bringUp(f.interface, pool) } : {}),
       });
-      const http = f.listen
-        ? await startAgentHttp(agent, agentMetrics(agent, device, { pool: f.pool, node: f.node }, {
-          ...(f.peerMetrics ? { peerMetrics: true, iface: f.interface, peerNames: () => agent.peerNames() } : {}),
-        }), parseListen(f.listen).host, parseListen(f.listen).port)
-        : null;
+      ann = await setUpAnnounce(f, () => agent, jsonLog);
+      const registry = agentMetrics(agent, device, { pool: f.pool, node: f.node }, {
+        ...(f.peerMetrics ? { peerMetrics: true, iface: f.interface, peerNames: () => agent.peerNames() } : {}),
+      });
+      announceMetrics(registry, ann?.announce);
+      const http = f.listen ? await startAgentHttp(agent, registry, parseListen(f.listen).host, parseListen(f.listen).port) : null;
       agent.start();
+      ann?.announce.start();
       jsonLog('info', 'agent started', { pool: f.pool, node: f.node, interface: f.interface, driver: f.driver, listen: f.listen ?? null, servers: api.servers });
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
-      // Stopping leaves the device exactly as it is: tunnels keep running without the agent.
+      // Stopping leaves the device exactly as it is: tunnels keep running without the agent. The
+      // announcement is withdrawn (nobody checks this node any more), then the watchdog is told.
+      await ann?.announce.stop(true);
+      ann?.watchdog.stop();
       await agent.stop();
       http?.close();
     });

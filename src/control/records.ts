@@ -156,6 +156,7 @@ export function statusEntity(kv: KeyValue | undefined): NodeStatus | null {
   return {
     reportedAt: s.reportedAt, appliedRevision: s.appliedRevision, peersDesired: s.peersDesired, peersApplied: s.peersApplied,
     lastReconcileAt: s.lastReconcileAt, driftRepairs: s.driftRepairs, ready: s.ready, message: s.message,
+    ...(s.announce ? { announce: s.announce } : {}),
   };
 }
 

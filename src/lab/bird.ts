@@ -66,14 +66,24 @@ export interface BirdProcess {
  * Starts bird in the foreground (-f) inside `netns` with config `<dir>/<name>.bird.conf`, socket
  * `<dir>/<name>.bird.ctl` and pid file `<dir>/<name>.bird.pid`; resolves once its socket answers.
  */
-export async function startBird(netns: string, dir: string, name: string, config: string): Promise<BirdProcess> {
+export async function startBird(
+  netns: string, dir: string, name: string, config: string,
+  spawnRecorded?: (what: string, args: string[], logFile: string, netns?: string) => number,
+): Promise<BirdProcess> {
   const conf = join(dir, `${name}.bird.conf`);
   const socket = join(dir, `${name}.bird.ctl`);
   writeFileSync(conf, config, { mode: 0o644 });
   await run('bird', ['-p', '-c', conf], { errorCode: 'WGF_ERR_VALIDATION' }); // parse only: a config error is reported here, not as a dead daemon
-  const out = openSync(join(dir, `${name}.bird.log`), 'a');
-  const child = spawn('ip', ['netns', 'exec', netns, 'bird', '-f', '-c', conf, '-s', socket, '-P', join(dir, `${name}.bird.pid`)], { detached: true, stdio: ['ignore', out, out] });
-  child.unref();
+  const args = ['bird', '-f', '-c', conf, '-s', socket, '-P', join(dir, `${name}.bird.pid`)];
+  let pid: number;
+  if (spawnRecorded) {
+    pid = spawnRecorded(`bird ${name}`, args, join(dir, `${name}.bird.log`), netns);
+  } else {
+    const out = openSync(join(dir, `${name}.bird.log`), 'a');
+    const child = spawn('ip', ['netns', 'exec', netns, ...args], { detached: true, stdio: ['ignore', out, out] });
+    child.unref();
+    pid = child.pid!;
+  }
   const deadline = Date.now() + 10_000;
   for (;;) {
     const r = await run('birdc', ['-s', socket, 'show', 'status'], { allowFailure: true });
@@ -81,7 +91,7 @@ export async function startBird(netns: string, dir: string, name: string, config
     if (Date.now() > deadline) throw new FabricError('WGF_ERR_UNAVAILABLE', `bird ${name} did not come up (see ${dir}/${name}.bird.log)`);
     await new Promise((res) => setTimeout(res, 50));
   }
-  return { pid: child.pid!, socket, config: conf };
+  return { pid, socket, config: conf };
 }
 
 /** One route of the router's table as `birdc show route all` prints it. */

@@ -16,6 +16,7 @@ import type { LbServiceStatus } from '../lb/service.js';
 import { planLab, type LabHost, type LabLbTier, type LabPlan } from './plan.js';
 import { labsRoot, saveState, teardown, type LabState } from './state.js';
 import { makeLabTls } from './tls.js';
+import { addAnycastBackend, addAnycastRouter, anycastAgentArgs, anycastNextHops, withAnycast, type AnycastHooks } from './anycast.js';
 import { startControlPlanes, type LabSteps } from './control-planes.js';
 import { planControlPlanes, serverUrlsFor } from './plan-cp.js';
 import { addLabDns, LAB_DNS_NAME, setLabResolver, type LabDnsHooks } from './dns.js';
@@ -51,6 +52,10 @@ export interface LabOptions {
   readonly controlPlanes?: number;
   /** Add the health-aware DNS server and make the clients use the pool's name (see src/lab/dns.ts). */
   readonly dns?: boolean;
+  /** A BGP router (bird2) in front: every backend announces the anycast address (agent --announce bgp); see anycast.ts. */
+  readonly anycast?: boolean;
+  /** Drain wait of the pool's anycast settings (default 5 s in the lab). */
+  readonly anycastDrainSeconds?: number;
 }
 
 /** A running lab: its layout, an admin API client and the client peers it made. */
@@ -237,6 +242,7 @@ export function startAgent(lab: Lab, index: number, reconcileInterval = 30): num
     process.execPath, BIN, 'agent', '--server', serverUrlsFor(lab.plan, index), '--token-file', join(lab.state.dir, `${h.name}.token`),
     '--pool', lab.plan.pool.name, '--node', h.name, '--interface', h.wgIface, '--listen', `${h.address}:${AGENT_METRICS_PORT}`,
     '--reconcile-interval', String(reconcileInterval), '--report-interval', '1',
+    ...(lab.plan.anycast ? anycastAgentArgs(lab.state.dir, h) : []),
   ], join(lab.state.dir, `${h.name}.agent.log`), h.netns);
 }
 
@@ -297,7 +303,9 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     lbPlan = { clientOctet, instances: lbInstances, ...(lbInstances > 1 ? { transitOctet: await pickOctet([octet, clientOctet]) } : {}) };
   }
   const scheme = opts.tls === false ? 'http' : 'https';
-  const lab0 = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan, scheme);
+  const planned = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan, scheme);
+  if (opts.anycast && opts.lb) throw new FabricError('WGF_ERR_VALIDATION', '--anycast with --lb is not built yet: use one of them', { field: 'anycast' });
+  const lab0: LabPlan = opts.anycast ? withAnycast(planned, await pickOctet([octet])) : planned;
   if (opts.store !== 'etcd' && (opts.controlPlanes ?? 1) !== 1) {
     throw new FabricError('WGF_ERR_VALIDATION', '--control-planes above 1 needs --store etcd (replicas share one etcd cluster; SQLite is one file)', { field: 'controlPlanes' });
   }
@@ -310,6 +318,15 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
   try {
     await addBridge(state, plan.bridge, `${plan.hostAddress}/24`);
     log(`lab ${plan.tag}: bridge ${plan.bridge} ${plan.subnet}`);
+    const hooks: AnycastHooks = {
+      spawn: (what, args, logFile, netns) => spawnDetached(state, what, args, logFile, netns),
+      addNamespace: (ns) => addNamespace(state, ns), addBridge: (b) => addBridge(state, b),
+      addLeg: (ns, host, inside, bridge, address) => addLeg(state, ns, host, inside, bridge, address),
+    };
+    if (plan.anycast) {
+      await addAnycastRouter({ ...plan, anycast: plan.anycast }, dir, hooks);
+      log(`lab ${plan.tag}: anycast ${plan.anycast.address}, BGP router ${plan.anycast.routerNetns} (bird2, BFD, ECMP), clients ${plan.anycast.clientSubnet}`);
+    }
     if (plan.lb) {
       await addLbTier(state, plan.lb);
       for (const i of plan.lb.instances) log(`lab ${plan.tag}: load balancer ${i.name} ${i.netns} ${i.address}, front ${i.frontAddress}`);
@@ -326,7 +343,8 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     const first = plan.backends[0]!;
     const pool = await api.createPool({
       name: plan.pool.name, ipv4Prefix: plan.pool.ipv4Prefix, ipv6Prefix: plan.pool.ipv6Prefix, listenPort: plan.pool.listenPort,
-      endpoint: `${opts.dns ? LAB_DNS_NAME : plan.lb ? plan.lb.vip : first.address}:${plan.pool.listenPort}`, persistentKeepalive: 0,
+      endpoint: `${opts.dns ? LAB_DNS_NAME : plan.lb ? plan.lb.vip : plan.anycast ? plan.anycast.address : first.address}:${plan.pool.listenPort}`, persistentKeepalive: 0,
+      ...(plan.anycast ? { anycast: { addresses: [plan.anycast.address], drainSeconds: opts.anycastDrainSeconds ?? 5 } } : {}),
     });
     log(`lab ${plan.tag}: control plane ${serverUrlsFor(plan)}, pool ${pool.name} (${pool.publicKey})`);
     const lab: Lab = { state, plan, api, pool, clientPeers: [] };
@@ -336,6 +354,12 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       // 'snat' they go to the LB's own address on this segment: no route needed.
       if (plan.lb?.returnPath === 'via-lb') await run('ip', ['route', 'add', plan.lb.clientSubnet, 'via', plan.lb.instances[0]!.address], { netns: h.netns });
       await api.createNode(plan.pool.name, { name: h.name, endpoint: `${h.address}:${plan.pool.listenPort}` });
+      if (plan.anycast) {
+        await addAnycastBackend({ ...plan, anycast: plan.anycast }, dir, h, hooks);
+        const probe = generateKeyPair();
+        await api.createPeer(plan.pool.name, { name: `agentprobe-${h.name}`, publicKey: toBase64(probe.publicKey), labels: { role: 'agent-probe' } });
+        writeFileSync(join(dir, `${h.name}.probe.key`), toBase64(probe.privateKey) + '\n', { mode: 0o600 });
+      }
       const t = await api.createToken({ name: `lab-${h.name}`, role: 'node', pool: plan.pool.name, node: h.name });
       writeFileSync(join(dir, `${h.name}.token`), t.secret + '\n', { mode: 0o600 });
       await startWireguardGo(state, h);
@@ -351,7 +375,8 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       await addHostNamespace(state, h);
       if (dns) setLabResolver(state, h.netns, dns);
       const b = plan.backends[j % plan.backends.length]!;
-      lab.clientPeers.push(await setUpClient(lab, h, dns ? `${dns.name}:${plan.pool.listenPort}` : plan.lb ? `${plan.lb.vip}:${plan.pool.listenPort}` : `${b.address}:${plan.pool.listenPort}`));
+      const host = plan.lb ? plan.lb.vip : plan.anycast ? plan.anycast.address : b.address;
+      lab.clientPeers.push(await setUpClient(lab, h, dns ? `${dns.name}:${plan.pool.listenPort}` : `${host}:${plan.pool.listenPort}`));
     }
     await waitForConvergence(lab, 60_000);
     for (const [i, lb] of (plan.lb?.instances ?? []).entries()) {
@@ -360,6 +385,11 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
         return s !== null && s.backends.length === plan.backends.length && s.backends.every((b) => b.inTable);
       }, 60_000);
       log(`lab ${plan.tag}: every backend is in ${lb.name}'s table`);
+    }
+    if (plan.anycast) {
+      const p = { ...plan, anycast: plan.anycast };
+      await waitFor('the router to hold every backend as a next hop of the anycast route', async () => (await anycastNextHops(p)).length === plan.backends.length, 60_000);
+      log(`lab ${plan.tag}: the router holds ${plan.anycast.address} via ${(await anycastNextHops(p)).join(', ')}`);
     }
     log(`lab ${plan.tag}: ${plan.backends.length} backends in sync, ${plan.clients.length} clients configured`);
     return lab;

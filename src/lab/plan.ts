@@ -20,6 +20,8 @@ export interface LabPlan {
   readonly lb?: LabLbTier;
   /** Present with `--store etcd`: etcd members and server replicas (plan-cp.ts); serverUrl is the first replica's. */
   readonly controlPlanes?: LabControlPlanes;
+  /** Present with `lab up --anycast` (see src/lab/anycast.ts): clients sit behind a BGP router. */
+  readonly anycast?: import('./anycast.js').LabAnycast;
 }
 
 /**

@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideAnnouncement, type GateInput } from './gate.js';
+
+const OK: GateInput = {
+  addresses: ['198.18.9.1'], adminState: 'active', deviceUp: true, caughtUp: true, appliedRevision: 5, controlPlaneRevision: 5,
+  probe: { ok: true, reason: '' }, announcing: true, drainStartedMs: null, drainSeconds: 10, nowMs: 100_000,
+};
+
+test('decideAnnouncement: each check, by name', () => {
+  const cases: [string, Partial<GateInput>, string, RegExp][] = [
+    ['healthy', {}, 'announced', /^healthy$/],
+    ['no addresses', { addresses: [] }, 'withdrawn', /no anycast address/],
+    ['disabled', { adminState: 'disabled' }, 'withdrawn', /admin state disabled/],
+    ['device down', { deviceUp: false }, 'withdrawn', /device down/],
+    ['never probed', { probe: null }, 'withdrawn', /not probed yet/],
+    ['probe failed', { probe: { ok: false, reason: 'timeout after 300 ms' } }, 'withdrawn', /probe failed: timeout after 300 ms/],
+    ['start-up not in sync', { caughtUp: false, announcing: false, appliedRevision: 3 }, 'withdrawn', /not in sync yet \(applied 3 of 5\)/],
+    ['announced, then behind: shared cause keeps it', { caughtUp: false, appliedRevision: 3 }, 'announced', /shared cause does not withdraw/],
+    ['draining within the wait', { adminState: 'draining', drainStartedMs: 95_000 }, 'draining', /admin state draining/],
+    ['draining past the wait', { adminState: 'draining', drainStartedMs: 85_000 }, 'withdrawn', /drained/],
+    ['draining with a failed probe withdraws at once', { adminState: 'draining', drainStartedMs: 99_000, probe: { ok: false, reason: 'x' } }, 'withdrawn', /probe failed/],
+  ];
+  for (const [name, over, state, reason] of cases) {
+    const d = decideAnnouncement({ ...OK, ...over });
+    assert.equal(d.state, state, name);
+    assert.match(d.reason, reason, name);
+  }
+});

@@ -1,0 +1,53 @@
+/**
+ * When a node announces: a pure decision from what the agent knows, evaluated every check.
+ *
+ * Shared-cause guard (decided rule): causes that every node of the pool would share at once —
+ * the control plane unreachable, or the applied revision behind the control plane's (e.g. a
+ * control-plane bug that every agent trips over) — only hold back a node that has not announced
+ * yet (start-up). They never withdraw an announced node by themselves: a node withdraws for its
+ * own evidence (device, probe through its own device, admin state) or because its agent died
+ * (watchdog, BFD). So one bad control-plane revision cannot take the whole anycast prefix off
+ * the network, and a node that lost the control plane keeps serving (fail-static).
+ */
+import type { AdminState } from '../protocol/types.js';
+import type { AnnounceState } from '../protocol/announce.js';
+
+export interface GateInput {
+  /** Addresses the pool says to announce; none: nothing to announce. */
+  readonly addresses: readonly string[];
+  readonly adminState: AdminState | null;
+  /** The device answers and holds the pool key. */
+  readonly deviceUp: boolean;
+  /** Applied revision caught up with the control plane's (the agent's readiness). */
+  readonly caughtUp: boolean;
+  readonly appliedRevision: number;
+  readonly controlPlaneRevision: number;
+  /** Last probe through our own device on the anycast address: ok, or why not. */
+  readonly probe: { readonly ok: boolean; readonly reason: string } | null;
+  /** Whether we announce now (announced or draining). */
+  readonly announcing: boolean;
+  /** When the admin state turned draining (ms), null when not draining. */
+  readonly drainStartedMs: number | null;
+  readonly drainSeconds: number;
+  readonly nowMs: number;
+}
+
+export interface GateDecision {
+  readonly state: AnnounceState;
+  readonly reason: string;
+}
+
+export function decideAnnouncement(i: GateInput): GateDecision {
+  if (i.addresses.length === 0) return { state: 'withdrawn', reason: 'no anycast address on the pool' };
+  if (i.adminState === 'disabled') return { state: 'withdrawn', reason: 'admin state disabled' };
+  if (!i.deviceUp) return { state: 'withdrawn', reason: 'device down or without the pool key' };
+  if (i.probe === null) return { state: 'withdrawn', reason: 'not probed yet' };
+  if (!i.probe.ok) return { state: 'withdrawn', reason: `probe failed: ${i.probe.reason}` };
+  if (!i.caughtUp && !i.announcing) return { state: 'withdrawn', reason: `not in sync yet (applied ${i.appliedRevision} of ${i.controlPlaneRevision})` };
+  if (i.adminState === 'draining') {
+    const end = (i.drainStartedMs ?? i.nowMs) + i.drainSeconds * 1000;
+    return i.nowMs < end ? { state: 'draining', reason: 'admin state draining' } : { state: 'withdrawn', reason: 'drained' };
+  }
+  if (!i.caughtUp) return { state: 'announced', reason: `behind the control plane (applied ${i.appliedRevision} of ${i.controlPlaneRevision}); a shared cause does not withdraw` };
+  return { state: 'announced', reason: 'healthy' };
+}
