@@ -83,6 +83,12 @@ export interface TokenRecord {
    * name. Absent in tokens made before this field existed (then: while a node of that name exists).
    */
   nodeCreateRevision?: number;
+  /**
+   * Role 'node': the createdAt of the node it was made for. Preferred over nodeCreateRevision
+   * because it survives `wgfabric store copy|restore` (revisions are renumbered there, record
+   * values are not). Absent in tokens made before it existed.
+   */
+  nodeCreatedAt?: string;
 }
 
 /**

@@ -42,3 +42,28 @@ test('a token with an expiry authenticates until then and is refused after; past
   const forever = await cp.createToken({ name: 'forever', role: 'operator' }, { actor: 'tester' });
   assert.equal(forever.token.expiresAt, null);
 });
+
+test('a node token survives a store copy (revisions renumbered) and is still refused for a re-created node', async () => {
+  const { ControlPlane } = await import('./plane.js');
+  const { MemoryStore } = await import('../store/memory.js');
+  const { SecretBox } = await import('./secrets.js');
+  const { copyStore } = await import('../store/copy.js');
+  const { fakeClock } = await import('./testing/fixtures.js');
+  const secrets = SecretBox.random();
+  const clock = fakeClock();
+  const src = new MemoryStore();
+  const a = new ControlPlane({ store: src, secrets, clock });
+  await a.createPool({ name: 'p', ipv4Prefix: '10.1.0.0/24', endpoint: 'vpn.example.net:51820' }, { actor: 't' });
+  for (let i = 0; i < 5; i++) await a.createToken({ name: `pad${i}`, role: 'read-only' }, { actor: 't' }); // shift revisions
+  await a.createNode('p', { name: 'n', endpoint: '192.0.2.1:51820' }, { actor: 't' });
+  const tok = await a.createToken({ name: 'n-node', role: 'node', pool: 'p', node: 'n' }, { actor: 't' });
+  const dst = new MemoryStore();
+  await dst.txn([], [{ type: 'put', key: 'zz/unrelated', value: '1' }]); // the target numbers revisions its own way
+  await dst.txn([], [{ type: 'delete', key: 'zz/unrelated' }]);
+  await copyStore(src, dst);
+  const b = new ControlPlane({ store: dst, secrets, clock });
+  assert.equal((await b.authenticate(tok.secret))?.node, 'n', 'the copied node token still authenticates');
+  await b.deleteNode('p', 'n', { actor: 't' });
+  await b.createNode('p', { name: 'n', endpoint: '192.0.2.1:51820' }, { actor: 't' });
+  assert.equal(await b.authenticate(tok.secret), null, 'refused for the re-created node');
+});

@@ -7,7 +7,7 @@ import { commit, notFound, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { readPool } from './pools.js';
-import { decode, tokenEntity, type TokenRecord } from './records.js';
+import { decode, tokenEntity, type NodeRecord, type TokenRecord } from './records.js';
 import * as V from './validate.js';
 
 /**
@@ -69,7 +69,7 @@ export async function createToken(ctx: Ctx, input: TokenCreate, opts: MutationOp
       const n = await ctx.store.get(K.nodeKey(pool, node));
       if (!n) throw notFound(`node ${node} in pool ${pool}`, `pools/${pool}/nodes/${node}`);
       compares.push({ key: n.key, modRevision: n.modRevision });
-      rec = { ...base, nodeCreateRevision: n.createRevision };
+      rec = { ...base, nodeCreateRevision: n.createRevision, nodeCreatedAt: decode<NodeRecord>(n).createdAt };
     }
     return {
       compares,
@@ -121,7 +121,10 @@ export async function authenticate(ctx: Ctx, text: string): Promise<TokenInfo | 
   if (rec.role === 'node') {
     // A node token lives as long as its node: deleted (or deleted and re-created), it is refused.
     const n = rec.pool !== null && rec.node !== null ? await ctx.store.get(K.nodeKey(rec.pool, rec.node)) : undefined;
-    if (!n || (rec.nodeCreateRevision !== undefined && n.createRevision !== rec.nodeCreateRevision)) return null;
+    if (!n) return null;
+    // The incarnation check: the node's createdAt (kept by store copies), else its createRevision (older tokens).
+    if (rec.nodeCreatedAt !== undefined ? decode<NodeRecord>(n).createdAt !== rec.nodeCreatedAt
+      : rec.nodeCreateRevision !== undefined && n.createRevision !== rec.nodeCreateRevision) return null;
   }
   return tokenEntity(rec, kv.modRevision);
 }
