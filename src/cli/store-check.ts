@@ -10,10 +10,14 @@ import { SqliteStore } from '../store/sqlite.js';
 import { emit } from './output.js';
 import { DEFAULT_DATA_DIR } from './server.js';
 
-/** Adds the `store-check` command. */
+/** Adds the `store-check` command (also `store check`, beside store copy/backup/restore). */
 export function registerStoreCheckCommand(program: Command): Command {
-  return program
-    .command('store-check')
+  return storeCheck(program.command('store-check'));
+}
+
+/** Options and action of the store check on `cmd`. */
+export function storeCheck(cmd: Command): Command {
+  return cmd
     .description('integrity check of a stopped server\'s store (quick by default, --full for everything)')
     .option('--data-dir <dir>', 'data directory of the server', DEFAULT_DATA_DIR)
     .option('--full', 'full integrity check (every index against its table), not only the quick one')

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { backupLines, copyStore, parseBackup, snapshotAll, writeAll } from '../store/copy.js';
 import { openStore, type EtcdStoreOptions, type Store } from '../store/index.js';
 import { emit } from './output.js';
+import { storeCheck } from './store-check.js';
 
 interface EtcdSide { etcdPrefix?: string; etcdCa?: string; etcdCert?: string; etcdKey?: string; etcdUser?: string; etcdPasswordFile?: string }
 
@@ -47,7 +48,8 @@ async function withStores<T>(specs: string[], f: EtcdSide, fn: (stores: Store[])
 
 /** Adds `store copy|backup|restore`. */
 export function registerStoreCommands(program: Command): Command {
-  const store = program.command('store').description('move a fabric between stores (SQLite, etcd); back it up and restore it');
+  const store = program.command('store').description('move a fabric between stores (SQLite, etcd); back it up and restore it; check it');
+  storeCheck(store.command('check'));
   etcdFlags(store.command('copy')
     .description('copy every key (pools, peers, nodes, tokens, audit log) of one store into an empty one, as one snapshot')
     .requiredOption('--from <spec>', 'source: sqlite:DIR (server stopped) or etcd:URL[,URL]')
