@@ -19,6 +19,7 @@ import type { LbServiceBackend, LbServiceStatus } from '../../src/lb/service.js'
 import { DEFAULT_LB_SETTINGS } from '../../src/protocol/lb-settings.js';
 import { run } from '../../src/sys/exec.js';
 import { until } from './fixtures/until.js';
+import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 const BACKENDS = 3;
 const CLIENTS = Number(process.env.WGF_LB_LAB_CLIENTS ?? 20);
@@ -368,5 +369,10 @@ describe(`lab with a load balancer on ${DATAPLANE} (3 backends, ${CLIENTS} clien
     }
     const downs = readFileSync(join(lab.state.dir, 'lb-1.log'), 'utf8').split('\n').filter((l) => l.includes('"backend down"')).length;
     console.log(`# probe-based removals over the whole run (incl. the kill): ${downs}`);
+  });
+
+  test('7. no API token, private key or preshared key in any log line of this lab (server, agents, LB)', () => {
+    const r = assertNoSecretsInLogs(lab.state.dir);
+    console.log(`scanned ${r.files} log files for ${r.secrets} known secrets and any token text: nothing found`);
   });
 });

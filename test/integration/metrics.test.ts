@@ -15,6 +15,7 @@ import { run } from '../../src/sys/exec.js';
 import { ping } from '../../src/lab/traffic.js';
 import { caDispatcher, readCaFile } from '../../src/client/tls.js';
 import { histogramProblems, monotonicityProblems, parseExposition, type Exposition } from './fixtures/prom.js';
+import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 let lab: Lab;
 let base: string;
@@ -101,5 +102,10 @@ describe('metrics that work in Prometheus (server, agents, LB); readiness for cl
       back = await readyz();
     }
     assert.equal(back.code, 200, 'ready again once the agent set the fresh device up');
+  });
+
+  test('no API token, private key or preshared key in any log line of this lab (server, agents, LB)', () => {
+    const r = assertNoSecretsInLogs(lab.state.dir);
+    console.log(`scanned ${r.files} log files for ${r.secrets} known secrets and any token text: nothing found`);
   });
 });

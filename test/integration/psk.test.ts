@@ -14,6 +14,7 @@ import { run } from '../../src/sys/exec.js';
 import { parseConfig, renderConfig, renderSetconf } from '../../src/wg/config.js';
 import { generateKeyPair, parseKey, toBase64 } from '../../src/wg/keys.js';
 import { UapiClient } from '../../src/wg/uapi.js';
+import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 /**
  * Preshared keys end to end on the lab, with stock wireguard-go everywhere: a client made by
@@ -208,5 +209,10 @@ describe('preshared keys end to end (lab with an LB, stock wireguard-go clients)
     const keyed = await probe({ ...sourced, privateKey: c1.privateKey, presharedKey: parseKey(psk) });
     assert.ok(keyed.handshakeMs >= 0, 'probe with the preshared key');
     await assert.rejects(probe({ ...sourced, privateKey: c1.privateKey, presharedKey: randomBytes(32), timeoutMs: 1500 }), 'probe with a wrong preshared key fails');
+  });
+
+  test('no API token, private key or preshared key in any log line of this lab (server, agents, LB)', () => {
+    const r = assertNoSecretsInLogs(lab.state.dir);
+    console.log(`scanned ${r.files} log files for ${r.secrets} known secrets and any token text: nothing found`);
   });
 });

@@ -19,6 +19,7 @@ import { ping } from '../../src/lab/traffic.js';
 import { startTestEtcd, type TestEtcd } from '../../src/store/testing/etcd-server.js';
 import { UapiClient } from '../../src/wg/uapi.js';
 import { generateKeyPair, toBase64 } from '../../src/wg/keys.js';
+import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 const N = Number(process.env.WGF_STORE_MOVE_PEERS ?? 10_000);
 const BIN = fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url));
@@ -135,5 +136,10 @@ describe(`moving a fabric of ${N} peers from SQLite to etcd`, { timeout: 900_000
     console.log(`after one delete and one create on etcd: set operations ${after.join(', ')}; devices ${await devicePeers(0)}, ${await devicePeers(1)} peers`);
     assert.ok(after.every((n) => n >= 1 && n <= 2), `one or two set operations per agent for two changes: ${after.join(', ')}`);
     assert.deepEqual([await devicePeers(0), await devicePeers(1)], before, 'one peer gone, one added');
+  });
+
+  test('no API token, private key or preshared key in any log line of this lab (server, agents, LB)', () => {
+    const r = assertNoSecretsInLogs(lab.state.dir);
+    console.log(`scanned ${r.files} log files for ${r.secrets} known secrets and any token text: nothing found`);
   });
 });
