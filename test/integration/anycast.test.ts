@@ -19,6 +19,7 @@ import type { LabHost, LabPlan } from '../../src/lab/plan.js';
 import { latestHandshakes, ping } from '../../src/lab/traffic.js';
 import { run } from '../../src/sys/exec.js';
 import { until } from './fixtures/until.js';
+import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 const BACKENDS = 3;
 const CLIENTS = Number(process.env.WGF_ANYCAST_CLIENTS ?? 20);
@@ -173,5 +174,10 @@ describe('BGP anycast lab (real bird2)', { skip: process.getuid?.() !== 0 ? 'nee
     console.log(`control plane away 30 s: fewest next hops seen at the router ${minHops} of ${BACKENDS}`);
     assert.equal(minHops, BACKENDS, 'nothing withdrawn while the control plane is away');
     await startServer(lab.state);
+  });
+
+  test('no API token, private key or preshared key in any log line of this lab', () => {
+    const r = assertNoSecretsInLogs(lab.state.dir);
+    console.log(`scanned ${r.files} log files for ${r.secrets} known secrets and any token text: nothing found`);
   });
 });

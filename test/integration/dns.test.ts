@@ -19,6 +19,7 @@ import { labDown, labUp, type Lab } from '../../src/lab/lab.js';
 import { labDnsAddresses } from '../../src/lab/dns.js';
 import { latestHandshakes, peerEndpoints, ping } from '../../src/lab/traffic.js';
 import { run } from '../../src/sys/exec.js';
+import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 const STOCK_SCRIPT = '/usr/share/doc/wireguard-tools/examples/reresolve-dns/reresolve-dns.sh';
 const STOCK_THRESHOLD_S = 135;
@@ -143,5 +144,10 @@ describe('health-aware DNS (lab up --dns: knot + wgfabric dns run, 3 backends, 1
     assert.notEqual(ep, dead);
     assert.ok(lab.plan.backends.some((b, i) => i !== victim && ep === `${b.address}:${lab.plan.pool.listenPort}`), `${ep} is a live backend`);
     assert.equal((await ping(c.netns, lab.plan.pool.serverTunnelIp, 3)).received, 3, 'the client is served by the live node');
+  });
+
+  test('no API token, private key or preshared key in any log line of this lab', () => {
+    const r = assertNoSecretsInLogs(lab.state.dir);
+    console.log(`scanned ${r.files} log files for ${r.secrets} known secrets and any token text: nothing found`);
   });
 });

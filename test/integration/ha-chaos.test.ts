@@ -24,6 +24,7 @@ import type { AuditEntry, Peer } from '../../src/protocol/types.js';
 import { run } from '../../src/sys/exec.js';
 import { ChaosWriter, type WriteRecord } from './fixtures/chaos-writers.js';
 import { until } from './fixtures/until.js';
+import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 const BIN = fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url));
 let lab: Lab;
@@ -204,6 +205,11 @@ describe('HA control plane on etcd: bounded chaos', { timeout: 420_000 }, () => 
       assert.ok(r.sent > 50, 'pings were sent');
       assert.equal(r.lost, 0, `${lab.plan.clients[j]!.name} lost no ping`);
     }
+  });
+
+  test('no API token, private key or preshared key in any log line of this lab', () => {
+    const r = assertNoSecretsInLogs(lab.state.dir);
+    console.log(`scanned ${r.files} log files for ${r.secrets} known secrets and any token text: nothing found`);
   });
 });
 

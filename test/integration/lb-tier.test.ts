@@ -20,6 +20,7 @@ import { defaultNftTable } from '../../src/lb/controller.js';
 import { slotMapName, slotsFromNftJson } from '../../src/lb/nft.js';
 import { run } from '../../src/sys/exec.js';
 import { until } from './fixtures/until.js';
+import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 const BACKENDS = 3;
 const CLIENTS = Number(process.env.WGF_LB_TIER_CLIENTS ?? 8);
@@ -164,5 +165,10 @@ describe(`LB tier: 2 LB instances behind an ECMP router, ${BACKENDS} backends, $
       assert.equal(again.backends.get(backend)!.get(keyOf(c)), before.backends.get(backend)!.get(keyOf(c)), `${c.name}: still no new handshake`);
     });
     console.log(`# ${victim.name} back in the ECMP route: ${movers.map((c, i) => `${c.name} ${back[i]!.received}/${back[i]!.sent}`).join(', ')}; no new handshakes`);
+  });
+
+  test('no API token, private key or preshared key in any log line of this lab', () => {
+    const r = assertNoSecretsInLogs(lab.state.dir);
+    console.log(`scanned ${r.files} log files for ${r.secrets} known secrets and any token text: nothing found`);
   });
 });
