@@ -1,42 +1,31 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ApiClient } from '../client/api-client.js';
-import { startServer, type RunningServer } from '../server/start.js';
+import type { RunningServer } from '../server/start.js';
+import { startCliRig, type CliRig } from './testing/cli-rig.js';
+
+const RUNNER = fileURLToPath(new URL('./testing/run-cli.ts', import.meta.url));
 import type { AuditEntry } from '../protocol/types.js';
 import { parseSince } from './audit.js';
 
+let rig: CliRig;
 let server: RunningServer;
-let dir: string;
 let env: NodeJS.ProcessEnv;
 let api: ApiClient;
-const RUNNER = fileURLToPath(new URL('./testing/run-cli.ts', import.meta.url));
-
-function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', RUNNER, ...argv], { env: { ...process.env, ...env } }, (error, out, err) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out, err });
-    });
-  });
-}
+const cli = (...argv: string[]) => rig.cli(...argv);
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wgf-audit-'));
-  server = await startServer({ dataDir: join(dir, 'data'), host: '127.0.0.1', port: 0, logger: false, handleSignals: false, stdout: { write: () => true } });
-  writeFileSync(join(dir, 'admin.token'), server.bootstrapToken! + '\n');
-  env = { WGFABRIC_SERVER: server.url, WGFABRIC_TOKEN_FILE: join(dir, 'admin.token') };
+  rig = await startCliRig('wgf-audit-');
+  ({ server, env } = rig);
   api = new ApiClient({ baseUrl: server.url, token: server.bootstrapToken! });
   await api.createPool({ name: 'a', ipv4Prefix: '10.91.0.0/24', endpoint: 'vpn.example.net:51820' });
   await api.createPool({ name: 'b', ipv4Prefix: '10.92.0.0/24', endpoint: 'vpn.example.net:51820' });
   await api.createToken({ name: 'ops', role: 'operator' });
 });
 after(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
+  await rig.close();
 });
 
 test('parseSince: revisions, durations back from now, times; typos refused', () => {

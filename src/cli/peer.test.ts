@@ -1,42 +1,29 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../client/api-client.js';
 import { FabricError } from '../protocol/errors.js';
-import { startServer, type RunningServer } from '../server/start.js';
+import type { RunningServer } from '../server/start.js';
+import { startCliRig, type CliRig } from './testing/cli-rig.js';
 import { parseConfig } from '../wg/config.js';
 import { parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
 import { addPeer } from './peer.js';
 
 /** The CLI's peer commands as an operator meets them: keys never lost, preshared keys, expiry, update, hints. */
 
+let rig: CliRig;
 let server: RunningServer;
 let dir: string;
-let env: NodeJS.ProcessEnv;
-const RUNNER = fileURLToPath(new URL('./testing/run-cli.ts', import.meta.url));
-
-function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', RUNNER, ...argv], { env: { ...process.env, ...env } }, (error, out, err) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out, err });
-    });
-  });
-}
+const cli = (...argv: string[]) => rig.cli(...argv);
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'wgf-peer-'));
-  server = await startServer({ dataDir: join(dir, 'data'), host: '127.0.0.1', port: 0, logger: false, handleSignals: false, stdout: { write: () => true } });
-  writeFileSync(join(dir, 'admin.token'), server.bootstrapToken! + '\n');
-  env = { WGFABRIC_SERVER: server.url, WGFABRIC_TOKEN_FILE: join(dir, 'admin.token') };
+  rig = await startCliRig('wgf-peer-');
+  ({ server, dir } = rig);
   await server.control.createPool({ name: 'pp', ipv4Prefix: '10.84.0.0/24', endpoint: 'vpn.example.net:51820' }, { actor: 't' });
 });
 after(async () => {
-  await server.close();
-  rmSync(dir, { recursive: true, force: true });
+  await rig.close();
 });
 
 const api = () => new ApiClient({ baseUrl: server.url, token: server.bootstrapToken! });
