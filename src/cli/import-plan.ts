@@ -45,6 +45,7 @@ export function planImport(cfg: WgConfig, poolName: string, endpoint?: string): 
     ...(endpoint ? { endpoint } : {}),
   };
   const used = new Set<string>();
+  const peerDrops: string[] = [];
   const peers = cfg.peers.map((p, i): PeerCreate => {
     let name = slug(p.name ?? '') || `peer-${i + 1}`;
     if (!nameRe.test(name) || used.has(name)) name = `peer-${i + 1}`;
@@ -59,6 +60,9 @@ export function planImport(cfg: WgConfig, poolName: string, endpoint?: string): 
       if (inPool && host && !addresses.some((x) => x.includes(':') === !v4)) addresses.push(cidr);
       else extra.push(cidr);
     }
+    // Server-side Endpoint/PersistentKeepalive of a client: the backends learn client endpoints themselves.
+    if (p.endpoint) peerDrops.push(`peer ${name}: Endpoint = ${p.endpoint} (backends learn each client's endpoint from its packets)`);
+    if (p.persistentKeepalive) peerDrops.push(`peer ${name}: PersistentKeepalive = ${p.persistentKeepalive} (set it in the client's config instead)`);
     return {
       name, publicKey: p.publicKey, ...(addresses.length ? { addresses } : {}), ...(extra.length ? { allowedIps: extra } : {}),
       ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
@@ -67,6 +71,7 @@ export function planImport(cfg: WgConfig, poolName: string, endpoint?: string): 
   const dropped = [
     ...(['preUp', 'postUp', 'preDown', 'postDown'] as const).flatMap((k) => iface[k].map((v) => `${k}: ${v}`)),
     ...(iface.table ? [`Table = ${iface.table}`] : []), ...(iface.fwMark ? [`FwMark = ${iface.fwMark}`] : []),
+    ...peerDrops,
   ];
   return { pool, peers, dropped };
 }
