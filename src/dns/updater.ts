@@ -18,12 +18,14 @@ import type { LbReport, Node, Peer, Pool } from '../protocol/types.js';
 import { HealthChecker, wireguardProber, type CheckTarget, type Prober } from '../lb/checker.js';
 import { DEFAULT_HEALTH_CONFIG, type HealthConfig, type HealthDecision } from '../lb/health.js';
 import type { LbBackend } from '../lb/controller.js';
+import type { LbLog } from '../lb/service.js';
 import { generatePrivateKey, parseKey, publicKeyOf, toBase64, type Key } from '../wg/keys.js';
 import { NO_ATTRIBUTES, type Announcer } from '../announce/announcer.js';
 import { inServiceAddresses, lbAddresses, nodeTargets } from './targets.js';
 
 export type DnsApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'listLbStatus'>;
-export type DnsLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+/** The same structured log function as the LB's (one shape for every role). */
+export type DnsLog = LbLog;
 
 export interface DnsUpdaterOptions {
   readonly api: DnsApi;

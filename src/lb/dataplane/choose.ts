@@ -7,9 +7,7 @@
  */
 import { parseIp } from '../addr.js';
 import { conntrackPort, type ConntrackPort } from '../conntrack.js';
-import type { ReturnPath } from '../nft.js';
-import { BpfDataPath } from './bpf.js';
-import type { GuardLimits } from './bpf-maps.js';
+import { BpfDataPath, type BpfDataPathOptions } from './bpf.js';
 import type { DataPathChoice, DataPathKind, TableWriter } from './port.js';
 
 export interface ChosenDataPath {
@@ -20,14 +18,9 @@ export interface ChosenDataPath {
   readonly counters?: () => Promise<Record<string, number>>;
 }
 
-export interface ChooseOptions {
+/** What the BPF data path needs (bpf.ts), plus the choice and a log. */
+export interface ChooseOptions extends Pick<BpfDataPathOptions, 'vip' | 'port' | 'seed' | 'returnPath' | 'instance' | 'guard'> {
   readonly choice: DataPathChoice;
-  readonly vip: string;
-  readonly port: number;
-  readonly seed: number;
-  readonly returnPath: ReturnPath;
-  readonly instance: string;
-  readonly guard?: GuardLimits;
   readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
 
