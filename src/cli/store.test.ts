@@ -1,30 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ControlPlane } from '../control/plane.js';
 import { SecretBox } from '../control/secrets.js';
 import { EtcdStore } from '../store/etcd.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
-import { ETCD_MISSING, etcdBinary, startTestEtcd, type TestEtcd } from '../store/testing/etcd-server.js';
+import { etcdPerFile } from '../store/testing/etcd-per-file.js';
 import { generateKeyPair, toBase64 } from '../wg/keys.js';
 import { main } from './main.js';
 
-const skip = etcdBinary() ? false : ETCD_MISSING;
-let etcd: TestEtcd | undefined;
-let dir = '';
-before(async () => {
-  if (skip) return;
-  etcd = await startTestEtcd();
-  dir = await mkdtemp(join(tmpdir(), 'wgf-ed-copy-'));
-});
-after(async () => {
-  await etcd?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const fx = etcdPerFile('wgf-ed-copy-');
+const { skip } = fx;
 
 async function quietMain(argv: string[]): Promise<{ code: number; out: string }> {
   let out = '';
@@ -44,7 +33,7 @@ const all = async (s: Store) => (await s.range('')).kvs.map((kv) => [kv.key, kv.
 
 describe('store copy, backup and restore', { skip }, () => {
   test('a SQLite fabric copied to etcd and back, and backed up and restored, keeps every key (audit log included)', async () => {
-    const src = join(dir, 'src');
+    const src = join(fx.dir, 'src');
     const sqlite = await SqliteStore.open(src);
     const cp = new ControlPlane({ store: sqlite, secrets: new SecretBox(randomBytes(32)) });
     await cp.bootstrap();
@@ -55,36 +44,36 @@ describe('store copy, backup and restore', { skip }, () => {
     await sqlite.close();
 
     const prefix = `c/${randomBytes(4).toString('hex')}/`;
-    const copy = await quietMain(['store', 'copy', '--from', `sqlite:${src}`, '--to', `etcd:${etcd!.endpoint}`, '--etcd-prefix', prefix, '--json']);
+    const copy = await quietMain(['store', 'copy', '--from', `sqlite:${src}`, '--to', `etcd:${fx.endpoint}`, '--etcd-prefix', prefix, '--json']);
     assert.equal(copy.code, 0, copy.out);
     assert.equal(JSON.parse(/\{\n {2}"[\s\S]*?\n\}/.exec(copy.out)![0]).keys, want.length);
-    const e = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix });
+    const e = await EtcdStore.open({ endpoints: [fx.endpoint], prefix });
     try {
       assert.deepEqual(await all(e), want);
     } finally {
       await e.close();
     }
     // Into a store that is not empty: refused, nothing written.
-    const again = await quietMain(['store', 'copy', '--from', `sqlite:${src}`, '--to', `etcd:${etcd!.endpoint}`, '--etcd-prefix', prefix]);
+    const again = await quietMain(['store', 'copy', '--from', `sqlite:${src}`, '--to', `etcd:${fx.endpoint}`, '--etcd-prefix', prefix]);
     assert.notEqual(again.code, 0);
     assert.match(again.out, /WGF_ERR_ALREADY_EXISTS|not empty/);
 
     // etcd -> backup file -> a new SQLite directory.
-    const file = join(dir, 'fabric.backup');
-    const backup = await quietMain(['store', 'backup', '--from', `etcd:${etcd!.endpoint}`, '--etcd-prefix', prefix, '--out', file]);
+    const file = join(fx.dir, 'fabric.backup');
+    const backup = await quietMain(['store', 'backup', '--from', `etcd:${fx.endpoint}`, '--etcd-prefix', prefix, '--out', file]);
     assert.equal(backup.code, 0, backup.out);
     assert.equal((await stat(file)).mode & 0o777, 0o600);
-    const restore = await quietMain(['store', 'restore', '--in', file, '--to', `sqlite:${join(dir, 'restored')}`]);
+    const restore = await quietMain(['store', 'restore', '--in', file, '--to', `sqlite:${join(fx.dir, 'restored')}`]);
     assert.equal(restore.code, 0, restore.out);
-    const back = await SqliteStore.open(join(dir, 'restored'));
+    const back = await SqliteStore.open(join(fx.dir, 'restored'));
     try {
       assert.deepEqual(await all(back), want);
     } finally {
       await back.close();
     }
     // A cut backup is refused before anything is written.
-    await writeFile(join(dir, 'cut.backup'), (await import('node:fs')).readFileSync(file, 'utf8').split('\n').slice(0, 5).join('\n'));
-    const cut = await quietMain(['store', 'restore', '--in', join(dir, 'cut.backup'), '--to', `sqlite:${join(dir, 'cut')}`]);
+    await writeFile(join(fx.dir, 'cut.backup'), (await import('node:fs')).readFileSync(file, 'utf8').split('\n').slice(0, 5).join('\n'));
+    const cut = await quietMain(['store', 'restore', '--in', join(fx.dir, 'cut.backup'), '--to', `sqlite:${join(fx.dir, 'cut')}`]);
     assert.notEqual(cut.code, 0);
     assert.match(cut.out, /cut short/);
   });

@@ -1,35 +1,24 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { ETCD_MISSING, etcdBinary, startTestEtcd, type TestEtcd } from '../store/testing/etcd-server.js';
+import { describe, test } from 'node:test';
+import { etcdPerFile } from '../store/testing/etcd-per-file.js';
 import { generateKeyPair, toBase64 } from '../wg/keys.js';
 import { startServer, type RunningServer } from './start.js';
 
 // Several control-plane replicas on one real etcd (in this process, each with its own etcd
 // connection and store queue, as separate processes would have).
-const skip = etcdBinary() ? false : ETCD_MISSING;
-let etcd: TestEtcd | undefined;
-let dir = '';
-before(async () => {
-  if (skip) return;
-  etcd = await startTestEtcd();
-  dir = await mkdtemp(join(tmpdir(), 'wgf-ed-replicas-'));
-});
-after(async () => {
-  await etcd?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const fx = etcdPerFile('wgf-ed-replicas-');
+const { skip } = fx;
 
 const quiet = { logger: false, handleSignals: false, stdout: { write: () => true } } as const;
 
 async function replicas(n: number, prefix = `r/${randomBytes(4).toString('hex')}/`, extra: { leaderTtlSec?: number; autoCompact?: { keepRevisions: number; intervalMs: number; minBatch?: number } } = {}): Promise<{ servers: RunningServer[]; token: string }> {
   const servers: RunningServer[] = [];
   for (let i = 0; i < n; i++) {
-    servers.push(await startServer({ dataDir: join(dir, 'unused'), host: '127.0.0.1', port: 0, masterKeyFile: join(dir, `${prefix.replaceAll('/', '_')}.key`), etcd: { endpoints: [etcd!.endpoint], prefix }, autoCompact: { keepRevisions: 0, intervalMs: 60_000 }, ...extra, ...quiet }));
+    servers.push(await startServer({ dataDir: join(fx.dir, 'unused'), host: '127.0.0.1', port: 0, masterKeyFile: join(fx.dir, `${prefix.replaceAll('/', '_')}.key`), etcd: { endpoints: [fx.endpoint], prefix }, autoCompact: { keepRevisions: 0, intervalMs: 60_000 }, ...extra, ...quiet }));
   }
   const tokens = servers.map((s) => s.bootstrapToken).filter((t) => t !== null);
   assert.equal(tokens.length, 1, 'exactly one replica bootstrapped the fabric');
@@ -99,16 +88,16 @@ describe('control-plane replicas on etcd', { skip }, () => {
 
   test('background jobs run on one replica at a time and move when it dies (SIGKILL of a server process)', async () => {
     const prefix = `r/${randomBytes(4).toString('hex')}/`;
-    const keyFile = join(dir, `${prefix.replaceAll('/', '_')}.key`);
+    const keyFile = join(fx.dir, `${prefix.replaceAll('/', '_')}.key`);
     // The first replica is a real `wgfabric server` process: it bootstraps and is elected first.
-    const child = spawnServer(['--store', 'etcd', '--etcd-endpoints', etcd!.endpoint, '--etcd-prefix', prefix, '--master-key-file', keyFile,
-      '--listen', '127.0.0.1:0', '--etcd-lease-ttl', '2', '--compact-keep', '0', '--bootstrap-token-file', join(dir, `${prefix.replaceAll('/', '_')}.token`)]);
+    const child = spawnServer(['--store', 'etcd', '--etcd-endpoints', fx.endpoint, '--etcd-prefix', prefix, '--master-key-file', keyFile,
+      '--listen', '127.0.0.1:0', '--etcd-lease-ttl', '2', '--compact-keep', '0', '--bootstrap-token-file', join(fx.dir, `${prefix.replaceAll('/', '_')}.token`)]);
     const servers: RunningServer[] = [];
     try {
       await child.listening;
-      const token = (await readFile(join(dir, `${prefix.replaceAll('/', '_')}.token`), 'utf8')).trim();
+      const token = (await readFile(join(fx.dir, `${prefix.replaceAll('/', '_')}.token`), 'utf8')).trim();
       for (let i = 0; i < 2; i++) {
-        servers.push(await startServer({ dataDir: join(dir, 'unused'), host: '127.0.0.1', port: 0, masterKeyFile: keyFile, etcd: { endpoints: [etcd!.endpoint], prefix }, leaderTtlSec: 2, autoCompact: { keepRevisions: 2, minBatch: 1, intervalMs: 3_600_000 }, ...quiet }));
+        servers.push(await startServer({ dataDir: join(fx.dir, 'unused'), host: '127.0.0.1', port: 0, masterKeyFile: keyFile, etcd: { endpoints: [fx.endpoint], prefix }, leaderTtlSec: 2, autoCompact: { keepRevisions: 2, minBatch: 1, intervalMs: 3_600_000 }, ...quiet }));
       }
       for (const [i, name] of ['a', 'b', 'c', 'd'].entries()) assert.equal((await api(servers[0]!, token, 'POST', '/v1/pools', { name, ipv4Prefix: `10.68.${i}.0/24` })).status, 201);
       // What the timers do: the process leads, so the in-process replicas stand by.
