@@ -8,6 +8,7 @@ import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ETCD_MISSING, etcdBinary, startTestEtcd, type TestEtcd } from './etcd-server.js';
+
 /** One etcd and one temp directory for a whole test file (etcdPerFile). */
 export interface EtcdFileFixture {
   /** The reason to skip when etcd is not installed, else false (pass as the suite's `skip`). */
