@@ -11,6 +11,8 @@ for pair in wireguard-go:wireguard-go wg:wireguard-tools nft:nftables ip:iproute
 done
 # etcd (store driver tests, etcd labs): on a line of its own to keep merges of the list above easy.
 for pair in etcd:etcd-server etcdctl:etcd-client; do command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}"); done
+# The dashboard's browser tests (test/integration/dashboard.test.ts) drive Debian's chromium.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # The BPF data path: clang builds it, libbpf-dev gives its headers (no command), bpftool writes its maps.
 for pair in clang:clang llvm-objdump:llvm bpftool:bpftool; do
   cmd=${pair%%:*}; pkg=${pair#*:}

@@ -14,6 +14,7 @@ import { registerLbRoutes } from './routes-lbs.js';
 import { registerPoolRoutes } from './routes-pools.js';
 import { registerStreamRoutes } from './routes-stream.js';
 import { DEFAULT_WATCH_LIMITS, validateWatchLimits, type WatchLimits } from './stream-limits.js';
+import { registerUiRoutes } from './ui.js';
 
 /** Options of buildServer; only `control` is required. */
 export interface BuildServerOptions {
@@ -34,6 +35,8 @@ export interface BuildServerOptions {
   readonly watchLimits?: Partial<WatchLimits>;
   /** Serve HTTPS with this PEM certificate (chain) and key (see loadServerTls); plain HTTP without. */
   readonly https?: { readonly cert: string; readonly key: string };
+  /** Directory of the built web dashboard served under /ui/ (default dist/ui, see ui.ts). */
+  readonly uiDir?: string;
 }
 
 /** Default largest accepted request body (64 KiB). */
@@ -122,6 +125,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerNodeRoutes(app, cp);
   registerPeerRoutes(app, cp);
   registerLbRoutes(app, cp);
+  registerUiRoutes(app, opts.uiDir);
   registerStreamRoutes(app, cp, {
     heartbeatMs: opts.heartbeatMs ?? 5000,
     limits: validateWatchLimits({ ...DEFAULT_WATCH_LIMITS, ...opts.watchLimits }),

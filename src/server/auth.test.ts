@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { pubkey } from '../control/testing/fixtures.js';
 import { allowed, type Access } from './policy.js';
 import { harness, type Harness, type Tokens } from './testing/harness.js';
+import { uiFixture } from './testing/ui-fixture.js';
 
 /**
  * The auth matrix. EXPECTED is written out by hand (not derived from the routes' own config),
@@ -46,6 +48,10 @@ const EXPECTED: Record<string, string> = {
   'GET /v1/pools/:pool/lbs/:instance': 'read-only',
   'PUT /v1/pools/:pool/lbs/:instance/status': 'operator',
   'DELETE /v1/pools/:pool/lbs/:instance': 'operator',
+  'GET /ui': 'public',
+  'GET /ui/': 'public',
+  'GET /ui/app.js': 'public',
+  'GET /ui/app.css': 'public',
 };
 
 type Who = keyof Tokens;
@@ -98,16 +104,18 @@ async function call(h: Harness, method: string, route: string, token: string | n
   return { statusCode: res.statusCode, body: text, json: () => JSON.parse(text) };
 }
 
-test('auth matrix: every registered route, every role', async () => {
+test('auth matrix: every registered route, every role', async (t) => {
+  const uiDir = uiFixture(); // the dashboard's public files (server/ui.ts)
+  t.after(() => rmSync(uiDir, { recursive: true, force: true }));
   const routes: { method: string; url: string }[] = [];
-  const probe = await harness({ onRoute: (r) => routes.push(r) });
+  const probe = await harness({ onRoute: (r) => routes.push(r), uiDir });
   await probe.close();
   const seen = routes.map((r) => `${r.method} ${r.url}`);
   assert.deepEqual([...seen].sort(), Object.keys(EXPECTED).sort(), 'every route has a row in EXPECTED and every row a route');
 
   for (const key of seen) {
     const [method, route] = key.split(' ') as [string, string];
-    const h = await harness({ heartbeatMs: 60_000 });
+    const h = await harness({ heartbeatMs: 60_000, uiDir });
     try {
       await h.cp.createPeer('p1', { name: 'x1', publicKey: pubkey() }, { actor: 'fixture' });
       await h.cp.putLbStatus('p1', 'lb1', { ...LB_REPORT, backends: [...LB_REPORT.backends] }, { actor: 'fixture' });
