@@ -44,7 +44,7 @@ function check(ok: boolean, what: string): void {
  * layout of src/control/keys.ts (as n sequential creations would leave it), much faster than
  * creating them one by one. Keys are random bytes: the control plane never re-validates them.
  */
-async function prefill(store: Store, pool: string, n: number): Promise<void> {
+export async function prefill(store: Store, pool: string, n: number): Promise<void> {
   const rec = JSON.parse((await store.get(K.poolKey(pool)))!.value) as { ipv4Prefix: string; ipv6Prefix: string };
   const first = usableRange(parseNet(rec.ipv4Prefix)).first;
   const first6 = usableRange(parseNet(rec.ipv6Prefix)).first;
