@@ -3,6 +3,7 @@ import type {
   AuditListFilter, ChangesResponse, LbReportInput, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated,
 } from '../protocol/api.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
+import type { SessionReportInput, SessionReportResult, SessionSummary } from '../protocol/sessions.js';
 import type { AdminState, AuditEntry, LbReport, Node, NodeStatus, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs, Endpoints, failureKind, mayFailOver, parseServerUrls, repeatable, type FailoverOptions } from './failover.js';
@@ -208,8 +209,17 @@ export class ApiClient {
     return this.call('DELETE', `/v1/pools/${seg(pool)}/lbs/${seg(instance)}`, { ifMatch: o.ifMatch });
   }
 
+  // ---- per-peer sessions (protocol/sessions.ts) ----
+  /** Sends a node's session report (a delta on its chain) to the replica(s) of this client. */
+  putSessions(pool: string, node: string, report: SessionReportInput): Promise<SessionReportResult> {
+    return this.call('PUT', `/v1/pools/${seg(pool)}/nodes/${seg(node)}/sessions`, { body: report });
+  }
+  /** Connected peers and traffic per pool and node. */
+  sessionSummary(q: { pool?: string } = {}): Promise<SessionSummary> { return this.call('GET', '/v1/sessions/summary', { query: { ...q } }); }
+
   // ---- peers ----
-  listPeers(pool: string, q: PageQuery & { label?: string; enabled?: boolean; prefix?: string } = {}): Promise<Page<Peer>> {
+  /** Peers with their `session`; `connected` keeps only peers with (true) or without (false) a live session. */
+  listPeers(pool: string, q: PageQuery & { label?: string; enabled?: boolean; prefix?: string; connected?: boolean } = {}): Promise<Page<Peer>> {
     return this.call('GET', `/v1/pools/${seg(pool)}/peers`, { query: { ...q } });
   }
   getPeer(pool: string, peer: string): Promise<Peer> { return this.call('GET', `/v1/pools/${seg(pool)}/peers/${seg(peer)}`); }

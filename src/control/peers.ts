@@ -72,7 +72,8 @@ export async function getPeer(ctx: Ctx, pool: string, name: string): Promise<Pee
 
 /** A page of the pool's peers, filtered by enabled, label selector and name prefix. */
 export async function listPeers(
-  ctx: Ctx, pool: string, filter: PageRequest & { label?: string | undefined; enabled?: boolean | undefined; prefix?: string | undefined },
+  ctx: Ctx, pool: string,
+  filter: PageRequest & { label?: string | undefined; enabled?: boolean | undefined; prefix?: string | undefined; keep?: ((publicKey: string) => boolean) | undefined },
 ): Promise<Page<Peer>> {
   await readPool(ctx, pool);
   const want = V.labelSelector('label', filter.label);
@@ -81,6 +82,7 @@ export async function listPeers(
   return scanPage(ctx.store, K.peersPrefix(pool), scan, filter, (kv) => {
     const rec = decode<PeerRecord>(kv);
     if ((filter.enabled !== undefined && rec.enabled !== filter.enabled) || !V.matchesLabels(rec.labels, want)) return null;
+    if (filter.keep && !filter.keep(rec.publicKey)) return null; // e.g. the connected filter (runtime session state)
     return peerEntity(rec, kv.modRevision);
   });
 }

@@ -88,7 +88,7 @@ export class ControlPlane {
   // ---- peers ----
   createPeer(pool: string, input: PeerCreate, opts: MutationOptions): Promise<Peer> { return peers.createPeer(this.ctx, pool, input, opts); }
   getPeer(pool: string, name: string): Promise<Peer> { return peers.getPeer(this.ctx, pool, name); }
-  listPeers(pool: string, filter: PageRequest & { label?: string | undefined; enabled?: boolean | undefined; prefix?: string | undefined } = {}): Promise<Page<Peer>> {
+  listPeers(pool: string, filter: PageRequest & { label?: string | undefined; enabled?: boolean | undefined; prefix?: string | undefined; keep?: ((publicKey: string) => boolean) | undefined } = {}): Promise<Page<Peer>> {
     return peers.listPeers(this.ctx, pool, filter);
   }
   updatePeer(pool: string, name: string, patch: PeerUpdate, opts: MutationOptions): Promise<Peer> { return peers.updatePeer(this.ctx, pool, name, patch, opts); }

@@ -8,6 +8,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ANNOUNCE_STATES, MAX_ANNOUNCE_COMMUNITIES, MAX_ANYCAST_ADDRESSES, MAX_DRAIN_SECONDS, type AnnounceState } from './announce.js';
 import { LB_AFFINITIES, MAX_LB_TABLE_SIZE, MAX_NODE_WEIGHT, MIN_LB_TABLE_SIZE, MIN_NODE_WEIGHT } from './lb-settings.js';
+import { PeerSessionSchema } from './sessions.js';
 import type { AuditEntry, LbAffinity, LbReport, Node, NodeStatus, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from './types.js';
 
 export { MAX_LB_TABLE_SIZE } from './lb-settings.js';
@@ -113,6 +114,7 @@ export const PeerSchema = Type.Object({
   allowedIps: Type.Array(Cidr, { maxItems: MAX_ALLOWED_IPS }), enabled: Type.Boolean(), labels: Labels, expiresAt: Nullable(Time),
   hasPresharedKey: Type.Boolean(),
   presharedKey: Type.Optional(Type.String({ minLength: 44, maxLength: 44, description: 'only for the pool\'s node tokens and in the answer to the request that set it' })),
+  session: Type.Optional(Nullable(PeerSessionSchema)),
 }, strict);
 
 /** Wire schema: AuditEntry. */
@@ -308,6 +310,7 @@ export const NodeListQuery = Type.Object({ ...page, label: Type.Optional(LabelQ)
 export const PeerListQuery = Type.Object({
   ...page, label: Type.Optional(LabelQ), enabled: Type.Optional(BoolQ),
   prefix: Type.Optional(Type.String({ pattern: '^[a-z0-9._-]{1,63}$', description: 'name prefix' })),
+  connected: Type.Optional(BoolQ),
 }, strict);
 /** Query string of AuditList routes (strings on the wire). */
 export const AuditListQuery = Type.Object({

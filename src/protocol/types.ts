@@ -1,4 +1,5 @@
 import type { AnnounceReport, AnycastSettings } from './announce.js';
+import type { PeerSession } from './sessions.js';
 /**
  * The shared language of wgfabric: entities as the API returns them and the change
  * events the agent consumes. Every role imports these; none imports another role's internals.
@@ -137,6 +138,8 @@ export interface Peer extends Meta {
    * a node token of that pool, and in the answer to the create/update that set it.
    */
   readonly presharedKey?: string;
+  /** Runtime session state (protocol/sessions.ts): only on GET peer and peer lists; null when no node reported one. */
+  readonly session?: PeerSession | null;
 }
 
 /**

@@ -12,6 +12,8 @@ import { registerAdminRoutes, registerMetaRoutes } from './routes-admin.js';
 import { registerNodeRoutes, registerPeerRoutes } from './routes-children.js';
 import { registerLbRoutes } from './routes-lbs.js';
 import { registerPoolRoutes } from './routes-pools.js';
+import { registerSessionMetrics, registerSessionRoutes } from './routes-sessions.js';
+import { SessionRegistry } from '../control/sessions.js';
 import { registerStreamRoutes } from './routes-stream.js';
 import { DEFAULT_WATCH_LIMITS, validateWatchLimits, type WatchLimits } from './stream-limits.js';
 import { registerUiRoutes } from './ui.js';
@@ -37,7 +39,12 @@ export interface BuildServerOptions {
   readonly https?: { readonly cert: string; readonly key: string };
   /** Directory of the built web dashboard served under /ui/ (default dist/ui, see ui.ts). */
   readonly uiDir?: string;
+  /** Per-peer session state reported by agents (this replica's memory); a new empty one by default. */
+  readonly sessions?: SessionRegistry;
 }
+
+/** Node session tables not reported for this long are dropped (the node is gone). */
+const SESSION_TABLE_MAX_AGE_MS = 30 * 60_000;
 
 /** Default largest accepted request body (64 KiB). */
 export const BODY_LIMIT = 64 * 1024;
@@ -123,7 +130,13 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerAdminRoutes(app, cp);
   registerPoolRoutes(app, cp);
   registerNodeRoutes(app, cp);
-  registerPeerRoutes(app, cp);
+  const sessions = opts.sessions ?? new SessionRegistry();
+  registerPeerRoutes(app, cp, sessions);
+  registerSessionRoutes(app, cp, sessions);
+  registerSessionMetrics(metrics.registry, sessions);
+  const expiry = setInterval(() => sessions.expire(Date.now(), SESSION_TABLE_MAX_AGE_MS), 60_000);
+  expiry.unref();
+  app.addHook('onClose', async () => clearInterval(expiry));
   registerLbRoutes(app, cp);
   registerUiRoutes(app, opts.uiDir);
   registerStreamRoutes(app, cp, {

@@ -5,6 +5,7 @@ import {
   PeerParams, PeerSchema, PeerUpdateSchema, PoolParams, NoQuery,
 } from '../protocol/api.js';
 import type { ControlPlane } from '../control/plane.js';
+import { SessionRegistry } from '../control/sessions.js';
 import { boolQuery, mutation, pageQuery, sendEntity } from './http.js';
 import { ADMIN, OPERATE, READ, type Access } from './policy.js';
 import { access, NoContent, responses } from './routes-pools.js';
@@ -50,13 +51,20 @@ export function registerNodeRoutes(app: FastifyInstance, cp: ControlPlane): void
   }, async (req, reply) => sendEntity(reply, 200, await cp.putNodeStatus(req.params.pool, req.params.node, req.body, mutation(req))));
 }
 
-/** /v1/pools/{pool}/peers[/{peer}] */
-export function registerPeerRoutes(app: FastifyInstance, cp: ControlPlane): void {
+/** /v1/pools/{pool}/peers[/{peer}]; GET peer and the list carry each peer's `session` (runtime state from `sessions`). */
+export function registerPeerRoutes(app: FastifyInstance, cp: ControlPlane, sessions: SessionRegistry = new SessionRegistry()): void {
   const tags = ['peers'];
   app.get<{ Params: PP; Querystring: Static<typeof PeerListQuery> }>('/v1/pools/:pool/peers', {
-    schema: { tags, summary: 'List peers (filters: enabled, label, name prefix)', params: PoolParams, querystring: PeerListQuery, response: responses({ 200: PageSchema(PeerSchema) }) },
+    schema: { tags, summary: 'List peers with their session (filters: enabled, label, name prefix, connected)', params: PoolParams, querystring: PeerListQuery, response: responses({ 200: PageSchema(PeerSchema) }) },
     config: access(READ),
-  }, async (req) => cp.listPeers(req.params.pool, { ...pageQuery(req.query), label: req.query.label, enabled: boolQuery(req.query.enabled), prefix: req.query.prefix }));
+  }, async (req) => {
+    const pool = req.params.pool;
+    const now = Date.now();
+    const connected = boolQuery(req.query.connected);
+    const keep = connected === undefined ? undefined : (key: string) => sessions.connected(pool, key, now) === connected;
+    const page = await cp.listPeers(pool, { ...pageQuery(req.query), label: req.query.label, enabled: boolQuery(req.query.enabled), prefix: req.query.prefix, keep });
+    return { ...page, items: page.items.map((p) => ({ ...p, session: sessions.session(pool, p.publicKey, now) })) };
+  });
 
   app.post<{ Params: PP; Body: Static<typeof PeerCreateSchema> }>('/v1/pools/:pool/peers', {
     schema: { tags, summary: 'Create a peer (tunnel addresses are allocated unless requested)', querystring: NoQuery, params: PoolParams, body: PeerCreateSchema, response: responses({ 201: PeerSchema }) },
@@ -64,9 +72,12 @@ export function registerPeerRoutes(app: FastifyInstance, cp: ControlPlane): void
   }, async (req, reply) => sendEntity(reply, 201, await cp.createPeer(req.params.pool, req.body, mutation(req))));
 
   app.get<{ Params: PeerP }>('/v1/pools/:pool/peers/:peer', {
-    schema: { tags, summary: 'Get a peer (ETag: its revision)', querystring: NoQuery, params: PeerParams, response: responses({ 200: PeerSchema }) },
+    schema: { tags, summary: 'Get a peer with its session (ETag: its revision)', querystring: NoQuery, params: PeerParams, response: responses({ 200: PeerSchema }) },
     config: access(READ),
-  }, async (req, reply) => sendEntity(reply, 200, await cp.getPeer(req.params.pool, req.params.peer)));
+  }, async (req, reply) => {
+    const peer = await cp.getPeer(req.params.pool, req.params.peer);
+    return sendEntity(reply, 200, { ...peer, session: sessions.session(req.params.pool, peer.publicKey, Date.now()) });
+  });
 
   app.patch<{ Params: PeerP; Body: Static<typeof PeerUpdateSchema> }>('/v1/pools/:pool/peers/:peer', {
     schema: { tags, summary: 'Update a peer (If-Match honoured)', querystring: NoQuery, params: PeerParams, body: PeerUpdateSchema, response: responses({ 200: PeerSchema }) },
