@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { endpointAddress, SessionRegistry } from './sessions.js';
+import { SessionRegistry } from './sessions.js';
+import { endpointAddress } from '../protocol/sessions.js';
 import type { SessionEntry, SessionReportInput } from '../protocol/sessions.js';
 
 const K1 = 'A'.repeat(43) + '=';

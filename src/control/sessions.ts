@@ -1,4 +1,4 @@
-import { CONNECTED_WINDOW_SECONDS, type PeerSession, type SessionEntry, type SessionReportInput, type SessionReportResult, type SessionSummary } from '../protocol/sessions.js';
+import { CONNECTED_WINDOW_SECONDS, endpointAddress, type PeerSession, type SessionEntry, type SessionReportInput, type SessionReportResult, type SessionSummary } from '../protocol/sessions.js';
 
 /**
  * The control plane's view of who is connected where: every node's last session report, held
@@ -46,14 +46,6 @@ interface PoolState {
   readonly nodes: Map<string, NodeTable>;
   readonly peers: Map<string, PeerAgg>;
   endpointChanges: number;
-}
-
-/** Address part of "ip:port" or "[v6]:port". */
-export function endpointAddress(endpoint: string): string {
-  const m = /^\[(.*)\]:\d+$/.exec(endpoint);
-  if (m) return m[1]!;
-  const i = endpoint.lastIndexOf(':');
-  return i > 0 ? endpoint.slice(0, i) : endpoint;
 }
 
 export class SessionRegistry {

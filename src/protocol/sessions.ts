@@ -121,6 +121,14 @@ export const SessionSummarySchema = Type.Object({
 /** Query of GET /v1/sessions/summary. */
 export const SessionSummaryQuery = Type.Object({ pool: Type.Optional(NameS) }, strict);
 
+/** Address part of an endpoint "ip:port" or "[v6]:port" (what counts as an endpoint change). */
+export function endpointAddress(endpoint: string): string {
+  const m = /^\[(.*)\]:\d+$/.exec(endpoint);
+  if (m) return m[1]!;
+  const i = endpoint.lastIndexOf(':');
+  return i > 0 ? endpoint.slice(0, i) : endpoint;
+}
+
 export type SessionEntry = Static<typeof SessionEntrySchema>;
 export type SessionReportInput = Static<typeof SessionReportInputSchema>;
 export type SessionReportResult = Static<typeof SessionReportResultSchema>;

@@ -52,6 +52,8 @@ const EXPECTED: Record<string, string> = {
   'GET /ui/': 'public',
   'GET /ui/app.js': 'public',
   'GET /ui/app.css': 'public',
+  'PUT /v1/pools/:pool/nodes/:node/sessions': 'admin+node-self',
+  'GET /v1/sessions/summary': 'read-only',
 };
 
 type Who = keyof Tokens;
@@ -84,6 +86,7 @@ const BODIES: Record<string, () => unknown> = {
   'POST /v1/pools/:pool/peers': () => ({ name: `p${Math.random().toString(36).slice(2, 8)}`, publicKey: pubkey() }),
   'PATCH /v1/pools/:pool/peers/:peer': () => ({ enabled: false }),
   'PUT /v1/pools/:pool/lbs/:instance/status': () => LB_REPORT,
+  'PUT /v1/pools/:pool/nodes/:node/sessions': () => ({ epoch: 'auth-matrix', seq: 1, reset: true, peers: [], removed: [] }),
 };
 
 async function call(h: Harness, method: string, route: string, token: string | null, victimToken: string, pool = 'p1') {
