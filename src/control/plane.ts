@@ -4,6 +4,8 @@ import type { AdminState, AuditEntry, LbReport, Node, Page, Peer, Pool, PoolChan
 import type { Store, StoreCheckResult, StoreHealth, Watcher } from '../store/store.js';
 import { listAudit } from './audit.js';
 import { mapEvents, snapshotFrom } from './changes.js';
+import { snapshotChunks } from './snapshot-stream.js';
+import { rangePages } from '../store/pages.js';
 import { commit, makeCtx, notFound, systemClock, type Clock, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
 import * as lbs from './lbs.js';
@@ -35,6 +37,8 @@ export interface ControlPlaneOptions {
 
 /** Most events one GET .../changes answer carries (never splitting a txn). */
 const CHANGES_LIMIT = 5000;
+/** Keys per page of a snapshot read (store/pages.ts). */
+const SNAPSHOT_PAGE = 1000;
 
 /**
  * The control plane: pools, nodes, peers, LB reports, tokens, audit and the change stream, all on the
@@ -99,10 +103,31 @@ export class ControlPlane {
   /** A consistent view of the pool (one range) at `revision`; follow with since = revision. */
   async poolSnapshot(pool: string, view: PoolView = {}): Promise<PoolSnapshot> {
     V.name('pool', pool);
-    const res = await this.store.range(K.poolPrefix(pool));
-    const snap = snapshotFrom(pool, res.kvs, res.revision, this.opener(view));
+    const kvs = [];
+    let revision = 0;
+    for await (const page of rangePages(this.store, K.poolPrefix(pool), SNAPSHOT_PAGE)) {
+      kvs.push(...page.kvs);
+      revision = page.revision;
+    }
+    const snap = snapshotFrom(pool, kvs, revision, this.opener(view));
     if (!snap) throw notFound(`pool ${pool}`, `pools/${pool}`);
     return snap;
+  }
+
+  /**
+   * The same snapshot as JSON text chunks (snapshot-stream.ts), read in pages at one revision
+   * that never hold up writes and written out as they are read. WGF_ERR_NOT_FOUND for a
+   * missing pool, and errors of the first page, come before the first chunk.
+   */
+  async poolSnapshotStream(pool: string, view: PoolView = {}): Promise<AsyncIterable<string>> {
+    V.name('pool', pool);
+    await pools.readPool(this.ctx, pool);
+    const chunks = snapshotChunks(pool, rangePages(this.store, K.poolPrefix(pool), SNAPSHOT_PAGE), this.opener(view));
+    const first = await chunks.next();
+    return (async function* () {
+      if (!first.done) yield first.value;
+      yield* chunks;
+    })();
   }
 
   /**

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -72,7 +73,12 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
   app.get<{ Params: P }>('/v1/pools/:pool/snapshot', {
     schema: { tags, summary: 'A consistent view of the pool at a revision', querystring: NoQuery, params: PoolParams, response: responses({ 200: PoolSnapshotSchema }) },
     config: agentRead,
-  }, async (req) => cp.poolSnapshot(req.params.pool, viewOf(req)));
+  }, async (req, reply) => {
+    // Streamed as it is read (control/snapshot-stream.ts): a large pool is never held whole.
+    const chunks = await cp.poolSnapshotStream(req.params.pool, viewOf(req));
+    reply.type('application/json; charset=utf-8');
+    return reply.send(Readable.from(chunks, { objectMode: false }));
+  });
 
   app.get<{ Params: P; Querystring: Static<typeof ChangesQuery> }>('/v1/pools/:pool/changes', {
     schema: { tags, summary: 'Changes since a revision; waits up to `wait` seconds for one (long poll)', params: PoolParams, querystring: ChangesQuery, response: responses({ 200: ChangesResponseSchema }) },

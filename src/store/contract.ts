@@ -1,6 +1,7 @@
 import { describe } from 'node:test';
 import { kvContract } from './contract-kv.js';
 import { logContract } from './contract-log.js';
+import { pagesContract } from './contract-pages.js';
 import type { StoreHandle } from './contract-support.js';
 
 export type { StoreHandle } from './contract-support.js';
@@ -29,5 +30,6 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
   describe(`store contract: ${name}`, () => {
     kvContract(open);
     logContract(open);
+    pagesContract(open);
   });
 }

@@ -139,6 +139,25 @@ export class EtcdStore implements Store {
     return { kvs, revision, more: false };
   }
 
+  /** See Store.rangePages: pages read at the etcd revision of the first one, each when asked for. */
+  async *rangePages(prefix: string, pageSize: number): AsyncGenerator<RangeResult> {
+    this.assertOpen();
+    validateLimit(pageSize);
+    const span = this.layout.keyRange(prefix);
+    const first = await this.readTxn([{ request_range: { key: this.layout.rev } }, { request_range: { ...span, limit: pageSize } }]);
+    const revision = numberOf(first.responses[0]!.response_range.kvs[0]);
+    const etcdRev = first.header.revision;
+    let page = first.responses[1]!.response_range;
+    for (;;) {
+      const kvs = page.kvs.map((kv) => decodeKv(this.layout.storeKey(kv.key), kv.value));
+      yield { kvs, revision, more: page.more };
+      if (!page.more || kvs.length === 0) return;
+      const last = kvs.at(-1)!.key;
+      this.assertOpen();
+      page = await this.call(() => this.client.kv.range({ key: this.layout.key(`${last}\x00`), range_end: span.range_end, limit: pageSize, revision: etcdRev }));
+    }
+  }
+
   async count(prefix: string): Promise<number> {
     this.assertOpen();
     const res = await this.call(() => this.client.kv.range({ ...this.layout.keyRange(prefix), count_only: true }));

@@ -41,10 +41,10 @@ async function inTempStore(fn: (store: SqliteStore, dir: string) => Promise<void
   }
 }
 
-test('sqlite: WAL mode, synchronous=NORMAL (or FULL on request), exclusive locking, a busy timeout', async () => {
+test('sqlite: WAL mode, synchronous=NORMAL (or FULL on request), normal locking (the lock is store.lock), a busy timeout', async () => {
   await inTempStore(async (store, dir) => {
     const d = store.diagnostics();
-    assert.deepEqual([d.journalMode, d.lockingMode, d.synchronous, d.busyTimeoutMs], ['wal', 'exclusive', 1, 5000]);
+    assert.deepEqual([d.journalMode, d.lockingMode, d.synchronous, d.busyTimeoutMs], ['wal', 'normal', 1, 5000]);
     await store.txn([], [{ type: 'put', key: 'k', value: 'v' }]);
     await store.close();
     // WAL is a property of the file: a plain connection sees it too.
@@ -146,27 +146,26 @@ test('sqlite: a second SqliteStore on an open dir is refused (same path or anoth
     assert.equal((await store.get('k'))?.value, 'v');
   }));
 
-test('sqlite: another connection, even in this process, cannot read or write an open store', () =>
+test('sqlite: another connection cannot take the directory lock (store.lock) while the store is open', () =>
   inTempStore(async (store, dir) => {
     await store.txn([], [{ type: 'put', key: 'k', value: 'v' }]);
-    const other = new Database(join(dir, 'store.db'), { timeout: 0 });
+    const other = new Database(join(dir, 'store.lock'), { timeout: 0 });
     try {
-      assert.throws(() => other.prepare('SELECT count(*) FROM kv').get(), { code: 'SQLITE_BUSY' });
+      assert.throws(() => other.prepare('SELECT count(*) FROM holder').get(), { code: 'SQLITE_BUSY' });
     } finally {
       other.close();
     }
     assert.equal((await store.get('k'))?.value, 'v');
   }));
 
-test('sqlite: another process is locked out while the store is open, and let in after close', () =>
+test('sqlite: another process cannot open the store while it is open, and can after close', () =>
   inTempStore(async (store, dir) => {
     await store.txn([], [{ type: 'put', key: 'k', value: 'v' }]);
-    const probe = (): string => execFileSync(process.execPath, ['--input-type=module', '-e', `
-      import Database from 'better-sqlite3';
-      const db = new Database(${JSON.stringify(join(dir, 'store.db'))}, { timeout: 0 });
-      try { console.log(db.prepare("SELECT value FROM kv WHERE key = 'k'").pluck().get()); }
-      catch (e) { console.log(e.code); }`], { cwd: process.cwd(), encoding: 'utf8' }).trim();
-    assert.equal(probe(), 'SQLITE_BUSY');
+    const probe = (): string => execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+      import { SqliteStore } from ${JSON.stringify(join(process.cwd(), 'src/store/sqlite.ts'))};
+      try { const s = await SqliteStore.open(${JSON.stringify(dir)}, { busyTimeoutMs: 0 }); console.log((await s.get('k')).value); await s.close(); }
+      catch (e) { console.log(e.code + ' ' + e.message); }`], { cwd: process.cwd(), encoding: 'utf8' }).trim();
+    assert.match(probe(), /^WGF_ERR_STORE_UNAVAILABLE .*locked by another process/);
     await store.close();
     assert.equal(probe(), 'v');
   }));

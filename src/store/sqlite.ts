@@ -7,6 +7,7 @@ import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, R
 import { integrityProblems, isCommitFailureCode, isCorruptCode, probeCommit } from './sqlite-health.js';
 import { keepAtTxnBoundary, validateLimit, validateSince, validateTxn } from './validate.js';
 import { WatchHub } from './watch-hub.js';
+import { ReaderError, SqliteReaders } from './sqlite-reader.js';
 
 const SCHEMA_VERSION = 1;
 
@@ -85,10 +86,12 @@ const openDirs = new Set<string>();
  * contract of store.ts (checked by store/contract.ts). One txn is one SQLite transaction;
  * watchers are fed by an in-process WatchHub right after commit.
  *
- * One SqliteStore owns its directory: the database is opened with locking_mode=EXCLUSIVE, so
- * no other connection, in this process or another, can read or write it while it is open
- * (watchers would silently miss the other writer's events, and the cached revision would go
- * stale). A second open of the same directory fails with WGF_ERR_STORE_UNAVAILABLE.
+ * One SqliteStore owns its directory: it holds an exclusive lock on store.lock (a small SQLite
+ * file in locking_mode=EXCLUSIVE) for as long as it is open, so no other SqliteStore, in this
+ * process or another, opens the directory (watchers would silently miss the other writer's
+ * events, and the cached revision would go stale). A second open fails with
+ * WGF_ERR_STORE_UNAVAILABLE. store.db itself uses normal locking so that the store's own
+ * reader threads (sqlite-reader.ts) can read it in read transactions beside the writer.
  */
 export class SqliteStore implements Store {
   private closed = false;
@@ -104,8 +107,11 @@ export class SqliteStore implements Store {
   private readonly s;
   private readonly txnTx;
   private readonly compactTx;
+  private readonly readers: SqliteReaders;
 
-  private constructor(private readonly db: Database.Database, private readonly dir: string, private readonly file: string) {
+  private constructor(private readonly db: Database.Database, private readonly dir: string, private readonly file: string,
+    private readonly lock: Database.Database, busyTimeoutMs: number) {
+    this.readers = new SqliteReaders(file, busyTimeoutMs);
     const st = (sql: string) => db.prepare(sql);
     this.s = {
       get: st(`SELECT ${KV_COLUMNS} FROM kv WHERE key = ?`),
@@ -156,15 +162,17 @@ export class SqliteStore implements Store {
       throw new FabricError('WGF_ERR_STORE_UNAVAILABLE', `store ${file} is already open in this process; share that SqliteStore`, { path: file });
     }
     let db: Database.Database | undefined;
+    let lock: Database.Database | undefined;
+    const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
     try {
+      lock = holdLock(join(real, 'store.lock'), busyTimeoutMs);
       // Created 0600 (an existing one narrowed to it) before SQLite opens it: SQLite gives the
       // -wal and -shm files the mode of the database file.
       closeSync(openSync(file, 'a', 0o600));
       chmodSync(file, 0o600);
       db = new Database(file);
       // Waits this long for another process to let go (a server being restarted), then fails.
-      db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
-      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal') throw new FabricError('WGF_ERR_STORE_UNAVAILABLE', `store ${file} cannot use WAL mode (got ${String(mode)})`, { path: file });
       // In WAL mode synchronous=NORMAL fsyncs at checkpoints, not at every commit: a commit is
@@ -176,12 +184,13 @@ export class SqliteStore implements Store {
       db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       const notes = checkAtOpen(db, file, options);
       migrate(db, file);
-      const store = new SqliteStore(db, real, file);
+      const store = new SqliteStore(db, real, file, lock, busyTimeoutMs);
       store.openNotes = notes;
       openDirs.add(real);
       return store;
     } catch (e) {
       db?.close();
+      lock?.close();
       throw openError(e, file);
     }
   }
@@ -260,6 +269,34 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * See Store.rangePages. A range that fits in one page is read here at once; a larger one is
+   * read by a reader thread in one read transaction, page by page as the consumer asks.
+   */
+  async *rangePages(prefix: string, pageSize: number): AsyncGenerator<RangeResult> {
+    validateLimit(pageSize);
+    const first = await this.range(prefix, { limit: pageSize });
+    if (!first.more) {
+      yield first;
+      return;
+    }
+    try {
+      for await (const page of this.readers.pages(prefix, prefixEnd(prefix), pageSize)) {
+        this.assertOpen();
+        yield page;
+      }
+    } catch (e) {
+      if (!(e instanceof ReaderError)) throw e;
+      this.assertOpen();
+      if (isCorruptCode(e.code)) {
+        this.markDamaged(`${e.code}: ${e.message}`);
+        throw new FabricError('WGF_ERR_STORE_CORRUPT', `store ${this.file}: ${e.message}; stop the server and restore the data directory from a backup`,
+          { path: this.file, sqliteCode: e.code }, { cause: e });
+      }
+      throw new FabricError('WGF_ERR_STORE_UNAVAILABLE', `store ${this.file}: ${e.message}`, { path: this.file, ...(e.code ? { sqliteCode: e.code } : {}) }, { cause: e });
+    }
+  }
+
   watch(prefix: string, since: number, onEvents: (events: readonly ChangeEvent[]) => void, onError: (err: Error) => void): Watcher {
     this.assertOpen();
     return this.hub.add(prefix, since, onEvents, onError);
@@ -299,11 +336,15 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.hub.closeAll();
+    // Synchronous up to the first await, so a close() not awaited still frees the directory.
+    const readers = this.readers.close();
     try {
       this.db.close();
     } finally {
+      this.lock.close();
       openDirs.delete(this.dir);
     }
+    await readers;
   }
 
   /**
@@ -442,6 +483,25 @@ function checkAtOpen(db: Database.Database, file: string, options: SqliteOpenOpt
       + 'the server will not write into it: restore the data directory from a backup (or move store.db away to start empty)', { path: file, problems: problems.slice(0, 10) });
   }
   return [`store ${file}: ${mode} integrity check ok (${size} bytes, ${Math.round(performance.now() - started)} ms)`];
+}
+
+/**
+ * Opens `file` (a tiny SQLite database) in locking_mode=EXCLUSIVE and writes to it, so this
+ * connection holds its exclusive lock until closed: the lock of the store directory.
+ */
+function holdLock(file: string, busyTimeoutMs: number): Database.Database {
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+  const lock = new Database(file, { timeout: busyTimeoutMs });
+  try {
+    lock.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.exec(`CREATE TABLE IF NOT EXISTS holder (pid INTEGER NOT NULL); DELETE FROM holder; INSERT INTO holder (pid) VALUES (${process.pid});`);
+    return lock;
+  } catch (e) {
+    lock.close();
+    throw e;
+  }
 }
 
 function openError(e: unknown, file: string): FabricError {

@@ -128,6 +128,14 @@ export interface Store {
    * found mark the store damaged as for health().
    */
   check?(mode: 'quick' | 'full'): Promise<StoreCheckResult>;
+  /**
+   * Optional driver capability: every key under prefix, in key order, in pages of at most
+   * pageSize keys, all read at ONE revision (each page reports it), without holding up txns
+   * while the pages are read and consumed (SQLite: a read transaction of its own connection
+   * in a worker thread; etcd: ranges at one etcd revision). Breaking out of the loop ends
+   * the read. Absent: use rangePages() of pages.ts, which falls back to one range().
+   */
+  rangePages?(prefix: string, pageSize: number): AsyncIterable<RangeResult>;
 }
 
 /** Smallest string greater than every key with this prefix (for range ends). */

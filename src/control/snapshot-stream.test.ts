@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { PoolSnapshot } from '../protocol/types.js';
+import type { KeyValue, RangeResult } from '../store/store.js';
+import { snapshotFrom } from './changes.js';
+import { snapshotChunks } from './snapshot-stream.js';
+import { admin, makePlane, pubkey, rejectsWith } from './testing/fixtures.js';
+import { DRIVERS } from './testing/stores.js';
+
+const poolRec = JSON.stringify({ name: 'p', ipv4Prefix: '10.0.0.0/24', ipv6Prefix: null, listenPort: 51820, dns: [], mtu: null, persistentKeepalive: null, labels: {}, privateKeySealed: 'x', publicKey: 'k', createdAt: '2030-01-01T00:00:00Z', updatedAt: '2030-01-01T00:00:00Z' });
+const kv = (key: string, value: string, rev = 1): KeyValue => ({ key, value, createRevision: rev, modRevision: rev });
+const node = (n: string) => kv(`pools/p/nodes/${n}`, JSON.stringify({ pool: 'p', name: n, endpoint: '192.0.2.1:51820', adminState: 'active', weight: 100, labels: {}, createdAt: 'x', updatedAt: 'x' }));
+const peer = (n: string) => kv(`pools/p/peers/${n}`, JSON.stringify({ pool: 'p', name: n, publicKey: 'pk', addresses: ['10.0.0.2/32'], allowedIps: [], enabled: true, labels: {}, expiresAt: null, createdAt: 'x', updatedAt: 'x' }));
+
+async function* pagesOf(kvs: KeyValue[], size: number): AsyncGenerator<RangeResult> {
+  for (let i = 0; i === 0 || i < kvs.length; i += size) yield { kvs: kvs.slice(i, i + size), revision: 9, more: i + size < kvs.length };
+}
+async function text(chunks: AsyncIterable<string>): Promise<string> {
+  let out = '';
+  for await (const c of chunks) out += c;
+  return out;
+}
+
+describe('snapshot chunks', () => {
+  const cases: [string, KeyValue[]][] = [
+    ['nodes and peers', [node('a'), node('b'), peer('x'), peer('y'), peer('z'), kv('pools/p/pool', poolRec)]],
+    ['peers only', [peer('x'), kv('pools/p/pool', poolRec)]],
+    ['nodes only', [node('a'), kv('pools/p/pool', poolRec)]],
+    ['an empty pool', [kv('pools/p/pool', poolRec)]],
+  ];
+  for (const [name, kvs] of cases) {
+    for (const size of [1, 2, 1000]) {
+      test(`${name}, pages of ${size}: the chunks parse to what snapshotFrom builds from one range`, async () => {
+        const json = await text(snapshotChunks('p', pagesOf(kvs, size)));
+        assert.deepEqual(JSON.parse(json), JSON.parse(JSON.stringify(snapshotFrom('p', kvs, 9))));
+      });
+    }
+  }
+  test('a read without the pool record ends in WGF_ERR_NOT_FOUND', async () => {
+    await rejectsWith(text(snapshotChunks('p', pagesOf([peer('x')], 10))), 'WGF_ERR_NOT_FOUND');
+  });
+});
+
+for (const driver of DRIVERS) {
+  test(`${driver.name}: a write during a streamed snapshot of 2,500 peers commits at once and is not in it`, async () => {
+    const { store, cleanup } = await driver.open();
+    try {
+      const cp = makePlane(store);
+      await cp.createPool({ name: 'big', ipv4Prefix: '10.80.0.0/16' }, admin);
+      for (let i = 0; i < 2500; i += 250) {
+        await Promise.all(Array.from({ length: 250 }, (_, j) => cp.createPeer('big', { name: `p${i + j}`, publicKey: pubkey() }, admin)));
+      }
+      const it = (await cp.poolSnapshotStream('big'))[Symbol.asyncIterator]();
+      let json = (await it.next()).value as string;
+      // The read is open (pages come as they are asked for): a write now must not wait for it.
+      const added = await cp.createPeer('big', { name: 'during', publicKey: pubkey() }, admin);
+      for (let r = await it.next(); !r.done; r = await it.next()) json += r.value;
+      const snap = JSON.parse(json) as PoolSnapshot;
+      assert.equal(snap.peers.length, 2500);
+      assert.ok(snap.revision < added.revision, `snapshot at ${snap.revision}, write at ${added.revision}`);
+      assert.ok(!snap.peers.some((p) => p.name === 'during'));
+      assert.deepEqual(snap, JSON.parse(JSON.stringify({ ...(await cp.poolSnapshot('big')), revision: snap.revision, peers: snap.peers })));
+      assert.equal((await cp.poolSnapshot('big')).peers.length, 2501);
+    } finally {
+      await cleanup();
+    }
+  });
+}
