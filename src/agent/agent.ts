@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FabricError, isFabricError, needsResnapshot } from '../protocol/errors.js';
 import type { AdminState, NodeStatus, Pool, PoolChange } from '../protocol/types.js';
-import type { AnnounceReport } from '../protocol/announce.js';
+import type { AnnounceReport, NodeAnnouncePolicy } from '../protocol/announce.js';
 import { DesiredState } from './desired.js';
 import type { DevicePeerSpec } from './desired.js';
 import type { DevicePeerState, WireGuardDevice } from './device.js';
@@ -88,6 +88,7 @@ export class Agent {
   /** The pool as of the last snapshot or pool change (public fields only: no key is kept). */
   private pool: Pool | null = null;
   private nodeAdmin: AdminState | null = null;
+  private nodePolicy: NodeAnnouncePolicy | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly abort = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -126,6 +127,11 @@ export class Agent {
   /** This node's admin state as last seen in the pool's snapshot or changes. */
   get nodeAdminState(): AdminState | null {
     return this.nodeAdmin;
+  }
+
+  /** This node's own BGP policy (Node.announcePolicy) as last seen; undefined: the pool's settings. */
+  get nodeAnnouncePolicy(): NodeAnnouncePolicy | undefined {
+    return this.nodePolicy;
   }
 
   get ready(): boolean {
@@ -292,7 +298,9 @@ export class Agent {
       await this.opts.device.configure({ privateKey, listenPort: snap.pool.listenPort });
       this.deviceKey = await this.opts.device.publicKey();
       this.pool = snap.pool;
-      this.nodeAdmin = snap.nodes.find((n) => n.name === this.opts.node)?.adminState ?? null;
+      const self = snap.nodes.find((n) => n.name === this.opts.node);
+      this.nodeAdmin = self?.adminState ?? null;
+      this.nodePolicy = self?.announcePolicy;
       await this.opts.onConfigured?.(snap.pool);
     });
     this.desired = DesiredState.fromSnapshot(snap);
@@ -311,7 +319,11 @@ export class Agent {
       if (!desired) return;
       const poolChange = changes.find((c) => c.type === 'pool.put');
       if (poolChange && poolChange.type === 'pool.put') this.pool = poolChange.pool;
-      for (const c of changes) if (c.type === 'node.put' && c.node.name === this.opts.node) this.nodeAdmin = c.node.adminState;
+      for (const c of changes) {
+        if (c.type !== 'node.put' || c.node.name !== this.opts.node) continue;
+        this.nodeAdmin = c.node.adminState;
+        this.nodePolicy = c.node.announcePolicy;
+      }
       if (poolChange && poolChange.type === 'pool.put' && poolChange.pool.publicKey !== this.deviceKey) {
         // Pool key rotated: take the new key with a full resync on the next loop turn.
         this.desired = null;

@@ -8,12 +8,13 @@
  */
 import { probe as realProbe, type ProbeOptions, type ProbeResult } from '../probe/probe.js';
 import type { AnnounceReport } from '../protocol/announce.js';
-import { GRACEFUL_SHUTDOWN_COMMUNITY } from '../protocol/announce.js';
+import { effectiveAnnouncePolicy, GRACEFUL_SHUTDOWN_COMMUNITY } from '../protocol/announce.js';
 import { isFabricError } from '../protocol/errors.js';
 import { ipFamily } from '../wg/addr.js';
 import { parseKey, publicKeyOf, toBase64, type Key } from '../wg/keys.js';
 import type { Announcer } from '../announce/announcer.js';
-import { decideAnnouncement, type GateDecision } from '../announce/gate.js';
+import { decideAnnouncement } from '../announce/gate.js';
+import { AnnounceLoop, type AnnounceLoopStats, type AnnounceWant } from '../announce/loop.js';
 import type { Agent, LogFn } from './agent.js';
 import { serverTunnelAddresses } from './iface.js';
 
@@ -31,99 +32,71 @@ export interface AgentAnnounceOptions {
 }
 
 export class AgentAnnounce {
-  private decision: GateDecision = { state: 'withdrawn', reason: 'starting' };
-  private since = new Date();
   private drainStartedMs: number | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private busy = false;
-  private forceResync = false;
-  /** Checks run, withdrawals made, last probe result. */
-  readonly stats = { checks: 0, withdrawals: 0, announceErrors: 0, lastProbeMs: 0 };
+  private readonly loop: AnnounceLoop;
+  private lastProbeMs = 0;
   private readonly probePub: string;
 
   constructor(private readonly o: AgentAnnounceOptions) {
     this.probePub = toBase64(publicKeyOf(o.probeKey));
+    this.loop = new AnnounceLoop({
+      announcer: o.announcer, decide: () => this.decide(), ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
+      ...(o.onBeat ? { onBeat: o.onBeat } : {}), ...(o.log ? { log: o.log } : {}),
+    });
+  }
+
+  /** Checks run, withdrawals made, refused announcements (the loop's), last probe duration (ms). */
+  get stats(): AnnounceLoopStats & { lastProbeMs: number } {
+    return { ...this.loop.stats, lastProbeMs: this.lastProbeMs };
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.check(), this.o.intervalMs ?? 200);
+    this.loop.start();
   }
 
   /** Stops checking; withdraws when `withdraw` (a clean shutdown: no stale route, no wait for BFD). */
-  async stop(withdraw: boolean): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    while (this.busy) await new Promise((r) => setTimeout(r, 10));
-    if (withdraw) await this.o.announcer.withdraw('agent stopped').catch(() => {});
+  stop(withdraw: boolean): Promise<void> {
+    return this.loop.stop(withdraw, 'agent stopped');
   }
 
   /** The watchdog withdrew behind our back: the next check tells the speaker again. */
   watchdogFired(): void {
-    this.forceResync = true;
-    this.o.log?.('warn', 'announce watchdog withdrew the routes (agent stalled?)', {});
+    this.loop.watchdogFired();
   }
 
   report(): AnnounceReport {
-    const pool = this.o.agent.poolInfo;
-    return {
-      kind: this.o.announcer.kind, state: this.decision.state, reason: this.decision.reason,
-      addresses: this.decision.state === 'withdrawn' ? [] : [...(pool?.anycast.addresses ?? [])], since: this.since.toISOString(),
-    };
+    return this.loop.report();
   }
 
   /** One check: probe, decide, apply. Never throws. */
-  async check(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      const a = this.o.agent;
-      const pool = a.poolInfo;
-      const admin = a.nodeAdminState;
-      const now = Date.now();
-      if (admin === 'draining') this.drainStartedMs ??= now;
-      else this.drainStartedMs = null;
-      const addresses = pool?.anycast.addresses ?? [];
-      const probe = pool && addresses.length > 0 && a.stats.deviceUp ? await this.probeOnce() : null;
-      const d = decideAnnouncement({
-        addresses, adminState: admin, deviceUp: a.stats.deviceUp, caughtUp: a.ready, appliedRevision: a.stats.appliedRevision,
-        controlPlaneRevision: a.stats.controlPlaneRevision, probe, announcing: this.decision.state !== 'withdrawn',
-        drainStartedMs: this.drainStartedMs, drainSeconds: pool?.anycast.drainSeconds ?? 0, nowMs: now,
-      });
-      await this.apply(d);
-      this.stats.checks++;
-      this.o.onBeat?.();
-    } finally {
-      this.busy = false;
-    }
+  check(): Promise<void> {
+    return this.loop.check();
   }
 
-  private async apply(d: GateDecision): Promise<void> {
-    const pool = this.o.agent.poolInfo;
-    const changed = d.state !== this.decision.state;
-    try {
-      if (this.forceResync) {
-        await this.o.announcer.withdraw('watchdog fired');
-        this.forceResync = false;
-      }
-      if (d.state === 'withdrawn') {
-        await this.o.announcer.withdraw(d.reason);
-      } else {
-        const s = pool!.anycast;
-        await this.o.announcer.announce({
-          addresses: s.addresses,
-          attributes: { gracefulShutdown: d.state === 'draining', communities: s.communities.filter((c) => c !== GRACEFUL_SHUTDOWN_COMMUNITY), med: s.med, prepend: s.prepend },
-        }, d.reason);
-      }
-    } catch (e) {
-      this.stats.announceErrors++;
-      this.o.log?.('error', 'announcement failed', { error: e instanceof Error ? e.message : String(e), want: d.state });
-      return;
-    }
-    if (changed) {
-      this.since = new Date();
-      if (d.state === 'withdrawn') this.stats.withdrawals++;
-      this.o.log?.(d.state === 'withdrawn' ? 'warn' : 'info', `announcement ${d.state}`, { reason: d.reason, addresses: pool?.anycast.addresses ?? [] });
-    }
-    this.decision = d;
+  /** The gate over what the agent knows, and what to offer: the pool's settings with this node's policy over them. */
+  private async decide(): Promise<AnnounceWant> {
+    const a = this.o.agent;
+    const pool = a.poolInfo;
+    const admin = a.nodeAdminState;
+    const now = Date.now();
+    if (admin === 'draining') this.drainStartedMs ??= now;
+    else this.drainStartedMs = null;
+    const addresses = pool?.anycast.addresses ?? [];
+    const probe = pool && addresses.length > 0 && a.stats.deviceUp ? await this.probeOnce() : null;
+    const d = decideAnnouncement({
+      addresses, adminState: admin, deviceUp: a.stats.deviceUp, caughtUp: a.ready, appliedRevision: a.stats.appliedRevision,
+      controlPlaneRevision: a.stats.controlPlaneRevision, probe, announcing: this.loop.report().state !== 'withdrawn',
+      drainStartedMs: this.drainStartedMs, drainSeconds: pool?.anycast.drainSeconds ?? 0, nowMs: now,
+    });
+    if (d.state === 'withdrawn' || !pool) return d;
+    const p = effectiveAnnouncePolicy(pool.anycast, a.nodeAnnouncePolicy);
+    return {
+      ...d,
+      announcement: {
+        addresses,
+        attributes: { gracefulShutdown: d.state === 'draining', communities: p.communities.filter((c) => c !== GRACEFUL_SHUTDOWN_COMMUNITY), med: p.med, prepend: p.prepend, localPref: p.localPref },
+      },
+    };
   }
 
   /** Handshake + echo to our own device on the (first) anycast address, as our probe peer. */
@@ -141,7 +114,7 @@ export class AgentAnnounce {
         host: addr, port: pool.listenPort, serverPublicKey: parseKey(pool.publicKey), privateKey: this.o.probeKey,
         timeoutMs: this.o.probeTimeoutMs ?? 500, ...(target ? { ping: { target, source: own.split('/')[0]! } } : {}),
       });
-      this.stats.lastProbeMs = performance.now() - started;
+      this.lastProbeMs = performance.now() - started;
       return { ok: true, reason: '' };
     } catch (e) {
       return { ok: false, reason: isFabricError(e) ? `${e.code}: ${e.message}` : String(e) };

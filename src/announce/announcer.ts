@@ -21,6 +21,8 @@ export interface AnnounceAttributes {
   readonly med: number | null;
   /** Extra copies of the local AS prepended to the AS path (0..16). */
   readonly prepend: number;
+  /** LOCAL_PREF hint (iBGP sessions carry it; eBGP drops it), null or absent for none. */
+  readonly localPref?: number | null;
 }
 
 export const NO_ATTRIBUTES: AnnounceAttributes = { gracefulShutdown: false, communities: [], med: null, prepend: 0 };

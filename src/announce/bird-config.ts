@@ -34,6 +34,7 @@ export function attributeStatements(a: AnnounceAttributes, localAs: number | nul
     out.push(`bgp_community.add((${Number(x)},${Number(y)}));`);
   }
   if (localAs !== null) for (let i = 0; i < a.prepend; i++) out.push(`bgp_path.prepend(${localAs});`);
+  if (a.localPref !== undefined && a.localPref !== null) out.push(`bgp_local_pref = ${a.localPref};`);
   return out;
 }
 

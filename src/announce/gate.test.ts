@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideAnnouncement, type GateInput } from './gate.js';
+import { decideAnnouncement, decideLbAnnouncement, type GateInput, type LbGateInput, type LbGateVip } from './gate.js';
 
 const OK: GateInput = {
   addresses: ['198.18.9.1'], adminState: 'active', deviceUp: true, caughtUp: true, appliedRevision: 5, controlPlaneRevision: 5,
@@ -25,5 +25,26 @@ test('decideAnnouncement: each check, by name', () => {
     const d = decideAnnouncement({ ...OK, ...over });
     assert.equal(d.state, state, name);
     assert.match(d.reason, reason, name);
+  }
+});
+
+test('decideLbAnnouncement: a VIP is offered while running, its table loaded and a backend in service', () => {
+  const vip = (v: string, over: Partial<LbGateVip> = {}): LbGateVip => ({ vip: v, running: true, tableLoaded: true, inService: 2, ...over });
+  const base: LbGateInput = { vips: [vip('198.18.7.2')], draining: false, drainStartedMs: null, drainSeconds: 5, nowMs: 100_000 };
+  const cases: [string, Partial<LbGateInput>, string, RegExp, string[]][] = [
+    ['healthy', {}, 'announced', /^healthy$/, ['198.18.7.2']],
+    ['table not loaded', { vips: [vip('198.18.7.2', { tableLoaded: false })] }, 'withdrawn', /table not loaded yet/, []],
+    ['no backend in service', { vips: [vip('198.18.7.2', { inService: 0 })] }, 'withdrawn', /no backend in service/, []],
+    ['service stopped', { vips: [vip('198.18.7.2', { running: false })] }, 'withdrawn', /not running/, []],
+    ['one of two VIPs serves', { vips: [vip('198.18.7.2', { inService: 0 }), vip('2001:db8::2')] }, 'announced', /held back 198\.18\.7\.2: no backend/, ['2001:db8::2']],
+    ['draining within the wait', { draining: true, drainStartedMs: 97_000 }, 'draining', /instance draining/, ['198.18.7.2']],
+    ['draining past the wait', { draining: true, drainStartedMs: 90_000 }, 'withdrawn', /drained/, []],
+    ['draining with no backend withdraws at once', { draining: true, drainStartedMs: 99_000, vips: [vip('198.18.7.2', { inService: 0 })] }, 'withdrawn', /no backend/, []],
+  ];
+  for (const [name, over, state, reason, addresses] of cases) {
+    const d = decideLbAnnouncement({ ...base, ...over });
+    assert.equal(d.state, state, name);
+    assert.match(d.reason, reason, name);
+    assert.deepEqual(d.addresses, addresses, name);
   }
 });

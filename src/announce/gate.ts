@@ -51,3 +51,57 @@ export function decideAnnouncement(i: GateInput): GateDecision {
   if (!i.caughtUp) return { state: 'announced', reason: `behind the control plane (applied ${i.appliedRevision} of ${i.controlPlaneRevision}); a shared cause does not withdraw` };
   return { state: 'announced', reason: 'healthy' };
 }
+
+/** One VIP of an LB instance as the LB gate sees it. */
+export interface LbGateVip {
+  /** The VIP address (announced as /32 or /128). */
+  readonly vip: string;
+  /** Its service runs (started, not stopped). */
+  readonly running: boolean;
+  /** A table is loaded in the data path (at least one successful apply). */
+  readonly tableLoaded: boolean;
+  /** Backends in that table (in service). */
+  readonly inService: number;
+}
+
+export interface LbGateInput {
+  readonly vips: readonly LbGateVip[];
+  readonly draining: boolean;
+  readonly drainStartedMs: number | null;
+  readonly drainSeconds: number;
+  readonly nowMs: number;
+}
+
+export interface LbGateDecision extends GateDecision {
+  /** The VIPs to offer (those that serve), sorted; empty when withdrawn. */
+  readonly addresses: readonly string[];
+  /** Why each VIP held back is held back (VIP -> reason). */
+  readonly held: ReadonlyMap<string, string>;
+}
+
+/**
+ * When an LB instance announces: each VIP while its service runs, its table is loaded and at
+ * least one backend is in it; the instance's drain announces with GRACEFUL_SHUTDOWN for
+ * drainSeconds, then withdraws. The LB's own evidence (its probes of the backends) decides;
+ * control-plane trouble does not (the LB keeps its last known backends, and readiness fails
+ * open when no agent is in sync: see lb/health.ts), which is the shared-cause guard for LBs.
+ */
+export function decideLbAnnouncement(i: LbGateInput): LbGateDecision {
+  const held = new Map<string, string>();
+  const serving: string[] = [];
+  for (const v of i.vips) {
+    if (!v.running) held.set(v.vip, 'not running');
+    else if (!v.tableLoaded) held.set(v.vip, 'table not loaded yet');
+    else if (v.inService === 0) held.set(v.vip, 'no backend in service');
+    else serving.push(v.vip);
+  }
+  serving.sort();
+  const heldText = [...held].map(([v, r]) => `${v}: ${r}`).join('; ');
+  if (serving.length === 0) return { state: 'withdrawn', reason: heldText || 'no VIP', addresses: [], held };
+  if (i.draining) {
+    const end = (i.drainStartedMs ?? i.nowMs) + i.drainSeconds * 1000;
+    if (i.nowMs >= end) return { state: 'withdrawn', reason: 'drained', addresses: [], held };
+    return { state: 'draining', reason: 'instance draining', addresses: serving, held };
+  }
+  return { state: 'announced', reason: held.size === 0 ? 'healthy' : `healthy; held back ${heldText}`, addresses: serving, held };
+}

@@ -19,7 +19,9 @@ export function validateAttributes(a: AnnounceAttributes): AnnounceAttributes {
   for (const c of a.communities) if (!isCommunity(c)) throw bad('communities', `"${c}" is not a community ASN:VALUE with both parts in 0..65535`);
   if (a.med !== null && (!Number.isInteger(a.med) || a.med < 0 || a.med > 0xffffffff)) throw bad('med', `${a.med} is not an integer in 0..4294967295`);
   if (!Number.isInteger(a.prepend) || a.prepend < 0 || a.prepend > MAX_PREPEND) throw bad('prepend', `${a.prepend} is not an integer in 0..${MAX_PREPEND}`);
-  return { gracefulShutdown: a.gracefulShutdown === true, communities: [...new Set(a.communities)].sort(), med: a.med, prepend: a.prepend };
+  const localPref = a.localPref ?? null;
+  if (localPref !== null && (!Number.isInteger(localPref) || localPref < 0 || localPref > 0xffffffff)) throw bad('localPref', `${localPref} is not an integer in 0..4294967295`);
+  return { gracefulShutdown: a.gracefulShutdown === true, communities: [...new Set(a.communities)].sort(), med: a.med, prepend: a.prepend, localPref };
 }
 
 /** Checks and canonicalizes an announcement (addresses canonical, sorted, unique). Throws WGF_ERR_VALIDATION. */
@@ -36,5 +38,6 @@ export function validateAnnouncement(a: Announcement): Announcement {
 
 export function sameAttributes(a: AnnounceAttributes | null, b: AnnounceAttributes | null): boolean {
   if (a === null || b === null) return a === b;
-  return a.gracefulShutdown === b.gracefulShutdown && a.med === b.med && a.prepend === b.prepend && a.communities.join() === b.communities.join();
+  return a.gracefulShutdown === b.gracefulShutdown && a.med === b.med && a.prepend === b.prepend && a.communities.join() === b.communities.join()
+    && (a.localPref ?? null) === (b.localPref ?? null);
 }

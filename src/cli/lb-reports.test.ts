@@ -61,3 +61,18 @@ describe('lb list rows and table', () => {
   });
   test('no reports', () => assert.equal(renderLbReportRows([]), 'no LB reports in this pool\n'));
 });
+
+test('lb list: an ANNOUNCED column only when an instance announces its VIP', () => {
+  const base = { pool: 'p', vip: '198.18.7.2', port: 51820, tableSize: 7, affinity: 'src-ip-port' as const, generation: 1, lastError: null, failOpen: false, backends: [], revision: 1 };
+  const at = new Date(1_000_000).toISOString();
+  const plain = renderLbReportRows(lbReportRows([{ ...base, instance: 'lb1', reportedAt: at }], 1_000_000));
+  assert.doesNotMatch(plain, /ANNOUNCED/);
+  const rows = lbReportRows([
+    { ...base, instance: 'lb1', reportedAt: at, announce: { kind: 'bgp', state: 'announced', reason: 'healthy', addresses: ['198.18.7.2'], since: at } },
+    { ...base, instance: 'lb2', reportedAt: at, announce: { kind: 'bgp', state: 'withdrawn', reason: '198.18.7.2: no backend in service', addresses: [], since: at } },
+  ], 1_000_000);
+  const text = renderLbReportRows(rows);
+  assert.match(text, /ANNOUNCED/);
+  assert.match(text, /lb1 +198\.18\.7\.2:51820 +7 src-ip-port +announced /);
+  assert.match(text, /lb2 .*withdrawn \(198\.18\.7\.2: no backend in service\)/);
+});

@@ -5,6 +5,7 @@
 import { ApiClient } from '../client/api-client.js';
 import type { LbReport } from '../protocol/types.js';
 import { renderTable } from './output.js';
+import { announcedText } from './node.js';
 
 /**
  * A report older than this is stale: its LB instance stopped reporting (gone, or cut off from
@@ -30,6 +31,8 @@ export interface LbReportRow {
   stale: boolean;
   failOpen: boolean;
   lastError: string | null;
+  /** The instance's BGP announcement of this VIP (node.ts announcedText), '-' when it announces nothing. */
+  announced: string;
 }
 
 const ageMs = (r: LbReport, nowMs: number): number => Math.max(0, nowMs - Date.parse(r.reportedAt));
@@ -40,7 +43,7 @@ export function lbReportRows(reports: readonly LbReport[], nowMs: number, staleM
     const age = ageMs(r, nowMs);
     const base = {
       pool: r.pool, instance: r.instance, vip: r.vip.includes(':') ? `[${r.vip}]:${r.port}` : `${r.vip}:${r.port}`, tableSize: r.tableSize, affinity: r.affinity,
-      ageS: Math.round(age / 1000), stale: age > staleMs, failOpen: r.failOpen, lastError: r.lastError,
+      ageS: Math.round(age / 1000), stale: age > staleMs, failOpen: r.failOpen, lastError: r.lastError, announced: announcedText(r.announce),
     };
     if (r.backends.length === 0) return [{ ...base, backend: null, state: null, inTable: null, slots: null, reason: null }];
     return r.backends.map((b) => ({ ...base, backend: b.name, state: b.state, inTable: b.inTable, slots: b.slots, reason: b.reason }));
@@ -56,6 +59,8 @@ export function renderLbReportRows(rows: readonly LbReportRow[]): string {
   if (rows.length === 0) return 'no LB reports in this pool\n';
   const table = renderTable(rows, [
     { header: 'INSTANCE', get: (r) => r.instance }, { header: 'VIP', get: (r) => r.vip }, { header: 'TABLE', get: (r) => `${r.tableSize} ${r.affinity}` },
+    // Only when an instance announces (lb run --announce bgp).
+    ...(rows.some((r) => r.announced !== '-') ? [{ header: 'ANNOUNCED', get: (r: LbReportRow) => r.announced }] : []),
     { header: 'BACKEND', get: (r) => r.backend },
     { header: 'STATE', get: (r) => r.state }, { header: 'IN TABLE', get: (r) => (r.inTable === null ? null : r.inTable ? 'yes' : 'no') },
     { header: 'SLOTS', get: (r) => r.slots }, { header: 'REPORTED', get: (r) => `${r.ageS}s ago${r.stale ? ' (stale)' : ''}` },

@@ -24,8 +24,13 @@ import { allLbReports, lbReportRows, renderLbReportRows } from './lb-reports.js'
 import { collect, registerLbKeepalivedCommand } from './lb-keepalived.js';
 import { emit, renderTable } from './output.js';
 import { parseListen } from './server.js';
+import { bgpSpeakerOptions, setUpBirdSpeaker, type BgpSpeakerFlags } from './announce-bgp.js';
+import { announcedText } from './node.js';
+import { LbAnnounce } from '../lb/announce.js';
+import { registerAnnounceMetrics } from '../announce/metrics.js';
+import type { AnnounceReport } from '../protocol/announce.js';
 
-interface RunFlags extends ApiFlags {
+interface RunFlags extends ApiFlags, BgpSpeakerFlags {
   pool: string[]; vip: string[]; instance: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; reportIntervalMs: number;
   drainTimeoutMs: number; dampingPenalty?: number; dampingSuppressAbove?: number; dampingReuseBelow?: number; dampingHalfLifeMs?: number;
@@ -118,7 +123,7 @@ function renderLbStatus(s: LbServiceStatus): string {
 
 export function registerLbCommands(program: Command): void {
   const lb = program.command('lb').description('L4 load balancer: VIPs in front of pools (Maglev + nftables + health checks)');
-  lb.command('run').description('run the load balancer of one or more VIPs, one per --pool/--vip pair (root, in the namespace that owns the VIPs); affinity and table size follow each pool (pool update --lb-affinity/--lb-table-size), weights the nodes (node update --weight)')
+  bgpSpeakerOptions(lb.command('run'), 'its VIPs (each while its table is loaded with a backend in service; drain: lb drain)').description('run the load balancer of one or more VIPs, one per --pool/--vip pair (root, in the namespace that owns the VIPs); affinity and table size follow each pool (pool update --lb-affinity/--lb-table-size), weights the nodes (node update --weight)')
     .option('--server <url[,url...]>', SERVER_HELP)
     .option('--token-file <file>', 'API token file, operator or admin (reads nodes, manages the probe peers, reports the state)')
     .option('--ca-file <file>', CA_FILE_HELP)
@@ -154,6 +159,8 @@ export function registerLbCommands(program: Command): void {
       if (f.reportIntervalMs < 100) throw new FabricError('WGF_ERR_VALIDATION', `--report-interval-ms must be at least 100, got ${f.reportIntervalMs}`);
       const { health, drainTimeoutMs } = lbRunSettings(f);
       const listen = f.listen ? parseListen(f.listen) : undefined;
+      let announce: LbAnnounce | undefined;
+      const speaker = await setUpBirdSpeaker(f, [], () => announce?.watchdogFired());
       const api = apiClient(f, process.env, { onFailover: (e) => jsonLog('warn', 'control plane replica failed; trying the next', { ...e }) });
       const metrics = new LbMetrics({ instance: f.instance });
       const paths: ChosenDataPath[] = [];
@@ -173,21 +180,33 @@ export function registerLbCommands(program: Command): void {
           // Every line names its pool and VIP: one process may serve several.
           log: (level, msg, fields) => jsonLog(level, msg, { pool, vip: formatIpPort(vip, port), ...fields }),
           ...(f.keyFile ? { keyFile: f.keyFile } : {}),
+          ...(speaker ? { announceReport: (v: string) => announce!.reportFor(v) } : {}),
         }, metrics.hooksFor(pool, vip, port));
         metrics.attach(service);
         return service;
       }));
-      const http = listen ? await startLbHttp(group, metrics, listen.host, listen.port) : null;
+      if (speaker) {
+        announce = new LbAnnounce({
+          announcer: speaker.announcer, members: group.members, intervalMs: Math.max(20, f.announceInterval), onBeat: () => speaker.watchdog.beat(),
+          log: (level, msg, fields) => jsonLog(level, msg, { instance: f.instance, ...fields }),
+        });
+        registerAnnounceMetrics(metrics.registry, announce);
+      }
+      const http = listen ? await startLbHttp(group, metrics, listen.host, listen.port, () => announce) : null;
       try {
         await group.start(); // all or none: a failure stops the ones started
       } catch (e) {
         http?.close();
         throw e;
       }
+      announce?.start();
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
+      // A clean stop withdraws at once (nobody checks the VIPs any more), then the watchdog is told.
+      await announce?.stop(true);
+      speaker?.watchdog.stop();
       // The nft tables stay: established flows keep working while the LB is restarted.
       await group.stop();
       http?.close();
@@ -206,7 +225,22 @@ export function registerLbCommands(program: Command): void {
       }
       // An LB from before /status/all (404) serves one VIP at /status.
       const all = (await lbGet(base, '/status/all', async () => [await lbGet(base, '/status')])) as LbServiceStatus[];
-      emit(!!f.json, all, () => all.map(renderLbStatus).join('\n'));
+      // An LB without --announce (or from before it) answers 404: no ANNOUNCED line.
+      const ann = (await lbGet(base, '/announce', async () => null)) as AnnounceReport | null;
+      emit(!!f.json, all, () => (ann ? `announced: ${announcedText(ann)}${ann.addresses.length ? ` (${ann.addresses.join(', ')})` : ''}\n` : '') + all.map(renderLbStatus).join('\n'));
+    });
+  lb.command('drain').description("drain a running LB instance's BGP announcement (lb run --announce bgp): GRACEFUL_SHUTDOWN with the pool's communities for its anycast drain seconds, then withdrawn")
+    .requiredOption('--url <url>', 'the LB\'s --listen address, e.g. http://198.18.0.5:7090')
+    .option('--cancel', 'end the drain: the VIPs are announced again while they serve')
+    .option('--json', 'JSON output')
+    .action(async (f: { url: string; cancel?: boolean; json?: boolean }) => {
+      const base = f.url.replace(/\/+$/, '');
+      const res = await fetch(`${base}/announce/${f.cancel ? 'undrain' : 'drain'}`, { method: 'POST' }).catch((e: unknown) => {
+        throw new FabricError('WGF_ERR_UNAVAILABLE', `cannot reach the LB at ${base}: ${e instanceof Error ? e.message : String(e)}`);
+      });
+      if (!res.ok) throw fromErrorBody(await res.json().catch(() => null), res.status);
+      const r = (await res.json()) as AnnounceReport;
+      emit(!!f.json, r, () => `${f.cancel ? 'drain cancelled' : 'draining'}: announcement ${announcedText(r)}${r.addresses.length ? ` (${r.addresses.join(', ')})` : ''}\n`);
     });
   apiOptions(lb.command('list').description("every LB instance's last report of its backends, from the control plane (a stale report: that LB stopped reporting)"))
     .requiredOption('--pool <pool>', 'pool')

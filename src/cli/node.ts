@@ -7,8 +7,9 @@ import type { NodeUpdate } from '../protocol/api.js';
 import { apiClient, apiOptions, collectLabel, positiveInt, type ApiFlags } from './context.js';
 import { allLbReports, lbSummary } from './lb-reports.js';
 import { emit, renderFields, renderTable } from './output.js';
+import { NODE_POLICY_FLAG_HELP, nodePolicyFromFlags, type NodePolicyFlags } from './node-policy.js';
 
-interface NodeFlags extends ApiFlags { pool?: string; endpoint?: string; weight?: number; label?: Record<string, string>; out?: string; ifMatch?: number }
+interface NodeFlags extends ApiFlags, NodePolicyFlags { pool?: string; endpoint?: string; weight?: number; label?: Record<string, string>; out?: string; ifMatch?: number }
 
 const WEIGHT_HELP = 'share of new load-balanced flows relative to the pool\'s other nodes, 1..1000 (default 1)';
 
@@ -40,10 +41,12 @@ export function announcedText(a: AnnounceReport | undefined): string {
   return a.state === 'announced' ? 'announced' : `${a.state} (${a.reason})`;
 }
 
+const hasPolicyFlag = (f: NodePolicyFlags): boolean => [f.bgpCommunity, f.bgpMed, f.bgpPrepend, f.bgpLocalPref].some((v) => v !== undefined);
+
 /** `node show` / `node update` output. */
 export function nodeFields(n: Node): [string, unknown][] {
   return [['pool', n.pool], ['name', n.name], ['admin state', n.adminState], ['weight', n.weight], ['endpoint', n.endpoint],
-    ['labels', n.labels], ['status', n.status ? JSON.stringify(n.status) : null], ['revision', n.revision]];
+    ['labels', n.labels], ['bgp policy', n.announcePolicy ? JSON.stringify(n.announcePolicy) : "pool's"], ['status', n.status ? JSON.stringify(n.status) : null], ['revision', n.revision]];
 }
 
 export function renderNodeRows(rows: readonly NodeRow[], revision: number): string {
@@ -94,16 +97,22 @@ export function registerNodeCommands(program: Command): void {
       });
       emit(!!f.json, n, () => `added node ${n.name} to pool ${n.pool}\n`);
     });
-  apiOptions(node.command('update <pool> <name>').description("change a node's endpoint, weight or labels (every load balancer of the pool follows a new weight)"))
+  const update = apiOptions(node.command('update <pool> <name>').description("change a node's endpoint, weight, labels or BGP policy (every load balancer of the pool follows a new weight; its agent a new policy)"))
     .option('--endpoint <host:port>', 'public endpoint of this backend')
     .option('--weight <n>', WEIGHT_HELP, positiveInt('--weight'))
     .option('--label <k=v>', 'label (repeatable; replaces all labels)', collectLabel)
-    .option('--if-match <revision>', 'only if the node is still at this revision', positiveInt('--if-match'))
+    .option('--if-match <revision>', 'only if the node is still at this revision', positiveInt('--if-match'));
+  for (const [flag, help] of NODE_POLICY_FLAG_HELP) update.option(flag, help);
+  update
     .action(async (pool: string, name: string, f: NodeFlags) => {
+      const api = apiClient(f);
+      // --bgp-* flags change fields of the node's policy: read it first (the update replaces the whole policy).
+      const policy = nodePolicyFromFlags(f.bgpPolicyClear ? undefined : (await (hasPolicyFlag(f) ? api.getNode(pool, name) : null))?.announcePolicy, f);
       const patch: NodeUpdate = {
         ...(f.endpoint !== undefined ? { endpoint: f.endpoint } : {}), ...(f.weight !== undefined ? { weight: f.weight } : {}), ...(f.label ? { labels: f.label } : {}),
+        ...(policy !== undefined ? { announcePolicy: policy } : {}),
       };
-      const n = await apiClient(f).updateNode(pool, name, patch, f.ifMatch !== undefined ? { ifMatch: f.ifMatch } : {});
+      const n = await api.updateNode(pool, name, patch, f.ifMatch !== undefined ? { ifMatch: f.ifMatch } : {});
       emit(!!f.json, n, () => renderFields(nodeFields(n)));
     });
   apiOptions(node.command('list').description('list nodes with their sync state'))

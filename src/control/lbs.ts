@@ -7,6 +7,7 @@ import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { readPool, readPoolChild, readPoolForChild } from './pools.js';
 import { decode, lbReportEntity, type LbReportRecord } from './records.js';
+import { announceReport } from './nodes.js';
 import * as V from './validate.js';
 
 /**
@@ -19,7 +20,7 @@ import * as V from './validate.js';
 const STATES: readonly LbBackendState[] = ['probing', 'up', 'down', 'suppressed', 'unknown'];
 
 /** Validates and normalises a report (the HTTP layer checked its shape; this holds for every caller). */
-export function lbReportFields(input: LbReportInput): Required<Omit<LbReportRecord, 'pool' | 'instance' | 'reportedAt'>> {
+export function lbReportFields(input: LbReportInput): Required<Omit<LbReportRecord, 'pool' | 'instance' | 'reportedAt' | 'announce'>> & Pick<LbReportRecord, 'announce'> {
   const tableSize = V.int('tableSize', input.tableSize, 1, MAX_LB_TABLE_SIZE);
   if (!LB_AFFINITIES.includes(input.affinity)) throw V.invalid('affinity', `must be one of ${LB_AFFINITIES.join(', ')}`);
   if (!Array.isArray(input.backends) || input.backends.length > MAX_LB_BACKENDS) {
@@ -41,6 +42,7 @@ export function lbReportFields(input: LbReportInput): Required<Omit<LbReportReco
     generation: V.int('generation', input.generation, 0, Number.MAX_SAFE_INTEGER),
     lastError: input.lastError === null ? null : V.text('lastError', input.lastError, MAX_LB_ERROR),
     failOpen: V.bool('failOpen', input.failOpen), backends,
+    ...(input.announce !== undefined ? { announce: announceReport('announce', input.announce) } : {}),
   };
 }
 

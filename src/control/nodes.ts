@@ -25,6 +25,7 @@ export async function createNode(ctx: Ctx, pool: string, input: NodeCreate, opts
   const adminState = input.adminState === undefined ? 'active' : V.adminState('adminState', input.adminState);
   const weight = input.weight === undefined ? DEFAULT_NODE_WEIGHT : V.weight('weight', input.weight);
   const labels = V.labels('labels', input.labels);
+  const announcePolicy = input.announcePolicy === undefined ? undefined : V.nodeAnnouncePolicy('announcePolicy', input.announcePolicy);
   const path = `pools/${pool}/nodes/${name}`;
   return commit(ctx, opts.actor, async () => {
     const p = await readPoolForChild(ctx, pool);
@@ -34,7 +35,7 @@ export async function createNode(ctx: Ctx, pool: string, input: NodeCreate, opts
       throw new FabricError('WGF_ERR_VALIDATION', `pool ${pool} has ${tableSize}-slot LB tables: no room for another node; raise the pool's lb.tableSize first`, { field: 'lb.tableSize', object: path });
     }
     const now = ctx.clock.now().toISOString();
-    const rec: NodeRecord = { pool, name, endpoint, adminState, weight, labels, createdAt: now, updatedAt: now };
+    const rec: NodeRecord = { pool, name, endpoint, adminState, weight, labels, ...(announcePolicy ? { announcePolicy } : {}), createdAt: now, updatedAt: now };
     return {
       compares: [{ key: K.poolKey(pool), modRevision: p.kv.modRevision }, { key: K.nodeKey(pool, name), modRevision: 0 }],
       ops: [{ type: 'put', key: K.nodeKey(pool, name), value: JSON.stringify(rec) }],
@@ -71,12 +72,18 @@ export async function updateNode(ctx: Ctx, pool: string, name: string, patch: No
   if (patch.adminState !== undefined) fields.adminState = V.adminState('adminState', patch.adminState);
   if (patch.weight !== undefined) fields.weight = V.weight('weight', patch.weight);
   if (patch.labels !== undefined) fields.labels = V.labels('labels', patch.labels);
+  // null (or an empty policy) clears the node's own policy: the pool's settings apply again.
+  const policy = patch.announcePolicy === undefined ? undefined : { value: patch.announcePolicy === null ? undefined : V.nodeAnnouncePolicy('announcePolicy', patch.announcePolicy) };
   const path = `pools/${pool}/nodes/${name}`;
   return commit(ctx, opts.actor, async () => {
     const p = await readPoolForChild(ctx, pool);
     const kv = await readNode(ctx, pool, name);
     checkIfMatch(kv, opts.ifMatch, path);
     const next: NodeRecord = { ...decode<NodeRecord>(kv), ...fields, updatedAt: ctx.clock.now().toISOString() };
+    if (policy) {
+      if (policy.value) next.announcePolicy = policy.value;
+      else delete next.announcePolicy;
+    }
     const status = statusEntity(await ctx.store.get(K.statusKey(pool, name)));
     return {
       compares: [{ key: K.poolKey(pool), modRevision: p.kv.modRevision }, { key: kv.key, modRevision: kv.modRevision }],
@@ -131,8 +138,8 @@ export async function putNodeStatus(ctx: Ctx, pool: string, name: string, input:
   });
 }
 
-/** The announcement part of a node report (the wire schema bounds it; the state is checked again here for direct callers). */
-function announceReport(field: string, a: AnnounceReport): AnnounceReport {
+/** The announcement part of a node or LB report (the wire schema bounds it; the state is checked again here for direct callers). */
+export function announceReport(field: string, a: AnnounceReport): AnnounceReport {
   if (!ANNOUNCE_STATES.includes(a.state)) throw V.invalid(`${field}.state`, `must be one of ${ANNOUNCE_STATES.join(', ')}`);
   return { kind: V.text(`${field}.kind`, a.kind, 16), state: a.state, reason: V.text(`${field}.reason`, a.reason, 256), addresses: [...a.addresses], since: V.time(`${field}.since`, a.since) ?? new Date(0).toISOString() };
 }

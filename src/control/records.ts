@@ -1,4 +1,4 @@
-import { anycastSettingsOf, type AnycastSettings } from '../protocol/announce.js';
+import { anycastSettingsOf, type AnycastSettings, type NodeAnnouncePolicy } from '../protocol/announce.js';
 import { FabricError } from '../protocol/errors.js';
 import { DEFAULT_LB_SETTINGS, DEFAULT_NODE_WEIGHT, lbSettingsOf } from '../protocol/lb-settings.js';
 import type { AdminState, AuditEntry, LbReport, LbSettings, Node, NodeStatus, Peer, Pool, TokenInfo } from '../protocol/types.js';
@@ -45,6 +45,8 @@ export interface NodeRecord {
   /** Absent in nodes stored before weights existed: read as DEFAULT_NODE_WEIGHT. */
   weight?: number;
   labels: Record<string, string>;
+  /** The node's own BGP policy; absent: the pool's anycast settings. */
+  announcePolicy?: NodeAnnouncePolicy;
   createdAt: string;
   updatedAt: string;
 }
@@ -130,7 +132,7 @@ export { lbSettingsOf };
 export function nodeEntity(r: NodeRecord, revision: number, status: NodeStatus | null): Node {
   return {
     pool: r.pool, name: r.name, endpoint: r.endpoint, adminState: r.adminState, weight: r.weight ?? DEFAULT_NODE_WEIGHT, labels: { ...r.labels }, status,
-    revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    ...(r.announcePolicy ? { announcePolicy: { ...r.announcePolicy } } : {}), revision, createdAt: r.createdAt, updatedAt: r.updatedAt,
   };
 }
 
@@ -173,7 +175,7 @@ export function lbReportEntity(r: LbReportRecord, revision: number): LbReport {
     generation: r.generation, lastError: r.lastError,
     failOpen: r.failOpen,
     backends: r.backends.map((b) => ({ name: b.name, state: b.state, reason: b.reason, inTable: b.inTable, slots: b.slots })),
-    reportedAt: r.reportedAt, revision,
+    ...(r.announce ? { announce: r.announce } : {}), reportedAt: r.reportedAt, revision,
   };
 }
 

@@ -1,4 +1,4 @@
-import { MAX_ANNOUNCE_COMMUNITIES, MAX_ANYCAST_ADDRESSES, MAX_DRAIN_SECONDS, type AnycastSettings } from '../protocol/announce.js';
+import { MAX_ANNOUNCE_COMMUNITIES, MAX_ANYCAST_ADDRESSES, MAX_DRAIN_SECONDS, MAX_LOCAL_PREF, type AnycastSettings, type NodeAnnouncePolicy } from '../protocol/announce.js';
 import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, MAX_ALLOWED_IPS, MAX_DNS, MAX_LABELS, NAME_PATTERN } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import { isValidTableSize, LB_AFFINITIES, MAX_LB_TABLE_SIZE, MAX_NODE_WEIGHT, MIN_LB_TABLE_SIZE, MIN_NODE_WEIGHT } from '../protocol/lb-settings.js';
@@ -227,4 +227,27 @@ export function anycastSettings(field: string, v: unknown, base: AnycastSettings
     addresses: addrs, drainSeconds: (drainSeconds as number | undefined) ?? base.drainSeconds, communities: comms,
     med: med === undefined ? base.med : (med as number | null), prepend: (prepend as number | undefined) ?? base.prepend,
   };
+}
+
+/**
+ * A node's BGP policy (Node.announcePolicy): each field optional, overriding the pool's anycast
+ * settings; communities "ASN:VALUE", MED and local preference 0..2^32-1 or null, prepends 0..16.
+ * Errors name `<field>.<key>`. An empty policy is returned as undefined (the pool's settings).
+ */
+export function nodeAnnouncePolicy(field: string, v: unknown): NodeAnnouncePolicy | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(field, 'must be an object with communities, med, prepend and/or localPref');
+  const { communities, med, prepend, localPref, ...rest } = v as Partial<Record<keyof NodeAnnouncePolicy, unknown>>;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw invalid(field, `has an unknown field ${JSON.stringify(extra)}`);
+  // Communities, MED and prepend are checked exactly as the pool's are.
+  const pool = anycastSettings(field, { ...(communities !== undefined ? { communities } : {}), ...(med !== undefined ? { med } : {}), ...(prepend !== undefined ? { prepend } : {}) },
+    { addresses: [], drainSeconds: 0, communities: [], med: null, prepend: 0 });
+  if (localPref !== undefined && localPref !== null && !(Number.isInteger(localPref) && (localPref as number) >= 0 && (localPref as number) <= MAX_LOCAL_PREF)) {
+    throw invalid(`${field}.localPref`, `must be null or an integer in 0..${MAX_LOCAL_PREF}`);
+  }
+  const out: NodeAnnouncePolicy = {
+    ...(communities !== undefined ? { communities: pool.communities } : {}), ...(med !== undefined ? { med: pool.med } : {}),
+    ...(prepend !== undefined ? { prepend: pool.prepend } : {}), ...(localPref !== undefined && localPref !== null ? { localPref: localPref as number } : {}),
+  };
+  return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -92,9 +92,14 @@ export async function addAnycastRouter(plan: LabPlan & { anycast: LabAnycast }, 
   await run('sysctl', ['-q', '-w', 'net.ipv4.fib_multipath_hash_policy=1'], { netns: a.routerNetns });
   const conf = renderRouterConfig(a.routerAddress, plan.backends.map((b) => ({ name: b.name, address: b.address })));
   await startBird(a.routerNetns, dir, 'router', conf, h.spawn);
+  startNexthopMirror(dir, a.routerNetns, `${a.address}/32`, a.routerVethNs, h.spawn);
+}
+
+/** Mirrors the router's bird route for `prefix` (table 200) into the resilient nexthop group (see the file comment). */
+export function startNexthopMirror(dir: string, netns: string, prefix: string, dev: string, spawn: AnycastHooks['spawn']): void {
   const script = join(dir, 'anycast-mirror.sh');
   writeFileSync(script, mirrorScript(), { mode: 0o755 });
-  h.spawn('anycast nexthop mirror', ['bash', script, a.routerNetns, `${a.address}/32`, a.routerVethNs, String(ANYCAST_NEXTHOP_GROUP)], join(dir, 'anycast-mirror.log'));
+  spawn('anycast nexthop mirror', ['bash', script, netns, prefix, dev, String(ANYCAST_NEXTHOP_GROUP)], join(dir, 'anycast-mirror.log'));
 }
 
 /** A backend's share: the anycast address on lo, the route back to the clients, its bird. */

@@ -16,6 +16,7 @@ import type { LbServiceStatus } from '../lb/service.js';
 import { planLab, type LabHost, type LabLbTier, type LabPlan } from './plan.js';
 import { labsRoot, saveState, teardown, type LabState } from './state.js';
 import { makeLabTls } from './tls.js';
+import { addLbBgpRouter, addLbSpeaker, lbAnnounceArgs, lbNamesOf, vipNextHops } from './anycast-lb.js';
 import { addAnycastBackend, addAnycastRouter, anycastAgentArgs, anycastNextHops, withAnycast, type AnycastHooks } from './anycast.js';
 import { startControlPlanes, type LabSteps } from './control-planes.js';
 import { planControlPlanes, serverUrlsFor } from './plan-cp.js';
@@ -56,6 +57,8 @@ export interface LabOptions {
   readonly anycast?: boolean;
   /** Drain wait of the pool's anycast settings (default 5 s in the lab). */
   readonly anycastDrainSeconds?: number;
+  /** With `lb`: 'bgp' makes the LB instances announce the VIP to a bird router (anycast-lb.ts); implied by anycast + lb. */
+  readonly lbAnnounce?: 'bgp';
 }
 
 /** A running lab: its layout, an admin API client and the client peers it made. */
@@ -161,7 +164,7 @@ async function addLbTier(state: LabState, tier: LabLbTier): Promise<void> {
     await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: r.netns });
     // Hash on the 5-tuple (policy 1), as routers in front of LB tiers do, so flows of one client host spread too.
     await run('sysctl', ['-q', '-w', 'net.ipv4.fib_multipath_hash_policy=1'], { netns: r.netns });
-    await setVipRoute(state.plan, tier.instances.map((i) => i.name));
+    if (!tier.announce) await setVipRoute(state.plan, tier.instances.map((i) => i.name));
   }
 }
 
@@ -210,7 +213,7 @@ export function startLb(lab: Pick<Lab, 'state' | 'plan'>, index = 0, extraArgs: 
     process.execPath, BIN, 'lb', 'run', '--server', serverUrlsFor(lab.plan, index), '--token-file', join(lab.state.dir, 'admin.token'),
     '--pool', lab.plan.pool.name, '--vip', `${tier.vip}:${lab.plan.pool.listenPort}`, '--instance', lb.instance,
     '--return-path', tier.returnPath, '--key-file', join(lab.state.dir, `${lb.name}.key`), '--listen', lb.listen, '--ready-max-age-ms', '5000',
-    ...extraArgs,
+    ...(tier.announce ? lbAnnounceArgs(lab.state.dir, lb) : []), ...extraArgs,
   ], join(lab.state.dir, `${lb.name}.log`), lb.netns);
 }
 
@@ -296,16 +299,20 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
   const log = opts.log ?? (() => {});
   if (opts.dns && opts.lb) throw new FabricError('WGF_ERR_VALIDATION', 'lab up --dns does not combine with --lb yet: the DNS lab publishes backends, not LB VIPs');
   const octet = await pickOctet();
-  const lbInstances = opts.lbInstances ?? 1;
+  const lbBgp = opts.lb && (opts.anycast || opts.lbAnnounce === 'bgp');
+  // BGP needs the routed tier (a router in front): two instances at least.
+  const lbInstances = lbBgp ? Math.max(2, opts.lbInstances ?? 2) : opts.lbInstances ?? 1;
   let lbPlan: { clientOctet: number; instances: number; transitOctet?: number } | undefined;
   if (opts.lb) {
     const clientOctet = await pickOctet([octet]);
     lbPlan = { clientOctet, instances: lbInstances, ...(lbInstances > 1 ? { transitOctet: await pickOctet([octet, clientOctet]) } : {}) };
   }
   const scheme = opts.tls === false ? 'http' : 'https';
-  const planned = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan, scheme);
-  if (opts.anycast && opts.lb) throw new FabricError('WGF_ERR_VALIDATION', '--anycast with --lb is not built yet: use one of them', { field: 'anycast' });
-  const lab0: LabPlan = opts.anycast ? withAnycast(planned, await pickOctet([octet])) : planned;
+  const planned0 = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan, scheme);
+  if (opts.lbAnnounce && !opts.lb) throw new FabricError('WGF_ERR_VALIDATION', '--announce bgp is for the LB tier: add --lb', { field: 'announce' });
+  const planned: LabPlan = lbBgp && planned0.lb ? { ...planned0, lb: { ...planned0.lb, announce: 'bgp' } } : planned0;
+  // With --lb the LB instances announce (anycast-lb.ts); without it every backend does (anycast.ts).
+  const lab0: LabPlan = opts.anycast && !opts.lb ? withAnycast(planned, await pickOctet([octet])) : planned;
   if (opts.store !== 'etcd' && (opts.controlPlanes ?? 1) !== 1) {
     throw new FabricError('WGF_ERR_VALIDATION', '--control-planes above 1 needs --store etcd (replicas share one etcd cluster; SQLite is one file)', { field: 'controlPlanes' });
   }
@@ -331,6 +338,11 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       await addLbTier(state, plan.lb);
       for (const i of plan.lb.instances) log(`lab ${plan.tag}: load balancer ${i.name} ${i.netns} ${i.address}, front ${i.frontAddress}`);
       if (plan.lb.router) log(`lab ${plan.tag}: ECMP router ${plan.lb.router.netns} ${plan.lb.gateway}, transit ${plan.lb.router.transitSubnet}`);
+      if (plan.lb.announce) {
+        await addLbBgpRouter(plan.lb, dir, hooks.spawn);
+        for (const i of plan.lb.instances) await addLbSpeaker(plan.lb, dir, i, hooks.spawn);
+        log(`lab ${plan.tag}: BGP router ${plan.lb.router!.netns} (bird2, BFD, ECMP); every LB instance announces ${plan.lb.vip} (lb run --announce bgp)`);
+      }
       log(`lab ${plan.tag}: client bridge ${plan.lb.clientBridge} ${plan.lb.clientSubnet}, VIP ${plan.lb.vip}, return path ${plan.lb.returnPath}`);
     }
     if (opts.tls !== false) {
@@ -345,6 +357,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       name: plan.pool.name, ipv4Prefix: plan.pool.ipv4Prefix, ipv6Prefix: plan.pool.ipv6Prefix, listenPort: plan.pool.listenPort,
       endpoint: `${opts.dns ? LAB_DNS_NAME : plan.lb ? plan.lb.vip : plan.anycast ? plan.anycast.address : first.address}:${plan.pool.listenPort}`, persistentKeepalive: 0,
       ...(plan.anycast ? { anycast: { addresses: [plan.anycast.address], drainSeconds: opts.anycastDrainSeconds ?? 5 } } : {}),
+      ...(plan.lb?.announce ? { anycast: { drainSeconds: opts.anycastDrainSeconds ?? 5 } } : {}), // the LB instances' drain wait
     });
     log(`lab ${plan.tag}: control plane ${serverUrlsFor(plan)}, pool ${pool.name} (${pool.publicKey})`);
     const lab: Lab = { state, plan, api, pool, clientPeers: [] };
@@ -385,6 +398,11 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
         return s !== null && s.backends.length === plan.backends.length && s.backends.every((b) => b.inTable);
       }, 60_000);
       log(`lab ${plan.tag}: every backend is in ${lb.name}'s table`);
+    }
+    if (plan.lb?.announce) {
+      const tier = plan.lb;
+      await waitFor('the router to hold every LB instance as a next hop of the VIP', async () => (await vipNextHops(tier)).length === tier.instances.length, 60_000);
+      log(`lab ${plan.tag}: the router holds ${tier.vip} via ${lbNamesOf(tier, await vipNextHops(tier)).join(', ')}`);
     }
     if (plan.anycast) {
       const p = { ...plan, anycast: plan.anycast };

@@ -47,6 +47,8 @@ export interface LabLbTier {
   readonly instances: readonly LabLb[];
   /** Present with two or more instances. */
   readonly router?: LabRouter;
+  /** 'bgp' (`lab up --anycast --lb`): the instances announce the VIP to the router's bird (anycast-lb.ts) instead of static ECMP. */
+  readonly announce?: 'bgp';
 }
 
 /** One LB instance: a namespace with a leg on the backend bridge and one towards the clients. */

@@ -168,3 +168,19 @@ describe('LB HTTP', () => {
     }
   });
 });
+
+test('lbHttpAnswer: /announce routes drain and undrain the instance; 404 without --announce', async () => {
+  const calls: boolean[] = [];
+  const announce = { report: () => ({ kind: 'bgp', state: 'announced' as const, reason: 'healthy', addresses: ['198.18.7.2'], since: new Date(0).toISOString() }), drain: (on: boolean) => void calls.push(on) };
+  const group = { status: () => [], healthy: true, notRunning: () => [] };
+  const metrics = new LbMetrics({ instance: 'i' });
+  assert.equal((await lbHttpAnswer(group, metrics, 'GET', '/announce', announce)).code, 200);
+  assert.equal((await lbHttpAnswer(group, metrics, 'POST', '/announce/drain', announce)).code, 200);
+  assert.equal((await lbHttpAnswer(group, metrics, 'POST', '/announce/undrain', announce)).code, 200);
+  assert.deepEqual(calls, [true, false]);
+  assert.equal((await lbHttpAnswer(group, metrics, 'GET', '/announce/drain', announce)).code, 405);
+  const none = await lbHttpAnswer(group, metrics, 'POST', '/announce/drain');
+  assert.equal(none.code, 404);
+  assert.equal(JSON.parse(none.body).error.code, 'WGF_ERR_NOT_FOUND');
+  assert.equal((await lbHttpAnswer(group, metrics, 'POST', '/status')).code, 405);
+});

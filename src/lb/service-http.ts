@@ -5,6 +5,7 @@
  * - GET /status/all: the array of every VIP's LbServiceStatus, in `--pool/--vip` order.
  * - GET /metrics: one Prometheus exposition for every VIP, series labelled by pool and vip.
  * - GET /healthz: 200 while every service runs, 503 otherwise (keepalived's track script).
+ * - /announce, /announce/drain, /announce/undrain: the BGP announcement (announce-http.ts).
  * Errors are FabricError bodies (fromErrorBody reads them). The registry is the process's own
  * (never prom-client's global one).
  */
@@ -14,6 +15,8 @@ import { FabricError } from '../protocol/errors.js';
 import { formatIpPort, parseIpPort } from './addr.js';
 import { vipOf, type LbGroup } from './group.js';
 import type { LbService, LbServiceHooks, LbServiceStatus } from './service.js';
+import type { LbAnnounce } from './announce.js';
+import { announceHttpAnswer } from './announce-http.js';
 
 type Backend = LbServiceStatus['backends'][number];
 
@@ -144,14 +147,16 @@ function statusOf(group: Pick<LbGroup, 'status'>, vipParam: string | null): LbHt
  * The answer to one request (`url` as in the request line), without a socket: the routes of
  * the file header. Unknown paths 404, other methods than GET 405.
  */
-export async function lbHttpAnswer(group: Pick<LbGroup, 'status' | 'healthy' | 'notRunning'>, metrics: LbMetrics, method: string, url: string): Promise<LbHttpResponse> {
-  if (method !== 'GET') return { code: 405, type: 'text/plain', body: 'method not allowed\n' };
+export async function lbHttpAnswer(group: Pick<LbGroup, 'status' | 'healthy' | 'notRunning'>, metrics: LbMetrics, method: string, url: string, announce?: Pick<LbAnnounce, 'report' | 'drain'>): Promise<LbHttpResponse> {
   let u: URL;
   try {
     u = new URL(url, 'http://lb.invalid');
   } catch {
     return { code: 400, type: 'text/plain', body: 'bad request target\n' };
   }
+  const announced = announceHttpAnswer(announce, method, u.pathname); // /announce routes (announce-http.ts)
+  if (announced) return announced;
+  if (method !== 'GET') return { code: 405, type: 'text/plain', body: 'method not allowed\n' };
   switch (u.pathname) {
     case '/status':
       return statusOf(group, u.searchParams.get('vip'));
@@ -173,9 +178,9 @@ export async function lbHttpAnswer(group: Pick<LbGroup, 'status' | 'healthy' | '
 }
 
 /** Serves lbHttpAnswer on host:port; resolves once listening. */
-export async function startLbHttp(group: Pick<LbGroup, 'status' | 'healthy' | 'notRunning'>, metrics: LbMetrics, host: string, port: number): Promise<Server> {
+export async function startLbHttp(group: Pick<LbGroup, 'status' | 'healthy' | 'notRunning'>, metrics: LbMetrics, host: string, port: number, announce?: () => Pick<LbAnnounce, 'report' | 'drain'> | undefined): Promise<Server> {
   const server = createServer((req, res) => {
-    void lbHttpAnswer(group, metrics, req.method ?? 'GET', req.url ?? '/')
+    void lbHttpAnswer(group, metrics, req.method ?? 'GET', req.url ?? '/', announce?.())
       .catch((e: unknown): LbHttpResponse => ({ code: 500, type: 'text/plain', body: `${String(e)}\n` }))
       .then((a) => {
         res.writeHead(a.code, { 'content-type': a.type });

@@ -26,6 +26,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ApiClient } from '../client/api-client.js';
+import type { AnnounceReport } from '../protocol/announce.js';
 import { FabricError, isFabricError } from '../protocol/errors.js';
 import { formatIp, parseNet, serverAddress } from '../protocol/ipam.js';
 import { DEFAULT_LB_SETTINGS, DEFAULT_NODE_WEIGHT, lbSettingsOf, sameLbSettings } from '../protocol/lb-settings.js';
@@ -78,6 +79,8 @@ export interface LbServiceOptions {
   readonly drainTimeoutMs?: number;
   /** Replaces the WireGuard prober (tests). */
   readonly prober?: Prober;
+  /** This VIP's BGP announcement for the status reports (lb run --announce bgp). */
+  readonly announceReport?: (vip: string) => AnnounceReport;
   readonly log?: LbLog;
 }
 
@@ -187,6 +190,8 @@ export class LbService {
   private readonly reporter: StatusReporter;
   /** Pool LB settings the controller refused (logged once, not on every poll). */
   private badSettings: LbSettings | undefined;
+  /** The pool as last read (its anycast settings drive the instance's BGP drain policy). */
+  private poolSeen: Pool | undefined;
 
   constructor(private readonly o: LbServiceOptions, private readonly hooks: LbServiceHooks = {}) {
     this.family = parseIp(o.vip, 'vip').family;
@@ -201,7 +206,7 @@ export class LbService {
     });
     this.reporter = new StatusReporter({
       send: (report) => this.o.api.putLbStatus(this.o.pool, this.o.instance, report),
-      snapshot: () => lbReportInput(this.status()),
+      snapshot: () => ({ ...lbReportInput(this.status()), ...(o.announceReport ? { announce: o.announceReport(o.vip) } : {}) }),
       intervalMs: o.reportMs ?? 2000,
       log: this.log,
     });
@@ -214,6 +219,7 @@ export class LbService {
    */
   async start(): Promise<void> {
     const pool = await this.o.api.getPool(this.o.pool);
+    this.poolSeen = pool;
     this.controller.setSettings(lbSettingsOf(pool));
     const target = serverTunnelIp(pool, this.family);
     if (!target) throw new FabricError('WGF_ERR_VALIDATION', `pool ${pool.name} has no IPv${this.family} prefix for the VIP's family`, { field: 'vip' });
@@ -247,6 +253,11 @@ export class LbService {
       this.pollTimer = setTimeout(() => void this.poll().finally(loop), this.o.pollMs ?? 500);
     };
     loop();
+  }
+
+  /** The pool as last read from the control plane (undefined before start). */
+  get pool(): Pool | undefined {
+    return this.poolSeen;
   }
 
   /** True from the end of a successful start() until stop() (what /healthz answers). */
@@ -351,6 +362,7 @@ export class LbService {
       this.log('warn', 'reading the pool or its nodes failed; keeping the last known settings and set', { error: e instanceof Error ? e.message : String(e) });
       return;
     }
+    this.poolSeen = pool;
     this.followSettings(lbSettingsOf(pool));
     const targets = targetsFromNodes(nodes, this.family, Date.now(), this.o.readyMaxAgeMs ?? 15_000);
     this.nodes.clear();

@@ -60,3 +60,26 @@ export function anycastSettingsOf(pool: { readonly anycast?: Partial<AnycastSett
     communities: [...(a.communities ?? [])], med: a.med ?? null, prepend: a.prepend ?? 0,
   };
 }
+
+/**
+ * A node's own BGP policy (Node.announcePolicy), overriding its pool's anycast settings field by
+ * field: a field set here replaces the pool's (communities replace, they do not add up); a field
+ * left out follows the pool. localPref is a hint for the node's site: sent as LOCAL_PREF on iBGP
+ * sessions (eBGP drops it, RFC 4271), so a site's route reflectors prefer or avoid this node.
+ */
+export interface NodeAnnouncePolicy {
+  readonly communities?: string[];
+  readonly med?: number | null;
+  readonly prepend?: number;
+  readonly localPref?: number | null;
+}
+
+export const MAX_LOCAL_PREF = 4294967295;
+
+/** What a node offers with its routes: the pool's settings with the node's policy over them. Pure. */
+export function effectiveAnnouncePolicy(pool: AnycastSettings, node: NodeAnnouncePolicy | undefined): { communities: string[]; med: number | null; prepend: number; localPref: number | null } {
+  return {
+    communities: [...(node?.communities ?? pool.communities)], med: node?.med !== undefined ? node.med : pool.med,
+    prepend: node?.prepend ?? pool.prepend, localPref: node?.localPref ?? null,
+  };
+}

@@ -88,6 +88,14 @@ export const AnnounceReportSchema = Type.Object({
   reason: Type.String({ maxLength: 256 }), addresses: Type.Array(Type.String({ maxLength: 45 }), { maxItems: MAX_ANYCAST_ADDRESSES }), since: Time,
 }, strict);
 
+/** Wire schema: NodeAnnouncePolicy (a node's BGP policy over its pool's anycast settings). */
+export const NodeAnnouncePolicySchema = Type.Object({
+  communities: Type.Optional(Type.Array(Type.String({ maxLength: 11 }), { maxItems: MAX_ANNOUNCE_COMMUNITIES })),
+  med: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 4294967295 }))),
+  prepend: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
+  localPref: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 4294967295 }))),
+}, strict);
+
 /** Wire schema: Pool. */
 export const PoolSchema = Type.Object({
   ...meta, name: Name, description: Type.String({ maxLength: 256 }), publicKey: KeyText, listenPort: Port,
@@ -105,7 +113,7 @@ export const NodeStatusSchema = Type.Object({
 /** Wire schema: Node. */
 export const NodeSchema = Type.Object({
   ...meta, pool: Name, name: Name, endpoint: Nullable(Endpoint), adminState: AdminStateSchema, weight: Weight, labels: Labels,
-  status: Nullable(NodeStatusSchema),
+  status: Nullable(NodeStatusSchema), announcePolicy: Type.Optional(NodeAnnouncePolicySchema),
 }, strict);
 
 /** Wire schema: Peer. */
@@ -149,6 +157,7 @@ const lbReportFields = {
   tableSize: Type.Integer({ minimum: 1, maximum: MAX_LB_TABLE_SIZE }), affinity: LbAffinitySchema, generation: Type.Integer({ minimum: 0 }),
   lastError: Nullable(Type.String({ maxLength: MAX_LB_ERROR })), failOpen: Type.Boolean(),
   backends: Type.Array(LbBackendReportSchema, { maxItems: MAX_LB_BACKENDS }),
+  announce: Type.Optional(AnnounceReportSchema),
 };
 /** Wire schema: LbReport. */
 export const LbReportSchema = Type.Object({ pool: Name, instance: Name, ...lbReportFields, reportedAt: Time, revision: Revision }, strict);
@@ -229,13 +238,13 @@ export const PoolUpdateSchema = Type.Object({
 /** Wire schema: NodeCreate. */
 export const NodeCreateSchema = Type.Object({
   name: Name, endpoint: Type.Optional(Nullable(Endpoint)), adminState: Type.Optional(AdminStateSchema), weight: Type.Optional(Weight),
-  labels: Type.Optional(Labels),
+  labels: Type.Optional(Labels), announcePolicy: Type.Optional(NodeAnnouncePolicySchema),
 }, strict);
 
 /** Wire schema: NodeUpdate. */
 export const NodeUpdateSchema = Type.Object({
   endpoint: Type.Optional(Nullable(Endpoint)), adminState: Type.Optional(AdminStateSchema), weight: Type.Optional(Weight),
-  labels: Type.Optional(Labels),
+  labels: Type.Optional(Labels), announcePolicy: Type.Optional(Nullable(NodeAnnouncePolicySchema)),
 }, strict);
 
 /** What an agent reports; the server stamps `reportedAt` itself. */

@@ -1,4 +1,4 @@
-import type { AnnounceReport, AnycastSettings } from './announce.js';
+import type { AnnounceReport, AnycastSettings, NodeAnnouncePolicy } from './announce.js';
 import type { PeerSession } from './sessions.js';
 /**
  * The shared language of wgfabric: entities as the API returns them and the change
@@ -76,6 +76,8 @@ export interface Node extends Meta {
   readonly labels: Readonly<Record<string, string>>;
   /** What the node's agent last reported; null until it reports. */
   readonly status: NodeStatus | null;
+  /** The node's own BGP policy over its pool's anycast settings (absent: the pool's). */
+  readonly announcePolicy?: NodeAnnouncePolicy;
 }
 
 /** A backend's probe state as a load balancer reports it ('unknown': no health decision yet). */
@@ -114,6 +116,8 @@ export interface LbReport {
   /** Fail-open on readiness holds backends in the table (no backend's agent is in sync). */
   readonly failOpen: boolean;
   readonly backends: readonly LbBackendReport[];
+  /** The instance's BGP announcement of its VIPs (lb run --announce), absent when it announces nothing. */
+  readonly announce?: AnnounceReport;
   readonly reportedAt: string;
   /** Store revision of this report (its ETag). */
   readonly revision: number;
