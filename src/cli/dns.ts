@@ -11,11 +11,13 @@ import { DnsUpdater, type DnsLog } from '../dns/updater.js';
 import { DEFAULT_HEALTH_CONFIG, healthConfig } from '../lb/health.js';
 import { FabricError } from '../protocol/errors.js';
 import { apiClient, CA_FILE_HELP, positiveInt, type ApiFlags } from './context.js';
+import { dnsRegistry, startDnsMetrics } from '../dns/metrics.js';
+import { parseListen } from './server.js';
 
 interface DnsRunFlags extends ApiFlags {
   pool: string; zone: string; name: string; dnsServer: string; tsigKeyFile: string; ttl: number; source: string; probe: boolean;
   instance: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; resyncMs: number; probeIntervalMs: number; probeTimeoutMs: number;
-  failAfter: number; recoverAfter: number;
+  failAfter: number; recoverAfter: number; listen?: string;
 }
 
 const jsonLog: DnsLog = (level, msg, fields) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
@@ -42,6 +44,7 @@ export function registerDnsCommands(program: Command): void {
     .option('--probe-interval-ms <ms>', 'probe start interval per node', positiveInt('--probe-interval-ms'), DEFAULT_HEALTH_CONFIG.intervalMs)
     .option('--probe-timeout-ms <ms>', 'probe budget', positiveInt('--probe-timeout-ms'), DEFAULT_HEALTH_CONFIG.timeoutMs)
     .option('--fail-after <n>', 'consecutive failed probes that take a node out of the name', positiveInt('--fail-after'), DEFAULT_HEALTH_CONFIG.fall)
+    .option('--listen <host:port>', 'serve /metrics (updates sent, failures, records of the name) here')
     .option('--recover-after <n>', 'consecutive good probes that put it back', positiveInt('--recover-after'), DEFAULT_HEALTH_CONFIG.rise)
     .action(async (f: DnsRunFlags) => {
       const s = dnsRunSettings({ zone: f.zone, name: f.name, server: f.dnsServer, ttl: f.ttl, source: f.source });
@@ -49,10 +52,12 @@ export function registerDnsCommands(program: Command): void {
       for (const [flag, v] of [['--poll-ms', f.pollMs], ['--resync-ms', f.resyncMs], ['--ready-max-age-ms', f.readyMaxAgeMs]] as const) {
         if (v < 100) throw new FabricError('WGF_ERR_VALIDATION', `${flag} must be at least 100, got ${v}`, { field: flag });
       }
+      const listen = f.listen ? parseListen(f.listen) : undefined;
+      let updates = 0;
       const key = readTsigKeyFile(f.tsigKeyFile, (m) => jsonLog('warn', m));
       const announcer = new DnsAnnouncer({
         client: new DnsClient({ server: s.server, key }), zone: s.zone, name: s.name, ttl: s.ttl,
-        onUpdate: (plan, ms) => jsonLog('info', 'dns records updated', { name: s.name, add: plan.add, remove: plan.remove, ttl: s.ttl, ms: Math.round(ms) }),
+        onUpdate: (plan, ms) => (updates++, jsonLog('info', 'dns records updated', { name: s.name, add: plan.add, remove: plan.remove, ttl: s.ttl, ms: Math.round(ms) })),
       });
       jsonLog('info', 'dns target', { zone: s.zone, name: s.name, ttl: s.ttl, dnsServer: `${s.server.host}:${s.server.port}`, tsigKey: key.name });
       const updater = new DnsUpdater({
@@ -60,6 +65,9 @@ export function registerDnsCommands(program: Command): void {
         probe: f.probe, instance: f.instance, health, readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs, resyncMs: f.resyncMs, log: jsonLog,
         ...(f.keyFile ? { keyFile: f.keyFile } : {}),
       });
+      const http = listen
+        ? await startDnsMetrics(dnsRegistry({ name: s.name, updates: () => updates, failures: () => updater.stats.failures, records: () => updater.status().desired.length }), listen.host, listen.port)
+        : null;
       await updater.start();
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
@@ -67,5 +75,6 @@ export function registerDnsCommands(program: Command): void {
       });
       // The records stay as they are: the name keeps working while the updater restarts.
       await updater.stop();
+      http?.close();
     });
 }

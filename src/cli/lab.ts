@@ -8,7 +8,7 @@ import { positiveInt } from './context.js';
 import { collectNodeRows, renderNodeRows, type NodeRow } from './node.js';
 import { emit, renderTable } from './output.js';
 
-interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number; dns?: boolean; anycast?: boolean }
+interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number; dns?: boolean; anycast?: boolean; announce?: string }
 
 /** `wgfabric lab up|status|down`: the whole fabric on this host in network namespaces (root). */
 export function registerLabCommands(program: Command): void {
@@ -18,6 +18,7 @@ export function registerLabCommands(program: Command): void {
     .option('--clients <n>', 'client namespaces', positiveInt('--clients'), 2)
     .option('--reconcile-interval <s>', 'agent reconcile period', positiveInt('--reconcile-interval'), 30)
     .option('--anycast', 'a BGP router (bird2, BFD, ECMP) in front; every backend announces the anycast address while healthy (agent --announce bgp)')
+    .option('--announce <bgp>', 'with --lb: the LB instances announce the VIP over BGP to a bird2 router (BFD, ECMP) instead of static ECMP routes; implied by --anycast --lb')
     .option('--lb', 'put a load balancer (wgfabric lb run) in front of the backends; clients connect to its VIP')
     .option('--lb-instances <n>', 'LB instances with --lb; two or more sit behind an ECMP router namespace and SNAT replies', positiveInt('--lb-instances'), 1)
     .option('--store <sqlite|etcd>', 'sqlite: one control plane on SQLite; etcd: an etcd cluster (one namespace per member) and server replicas on it', 'sqlite')
@@ -29,6 +30,7 @@ export function registerLabCommands(program: Command): void {
     .action(async (f: LabFlags) => {
       const l = await labUp({
         backends: f.backends, clients: f.clients, base: f.base, reconcileInterval: f.reconcileInterval, lb: !!f.lb || f.lbInstances > 1, lbInstances: f.lbInstances, anycast: !!f.anycast,
+        ...(f.announce === undefined ? {} : f.announce === 'bgp' ? { lbAnnounce: 'bgp' as const } : fail(`--announce must be bgp, got "${f.announce}"`)),
         tls: f.tls, dns: !!f.dns, log: (s) => !f.json && console.log(s),
         ...(f.store === 'etcd' || f.store === 'sqlite' ? { store: f.store } : fail(`--store must be sqlite or etcd, got "${f.store}"`)),
         ...(f.controlPlanes !== undefined ? { controlPlanes: f.controlPlanes } : {}),

@@ -71,6 +71,8 @@ export class DnsUpdater {
   private keptLogged = false;
   private skippedLogged = '';
   private readonly log: DnsLog;
+  /** Syncs that reached the DNS server (each sends at most one update, only of a difference) and syncs that failed. */
+  readonly stats = { syncs: 0, failures: 0 };
 
   constructor(private readonly o: DnsUpdaterOptions) {
     this.log = o.log ?? (() => {});
@@ -185,10 +187,12 @@ export class DnsUpdater {
     this.keptLogged = false;
     try {
       await this.o.announcer.announce({ addresses: desired, attributes: NO_ATTRIBUTES }, 'in service');
+      this.stats.syncs++;
       if (this.lastError) this.log('info', 'dns server reachable again');
       this.lastError = null;
     } catch (e) {
       const m = msgOf(e);
+      this.stats.failures++;
       if (m !== this.lastError) this.log('error', 'dns sync failed; retrying', { error: m, code: isFabricError(e) ? e.code : undefined });
       this.lastError = m;
     }
