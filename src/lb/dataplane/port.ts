@@ -1,7 +1,7 @@
 /**
  * The LB data-path port (Tailscale's Reconfig shape): the controller hands it the desired table
  * of one VIP and never knows whether nftables or a BPF program forwards the packets. Two
- * implementations stand behind it, held to one contract suite (contract.ts):
+ * implementations stand behind it, held to one contract suite (test/integration/dataplane-contract.test.ts):
  * - nft (nft-writer.ts + ../conntrack.ts): jhash DNAT map, flows pinned by conntrack;
  * - bpf (bpf.ts): a tc program with the same Maglev table and the same jhash and seed, flows
  *   pinned by its own LRU flow table, WireGuard receiver-index steering and a guard.
