@@ -13,18 +13,24 @@
  *   unreplied, not established); it is there to switch tracking on, and costs one rule.
  * - vip: the real LB ruleset (renderRuleset + applyRuleset, M = 65537): the client sends to
  *   VIP:port and the LB DNATs each flow through the Maglev jhash map, with conntrack.
+ * - bpf: the BPF data path (src/lb/dataplane/bpf.ts, guard on) with the same table: the client
+ *   sends to VIP:port, the tc program rewrites and redirects each packet; no conntrack, no nft
+ *   rule. The program is attached once (also to lo, where nothing of the bench passes, so it
+ *   and its maps survive the other modes) and attached to or removed from the veths by tc.
  * The ruleset is applied once; a mode change deletes or re-adds its DNAT chain verbatim from the
  * rendered script, and adds or deletes the conntrack table, in one nft transaction: milliseconds,
  * where the 65537-slot map takes about a second.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultNftTable } from '../src/lb/controller.js';
-import { buildMaglevTable, DEFAULT_TABLE_SIZE, flowHash, lookup, sortByName } from '../src/lb/maglev.js';
+import { buildMaglevTable, DEFAULT_FLOW_SEED, DEFAULT_TABLE_SIZE, flowHash, lookup, sortByName } from '../src/lb/maglev.js';
 import { applyRuleset } from '../src/lb/nft-apply.js';
-import { NFT_FAMILY, renderRuleset } from '../src/lb/nft.js';
+import { NFT_FAMILY, renderRuleset, type NftVip } from '../src/lb/nft.js';
+import { BpfDataPath, defaultBpfObject, filterPref } from '../src/lb/dataplane/bpf.js';
+import { DEFAULT_GUARD_LIMITS } from '../src/lb/dataplane/bpf-maps.js';
 import { run } from '../src/sys/exec.js';
 import type { Sandbox } from '../src/sys/netns.js';
 
@@ -36,13 +42,14 @@ const SPORT_BASE = 40001;
 const CT_TABLE = 'wgfpps_conntrack';
 
 /** Measured in this order in every round. */
-export const MODES = ['direct', 'direct+ct', 'vip'] as const;
+export const MODES = ['direct', 'direct+ct', 'vip', 'bpf'] as const;
 export type Mode = (typeof MODES)[number];
 /** What each mode loads in the lb namespace. */
-const LOADED: Record<Mode, { readonly dnat: boolean; readonly ct: boolean }> = {
-  direct: { dnat: false, ct: false },
-  'direct+ct': { dnat: false, ct: true },
-  vip: { dnat: true, ct: false },
+const LOADED: Record<Mode, { readonly dnat: boolean; readonly ct: boolean; readonly bpf: boolean }> = {
+  direct: { dnat: false, ct: false, bpf: false },
+  'direct+ct': { dnat: false, ct: true, bpf: false },
+  vip: { dnat: true, ct: false, bpf: false },
+  bpf: { dnat: false, ct: false, bpf: true },
 };
 
 export interface Backend {
@@ -62,6 +69,8 @@ export interface Topology {
   /** nft scripts that delete / re-add the DNAT chain of the applied ruleset, and add / delete the conntrack table. */
   readonly nft: { readonly dnatOff: string; readonly dnatOn: string; readonly ctOn: string; readonly ctOff: string };
   readonly cpu: { readonly sender?: number; readonly sinks?: number };
+  /** The BPF data path, or why it is not there (the bpf mode is then left out). */
+  readonly bpf: { readonly legs: readonly string[]; readonly path: BpfDataPath } | { readonly missing: string };
   mode: Mode;
 }
 
@@ -133,10 +142,11 @@ export async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise
   await run('ip', ['addr', 'add', `${vip}/32`, 'dev', lbClientLeg], { netns: lb });
 
   const backends: Backend[] = [];
+  const legs: string[] = [];
   for (let i = 0; i < BACKENDS; i++) {
     const net = 16 * (i + 1);
     const ns = await addNs(`b${i}`);
-    await box.veth({ ns, addr: `${base}.${net + 2}/28` }, { ns: lb, addr: `${base}.${net + 1}/28` }, `v${i}`);
+    legs.push((await box.veth({ ns, addr: `${base}.${net + 2}/28` }, { ns: lb, addr: `${base}.${net + 1}/28` }, `v${i}`)).ifB);
     await run('ip', ['route', 'add', 'default', 'via', `${base}.${net + 1}`], { netns: ns });
     backends.push({ name: `be-${i}`, ns, address: `${base}.${net + 2}` });
   }
@@ -156,8 +166,9 @@ export async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise
   if (start < 0 || end < 0) throw new Error('the rendered ruleset has no prerouting chain block');
   const ct = `${NFT_FAMILY} ${CT_TABLE}`;
   const n = cpus().length;
+  const bpf = await loadBpf(lb, [lbClientLeg, ...legs], { vip, port: PORT, affinity: 'src-ip-port', backends: sorted.map((b) => ({ name: b.name, address: b.address, port: PORT })), table });
   return {
-    bin, client, lb, vip, backends: sorted, table,
+    bin, client, lb, vip, backends: sorted, table, bpf,
     nft: {
       dnatOff: `flush chain ${NFT_FAMILY} ${nftTable} prerouting\ndelete chain ${NFT_FAMILY} ${nftTable} prerouting\n`,
       dnatOn: `table ${NFT_FAMILY} ${nftTable} {\n${lines.slice(start, end + 1).join('\n')}\n}\n`,
@@ -170,10 +181,37 @@ export async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise
   };
 }
 
-/** Switches the lb namespace to `mode` in one nft transaction. */
+/** The BPF data path on lo and the legs with the bench's table written, then removed from the legs. */
+async function loadBpf(lb: string, legs: readonly string[], spec: NftVip): Promise<Topology['bpf']> {
+  if (!existsSync(defaultBpfObject())) return { missing: `no BPF object at ${defaultBpfObject()} (bash scripts/build-bpf.sh)` };
+  const path = new BpfDataPath({ vip: spec.vip, port: PORT, seed: DEFAULT_FLOW_SEED, returnPath: 'via-lb', instance: 'pps', netns: lb, interfaces: ['lo', ...legs], guard: DEFAULT_GUARD_LIMITS });
+  try {
+    await path.open();
+    await path.write(undefined, spec);
+  } catch (e) {
+    return { missing: `the BPF program did not load: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  for (const dev of legs) await run('tc', ['filter', 'del', 'dev', dev, 'ingress', 'pref', String(filterPref(spec.vip, PORT))], { netns: lb });
+  return { legs, path };
+}
+
+/** The modes this run measures: bpf only where the program loaded. */
+export function modesOf(t: Topology): Mode[] {
+  return MODES.filter((m) => m !== 'bpf' || 'path' in t.bpf);
+}
+
+/** Switches the lb namespace to `mode`: one nft transaction, and the BPF filter on or off the veths. */
 export async function setMode(t: Topology, mode: Mode): Promise<void> {
   if (t.mode === mode) return;
   const [from, to] = [LOADED[t.mode], LOADED[mode]];
+  if (from.bpf !== to.bpf && 'path' in t.bpf) {
+    if (to.bpf) {
+      // Adopts the program still attached to lo (maps and flows included) onto the veths.
+      await new BpfDataPath({ vip: t.vip, port: PORT, seed: DEFAULT_FLOW_SEED, returnPath: 'via-lb', instance: 'pps', netns: t.lb, interfaces: ['lo', ...t.bpf.legs] }).open();
+    } else {
+      for (const dev of t.bpf.legs) await run('tc', ['filter', 'del', 'dev', dev, 'ingress', 'pref', String(filterPref(t.vip, PORT))], { netns: t.lb });
+    }
+  }
   const script = (from.dnat === to.dnat ? '' : to.dnat ? t.nft.dnatOn : t.nft.dnatOff)
     + (from.ct === to.ct ? '' : to.ct ? t.nft.ctOn : t.nft.ctOff);
   await applyRuleset(script, { netns: t.lb });
@@ -185,7 +223,7 @@ export function flows(t: Topology, n: number, mode: Mode): Flow[] {
   return Array.from({ length: n }, (_, i) => {
     const sport = SPORT_BASE + i;
     const backend = lookup(t.table, flowHash(t.client.address, sport));
-    const dst = mode === 'vip' ? t.vip : t.backends[backend]!.address;
+    const dst = mode === 'vip' || mode === 'bpf' ? t.vip : t.backends[backend]!.address;
     return { sport, backend, dst, arg: `${sport},${dst},${PORT}` };
   });
 }

@@ -12,6 +12,10 @@
  *   stateful LB pays, and most hosts with a firewall already pay.
  * - VIP: the lb namespace holds the real ruleset (renderRuleset + applyRuleset, M = 65537,
  *   3 backends) and the client sends to VIP:port: DNAT + conntrack in the LB.
+ * - VIP bpf: the BPF data path (tc program, guard on) with the same table instead of nftables
+ *   (bench/pps-topology.ts), where the program loads; bpf/direct is its figure. At the end, junk
+ *   (type 9) at the VIP on bpf gives the guard's drop rate. Payloads are WireGuard-transport-shaped
+ *   in every mode so the guard forwards them.
  * VIP/direct is the target figure; (direct+ct)/direct splits off what connection tracking
  * itself costs, VIP/(direct+ct) what the NAT adds on top (the jhash map lookup runs only on a
  * flow's first packet; an established flow pays conntrack's per-packet NAT rewrite). Mode
@@ -52,7 +56,7 @@ import { pathToFileURL } from 'node:url';
 import { listArgs, parseFlows, parseShownCount } from '../src/lb/conntrack.js';
 import { run } from '../src/sys/exec.js';
 import { Sandbox, stopProcess } from '../src/sys/netns.js';
-import { BACKENDS, buildTopology, compile, flows, M, missingPrerequisite, type Mode, MODES, PORT, setMode, type Topology } from './pps-topology.js';
+import { BACKENDS, buildTopology, compile, flows, M, missingPrerequisite, type Mode, modesOf, PORT, setMode, type Topology } from './pps-topology.js';
 import { stat, type Stat } from './stats.js';
 
 const PAYLOAD = 64;
@@ -67,6 +71,8 @@ const SINK_RCVBUF = 32 << 20;
 /** The sender's packet bound per second of running, far above what one core reaches. */
 const MAX_PPS = 5_000_000;
 const TARGET = 0.9;
+/** The issue's target for the BPF data path against direct routing. */
+const BPF_TARGET = 0.95;
 
 interface Variant {
   readonly flows: number;
@@ -200,13 +206,13 @@ const runtimeNs = (pid: number | undefined): number =>
   pid === undefined ? 0 : Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
 
 /** One measured round of `mode` with n flows over a window of windowMs. */
-async function measureRound(t: Topology, mode: Mode, n: number, windowMs: number): Promise<Round> {
+async function measureRound(t: Topology, mode: Mode, n: number, windowMs: number, extra: readonly string[] = []): Promise<Round> {
   await setMode(t, mode);
   const cpu = t.cpu.sender ?? 0;
   const softirqd = ksoftirqdPid(cpu);
   const { sinks, blast } = await startLoad(t, [
     ...flows(t, n, mode).flatMap((f) => ['--flow', f.arg]),
-    '--max-packets', String(Math.ceil((MAX_PPS * (RAMP_MS + windowMs + TAIL_MS)) / 1000)),
+    '--max-packets', String(Math.ceil((MAX_PPS * (RAMP_MS + windowMs + TAIL_MS)) / 1000)), ...extra,
   ]);
   const from = nowNs() + BigInt(RAMP_MS * 1e6);
   const to = from + BigInt(windowMs * 1e6);
@@ -284,12 +290,18 @@ async function precheck(t: Topology, mode: Mode, n: number): Promise<number[]> {
   }
   // Entries as "original destination:source port -> reply source", against what the mode predicts.
   const tracked: string[] = [];
-  for (const dst of mode === 'vip' ? [t.vip] : t.backends.map((b) => b.address)) {
+  for (const dst of mode === 'vip' ? [t.vip] : mode === 'bpf' ? [t.vip, ...t.backends.map((b) => b.address)] : t.backends.map((b) => b.address)) {
     for (const [sport, replySrc] of await trackedFlows(t, dst)) tracked.push(`${dst}:${sport} -> ${replySrc}`);
   }
-  const expected = mode === 'direct' ? [] : fs.map((f) => `${f.dst}:${f.sport} -> ${t.backends[f.backend]!.address}`);
+  const expected = mode === 'direct' || mode === 'bpf' ? [] : fs.map((f) => `${f.dst}:${f.sport} -> ${t.backends[f.backend]!.address}`);
   if (tracked.sort().join(', ') !== expected.sort().join(', ')) {
     throw new Error(`pps pre-check (${mode}, ${n} flows): the LB's conntrack holds [${tracked.join(', ')}], expected [${expected.join(', ')}]`);
+  }
+  if (mode === 'bpf' && 'path' in t.bpf) {
+    // The program's own flow table: every flow on its predicted backend.
+    const held = new Map((await t.bpf.path.flows()).map((f) => [f.client.port, f.target.address]));
+    const wrong = fs.filter((f) => held.get(f.sport) !== t.backends[f.backend]!.address);
+    if (wrong.length > 0) throw new Error(`pps pre-check (bpf, ${n} flows): the BPF flow table holds ${wrong.map((f) => `${f.sport} -> ${held.get(f.sport) ?? 'nothing'}`).join(', ')}, not the predicted backends`);
   }
   return got;
 }
@@ -301,7 +313,7 @@ const r3 = (x: number): string => x.toFixed(3);
 const spread = (s: Stat, f: (x: number) => string): string => `${f(s.median)} (min ${f(s.min)}, max ${f(s.max)})`;
 const med = (rs: readonly Round[], f: (r: Round) => number): number => stat(rs.map(f)).median;
 const label = (flows: number): string => `pps ${String(flows).padStart(2)} flow${flows === 1 ? ' ' : 's'}`;
-const MODE_NAME: Record<Mode, string> = { direct: 'direct', 'direct+ct': 'direct+ct', vip: 'VIP' };
+const MODE_NAME: Record<Mode, string> = { direct: 'direct', 'direct+ct': 'direct+ct', vip: 'VIP nft', bpf: 'VIP bpf' };
 const modeName = (mode: Mode): string => MODE_NAME[mode].padEnd(9);
 
 /** WGF_BENCH_VERBOSE=1 prints every round. */
@@ -347,8 +359,9 @@ function ratio(a: readonly Round[], b: readonly Round[]): Ratio {
 const ratioText = (x: Ratio): string => `received-rate ratio ${r3(x.rate)} (per round min ${r3(x.rateRounds.min)}, max ${r3(x.rateRounds.max)}); `
   + `CPU-normalised ${r3(x.cpu)} (per round min ${r3(x.cpuRounds.min)}, max ${r3(x.cpuRounds.max)})`;
 
-/** A variant's figures: VIP/direct (the target), (direct+ct)/direct (conntrack) and VIP/(direct+ct) (NAT). */
+/** A variant's figures: VIP/direct (the target), (direct+ct)/direct (conntrack) and VIP/(direct+ct) (NAT); bpf/direct where bpf ran. */
 interface Ratios {
+  readonly bpf?: Ratio;
   readonly vip: Ratio;
   readonly ct: Ratio;
   readonly nat: Ratio;
@@ -360,13 +373,19 @@ async function measureVariant(t: Topology, v: Variant, report: Report): Promise<
   const split = await precheck(t, 'direct', v.flows); // first: see precheck
   await precheck(t, 'direct+ct', v.flows);
   await precheck(t, 'vip', v.flows);
+  const modes = modesOf(t);
+  if (modes.includes('bpf')) {
+    // Flushed first: the bpf path must leave nothing in conntrack (VIP entries come back in the warm-up).
+    await run('conntrack', ['-F'], { netns: t.lb, allowFailure: true });
+    await precheck(t, 'bpf', v.flows);
+  }
   report(`${label(v.flows)} pre-check: ${CHECK_PER_FLOW} packets per flow, split ${t.backends.map((b, i) => `${b.name} ${split[i]}`).join(', ')} `
-    + 'as Maglev predicts in all three modes; VIP flows tracked and DNATed to their predicted backend, direct+ct flows tracked un-NATed, '
-    + 'direct flows untracked');
-  for (const mode of MODES) await measureRound(t, mode, v.flows, v.warmupMs);
-  const rounds: Record<Mode, Round[]> = { direct: [], 'direct+ct': [], vip: [] };
+    + `as Maglev predicts in all ${modes.length} modes; VIP flows tracked and DNATed to their predicted backend, direct+ct flows tracked un-NATed, `
+    + `direct${modes.includes('bpf') ? ' and bpf flows untracked, bpf flows in the program\'s flow table on their predicted backend' : ' flows untracked'}`);
+  for (const mode of modes) await measureRound(t, mode, v.flows, v.warmupMs);
+  const rounds: Record<Mode, Round[]> = { direct: [], 'direct+ct': [], vip: [], bpf: [] };
   for (let i = 0; i < v.rounds; i++) {
-    for (const mode of MODES) {
+    for (const mode of modes) {
       const r = await measureRound(t, mode, v.flows, v.windowMs);
       rounds[mode].push(r);
       if (VERBOSE) report(`  round ${i} ${modeName(mode)} ${roundLine(r)}`);
@@ -374,14 +393,33 @@ async function measureVariant(t: Topology, v: Variant, report: Report): Promise<
   }
   const { direct, vip } = rounds;
   const tracked = rounds['direct+ct'];
-  const out = { vip: ratio(direct, vip), ct: ratio(direct, tracked), nat: ratio(tracked, vip) };
-  for (const mode of MODES) report(modeLine(v, mode, rounds[mode]));
+  const out = { vip: ratio(direct, vip), ct: ratio(direct, tracked), nat: ratio(tracked, vip), ...(modes.includes('bpf') ? { bpf: ratio(direct, rounds.bpf) } : {}) };
+  for (const mode of modes) report(modeLine(v, mode, rounds[mode]));
+  if (out.bpf) report(`${label(v.flows)} bpf/direct: ${ratioText(out.bpf)}: the BPF data path adds ${us(out.bpf.addedNs)} us/pkt`);
   report(`${label(v.flows)} VIP/direct: ${ratioText(out.vip)}: DNAT + conntrack add ${us(out.vip.addedNs)} us/pkt; `
     + `${v.rounds} rounds of ${(v.windowMs / 1000).toFixed(1)} s each`);
   const share = out.vip.addedNs > 0 ? `, ${pct(out.ct.addedNs / out.vip.addedNs)} of what VIP adds` : '';
   report(`${label(v.flows)} (direct+ct)/direct: ${ratioText(out.ct)}: conntrack alone adds ${us(out.ct.addedNs)} us/pkt${share}`);
   report(`${label(v.flows)} VIP/(direct+ct): ${ratioText(out.nat)}: DNAT on a tracked path adds ${us(out.nat.addedNs)} us/pkt`);
   return out;
+}
+
+/**
+ * The guard's drop rate: junk (type 9, 64 bytes) at the VIP on the bpf path, 8 flows, 3 rounds of
+ * 1 s. Nothing may reach a backend; the drop rate per core is 1 / (path CPU per packet).
+ */
+async function measureJunk(t: Topology, report: Report): Promise<void> {
+  if (!('path' in t.bpf)) return;
+  const before = await t.bpf.path.counters();
+  const rs: Round[] = [];
+  for (let i = 0; i < 3; i++) rs.push(await measureRound(t, 'bpf', 8, 1000, ['--type', '9']));
+  const after = await t.bpf.path.counters();
+  const dropped = (after.drop_type ?? 0) - (before.drop_type ?? 0);
+  const reached = rs.reduce((a, r) => a + r.recvPps, 0);
+  if (reached > 0) throw new Error(`pps guard: ${reached} junk packets/s reached a backend`);
+  const ns = med(rs, (r) => r.pathNs);
+  report(`pps guard (bpf, 8 flows of junk type 9): sent ${spread(stat(rs.map((r) => r.sentPps)), k)} pps, all dropped (drop_type +${dropped}), none reached a backend; `
+    + `path CPU ${spread(stat(rs.map((r) => r.pathNs)), us)} us/pkt: ${k(1e9 / ns)} pps of junk dropped per core of the sender's path`);
 }
 
 /** Runs the packet-rate benchmark and reports its lines (about 90 s); skips without root or tools. */
@@ -420,6 +458,15 @@ export async function benchPps(report: Report): Promise<void> {
     const verdict = (x: number): string => `${r3(x)} ${x >= TARGET ? 'met' : 'NOT met'}`;
     report(`pps target VIP/direct >= ${TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${verdict(head.vip.rate)}, CPU-normalised ${verdict(head.vip.cpu)}; `
       + `load average now ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    if (head.bpf) {
+      report(`pps target bpf/direct >= ${BPF_TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${r3(head.bpf.rate)} ${head.bpf.rate >= BPF_TARGET ? 'met' : 'NOT met'}, `
+        + `CPU-normalised ${r3(head.bpf.cpu)} ${head.bpf.cpu >= BPF_TARGET ? 'met' : 'NOT met'}; `
+        + `per flow count (received rate, CPU-normalised): ${VARIANTS.map((v, i) => `${v.flows}: bpf ${r3(ratios[i]!.bpf!.rate)}/${r3(ratios[i]!.bpf!.cpu)}, nft ${r3(ratios[i]!.vip.rate)}/${r3(ratios[i]!.vip.cpu)}`).join('; ')}`);
+      await measureJunk(t, report);
+    } else {
+      report(`pps bpf skipped: ${'missing' in t.bpf ? t.bpf.missing : ''}`);
+    }
+    report('pps direct server return: not measured, the BPF data path has no DSR mode yet (it rewrites addresses; see README)');
     report(`pps split with ${VARIANTS[0]!.flows} flows: conntrack alone, (direct+ct)/direct, received rate ${r3(head.ct.rate)}, CPU-normalised ${r3(head.ct.cpu)}; `
       + `DNAT on top, VIP/(direct+ct), received rate ${r3(head.nat.rate)}, CPU-normalised ${r3(head.nat.cpu)}`);
     report('pps note: the sender\'s core also runs the whole data path (veth delivers in its softirq), so the ratios compare the full path '

@@ -19,7 +19,10 @@
  * delivers a window). Prints one JSON line; exits 2 on bad arguments, 1 on a socket error.
  *
  *   echo "$FROM $TO $UNTIL" | blast --src ADDR --flow SPORT,DADDR,DPORT [--flow ...]
- *       [--size 64] [--batch 32] [--max-packets N] [--per-flow K] [--cpu N]
+ *       [--size 64] [--batch 32] [--max-packets N] [--per-flow K] [--cpu N] [--type T]
+ *
+ * The payload looks like a WireGuard transport message (type T = 4, bytes 1..3 zero, then
+ * "wgfabric-pps" from byte 16) so the BPF data path's guard forwards it; --type 9 makes junk.
  */
 #define _GNU_SOURCE
 #define PROG "blast"
@@ -82,7 +85,7 @@ int main(int argc, char **argv)
 	static struct mmsghdr msgs[MAX_BATCH];
 	static struct iovec iov;
 	static char payload[MAX_SIZE];
-	int nflows = 0, size = 64, batch = 32;
+	int nflows = 0, size = 64, batch = 32, msg_type = 4;
 	long long from, to, until, max_packets = 100000000LL, per_flow = 0;
 	struct in_addr src = { 0 };
 	int have_src = 0;
@@ -106,6 +109,8 @@ int main(int argc, char **argv)
 			max_packets = parse_num(val, 1, 1000000000LL, "--max-packets");
 		} else if (!strcmp(opt, "--per-flow")) {
 			per_flow = parse_num(val, 1, 100000, "--per-flow");
+		} else if (!strcmp(opt, "--type")) {
+			msg_type = (int)parse_num(val, 0, 255, "--type");
 		} else if (!strcmp(opt, "--cpu")) {
 			pin_cpu(parse_num(val, 0, CPU_SETSIZE - 1, "--cpu"));
 		} else {
@@ -120,8 +125,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* A recognisable payload: "wgfabric-pps" then zeros. */
-	memcpy(payload, "wgfabric-pps", size < 12 ? size : 12);
+	/* WireGuard-shaped: the type, three zero bytes, then a recognisable "wgfabric-pps" at 16. */
+	payload[0] = (char)msg_type;
+	if (size > 16)
+		memcpy(payload + 16, "wgfabric-pps", size - 16 < 12 ? size - 16 : 12);
 	iov.iov_base = payload;
 	iov.iov_len = (size_t)size;
 	for (int i = 0; i < MAX_BATCH; i++) {
