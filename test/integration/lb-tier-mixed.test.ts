@@ -20,7 +20,7 @@ import { run } from '../../src/sys/exec.js';
 import { readKernelSlots } from './fixtures/kernel-slots.js';
 import { until } from './fixtures/until.js';
 
-const CLIENTS = 6;
+const CLIENTS = 4;
 const LB_ARGS = ['--fail-after', '3', '--probe-timeout-ms', '600'];
 let lab: Lab;
 let base: string;
