@@ -3,6 +3,7 @@ import { FabricError } from '../protocol/errors.js';
 import type { AdminState, AuditEntry, LbReport, Node, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
 import type { Store, StoreCheckResult, StoreHealth, Watcher } from '../store/store.js';
 import { listAudit } from './audit.js';
+import { AuthCache, type AuthCacheOptions } from './auth-cache.js';
 import { mapEvents, snapshotFrom } from './changes.js';
 import { snapshotChunks } from './snapshot-stream.js';
 import { rangePages } from '../store/pages.js';
@@ -33,6 +34,8 @@ export interface ControlPlaneOptions {
   readonly clock?: Clock;
   /** Txn attempts under contention before WGF_ERR_UNAVAILABLE (default 32). */
   readonly maxAttempts?: number;
+  /** Settings of the token lookup cache (auth-cache.ts); false: no cache, every lookup reads the store. */
+  readonly authCache?: AuthCacheOptions | false;
 }
 
 /** Most events one GET .../changes answer carries (never splitting a txn). */
@@ -50,10 +53,18 @@ const SNAPSHOT_PAGE = 1000;
 export class ControlPlane {
   readonly store: Store;
   private readonly ctx: Ctx;
+  /** Token lookups, invalidated through the store watch (null when turned off). */
+  readonly authCache: AuthCache | null;
 
   constructor(opts: ControlPlaneOptions) {
     this.store = opts.store;
-    this.ctx = makeCtx(opts.store, opts.secrets, opts.clock ?? systemClock, opts.maxAttempts);
+    this.authCache = opts.authCache === false ? null : new AuthCache(opts.store, opts.authCache);
+    this.ctx = makeCtx(this.authCache ? this.authCache.wrap(opts.store) : opts.store, opts.secrets, opts.clock ?? systemClock, opts.maxAttempts);
+  }
+
+  /** Stops the background parts (the auth cache's watch); the store is the caller's to close. */
+  close(): void {
+    this.authCache?.close();
   }
 
   // ---- pools ----
@@ -263,7 +274,10 @@ export class ControlPlane {
   listTokens(req: PageRequest = {}): Promise<Page<TokenInfo>> { return tokens.listTokens(this.ctx, req); }
   deleteToken(id: string, opts: MutationOptions): Promise<void> { return tokens.deleteToken(this.ctx, id, opts); }
   /** The token's identity, or null for anything that is not a valid existing token. */
-  authenticate(text: string): Promise<TokenInfo | null> { return tokens.authenticate(this.ctx, text); }
+  authenticate(text: string): Promise<TokenInfo | null> {
+    const cache = this.authCache;
+    return cache ? tokens.authenticate(this.ctx, text, (k) => cache.get(k)) : tokens.authenticate(this.ctx, text);
+  }
   /** The "bootstrap" admin token text when no token exists yet (returned once), else null. */
   bootstrap(): Promise<string | null> { return tokens.bootstrap(this.ctx); }
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { TokenCreate, TokenCreated } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { Page, Role, TokenInfo } from '../protocol/types.js';
-import type { Compare } from '../store/store.js';
+import type { Compare, KeyValue } from '../store/store.js';
 import { commit, notFound, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
@@ -107,11 +107,14 @@ export async function deleteToken(ctx: Ctx, id: string, opts: MutationOptions): 
   });
 }
 
-/** The token's identity when `text` is a valid, existing token; null otherwise. */
-export async function authenticate(ctx: Ctx, text: string): Promise<TokenInfo | null> {
+/**
+ * The token's identity when `text` is a valid, existing token; null otherwise. `read` fetches
+ * the token and node records (default: the store; the control plane passes its AuthCache).
+ */
+export async function authenticate(ctx: Ctx, text: string, read: (key: string) => Promise<KeyValue | undefined> = (k) => ctx.store.get(k)): Promise<TokenInfo | null> {
   const parts = parseToken(text);
   if (!parts) return null;
-  const kv = await ctx.store.get(K.tokenKey(parts.id));
+  const kv = await read(K.tokenKey(parts.id));
   if (!kv) return null;
   const rec = decode<TokenRecord>(kv);
   const want = Buffer.from(rec.hash, 'hex');
@@ -120,7 +123,7 @@ export async function authenticate(ctx: Ctx, text: string): Promise<TokenInfo | 
   if (rec.expiresAt && Date.parse(rec.expiresAt) <= ctx.clock.now().getTime()) return null;
   if (rec.role === 'node') {
     // A node token lives as long as its node: deleted (or deleted and re-created), it is refused.
-    const n = rec.pool !== null && rec.node !== null ? await ctx.store.get(K.nodeKey(rec.pool, rec.node)) : undefined;
+    const n = rec.pool !== null && rec.node !== null ? await read(K.nodeKey(rec.pool, rec.node)) : undefined;
     if (!n) return null;
     // The incarnation check: the node's createdAt (kept by store copies), else its createRevision (older tokens).
     if (rec.nodeCreatedAt !== undefined ? decode<NodeRecord>(n).createdAt !== rec.nodeCreatedAt

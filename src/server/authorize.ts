@@ -7,7 +7,8 @@ import { allowed, type Access } from './policy.js';
  * The one authentication and authorization path: the request hook runs it for every call, and
  * an open watch stream runs it again on each heartbeat, so a deleted token, or a node token
  * whose node or pool was deleted, is refused the same way wherever it is checked (also on
- * another replica: the check reads the shared store). Throws WGF_ERR_UNAUTHORIZED or
+ * another replica: the check reads the shared store through the replica's auth cache, which
+ * the store watch invalidates, see control/auth-cache.ts). Throws WGF_ERR_UNAUTHORIZED or
  * WGF_ERR_FORBIDDEN; never puts the token text into a message.
  */
 export async function authorize(cp: ControlPlane, header: string | undefined, access: Access, params: Readonly<Record<string, unknown>>, what: string): Promise<TokenInfo> {

@@ -13,8 +13,10 @@ import type { Access } from './policy.js';
  * - its token deleted through this server: the stream ends before the DELETE is answered;
  * - its token deleted through another replica (or straight in the store): the next heartbeat
  *   runs the normal auth path again (authorize.ts) and ends the stream when it is refused.
- * So a revoked stream ends within one heartbeat period (default 5 s; plus the lifetime of any
- * auth cache in the auth path), and immediately on the replica that served the deletion.
+ * So a revoked stream ends within one heartbeat period (default 5 s) after the auth cache of
+ * its replica learnt the deletion (control/auth-cache.ts: at once on the replica that served
+ * it, when the store watch delivers it on the others, at most 30 s if that watch stalls), and
+ * immediately on the replica that served the deletion.
  * The stream ends with an `error` event carrying the code (WGF_ERR_UNAUTHORIZED, or
  * WGF_ERR_NOT_FOUND for a deleted pool).
  */

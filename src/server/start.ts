@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { AutoCompactor, DEFAULT_AUTO_COMPACT, validateAutoCompact, type AutoCompactSettings } from '../control/compaction.js';
+import type { AuthCacheOptions } from '../control/auth-cache.js';
 import { ControlPlane } from '../control/plane.js';
 import { loadOrCreateMasterKey, SecretBox } from '../control/secrets.js';
 import { FabricError } from '../protocol/errors.js';
@@ -55,6 +56,8 @@ export interface StartServerOptions {
   readonly tls?: ServerTlsFiles;
   /** Limits of watches and long polls (default DEFAULT_WATCH_LIMITS, see stream-limits.ts). */
   readonly watchLimits?: WatchLimits;
+  /** Settings of the token lookup cache (default: entries trusted up to 30 s, see control/auth-cache.ts). */
+  readonly authCache?: AuthCacheOptions;
 }
 
 /** A started server and how to stop it. */
@@ -93,7 +96,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   const master = await loadOrCreateMasterKey(opts.masterKeyFile ?? join(opts.dataDir, 'master.key'));
   const store = opts.etcd ? await EtcdStore.open(opts.etcd) : await openStore(`sqlite:${opts.dataDir}`);
-  const control = new ControlPlane({ store, secrets: new SecretBox(master.key) });
+  const control = new ControlPlane({ store, secrets: new SecretBox(master.key), ...(opts.authCache ? { authCache: opts.authCache } : {}) });
   const sink = new LogSink();
   let app: FastifyInstance | undefined;
   let token: string | null;
@@ -124,6 +127,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     await app.listen({ host: opts.host, port: opts.port });
   } catch (e) {
     await app?.close();
+    control.close();
     await store.close();
     throw e;
   }
@@ -152,6 +156,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         await compactor.stop();
         await leadership.close();
         await server.close();
+        control.close();
         await store.close();
       } finally {
         sink.flushSync();

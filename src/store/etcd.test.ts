@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { isFabricError } from '../protocol/errors.js';
 import { runStoreContract } from './contract.js';
 import { EtcdStore } from './etcd.js';
-import type { Store } from './store.js';
+import type { Store, Watcher } from './store.js';
 import { ETCD_MISSING, etcdBinary, startTestEtcd, type TestEtcd } from './testing/etcd-server.js';
 
 // One real etcd for this file; every contract test gets a fresh store under its own prefix
@@ -115,6 +115,42 @@ describe('etcd driver', { skip }, () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  test('etcd: 40 watchers of 20 pools on one replica share ONE etcd watch stream, each gets exactly its events', { timeout: 120_000 }, async () => {
+    const prefix = fresh();
+    const s = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix });
+    const w = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix });
+    try {
+      await s.txn([], [{ type: 'put', key: 'pools/p0/pool', value: 'before' }]);
+      const got = new Map<number, string[]>();
+      const watchers: Watcher[] = [];
+      let total = 0;
+      const all = new Promise<void>((resolve, reject) => {
+        for (let i = 0; i < 40; i++) {
+          got.set(i, []);
+          // Half from revision 0 (a backlog to read first), half from the current revision.
+          watchers.push(w.watch(`pools/p${i % 20}/`, i < 20 ? 0 : 1, (evs) => {
+            got.get(i)!.push(...evs.map((e) => `${e.revision}:${e.key}`));
+            total += evs.length;
+            if (total === 1 + 40 * 3) resolve();
+          }, reject));
+        }
+      });
+      // Writes from another replica while the watchers start: 3 per pool, one txn each.
+      for (let r = 0; r < 3; r++) for (let p = 0; p < 20; p++) await s.txn([], [{ type: 'put', key: `pools/p${p}/peers/x${r}`, value: 'v' }]);
+      await all;
+      for (const x of watchers) x.cancel();
+      assert.equal(w.follower.etcdWatchesOpened, 1);
+      for (let i = 0; i < 40; i++) {
+        const p = i % 20;
+        const want = [...(i < 20 && p === 0 ? ['1:pools/p0/pool'] : []), ...[0, 1, 2].map((r) => `${2 + r * 20 + p}:pools/p${p}/peers/x${r}`)];
+        assert.deepEqual(got.get(i), want, `watcher ${i}`);
+      }
+    } finally {
+      await s.close();
+      await w.close();
     }
   });
 

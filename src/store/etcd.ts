@@ -4,7 +4,7 @@ import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel
 import { Etcd3, type IKeyValue, type IOptions, type IRequestOp, type ITxnRequest, type ITxnResponse, GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
 import { FabricError, isFabricError } from '../protocol/errors.js';
 import { decodeKv, decodeLog, EtcdLayout, encodeKv, encodeLog, logId, planTxn } from './etcd-codec.js';
-import { EtcdWatch } from './etcd-watch.js';
+import { EtcdLogFollower, EtcdWatch } from './etcd-watch.js';
 import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, RangeResult, Store, TxnResult, Watcher } from './store.js';
 import { isValidKey, validateLimit, validateSince, validateTxn } from './validate.js';
 
@@ -56,15 +56,17 @@ const transient = (e: Error) => isRecoverableError(e) && !(e instanceof GRPCReso
  * of the size of its values plus its log entry: beyond etcd's --max-txn-ops or
  * --max-request-bytes it fails whole with WGF_ERR_STORE_TXN_TOO_LARGE, nothing applied.
  *
- * Watches read the log from the asked revision, then follow it with an etcd watch from the
- * etcd revision of that read, and restart the same way after any etcd error (see
- * etcd-watch.ts).
+ * Watches read the log from the asked revision, then take the entries after it from the
+ * store's one shared etcd watch of the log (one etcd watch stream per replica, however many
+ * watchers), which restarts from its last entry after any etcd error (see etcd-watch.ts).
  */
 export class EtcdStore implements Store {
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly watches = new Set<EtcdWatch>();
   readonly layout: EtcdLayout;
+  /** The one etcd watch of this store, shared by all its watchers (see EtcdLogFollower). */
+  readonly follower = new EtcdLogFollower(this);
 
   private constructor(readonly client: Etcd3, private readonly opts: EtcdStoreOptions) {
     this.layout = new EtcdLayout(opts.prefix ?? DEFAULT_ETCD_PREFIX);
@@ -221,7 +223,7 @@ export class EtcdStore implements Store {
 
   watch(prefix: string, since: number, onEvents: (events: readonly ChangeEvent[]) => void, onError: (err: Error) => void): Watcher {
     this.assertOpen();
-    const w = new EtcdWatch(this, prefix, since, onEvents, (e) => {
+    const w = new EtcdWatch(this, this.follower, prefix, since, onEvents, (e) => {
       this.watches.delete(w);
       onError(e);
     });
@@ -236,11 +238,18 @@ export class EtcdStore implements Store {
     this.closed = true;
     for (const w of this.watches) w.fail(new FabricError('WGF_ERR_STORE_UNAVAILABLE', 'store closed'));
     this.watches.clear();
+    this.follower.failAll(new FabricError('WGF_ERR_STORE_UNAVAILABLE', 'store closed'));
     this.client.close();
   }
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** The store revision and the etcd revision of one read (where the shared watch starts). */
+  async readHead(): Promise<{ revision: number; etcdRevision: string }> {
+    const res = await this.readTxn([{ request_range: { key: this.layout.rev } }]);
+    return { revision: numberOf(res.responses[0]!.response_range.kvs[0]), etcdRevision: res.header.revision };
   }
 
   /**
