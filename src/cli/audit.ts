@@ -17,7 +17,7 @@ import type { AuditListFilter } from '../protocol/api.js';
 import { apiClient, apiOptions, positiveInt, type ApiFlags } from './context.js';
 import { renderTable } from './output.js';
 
-const KINDS: readonly AuditEntry['kind'][] = ['pool', 'node', 'peer', 'token', 'store'];
+const KINDS: readonly AuditEntry['kind'][] = ['pool', 'node', 'peer', 'token', 'store', 'master-key'];
 const ACTIONS: readonly AuditEntry['action'][] = ['create', 'update', 'delete', 'read', 'compact'];
 const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 

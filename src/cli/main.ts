@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { FabricError, toFabricError } from '../protocol/errors.js';
+import { registerAdminCommands } from './admin.js';
 import { registerAgentCommand } from './agent.js';
 import { registerAuditCommand } from './audit.js';
 import { registerCompletionCommand } from './completion.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerAuditCommand(program);
   registerDnsCommands(program);
+  registerAdminCommands(program);
   bindEnvironment(program);
   // Last, so the completion covers every command and flag registered above.
   registerCompletionCommand(program);

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type {
   AuditListFilter, ChangesResponse, LbReportInput, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated,
+  RotateMasterKeyResponse,
 } from '../protocol/api.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
 import type { SessionReportInput, SessionReportResult, SessionSummary } from '../protocol/sessions.js';
@@ -237,6 +238,10 @@ export class ApiClient {
   deleteToken(id: string): Promise<void> { return this.call('DELETE', `/v1/tokens/${seg(id)}`); }
   compact(revision?: number): Promise<{ compactRevision: number; revision: number }> {
     return this.call('POST', '/v1/admin/compact', { body: revision === undefined ? {} : { revision } });
+  }
+  /** Online master-key rotation (to `keyId`, default: the serving replica's one new key). */
+  rotateMasterKey(keyId?: string): Promise<RotateMasterKeyResponse> {
+    return this.call('POST', '/v1/admin/master-key/rotate', { body: keyId === undefined ? {} : { keyId } });
   }
 
   /** Iterates every item of a paginated list: `for await (const p of ApiClient.all((c) => api.listPeers('x', { cursor: c })))`. */

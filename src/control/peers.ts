@@ -10,6 +10,7 @@ import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { readPool, readPoolForChild } from './pools.js';
 import { decode, peerEntity, peerPskContext, type PeerRecord, type PoolRecord, type PskOpener } from './records.js';
+import { sealer } from './master-key.js';
 import * as V from './validate.js';
 
 /**
@@ -47,12 +48,13 @@ export async function createPeer(ctx: Ctx, pool: string, input: PeerCreate, opts
     }
     const cidr = await cidrClaims(ctx, pool, p.rec, extra, [], name);
     const now = ctx.clock.now().toISOString();
+    const sealing = psk ? await sealer(ctx) : null; // under the fabric's current master key (master-key.ts)
     const rec: PeerRecord = {
       pool, name, publicKey, addresses: claims.map((c) => c.address), allowedIps: extra.map(formatNet), enabled, labels, expiresAt,
-      ...(psk ? { presharedKeySealed: ctx.secrets.seal(psk, peerPskContext(pool, name)) } : {}), createdAt: now, updatedAt: now,
+      ...(psk && sealing ? { presharedKeySealed: sealing.seal(psk, peerPskContext(pool, name)) } : {}), createdAt: now, updatedAt: now,
     };
     return {
-      compares: [
+      compares: [...(sealing ? [sealing.compare] : []),
         { key: K.poolKey(pool), modRevision: p.kv.modRevision }, { key: K.peerKey(pool, name), modRevision: 0 },
         ...pk.compares, ...claims.flatMap((c) => c.compares), ...cidr.compares,
       ],
@@ -106,7 +108,11 @@ export async function updatePeer(ctx: Ctx, pool: string, name: string, patch: Pe
     const ops: Op[] = [];
     const next: PeerRecord = { ...old, ...fields, updatedAt: ctx.clock.now().toISOString() };
     if (psk === null) delete next.presharedKeySealed;
-    else if (psk !== undefined) next.presharedKeySealed = ctx.secrets.seal(psk, peerPskContext(pool, name));
+    else if (psk !== undefined) {
+      const sealing = await sealer(ctx); // under the fabric's current master key (master-key.ts)
+      next.presharedKeySealed = sealing.seal(psk, peerPskContext(pool, name));
+      compares.push(sealing.compare);
+    }
     if (publicKey !== undefined && publicKey !== old.publicKey) {
       const pk = await pubkeyClaim(ctx, pool, publicKey, name);
       compares.push(...pk.compares);

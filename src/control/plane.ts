@@ -10,6 +10,7 @@ import { rangePages } from '../store/pages.js';
 import { commit, makeCtx, notFound, systemClock, type Clock, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
 import * as lbs from './lbs.js';
+import { checkMasterKeyState, rotateMasterKey, type RotationResult } from './master-key.js';
 import * as nodes from './nodes.js';
 import type { PageRequest } from './paging.js';
 import * as peers from './peers.js';
@@ -244,12 +245,23 @@ export class ControlPlane {
   /**
    * Throws WGF_ERR_CRYPTO when the loaded master key cannot open the sealed keys of the
    * store (a wrong or replaced master key file), so a server refuses to start rather than
-   * fail later on every private-key read. Checks one pool; passes on an empty store.
+   * fail later on every private-key read. Checks one pool; passes on an empty store. Also
+   * WGF_ERR_MASTER_KEY_RETIRED / _MISSING after a rotation (master-key.ts); returns a warning
+   * to log when a rotation is unfinished, else null.
    */
-  async checkMasterKey(): Promise<void> {
+  async checkMasterKey(): Promise<string | null> {
+    const warning = await checkMasterKeyState(this.ctx);
     const first = (await this.store.range(K.POOL_LIST_PREFIX, { limit: 1 })).kvs[0];
-    if (!first) return;
-    await this.poolPrivateKeyUnaudited(first.key.slice(K.POOL_LIST_PREFIX.length));
+    if (first) await this.poolPrivateKeyUnaudited(first.key.slice(K.POOL_LIST_PREFIX.length));
+    return warning;
+  }
+
+  /**
+   * Online master-key rotation (master-key.ts): every sealed secret re-sealed under key `keyId`
+   * (default: the one new key of the key file), the old key retired, one audit entry.
+   */
+  rotateMasterKey(keyId: string | undefined, opts: MutationOptions): Promise<RotationResult> {
+    return rotateMasterKey(this.ctx, keyId, opts.actor);
   }
 
   private async poolPrivateKeyUnaudited(name: string): Promise<void> {

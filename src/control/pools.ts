@@ -11,6 +11,7 @@ import { nodeTokenDeletes } from './node-tokens.js';
 import { scanPage, type PageRequest } from './paging.js';
 import { DEFAULT_LB_SETTINGS } from '../protocol/lb-settings.js';
 import { decode, lbSettingsOf, poolEntity, poolKeyContext, type PoolRecord } from './records.js';
+import { sealer } from './master-key.js';
 import * as V from './validate.js';
 
 /** Pool CRUD. The server key pair is made here; only its sealed private key is stored. */
@@ -35,19 +36,21 @@ export async function createPool(ctx: Ctx, input: PoolCreate, opts: MutationOpti
   const publicKey = toBase64(publicKeyOf(privateKey));
   const now = ctx.clock.now().toISOString();
   const rec: PoolRecord = {
-    name, description: fields.description ?? '', publicKey, privateKeySealed: ctx.secrets.seal(privateKey, poolKeyContext(name)),
+    name, description: fields.description ?? '', publicKey, privateKeySealed: '',
     listenPort: fields.listenPort ?? DEFAULT_LISTEN_PORT, ipv4Prefix: ipv4, ipv6Prefix: ipv6, endpoint: fields.endpoint ?? null,
     dns: fields.dns ?? [], mtu: fields.mtu ?? null, persistentKeepalive: fields.persistentKeepalive ?? 0, labels: fields.labels ?? {}, lb, anycast,
     createdAt: now, updatedAt: now,
   };
-  privateKey.fill(0);
   const allowOverlap = input.allowOverlap === undefined ? false : V.bool('allowOverlap', input.allowOverlap);
-  return commit(ctx, opts.actor, async () => {
+  try {
+    return await commit(ctx, opts.actor, async () => {
     if (await ctx.store.get(K.poolKey(name))) throw exists(name);
+    const sealing = await sealer(ctx); // under the fabric's current master key (master-key.ts)
+    rec.privateKeySealed = sealing.seal(privateKey, poolKeyContext(name));
     const seq = await ctx.store.get(K.POOL_SEQ_KEY);
     if (!allowOverlap) await assertNoOverlap(ctx, name, [ipv4, ipv6]);
     return {
-      compares: [{ key: K.poolKey(name), modRevision: 0 }, { key: K.poolNameKey(name), modRevision: 0 }, { key: K.POOL_SEQ_KEY, modRevision: seq?.modRevision ?? 0 }],
+      compares: [{ key: K.poolKey(name), modRevision: 0 }, { key: K.poolNameKey(name), modRevision: 0 }, { key: K.POOL_SEQ_KEY, modRevision: seq?.modRevision ?? 0 }, sealing.compare],
       ops: [
         { type: 'put', key: K.poolKey(name), value: JSON.stringify(rec) }, { type: 'put', key: K.poolNameKey(name), value: '' },
         { type: 'put', key: K.POOL_SEQ_KEY, value: String(Number(seq?.value ?? 0) + 1) },
@@ -55,7 +58,10 @@ export async function createPool(ctx: Ctx, input: PoolCreate, opts: MutationOpti
       audit: { action: 'create', kind: 'pool', object: `pools/${name}` },
       result: (rev) => poolEntity(rec, rev),
     };
-  });
+    });
+  } finally {
+    privateKey.fill(0);
+  }
 }
 
 /** The pool (never its private key); WGF_ERR_NOT_FOUND when absent. */

@@ -129,7 +129,7 @@ export const PeerSchema = Type.Object({
 export const AuditEntrySchema = Type.Object({
   id: Type.String({ maxLength: 64 }), revision: Revision, time: Time, actor: Type.String({ maxLength: 64 }),
   action: Type.Union(['create', 'update', 'delete', 'read', 'compact'].map((a) => Type.Literal(a as AuditEntry['action']))),
-  kind: Type.Union(['pool', 'node', 'peer', 'token', 'store'].map((k) => Type.Literal(k as AuditEntry['kind']))),
+  kind: Type.Union(['pool', 'node', 'peer', 'token', 'store', 'master-key'].map((k) => Type.Literal(k as AuditEntry['kind']))),
   object: Type.String({ maxLength: 256 }),
 }, strict);
 
@@ -408,3 +408,12 @@ export const StoreCheckRequestSchema = Type.Object({ mode: Type.Optional(Type.Un
 export const StoreCheckResponseSchema = Type.Object({
   ok: Type.Boolean(), mode: Type.String({ maxLength: 8 }), problems: Type.Array(Type.String()), durationMs: Type.Integer({ minimum: 0 }),
 }, strict);
+
+/** POST /v1/admin/master-key/rotate: the key to rotate to (default: the one new key of the serving replica's key file). */
+export const RotateMasterKeyRequestSchema = Type.Object({ keyId: Type.Optional(Type.String({ pattern: '^[0-9a-f]{16}$' })) }, strict);
+export const RotateMasterKeyResponseSchema = Type.Object({
+  from: Type.String(), to: Type.String(),
+  resealed: Type.Object({ pools: Type.Integer({ minimum: 0 }), presharedKeys: Type.Integer({ minimum: 0 }) }, strict),
+  revision: Revision,
+}, strict);
+export type RotateMasterKeyResponse = Static<typeof RotateMasterKeyResponseSchema>;

@@ -42,6 +42,8 @@ export const ERRORS = {
   WGF_ERR_STORE_TXN_TOO_LARGE: { status: 507, exit: 73, hint: 'the store refused a write this large (etcd --max-txn-ops / --max-request-bytes); nothing was applied: raise those limits (README, etcd) or split the operation' },
   WGF_ERR_UNAVAILABLE: { status: 503, exit: 69, hint: 'the control plane is not reachable or not ready; retry later' },
   WGF_ERR_CRYPTO: { status: 500, exit: 70, hint: 'a secret could not be decrypted; check the master key file' },
+  WGF_ERR_MASTER_KEY_RETIRED: { status: 500, exit: 78, hint: 'the master key file holds only keys that a master-key rotation retired; use the file with the current key (see README, master-key rotation)' },
+  WGF_ERR_MASTER_KEY_MISSING: { status: 500, exit: 78, hint: 'this server lacks the master key the fabric seals with now; add that key to its master key file (see README, master-key rotation)' },
   WGF_ERR_UAPI: { status: 502, exit: 74, hint: 'the WireGuard device refused the operation (see errno)' },
   WGF_ERR_NFT: { status: 502, exit: 71, hint: 'nftables rejected the load-balancer ruleset; see details.stderr (nft installed? running as root?)' },
   WGF_ERR_CONNTRACK: { status: 502, exit: 71, hint: 'the conntrack tool could not list or delete flow entries; see details.stderr (conntrack installed? running as root?)' },

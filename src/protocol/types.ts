@@ -149,7 +149,7 @@ export interface Peer extends Meta {
 /**
  * One audited action. Mutations are audited in the same store txn as the change itself, so
  * `revision` is the revision of that change. Reading a pool private key is audited as 'read';
- * store compaction as 'compact' of kind 'store'. Node status reports are not audited (they are
+ * store compaction as 'compact' of kind 'store'; a master-key rotation as 'update' of kind 'master-key'. Node status reports are not audited (they are
  * observations, not changes of desired state).
  */
 export interface AuditEntry {
@@ -160,7 +160,7 @@ export interface AuditEntry {
   readonly actor: string;
   readonly action: 'create' | 'update' | 'delete' | 'read' | 'compact';
   /** Object kind and path, e.g. "peer", "pools/demo/peers/alice". */
-  readonly kind: 'pool' | 'node' | 'peer' | 'token' | 'store';
+  readonly kind: 'pool' | 'node' | 'peer' | 'token' | 'store' | 'master-key';
   readonly object: string;
 }
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { isFabricError } from '../protocol/errors.js';
 import { etcdPerFile } from '../store/testing/etcd-per-file.js';
 import { generateKeyPair, toBase64 } from '../wg/keys.js';
 import { ControlPlane } from '../control/plane.js';
@@ -126,6 +127,53 @@ describe('control-plane replicas on etcd', { skip }, () => {
     }
   });
 
+  test('master-key rotation online through the CLI on replica A; replica B seals under the new key; a server with only the old key refuses to start', async () => {
+    const prefix = `r/${randomBytes(4).toString('hex')}/`;
+    const keyFile = join(fx.dir, `${prefix.replaceAll('/', '_')}.key`);
+    const { servers, token } = await replicas(2, prefix);
+    const oldKeyText = await readFile(keyFile, 'utf8');
+    try {
+      assert.equal((await api(servers[0]!, token, 'POST', '/v1/pools', { name: 'p', ipv4Prefix: '10.69.0.0/24' })).status, 201);
+      for (let i = 0; i < 5; i++) {
+        assert.equal((await api(servers[i % 2]!, token, 'POST', '/v1/pools/p/peers', { name: `x${i}`, publicKey: toBase64(generateKeyPair().publicKey), presharedKey: toBase64(randomBytes(32)) })).status, 201);
+      }
+      const tokenFile = join(fx.dir, `${prefix.replaceAll('/', '_')}.token`);
+      await writeFile(tokenFile, token, { mode: 0o600 });
+      const added = await runCli(['admin', 'add-master-key', '--master-key-file', keyFile, '--json']);
+      assert.equal(added.code, 0, added.stderr);
+      const keyId = JSON.parse(added.stdout).keyId as string;
+      const rotated = await runCli(['admin', 'rotate-master-key', '--server', servers[0]!.url, '--token-file', tokenFile, '--json']);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const res = JSON.parse(rotated.stdout);
+      assert.deepEqual({ to: res.to, resealed: res.resealed }, { to: keyId, resealed: { pools: 1, presharedKeys: 5 } });
+      console.log(`rotate-master-key: ${JSON.stringify(res)}`);
+      // Replica B (started before the key existed) reads its key file again and seals under the new key.
+      const psk = toBase64(randomBytes(32));
+      assert.equal((await api(servers[1]!, token, 'POST', '/v1/pools/p/peers', { name: 'late', publicKey: toBase64(generateKeyPair().publicKey), presharedKey: psk })).status, 201);
+      const nodeTok = await api(servers[1]!, token, 'POST', '/v1/pools/p/nodes', { name: 'n1', endpoint: '192.0.2.1:51820' });
+      assert.equal(nodeTok.status, 201);
+      const nt = await api(servers[1]!, token, 'POST', '/v1/tokens', { name: 'n1', role: 'node', pool: 'p', node: 'n1' });
+      for (const s of servers) {
+        const snap = await api(s, nt.json.secret, 'GET', '/v1/pools/p/snapshot');
+        assert.equal(snap.status, 200);
+        assert.equal(snap.json.peers.find((x: { name: string }) => x.name === 'late').presharedKey, psk);
+      }
+      const audit = await api(servers[1]!, token, 'GET', '/v1/audit?limit=1000');
+      assert.equal(audit.json.items.filter((e: { kind: string }) => e.kind === 'master-key').length, 1);
+      // A replica started with only the old key file is refused with a stable code.
+      const oldFile = join(fx.dir, `${prefix.replaceAll('/', '_')}.old.key`);
+      await writeFile(oldFile, oldKeyText, { mode: 0o600 });
+      await assert.rejects(startServer({ dataDir: join(fx.dir, 'unused'), host: '127.0.0.1', port: 0, masterKeyFile: oldFile, etcd: { endpoints: [fx.endpoint], prefix }, ...quiet }),
+        (e) => isFabricError(e, 'WGF_ERR_MASTER_KEY_RETIRED'));
+      const refused = await runCli(['server', '--store', 'etcd', '--etcd-endpoints', fx.endpoint, '--etcd-prefix', prefix, '--master-key-file', oldFile, '--listen', '127.0.0.1:0']);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /WGF_ERR_MASTER_KEY_RETIRED/);
+      console.log(`server with only the old key: exit ${refused.code}: ${refused.stderr.trim()}`);
+    } finally {
+      for (const s of servers) await s.close();
+    }
+  });
+
   test('background jobs run on one replica at a time and move when it dies (SIGKILL of a server process)', async () => {
     const prefix = `r/${randomBytes(4).toString('hex')}/`;
     const keyFile = join(fx.dir, `${prefix.replaceAll('/', '_')}.key`);
@@ -177,4 +225,16 @@ function spawnServer(args: string[]): { proc: ChildProcess; listening: Promise<v
     proc.once('exit', (code) => reject(new Error(`server exited (${code}): ${out}`)));
   });
   return { proc, listening };
+}
+
+/** `wgfabric ARGS` as a child process (through tsx): exit code and output. */
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const main = new URL('../cli/main.ts', import.meta.url).href;
+  const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(${JSON.stringify(args)});`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr })));
 }

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import {
   AuditEntrySchema, AuditListQuery, CompactRequestSchema, CompactResponseSchema, HealthResponseSchema, PageSchema, TokenCreatedSchema,
   TokenCreateSchema, TokenListQuery, TokenParams, TokenSchema, NoQuery, StoreCheckRequestSchema, StoreCheckResponseSchema,
+  RotateMasterKeyRequestSchema, RotateMasterKeyResponseSchema,
 } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { ControlPlane } from '../control/plane.js';
@@ -49,6 +50,14 @@ export function registerAdminRoutes(app: FastifyInstance, cp: ControlPlane): voi
     },
     config: access(ADMIN),
   }, async (req) => cp.checkStore(req.body.mode ?? 'quick'));
+
+  app.post<{ Body: Static<typeof RotateMasterKeyRequestSchema> }>('/v1/admin/master-key/rotate', {
+    schema: {
+      tags: ['admin'], summary: 'Online master-key rotation: every sealed secret re-sealed under the new key, the old key retired (see README)',
+      querystring: NoQuery, body: RotateMasterKeyRequestSchema, response: responses({ 200: RotateMasterKeyResponseSchema }),
+    },
+    config: access(ADMIN),
+  }, async (req) => cp.rotateMasterKey(req.body.keyId, mutation(req)));
 
   app.get('/v1/whoami', {
     schema: { tags: ['meta'], summary: "The calling token's identity", querystring: NoQuery, response: responses({ 200: TokenSchema }) },

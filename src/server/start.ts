@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { AutoCompactor, DEFAULT_AUTO_COMPACT, validateAutoCompact, type AutoCompactSettings } from '../control/compaction.js';
 import type { AuthCacheOptions } from '../control/auth-cache.js';
 import { ControlPlane } from '../control/plane.js';
-import { loadOrCreateMasterKey, SecretBox } from '../control/secrets.js';
+import { loadOrCreateMasterKey, readKeyRingSync, SecretBox } from '../control/secrets.js';
 import { FabricError } from '../protocol/errors.js';
 import { EtcdStore, openStore, type EtcdStoreOptions } from '../store/index.js';
 import { buildServer } from './app.js';
@@ -96,12 +96,15 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
   const master = await loadOrCreateMasterKey(opts.masterKeyFile ?? join(opts.dataDir, 'master.key'));
   const store = opts.etcd ? await EtcdStore.open(opts.etcd) : await openStore(`sqlite:${opts.dataDir}`);
-  const control = new ControlPlane({ store, secrets: new SecretBox(master.key), ...(opts.authCache ? { authCache: opts.authCache } : {}) });
+  const keyFile = opts.masterKeyFile ?? join(opts.dataDir, 'master.key');
+  // The key file is a ring during a rotation; read again when a key it does not hold is named.
+  const secrets = new SecretBox(master.keys, { reload: () => readKeyRingSync(keyFile) });
+  const control = new ControlPlane({ store, secrets, ...(opts.authCache ? { authCache: opts.authCache } : {}) });
   const sink = new LogSink();
   let app: FastifyInstance | undefined;
   let token: string | null;
   try {
-    await control.checkMasterKey();
+    const rotationWarning = await control.checkMasterKey();
     token = await control.bootstrap();
     app = await buildServer({
       control,
@@ -112,6 +115,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
       ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     });
+    if (rotationWarning) app.log.warn(rotationWarning);
     if (master.insecureMode) app.log.warn('the master key file is readable by group or others; chmod 600 it');
     if (tls?.keyInsecureMode) app.log.warn(`the TLS key file ${opts.tls!.keyFile} is accessible to group or others; chmod 600 it`);
     if (token !== null) {
