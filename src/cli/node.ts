@@ -105,6 +105,7 @@ export function registerNodeCommands(program: Command): void {
   for (const [flag, help] of NODE_POLICY_FLAG_HELP) update.option(flag, help);
   update
     .action(async (pool: string, name: string, f: NodeFlags) => {
+      nodePolicyFromFlags(undefined, f); // bad --bgp-* values are refused before any request
       const api = apiClient(f);
       // --bgp-* flags change fields of the node's policy: read it first (the update replaces the whole policy).
       const policy = nodePolicyFromFlags(f.bgpPolicyClear ? undefined : (await (hasPolicyFlag(f) ? api.getNode(pool, name) : null))?.announcePolicy, f);
