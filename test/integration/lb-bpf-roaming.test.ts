@@ -187,7 +187,10 @@ describe('BPF data path on the lab: flood guard and WireGuard-aware roaming (nft
       again.forEach((r, i) => assert.equal(r.received, r.sent, `${lab.plan.clients[i]!.name} pings after the flood`));
     }
     assert.ok(d.drop_type! > 0 && d.drop_size! > 0 && d.drop_reserved! > 0, 'junk dropped by type, size and reserved bytes');
-    assert.ok(d.drop_rate_source! >= 10000 - 2 * 20 - 5 * 20, `forged initiations beyond the source's burst and rate rate-limited (${d.drop_rate_source})`);
+    // The sender stops at its time limit on a loaded machine: bound by what it did send.
+    const forgedSent = Number(forged.stdout.trim());
+    const allowed = DEFAULT_GUARD_LIMITS.perSourceBurst + DEFAULT_GUARD_LIMITS.perSourceRate * Math.ceil(floodS + 2);
+    assert.ok(d.drop_rate_source! >= forgedSent - allowed - backlog, `forged initiations beyond the source's burst and rate rate-limited (${d.drop_rate_source} of ${forgedSent})`);
     // The clients' transport packets go by receiver index; what went by flow table or Maglev are
     // the forged initiations the per-source bucket let through (its burst plus its rate).
     const forgedPassed = d.fwd_maglev! + d.fwd_flow!;
