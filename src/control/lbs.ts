@@ -1,4 +1,4 @@
-import { MAX_LB_BACKENDS, MAX_LB_ERROR, MAX_LB_REASON, MAX_LB_TABLE_SIZE, type LbReportInput } from '../protocol/api.js';
+import { MAX_LB_BACKENDS, MAX_LB_ERROR, MAX_LB_REASON, MAX_LB_RTT_MS, MAX_LB_TABLE_SIZE, type LbReportInput } from '../protocol/api.js';
 import { LB_AFFINITIES } from '../protocol/lb-settings.js';
 import type { LbBackendReport, LbBackendState, LbReport, Page } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
@@ -19,6 +19,13 @@ import * as V from './validate.js';
 
 const STATES: readonly LbBackendState[] = ['probing', 'up', 'down', 'suppressed', 'unknown'];
 
+/** A probe round trip: null, or a finite number of ms in 0..MAX_LB_RTT_MS. */
+function rtt(field: string, v: unknown): number | null {
+  if (v === null) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_LB_RTT_MS) throw V.invalid(field, `must be null or a number of ms 0..${MAX_LB_RTT_MS}`);
+  return v;
+}
+
 /** Validates and normalises a report (the HTTP layer checked its shape; this holds for every caller). */
 export function lbReportFields(input: LbReportInput): Required<Omit<LbReportRecord, 'pool' | 'instance' | 'reportedAt' | 'announce'>> & Pick<LbReportRecord, 'announce'> {
   const tableSize = V.int('tableSize', input.tableSize, 1, MAX_LB_TABLE_SIZE);
@@ -35,6 +42,7 @@ export function lbReportFields(input: LbReportInput): Required<Omit<LbReportReco
     return {
       name, state: b.state, reason: V.text(`backends[${i}].reason`, b.reason, MAX_LB_REASON), inTable: V.bool(`backends[${i}].inTable`, b.inTable),
       slots: V.int(`backends[${i}].slots`, b.slots, 0, tableSize),
+      ...(b.rttMs === undefined ? {} : { rttMs: rtt(`backends[${i}].rttMs`, b.rttMs) }),
     };
   });
   return {

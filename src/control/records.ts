@@ -174,7 +174,7 @@ export function lbReportEntity(r: LbReportRecord, revision: number): LbReport {
     pool: r.pool, instance: r.instance, vip: r.vip, port: r.port, tableSize: r.tableSize, affinity: r.affinity ?? DEFAULT_LB_SETTINGS.affinity,
     generation: r.generation, lastError: r.lastError,
     failOpen: r.failOpen,
-    backends: r.backends.map((b) => ({ name: b.name, state: b.state, reason: b.reason, inTable: b.inTable, slots: b.slots })),
+    backends: r.backends.map((b) => ({ name: b.name, state: b.state, reason: b.reason, inTable: b.inTable, slots: b.slots, ...(b.rttMs === undefined ? {} : { rttMs: b.rttMs }) })),
     ...(r.announce ? { announce: r.announce } : {}), reportedAt: r.reportedAt, revision,
   };
 }

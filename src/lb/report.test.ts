@@ -23,8 +23,9 @@ describe('lbReportInput', () => {
   test('keeps the report fields, drops the local ones', () => {
     assert.deepEqual(lbReportInput(lbStatus({ failOpen: true })), {
       vip: '198.18.1.2', port: 51820, tableSize: 251, affinity: 'src-ip', generation: 3, lastError: null, failOpen: true,
-      backends: [{ name: 'a', state: 'up', reason: 'healthy', inTable: true, slots: 7 }],
+      backends: [{ name: 'a', state: 'up', reason: 'healthy', inTable: true, slots: 7, rttMs: 0.4 }],
     });
+    assert.equal(lbReportInput(lbStatus({ backends: [backend('a', { lastRttMs: null })] })).backends[0]!.rttMs, null, 'no probe answered yet');
   });
   const cases: [string, string, number, string][] = [
     ['short text unchanged', 'probe failed: timeout after 300 ms', 512, 'probe failed: timeout after 300 ms'],

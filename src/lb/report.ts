@@ -7,7 +7,7 @@
  * tells whether its instance is still alive. Failures are logged (a warning at most every
  * `warnEveryMs`) and otherwise ignored: the next heartbeat tries again.
  */
-import { MAX_LB_BACKENDS, MAX_LB_ERROR, MAX_LB_REASON, type LbReportInput } from '../protocol/api.js';
+import { MAX_LB_BACKENDS, MAX_LB_ERROR, MAX_LB_REASON, MAX_LB_RTT_MS, type LbReportInput } from '../protocol/api.js';
 import { systemTimers, type TimerHandle, type Timers } from '../sys/timers.js';
 import type { LbLog, LbServiceStatus } from './service.js';
 
@@ -23,7 +23,7 @@ export function lbReportInput(s: LbServiceStatus): LbReportInput {
   return {
     vip: s.vip, port: s.port, tableSize: s.tableSize, affinity: s.affinity, generation: s.generation,
     lastError: s.lastError === null ? null : reportText(s.lastError, MAX_LB_ERROR), failOpen: s.failOpen,
-    backends: s.backends.slice(0, MAX_LB_BACKENDS).map((b) => ({ name: b.name, state: b.state, reason: reportText(b.reason, MAX_LB_REASON), inTable: b.inTable, slots: b.slots })),
+    backends: s.backends.slice(0, MAX_LB_BACKENDS).map((b) => ({ name: b.name, state: b.state, reason: reportText(b.reason, MAX_LB_REASON), inTable: b.inTable, slots: b.slots, rttMs: b.lastRttMs === null ? null : Math.min(MAX_LB_RTT_MS, Math.round(b.lastRttMs * 1000) / 1000) })),
   };
 }
 

@@ -145,12 +145,15 @@ export const TokenCreatedSchema = Type.Object({
   secret: Type.String({ maxLength: 128, description: 'the bearer token; shown only in this response' }),
 }, strict);
 
+/** Largest probe round trip an LB report may carry (ms): a probe times out long before. */
+export const MAX_LB_RTT_MS = 60_000;
 /** Wire schema: LbBackendState. */
 export const LbBackendStateSchema = Type.Union(['probing', 'up', 'down', 'suppressed', 'unknown'].map((s) => Type.Literal(s as LbReport['backends'][number]['state'])));
 /** Wire schema: LbBackendReport. */
 export const LbBackendReportSchema = Type.Object({
   name: Name, state: LbBackendStateSchema, reason: Type.String({ maxLength: MAX_LB_REASON }), inTable: Type.Boolean(),
   slots: Type.Integer({ minimum: 0, maximum: MAX_LB_TABLE_SIZE }),
+  rttMs: Type.Optional(Nullable(Type.Number({ minimum: 0, maximum: MAX_LB_RTT_MS, description: 'round trip of the last successful probe, ms' }))),
 }, strict);
 const lbReportFields = {
   vip: Type.String({ minLength: 1, maxLength: 45, description: 'IP literal' }), port: Port,

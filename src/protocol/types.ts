@@ -94,6 +94,8 @@ export interface LbBackendReport {
   readonly inTable: boolean;
   /** Slots of that table it owns (0 when out). */
   readonly slots: number;
+  /** Round trip of the last successful probe (the WireGuard handshake), ms; null before one; absent from older LBs. */
+  readonly rttMs?: number | null;
 }
 
 /**

@@ -26,7 +26,7 @@ const STATUS = (ready: boolean, applied: number) => ({ appliedRevision: applied,
 const LB = (n1Slots: number) => ({
   vip: '198.18.200.1', port: 51820, tableSize: 251, affinity: 'src-ip-port', generation: 3, lastError: null, failOpen: false,
   backends: [
-    { name: 'n1', state: 'up', reason: 'healthy', inTable: n1Slots > 0, slots: n1Slots },
+    { name: 'n1', state: 'up', reason: 'healthy', inTable: n1Slots > 0, slots: n1Slots, rttMs: 0.734 },
     { name: 'n2', state: 'down', reason: 'probe failed: timeout after 300 ms', inTable: false, slots: 0 },
     { name: 'n3', state: 'up', reason: 'healthy', inTable: true, slots: 251 - n1Slots },
   ],
@@ -94,7 +94,8 @@ test('fleet view: nodes, readiness, lag, LB slots per instance; live updates wit
   assert.match(await n1.innerText(), /active[\s\S]*ready[\s\S]*in, 125 slots/);
   assert.match(await page.locator('tr[data-node=n2]').innerText(), /not ready[\s\S]*out: down/);
   assert.match(await page.locator('.lb[data-instance=lb-a] tr[data-backend=n2]').innerText(), /down[\s\S]*probe failed: timeout/);
-  await shot(page, 'fleet', 'pools; nodes n1..n3 with admin state, ready/not ready, lag, peers, LB lb-a cell per node; lb-a backends with slots');
+  assert.match(await page.locator('.lb[data-instance=lb-a] tr[data-backend=n1]').innerText(), /125[\s\S]*49\.8%[\s\S]*0\.7 ms/, 'slots, share and probe RTT');
+  await shot(page, 'fleet', 'pools; nodes n1..n3 with admin state, ready/not ready, lag, peers, LB lb-a cell per node; lb-a backends with slots, share, probe RTT');
 
   // Live: a change made elsewhere (another client) and a new report appear without a reload.
   await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));

@@ -144,7 +144,7 @@ function LbTables({ lbs, now }: { lbs: LbReport[]; now: number }) {
     ${r.lastError && html`<div class="error">${r.lastError}</div>`}
     <table><thead><tr><th>Backend</th><th>State</th><th>In table</th><th class="num">Slots</th><th class="num">Share</th><th class="num">Probe RTT</th><th>Reason</th></tr></thead><tbody>
       ${r.backends.map((b) => {
-        const rtt = (b as { rttMs?: number | null }).rttMs;
+        const rtt = b.rttMs;
         return html`<tr data-backend=${b.name}><td>${b.name}</td><td class=${b.state === 'up' ? 'ok' : b.state === 'down' ? 'bad' : 'warn'}>${b.state}</td>
         <td>${b.inTable ? 'yes' : 'no'}</td><td class="num">${b.slots}</td><td class="num">${((b.slots / r.tableSize) * 100).toFixed(1)}%</td>
         <td class="num">${rtt === undefined || rtt === null ? '-' : `${rtt.toFixed(1)} ms`}</td><td>${b.reason}</td></tr>`;
