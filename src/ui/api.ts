@@ -13,6 +13,29 @@ export class ApiError extends Error {
   }
 }
 
+/** The session summary as GET /v1/sessions/summary answers it (the fields the dashboard shows). */
+export interface SessionSummary {
+  readonly connected: number;
+  readonly endpointChanges: number;
+  readonly pools: readonly {
+    readonly pool: string;
+    readonly connected: number;
+    readonly endpointChanges: number;
+    readonly nodes: readonly { readonly node: string; readonly connected: number; readonly entries: number; readonly rxBytes: number; readonly txBytes: number; readonly reportedAt: string | null }[];
+  }[];
+}
+
+/** A peer's session as the API reports it on peer resources (`session`, null: no node reported one). */
+export interface PeerSessionView {
+  readonly node: string;
+  readonly lastHandshakeAt: string | null;
+  readonly connected: boolean;
+  readonly endpoint: string | null;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+  readonly endpointChanges: number;
+}
+
 /** Query values; undefined and '' are left out. */
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
 
@@ -79,6 +102,18 @@ export class Api {
   deletePeer(pool: string, peer: string): Promise<void> { return this.call('DELETE', `/v1/pools/${seg(pool)}/peers/${seg(peer)}`); }
   changes(pool: string, since: number): Promise<{ revision: number; changes: unknown[] }> {
     return this.call('GET', `/v1/pools/${seg(pool)}/changes?since=${since}`);
+  }
+  /**
+   * The fleet's session summary (GET /v1/sessions/summary), or null from a server that has no
+   * session state (the route answers 404 there).
+   */
+  async sessionSummary(pool: string): Promise<SessionSummary | null> {
+    try {
+      return await this.call<SessionSummary>('GET', `/v1/sessions/summary${queryString({ pool })}`);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404 && e.code === 'WGF_ERR_NOT_FOUND' && /no route/.test(e.message)) return null;
+      throw e;
+    }
   }
   audit(q: Query, signal?: AbortSignal): Promise<Page<AuditEntry>> { return this.call('GET', `/v1/audit${queryString(q)}`, undefined, signal); }
 }

@@ -230,3 +230,32 @@ test('roles: a read-only token sees no buttons it cannot use, and the API still 
   assert.deepEqual(problems, []);
   await second.page.context().close();
 });
+
+test('sessions: who is connected where, in the peers and fleet views (servers with session state)', async (t) => {
+  if ((await fetch(`${srv.url}/v1/sessions/summary`, { headers: { authorization: `Bearer ${srv.admin}` } })).status === 404) {
+    t.skip('this server has no session state (GET /v1/sessions/summary is 404)');
+    return;
+  }
+  const key = (await srv.api<Peer>('GET', `/v1/pools/${POOL}/peers/user-007`)).publicKey;
+  await srv.api('PUT', `/v1/pools/${POOL}/nodes/n1/sessions`, {
+    epoch: `${tag}-epoch-1`, seq: 1, reset: true, removed: [],
+    peers: [{ publicKey: key, lastHandshake: Math.floor(Date.now() / 1000) - 30, rxBytes: 123_456, txBytes: 654_321, endpoint: '198.51.100.7:40000' }],
+  });
+  const { page, problems } = await newPage();
+  await signIn(page, srv.url, srv.admin);
+  await page.goto(`${srv.url}/ui/#/peers?pool=${POOL}`);
+  await page.waitForSelector('select[name=connected]');
+  await page.fill('input[name=search]', 'user-00');
+  const row = page.locator('tr[data-peer=user-007]');
+  await row.waitFor();
+  assert.match(await row.innerText(), /n1[\s\S]*ago[\s\S]*198\.51\.100\.7:40000[\s\S]*120\.6 KiB[\s\S]*639\.0 KiB/);
+  assert.equal(await row.locator('[data-session]').getAttribute('data-session'), 'connected');
+  await page.selectOption('select[name=connected]', 'true');
+  await until('only the connected peer is listed', async () => (await page.locator('table.peer-list tbody tr').count()) === 1, 30_000, 100);
+  await shot(page, 'peers-sessions', 'peer user-007 connected through n1: handshake age, endpoint, endpoint changes, rx/tx; connected filter on');
+  await page.goto(`${srv.url}/ui/#/fleet?pool=${POOL}`);
+  await until('the fleet counts the session on n1', async () => (await page.locator('tr[data-node=n1] td[data-connected]').innerText().catch(() => '')) === '1', 30_000, 100);
+  assert.equal(await page.locator('.sessions-summary').getAttribute('data-connected'), '1');
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});

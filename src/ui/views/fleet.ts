@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { LbReport, Node, Pool } from '../../protocol/types.js';
+import type { SessionSummary } from '../api.js';
 import { html } from '../html.js';
 import { abilities, age, lbCells, nodeActions, readiness, slotsOn } from '../model.js';
 import { watchPool } from '../watch.js';
@@ -16,7 +17,11 @@ interface FleetData {
   /** Per node: pool changes after its applied revision (null: unknown). */
   readonly lag: Record<string, number | null>;
   readonly revision: number;
+  /** The pool's session summary; null from a server without session state. */
+  readonly sessions: PoolSessions | null;
 }
+
+type PoolSessions = SessionSummary['pools'][number];
 
 /**
  * The fleet: every pool, then the selected pool's nodes (admin state, readiness, lag, how each
@@ -37,13 +42,14 @@ export function FleetView({ session }: { session: Session }) {
   const load = useCallback(async (name: string): Promise<number> => {
     loading.current = true;
     try {
-      const [p, nodes, lbs] = await Promise.all([api.pool(name), api.nodes(name), api.lbs(name)]);
+      const [p, nodes, lbs, summary] = await Promise.all([api.pool(name), api.nodes(name), api.lbs(name), api.sessionSummary(name).catch(() => null)]);
+      const sessions = summary === null ? null : summary.pools.find((x) => x.pool === name) ?? { pool: name, connected: 0, endpointChanges: 0, nodes: [] };
       const lag: Record<string, number | null> = {};
       await Promise.all(nodes.items.map(async (n) => {
         const applied = n.status?.appliedRevision;
         lag[n.name] = applied === undefined ? null : await api.changes(name, applied).then((c) => c.changes.length, () => null);
       }));
-      setData({ pool: p, nodes: [...nodes.items], lbs: [...lbs.items], lag, revision: nodes.revision });
+      setData({ pool: p, nodes: [...nodes.items], lbs: [...lbs.items], lag, revision: nodes.revision, sessions });
       setNow(Date.now());
       setError(null);
       return nodes.revision;
@@ -110,9 +116,12 @@ export function FleetView({ session }: { session: Session }) {
 
 function NodesTable({ data, now, operate, act }: { data: FleetData; now: number; operate: boolean; act: (n: Node, to: Node['adminState']) => void }) {
   const anyAnnounce = data.nodes.some((n) => n.status?.announce);
+  const s = data.sessions;
   return html`<h2>Nodes of ${data.pool.name}</h2>
+    ${s && html`<p class="sessions-summary" data-connected=${s.connected}>${s.connected} peers connected, ${s.endpointChanges} endpoint changes</p>`}
     <table class="nodes"><thead><tr>
       <th>Node</th><th>Admin state</th><th>Ready</th><th class="num">Lag</th><th class="num">Peers</th><th>Report</th><th>Endpoint</th>
+      ${s && html`<th class="num">Connected</th>`}
       ${data.lbs.map((r) => html`<th>LB ${r.instance}</th>`)}
       ${anyAnnounce && html`<th>Announce</th>`}
       ${operate && html`<th>Actions</th>`}
@@ -129,6 +138,7 @@ function NodesTable({ data, now, operate, act }: { data: FleetData; now: number;
         <td class="num">${n.status ? `${n.status.peersApplied}/${n.status.peersDesired}` : '-'}</td>
         <td>${age(n.status?.reportedAt, now)}</td>
         <td>${n.endpoint ?? '-'}</td>
+        ${s && html`<td class="num" data-connected>${s.nodes.find((x) => x.node === n.name)?.connected ?? 0}</td>`}
         ${lbCells(n.name, data.lbs, now).map((c) => html`<td class=${c.tone} title=${c.title}>${c.text}</td>`)}
         ${anyAnnounce && html`<td>${n.status?.announce ? `${n.status.announce.state}${n.status.announce.state === 'announced' ? '' : ` (${n.status.announce.reason})`}` : '-'}</td>`}
         ${operate && html`<td>${nodeActions(n).map((a) => html`<button data-action=${a.to} onClick=${() => act(n, a.to)}>${a.label}</button>`)}</td>`}

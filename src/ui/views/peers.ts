@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Peer } from '../../protocol/types.js';
+import type { PeerSessionView } from '../api.js';
 import { html } from '../html.js';
 import { abilities, age, localToIso } from '../model.js';
 import type { Session } from '../main.js';
@@ -21,6 +22,9 @@ export function PeersView({ session }: { session: Session }) {
   const { pools, pool, setPool, error: poolsError } = usePools(api);
   const [prefix, setPrefix] = useState('');
   const [enabled, setEnabled] = useState('');
+  const [connected, setConnected] = useState('');
+  /** Whether the server reports sessions (null: not known yet). */
+  const [sessionsOn, setSessionsOn] = useState<boolean | null>(null);
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const [page, setPage] = useState<{ items: Peer[]; next: string | null; revision: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -31,12 +35,17 @@ export function PeersView({ session }: { session: Session }) {
   const badPrefix = prefix !== '' && !NAME_PREFIX_RE.test(prefix);
 
   useEffect(() => {
+    if (!pool) return;
+    api.sessionSummary(pool).then((s) => setSessionsOn(s !== null), () => setSessionsOn(false));
+  }, [api, pool]);
+
+  useEffect(() => {
     if (!pool || badPrefix) return;
     inflight.current?.abort();
     const ctl = new AbortController();
     inflight.current = ctl;
     const t = setTimeout(() => {
-      api.peers(pool, { limit: PEER_PAGE, cursor, prefix, enabled }, ctl.signal).then((p) => {
+      api.peers(pool, { limit: PEER_PAGE, cursor, prefix, enabled, connected }, ctl.signal).then((p) => {
         setPage({ items: [...p.items], next: p.next, revision: p.revision });
         setError(null);
       }, (e) => {
@@ -47,7 +56,7 @@ export function PeersView({ session }: { session: Session }) {
       clearTimeout(t);
       ctl.abort();
     };
-  }, [api, pool, prefix, enabled, cursor, tick, badPrefix]);
+  }, [api, pool, prefix, enabled, connected, cursor, tick, badPrefix]);
 
   const restart = () => setCursors([undefined]);
   const update = async (p: Peer, body: { enabled?: boolean; expiresAt?: string | null }) => {
@@ -68,7 +77,7 @@ export function PeersView({ session }: { session: Session }) {
     }
   };
   const now = Date.now();
-  const sessions = page?.items.some((p) => (p as { session?: unknown }).session !== undefined) ?? false;
+  const sessions = sessionsOn === true || (page?.items.some((p) => (p as { session?: unknown }).session !== undefined) ?? false);
 
   return html`<section class="peers">
     <div class="bar">
@@ -77,6 +86,8 @@ export function PeersView({ session }: { session: Session }) {
         onInput=${(e: Event) => { setPrefix((e.target as HTMLInputElement).value.trim().toLowerCase()); restart(); }} /></label>
       <label>State <select name="enabled" value=${enabled} onChange=${(e: Event) => { setEnabled((e.target as HTMLSelectElement).value); restart(); }}>
         <option value="">all</option><option value="true">enabled</option><option value="false">disabled</option></select></label>
+      ${sessionsOn && html`<label>Session <select name="connected" value=${connected} onChange=${(e: Event) => { setConnected((e.target as HTMLSelectElement).value); restart(); }}>
+        <option value="">any</option><option value="true">connected</option><option value="false">not connected</option></select></label>`}
       ${can.operate && html`<button class="primary" data-action="add-peer" onClick=${() => setAdding(true)} disabled=${!pool}>Add peer</button>`}
     </div>
     ${badPrefix && html`<div class="error">A name prefix is 1..63 of a-z 0-9 . _ -</div>`}
@@ -84,7 +95,7 @@ export function PeersView({ session }: { session: Session }) {
     ${adding && pool && html`<${AddPeer} api=${api} pool=${pool} onDone=${() => { setAdding(false); setTick((t) => t + 1); }} />`}
     ${page && html`<table class="peer-list"><thead><tr>
         <th>Name</th><th>Addresses</th><th>Public key</th><th>Enabled</th><th>Expires</th><th>PSK</th><th>Updated</th>
-        ${sessions && html`<th>Node</th><th>Last handshake</th><th>Endpoint</th><th class="num">RX</th><th class="num">TX</th>`}
+        ${sessions && html`<th>Node</th><th>Last handshake</th><th>Endpoint</th><th class="num">Endpoint changes</th><th class="num">RX</th><th class="num">TX</th>`}
         ${can.operate && html`<th>Actions</th>`}
       </tr></thead><tbody>
       ${page.items.map((p) => html`<${PeerRow} p=${p} now=${now} sessions=${sessions} operate=${can.operate} update=${update} remove=${remove} />`)}
@@ -96,15 +107,6 @@ export function PeersView({ session }: { session: Session }) {
         <button data-action="next" disabled=${!page.next} onClick=${() => setCursors((c) => [...c, page.next ?? undefined])}>Next</button>
       </div>`}
   </section>`;
-}
-
-/** Session state as the sessions API reports it on a peer (shown when present). */
-interface SessionFields {
-  readonly node?: string | null;
-  readonly lastHandshakeAt?: string | null;
-  readonly endpoint?: string | null;
-  readonly rxBytes?: number;
-  readonly txBytes?: number;
 }
 
 function bytes(n: number | undefined): string {
@@ -121,14 +123,16 @@ function PeerRow({ p, now, sessions, operate, update, remove }: {
   update: (p: Peer, body: { enabled?: boolean; expiresAt?: string | null }) => void; remove: (p: Peer) => void;
 }) {
   const [expiry, setExpiry] = useState('');
-  const s = (p as { session?: SessionFields | null }).session ?? null;
+  const s = (p as { session?: PeerSessionView | null }).session ?? null;
   const expired = p.expiresAt !== null && Date.parse(p.expiresAt) <= now;
   return html`<tr data-peer=${p.name}>
     <td>${p.name}</td><td class="mono">${p.addresses.join(', ')}</td><td class="mono" title=${p.publicKey}>${p.publicKey.slice(0, 10)}…</td>
     <td class=${p.enabled ? 'ok' : 'bad'}>${p.enabled ? 'yes' : 'no'}</td>
     <td class=${expired ? 'bad' : ''}>${p.expiresAt ? `${p.expiresAt}${expired ? ' (expired)' : ''}` : 'never'}</td>
     <td>${p.hasPresharedKey ? 'yes' : 'no'}</td><td>${age(p.updatedAt, now)} ago</td>
-    ${sessions && html`<td>${s?.node ?? '-'}</td><td>${s?.lastHandshakeAt ? `${age(s.lastHandshakeAt, now)} ago` : '-'}</td><td class="mono">${s?.endpoint ?? '-'}</td>
+    ${sessions && html`<td class=${s?.connected ? 'ok' : 'muted'} data-session=${s ? (s.connected ? 'connected' : 'stale') : 'none'}>${s?.node ?? '-'}</td>
+      <td>${s?.lastHandshakeAt ? `${age(s.lastHandshakeAt, now)} ago` : '-'}</td><td class="mono">${s?.endpoint ?? '-'}</td>
+      <td class=${`num ${s && s.endpointChanges > 0 ? 'warn' : ''}`}>${s ? s.endpointChanges : '-'}</td>
       <td class="num">${bytes(s?.rxBytes)}</td><td class="num">${bytes(s?.txBytes)}</td>`}
     ${operate && html`<td>
       <button data-action=${p.enabled ? 'disable' : 'enable'} onClick=${() => update(p, { enabled: !p.enabled })}>${p.enabled ? 'Disable' : 'Enable'}</button>
