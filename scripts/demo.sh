@@ -17,6 +17,8 @@ state="./$base/labs/$tag/state.json"
 server=$(node -e "console.log(require('$state').plan.serverUrl)")
 ca=$(node -e "console.log(require('$state').tls?.caFile ?? '')")   # the lab's own CA (HTTPS)
 node bin/wgfabric.js status --server "$server" --token-file "$base/labs/$tag/admin.token" ${ca:+--ca-file "$ca"}
+echo
+echo "== web dashboard: $server/ui/ (sign in with the token in $base/labs/$tag/admin.token; the lab's CA is ${ca:-not used})"
 if [ "${1:-}" = "--check" ]; then
   node bin/wgfabric.js lab down --tag "$tag" --base "$base"
 fi

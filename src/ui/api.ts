@@ -51,6 +51,7 @@ const seg = encodeURIComponent;
 
 export class Api {
   #token: string;
+  #noSessions = false;
   constructor(token: string, private readonly base = '') {
     this.#token = token;
   }
@@ -108,10 +109,14 @@ export class Api {
    * session state (the route answers 404 there).
    */
   async sessionSummary(pool: string): Promise<SessionSummary | null> {
+    if (this.#noSessions) return null; // asked once per sign-in
     try {
       return await this.call<SessionSummary>('GET', `/v1/sessions/summary${queryString({ pool })}`);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404 && e.code === 'WGF_ERR_NOT_FOUND' && /no route/.test(e.message)) return null;
+      if (e instanceof ApiError && e.status === 404 && e.code === 'WGF_ERR_NOT_FOUND' && /no route/.test(e.message)) {
+        this.#noSessions = true;
+        return null;
+      }
       throw e;
     }
   }

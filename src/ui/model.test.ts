@@ -39,6 +39,8 @@ test('lbCells: in with slots, out with the state, stale and unknown backends tol
   assert.deepEqual(lbCells('n1', [report()], now), [{ instance: 'lb-a', text: 'in, 200 slots', tone: 'ok', title: 'healthy' }]);
   assert.deepEqual(lbCells('n2', [report()], now), [{ instance: 'lb-a', text: 'out: down', tone: 'bad', title: 'probe failed' }]);
   assert.equal(lbCells('n9', [report()], now)[0]!.text, 'not a backend');
+  const drained = report({ backends: [{ name: 'n1', state: 'up', reason: 'draining: no new flows', inTable: false, slots: 0 }] });
+  assert.equal(lbCells('n1', [drained], now)[0]!.text, 'out: draining: no new flows', 'up but out: the reason says why');
   const stale = lbCells('n1', [report()], now + 60_000)[0]!;
   assert.equal(stale.tone, 'warn');
   assert.match(stale.text, /stale 65s/);

@@ -40,7 +40,8 @@ export function lbCells(node: string, reports: readonly LbReport[], nowMs: numbe
     const b = r.backends.find((x) => x.name === node);
     const stale = nowMs - Date.parse(r.reportedAt) > LB_STALE_MS;
     if (!b) return { instance: r.instance, text: 'not a backend', tone: 'muted', title: '' };
-    const text = b.inTable ? `in, ${b.slots} slots` : `out: ${b.state}`;
+    // Out while up: an admin reason (draining, disabled, not ready); otherwise the probe state says why.
+    const text = b.inTable ? `in, ${b.slots} slots` : `out: ${b.state === 'up' ? b.reason : b.state}`;
     const tone = stale ? 'warn' : b.inTable ? (b.state === 'up' ? 'ok' : 'warn') : 'bad';
     return { instance: r.instance, text: stale ? `${text} (stale ${age(r.reportedAt, nowMs)})` : text, tone, title: b.reason };
   });
