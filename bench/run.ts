@@ -19,6 +19,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   etcd: async () => (await import('./etcd.js')).benchEtcd,
   anycast: async () => (await import('./anycast.js')).benchAnycast,
   dashboard: async () => (await import('./dashboard.js')).benchDashboard,
+  sessions: async () => (await import('./sessions.js')).benchSessions,
 };
 
 const wanted = process.argv.slice(2);

@@ -6,6 +6,7 @@ import { WgToolDeviceDriver } from '../agent/device-wgtool.js';
 import { agentMetrics, startAgentHttp } from '../agent/http.js';
 import { bringUp } from '../agent/iface.js';
 import { HttpSource } from '../agent/source-http.js';
+import { startSessionReports } from './agent-sessions.js';
 import { FabricError } from '../protocol/errors.js';
 import { apiClient, CA_FILE_HELP, positiveInt, SERVER_HELP, type ApiFlags } from './context.js';
 import { parseListen } from './server.js';
@@ -13,7 +14,7 @@ import { announceMetrics, announceOptions, setUpAnnounce, type AgentAnnounceFlag
 
 interface AgentFlags extends ApiFlags, AgentAnnounceFlags {
   pool: string; node: string; interface: string; driver: string; reconcileInterval: number; reportInterval: number;
-  listen?: string; ifaceSetup: boolean; peerMetrics?: boolean;
+  listen?: string; ifaceSetup: boolean; peerMetrics?: boolean; sessionInterval: number; sessionBytesInterval: number;
 }
 
 /** One JSON line per event on stderr; fields never carry keys or tokens. */
@@ -33,6 +34,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--report-interval <s>', 'seconds between status reports', positiveInt('--report-interval'), 5)
     .option('--listen <host:port>', 'serve /healthz, /readyz and /metrics here')
     .option('--peer-metrics', 'also export per-peer series (prometheus_wireguard_exporter names: wireguard_sent_bytes_total, ...): 3 series per peer')
+    .option('--session-interval <s>', 'seconds between per-peer session reports (handshake, bytes, endpoint) to every control-plane replica; 0: none', positiveInt('--session-interval'), 10)
+    .option('--session-bytes-interval <s>', 'least seconds between two reports of a peer whose byte counters alone changed', positiveInt('--session-bytes-interval'), 60)
     .option('--no-iface-setup', 'do not set tunnel addresses, MTU and link state on the interface'))
     .action(async (f: AgentFlags) => {
       let device: WireGuardDevice;
@@ -52,6 +55,7 @@ export function registerAgentCommand(program: Command): void {
         ...(f.peerMetrics ? { peerMetrics: true, iface: f.interface, peerNames: () => agent.peerNames() } : {}),
       });
       announceMetrics(registry, ann?.announce);
+      const sessions = startSessionReports(f, device, registry, jsonLog, api.servers);
       const http = f.listen ? await startAgentHttp(agent, registry, parseListen(f.listen).host, parseListen(f.listen).port) : null;
       agent.start();
       ann?.announce.start();
@@ -64,6 +68,7 @@ export function registerAgentCommand(program: Command): void {
       // announcement is withdrawn (nobody checks this node any more), then the watchdog is told.
       await ann?.announce.stop(true);
       ann?.watchdog.stop();
+      await sessions?.stop();
       await agent.stop();
       http?.close();
     });

@@ -8,6 +8,7 @@ import { apiClient, apiOptions, collectLabel, positiveInt, type ApiFlags } from 
 import { allLbReports, lbSummary } from './lb-reports.js';
 import { emit, renderFields, renderTable } from './output.js';
 import { NODE_POLICY_FLAG_HELP, nodePolicyFromFlags, type NodePolicyFlags } from './node-policy.js';
+import { connectedByNode } from './sessions.js';
 
 interface NodeFlags extends ApiFlags, NodePolicyFlags { pool?: string; endpoint?: string; weight?: number; label?: Record<string, string>; out?: string; ifMatch?: number }
 
@@ -22,6 +23,8 @@ export interface NodeRow {
   reportAgeS: number | null; lb: string; message: string;
   /** The node's announcement as it last reported it: 'announced', 'draining', 'withdrawn (<reason>)', '-' when it announces nothing. */
   announced: string;
+  /** Peers whose live session this node holds (session reports; null when unknown). */
+  connected?: number | null;
 }
 
 /** @param pending pool changes after the node's applied revision (its lag), null if unknown */
@@ -57,6 +60,7 @@ export function renderNodeRows(rows: readonly NodeRow[], revision: number): stri
     { header: 'LAG', get: (r) => (r.applied === null ? null : r.lag === null ? '?' : r.lag) }, { header: 'PEERS', get: (r) => r.peers },
     { header: 'REPORTED', get: (r) => (r.reportAgeS === null ? null : `${r.reportAgeS}s ago`) }, { header: 'LB', get: (r) => r.lb },
     { header: 'ANNOUNCED', get: (r) => r.announced },
+    { header: 'CONNECTED', get: (r) => (r.connected === undefined || r.connected === null ? null : r.connected) },
     { header: 'MESSAGE', get: (r) => r.message },
   ]);
 }
@@ -69,6 +73,7 @@ export function renderNodeRows(rows: readonly NodeRow[], revision: number): stri
  */
 export async function collectNodeRows(api: ApiClient, pools?: string[]): Promise<{ revision: number; rows: NodeRow[] }> {
   const { revision } = await api.ready();
+  const connected = await connectedByNode(api);
   const names = pools ?? [];
   if (!pools) for await (const p of ApiClient.all((c) => api.listPools({ limit: 1000, ...(c ? { cursor: c } : {}) }))) names.push(p.name);
   const rows: NodeRow[] = [];
@@ -78,7 +83,7 @@ export async function collectNodeRows(api: ApiClient, pools?: string[]): Promise
       const applied = n.status?.appliedRevision;
       const pending = applied === undefined ? null : await api.poolChanges(pool, applied).then((r) => r.changes.length, () => null);
       const now = Date.now();
-      rows.push(nodeRow(n, pending, now, lbs === null ? '?' : lbSummary(n.name, lbs, now)));
+      rows.push({ ...nodeRow(n, pending, now, lbs === null ? '?' : lbSummary(n.name, lbs, now)), connected: connected ? connected.get(`${pool}/${n.name}`) ?? 0 : null });
     }
   }
   return { revision, rows };

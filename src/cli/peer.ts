@@ -10,6 +10,7 @@ import { renderClientConfig } from './client-config.js';
 import { apiClient, apiOptions, collectLabel, commaList, type ApiFlags } from './context.js';
 import { emit, renderFields, renderTable } from './output.js';
 import { registerPeerUpdate } from './peer-update.js';
+import { connectedFilter, sessionColumns, sessionFields } from './sessions.js';
 import { reasonOf, SecretFile } from './secret-file.js';
 
 export interface PeerFlags extends ApiFlags {
@@ -164,22 +165,26 @@ export function registerPeerCommands(program: Command): void {
       await deliverConfig(f, out, text);
       if (f.json) emit(true, { peer: p.name, configFile: f.out ?? null, config: out ? null : text }, () => '');
     });
-  apiOptions(peer.command('list').description('list peers (STATE: enabled, disabled, or expired when its expiry has passed)'))
+  apiOptions(peer.command('list').description('list peers (STATE: enabled, disabled, or expired when its expiry has passed) with their session: NODE holding it, LAST HANDSHAKE, ENDPOINT, RX, TX'))
     .requiredOption('--pool <pool>', 'pool')
     .option('--label <k=v>', 'only peers with this label')
-    .action(async (f: PeerFlags & { label?: string }) => {
+    .option('--connected', 'only peers with a live session (a handshake in the last 180 s)')
+    .option('--disconnected', 'only peers without one')
+    .action(async (f: PeerFlags & { label?: string; connected?: boolean; disconnected?: boolean }) => {
       const api = apiClient(f);
       const items: ShownPeer[] = [];
       const label = typeof f.label === 'string' ? f.label : undefined;
-      for await (const p of ApiClient.all((c) => api.listPeers(f.pool, { limit: 1000, ...(c ? { cursor: c } : {}), ...(label ? { label } : {}) }))) items.push(shown(p));
+      const conn = connectedFilter(f);
+      for await (const p of ApiClient.all((c) => api.listPeers(f.pool, { limit: 1000, ...(c ? { cursor: c } : {}), ...(label ? { label } : {}), ...conn }))) items.push(shown(p));
       emit(!!f.json, items, () => renderTable(items, [
         { header: 'NAME', get: (p) => p.name }, { header: 'ADDRESSES', get: (p) => p.addresses.join(',') }, { header: 'STATE', get: (p) => stateOf(p) },
-        { header: 'EXPIRES', get: (p) => p.expiresAt }, { header: 'PSK', get: (p) => (p.hasPresharedKey ? 'yes' : 'no') }, { header: 'PUBLIC KEY', get: (p) => p.publicKey },
+        { header: 'EXPIRES', get: (p) => p.expiresAt }, { header: 'PSK', get: (p) => (p.hasPresharedKey ? 'yes' : 'no') }, ...sessionColumns<ShownPeer>(),
+        { header: 'PUBLIC KEY', get: (p) => p.publicKey },
       ]));
     });
-  apiOptions(peer.command('show <name>').description('show one peer')).requiredOption('--pool <pool>', 'pool').action(async (name: string, f: PeerFlags) => {
+  apiOptions(peer.command('show <name>').description('show one peer and its session (the node holding it, last handshake, endpoint, rx/tx)')).requiredOption('--pool <pool>', 'pool').action(async (name: string, f: PeerFlags) => {
     const p = await apiClient(f).getPeer(f.pool, name);
-    emit(!!f.json, shown(p), () => renderFields(peerFields(p)));
+    emit(!!f.json, shown(p), () => renderFields([...peerFields(p), ...sessionFields(p.session)]));
   });
   apiOptions(peer.command('rm <name>').description('remove a peer (its addresses are freed)')).requiredOption('--pool <pool>', 'pool').action(async (name: string, f: PeerFlags) => {
     await apiClient(f).deletePeer(f.pool, name);

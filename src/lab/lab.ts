@@ -244,7 +244,7 @@ export function startAgent(lab: Lab, index: number, reconcileInterval = 30): num
   return spawnDetached(lab.state, `agent ${h.name}`, [
     process.execPath, BIN, 'agent', '--server', serverUrlsFor(lab.plan, index), '--token-file', join(lab.state.dir, `${h.name}.token`),
     '--pool', lab.plan.pool.name, '--node', h.name, '--interface', h.wgIface, '--listen', `${h.address}:${AGENT_METRICS_PORT}`,
-    '--reconcile-interval', String(reconcileInterval), '--report-interval', '1',
+    '--reconcile-interval', String(reconcileInterval), '--report-interval', '1', '--session-interval', '2', '--session-bytes-interval', '2',
     ...(lab.plan.anycast ? anycastAgentArgs(lab.state.dir, h) : []),
   ], join(lab.state.dir, `${h.name}.agent.log`), h.netns);
 }
