@@ -90,8 +90,8 @@ test('status shows every node with its lag', async () => {
   assert.equal((await cli('node', 'add', 'office', 'wg1', '--endpoint', '192.0.2.1:51820')).code, 0);
   const r = await cli('status');
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /^POOL\s+NODE\s+STATE\s+WEIGHT\s+READY\s+APPLIED\s+LAG\s+PEERS\s+REPORTED\s+LB\s+ANNOUNCED\s+MESSAGE$/m);
-  assert.match(r.out, /office\s+wg1\s+active\s+1\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+no report yet/);
+  assert.match(r.out, /^POOL\s+NODE\s+STATE\s+WEIGHT\s+READY\s+APPLIED\s+LAG\s+PEERS\s+REPORTED\s+LB\s+ANNOUNCED\s+CONNECTED\s+MESSAGE$/m);
+  assert.match(r.out, /office\s+wg1\s+active\s+1\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+0\s+no report yet/);
 });
 
 test('LB reports: lb list, the LB column of node list, lb forget', async () => {
@@ -110,7 +110,7 @@ test('LB reports: lb list, the LB column of node list, lb forget', async () => {
   // Each CLI run is a Node process start (seconds on a loaded machine): the report may be 10 s old,
   // which the column marks "(stale Ns)"; that suffix is the only freedom allowed here.
   const nodes = await cli('node', 'list', '--pool', 'office');
-  assert.match(nodes.out, /wg1\s+.*\s+out 1\/1: probe failed: refused( \(stale \d+s\))?\s+-\s+no report yet/);
+  assert.match(nodes.out, /wg1\s+.*\s+out 1\/1: probe failed: refused( \(stale \d+s\))?\s+-\s+0\s+no report yet/);
   const lbColumn = JSON.parse((await cli('status', '--json')).out).nodes.find((n: { name: string }) => n.name === 'wg1').lb as string;
   assert.match(lbColumn, /^out 1\/1: probe failed: refused( \(stale \d+s\))?$/);
   assert.equal((await cli('lb', 'forget', 'lb-a', '--pool', 'office')).code, 0);

@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiClient } from '../client/api-client.js';
 import { pubkey } from '../control/testing/fixtures.js';
@@ -22,9 +22,13 @@ before(async () => {
   await server.control.createNode('sp', { name: 'n2' }, sys);
   await server.control.createPeer('sp', { name: 'alice', publicKey: alice }, sys);
   await server.control.createPeer('sp', { name: 'bob', publicKey: pubkey() }, sys);
+});
+// Fresh before each test (a new chain each time): on a loaded machine the tests can outlast the 180 s window.
+let seq = 0;
+beforeEach(async () => {
   const api = new ApiClient({ baseUrl: server.url, token: server.bootstrapToken! });
   const now = Math.floor(Date.now() / 1000);
-  await api.putSessions('sp', 'n2', { epoch: 'cli-test-n2', seq: 1, reset: true, removed: [], peers: [{ publicKey: alice, lastHandshake: now - 42, rxBytes: 1536, txBytes: 3 * 1048576, endpoint: '198.51.100.7:51000' }] });
+  await api.putSessions('sp', 'n2', { epoch: 'cli-test-n2', seq: ++seq, reset: true, removed: [], peers: [{ publicKey: alice, lastHandshake: now - 42, rxBytes: 1536, txBytes: 3 * 1048576, endpoint: '198.51.100.7:51000' }] });
 });
 after(async () => {
   await rig.close();
