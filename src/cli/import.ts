@@ -8,7 +8,7 @@ import { emit } from './output.js';
 
 interface ImportFlags extends ApiFlags { pool: string; endpoint?: string; dryRun?: boolean; allowOverlap?: boolean }
 
-/** `wgfabric import wg0.conf --pool NAME`: all or nothing (a failed peer removes the new pool again). */
+/** `wgfabric import wg0.conf --pool NAME`: all or nothing (peers go in batches of 1,000; a failed batch removes the new pool again). */
 export function registerImportCommand(program: Command): void {
   apiOptions(program.command('import <file>').description('turn an existing single-server wg-quick config into a pool with its peers'))
     .requiredOption('--pool <name>', 'name of the new pool')
@@ -33,7 +33,10 @@ export function registerImportCommand(program: Command): void {
       const api = apiClient(f);
       await api.createPool({ ...plan.pool, ...(f.allowOverlap ? { allowOverlap: true } : {}) });
       try {
-        for (const p of plan.peers) await api.createPeer(plan.pool.name, p);
+        // One batch (one revision, all or nothing) per 1,000 peers: agents apply each whole.
+        for (let i = 0; i < plan.peers.length; i += 1000) {
+          await api.peerBatch(plan.pool.name, plan.peers.slice(i, i + 1000).map((peer) => ({ op: 'create' as const, peer })));
+        }
       } catch (e) {
         await api.deletePool(plan.pool.name, { force: true }).catch(() => {});
         if (isFabricError(e)) e.message = `import rolled back (pool ${plan.pool.name} removed): ${e.message}`;

@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type {
-  AuditListFilter, ChangesResponse, LbReportInput, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated,
+  AuditListFilter, ChangesResponse, LbReportInput, NodeCreate, NodeStatusInput, NodeUpdate, PeerBatchItem, PeerBatchResult, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated,
   RotateMasterKeyResponse,
 } from '../protocol/api.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
@@ -225,6 +225,8 @@ export class ApiClient {
   }
   getPeer(pool: string, peer: string): Promise<Peer> { return this.call('GET', `/v1/pools/${seg(pool)}/peers/${seg(peer)}`); }
   createPeer(pool: string, input: PeerCreate): Promise<Peer> { return this.call('POST', `/v1/pools/${seg(pool)}/peers`, { body: input }); }
+  /** Up to 1,000 peer changes in one revision, all or nothing (WGF_ERR_BATCH_REJECTED names each failing item). */
+  peerBatch(pool: string, items: readonly PeerBatchItem[]): Promise<PeerBatchResult> { return this.call('POST', `/v1/pools/${seg(pool)}/peers/batch`, { body: { items } }); }
   updatePeer(pool: string, peer: string, patch: PeerUpdate, o: WriteOptions = {}): Promise<Peer> {
     return this.call('PATCH', `/v1/pools/${seg(pool)}/peers/${seg(peer)}`, { body: patch, ifMatch: o.ifMatch });
   }

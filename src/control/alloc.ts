@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { FabricError } from '../protocol/errors.js';
-import type { Compare, Op, Store } from '../store/store.js';
+import type { Compare, Op } from '../store/store.js';
+import type { Reader } from './overlay.js';
 import { clampToRange, formatIp, formatNet, fromHex, hostProblem, toHex, usableRange, type Net } from '../protocol/ipam.js';
 import * as K from './keys.js';
 import { invalid } from './validate.js';
@@ -29,7 +30,7 @@ export interface Claim {
  * Picks a free address of `prefix` for `peer`. `attempt` > 0 (a previous txn lost a race to
  * another writer) spreads the start a little so that writers stop colliding.
  */
-export async function allocate(store: Store, pool: string, prefix: Net, peer: string, attempt: number): Promise<Claim> {
+export async function allocate(store: Reader, pool: string, prefix: Net, peer: string, attempt: number): Promise<Claim> {
   const { first, last } = usableRange(prefix);
   const fam = prefix.family;
   const hint = await store.get(K.hintKey(pool, fam));
@@ -57,7 +58,7 @@ export async function allocate(store: Store, pool: string, prefix: Net, peer: st
 }
 
 /** Claims a requested host address; it must be inside the prefix, not reserved, and free. */
-export async function claimRequested(store: Store, pool: string, prefix: Net, addr: Net, peer: string): Promise<Claim> {
+export async function claimRequested(store: Reader, pool: string, prefix: Net, addr: Net, peer: string): Promise<Claim> {
   const problem = hostProblem(prefix, addr.value);
   const text = formatIp(addr.family, addr.value);
   if (problem === 'outside') {
@@ -82,7 +83,7 @@ export function claimKeyOf(pool: string, host: Net): string {
 }
 
 /** First unclaimed address in [from, to], reading claims in address order by pages. */
-async function scanForGap(store: Store, pool: string, prefix: Net, from: bigint, to: bigint): Promise<bigint | null> {
+async function scanForGap(store: Reader, pool: string, prefix: Net, from: bigint, to: bigint): Promise<bigint | null> {
   const fam = prefix.family;
   const base = K.ipamPrefix(pool, fam);
   let next = from;

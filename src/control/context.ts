@@ -5,6 +5,7 @@ import type { Compare, KeyValue, Op, Store, TxnResult } from '../store/store.js'
 import { auditKey } from './keys.js';
 import type { AuditRecord } from './records.js';
 import type { SecretBox } from './secrets.js';
+import { GroupCommit } from './group-commit.js';
 
 /**
  * What every control-plane operation shares, and the one way mutations reach the store:
@@ -28,6 +29,8 @@ export interface Ctx {
   readonly secrets: SecretBox;
   readonly clock: Clock;
   readonly lanes: Lanes;
+  /** Commits concurrent mutations of one lane together (group-commit.ts). */
+  readonly group: GroupCommit;
   /** Makes audit ids that sort by time, then by order of creation in this process. */
   readonly auditId: () => string;
   /** Attempts before commit gives up under contention. */
@@ -64,7 +67,9 @@ export function makeCtx(store: Store, secrets: SecretBox, clock: Clock, maxAttem
     seq = (seq + 1) % 1_000_000;
     return `${String(ms).padStart(13, '0')}-${String(seq).padStart(6, '0')}-${randomBytes(3).toString('hex')}`;
   };
-  return { store, secrets, clock, lanes: new Lanes(), auditId, maxAttempts };
+  const ctx: { -readonly [K in keyof Ctx]: Ctx[K] } = { store, secrets, clock, lanes: new Lanes(), auditId, maxAttempts, group: undefined as unknown as GroupCommit };
+  ctx.group = new GroupCommit(ctx);
+  return ctx;
 }
 
 /** Runs `plan` until its txn commits; returns `result(revision)`. See the file comment. */

@@ -2,9 +2,11 @@ import type { PeerCreate, PeerUpdate } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { Page, Peer } from '../protocol/types.js';
 import type { Compare, KeyValue, Op } from '../store/store.js';
+import type { Plan } from './group-commit.js';
+import type { Reader } from './overlay.js';
 import { canonicalPublicKey, parseKey, toBase64, toHex as keyHex } from '../wg/keys.js';
 import { allocate, claimKeyOf, claimRequested, type Claim } from './alloc.js';
-import { checkIfMatch, commit, notFound, type Ctx, type MutationOptions } from './context.js';
+import { checkIfMatch, notFound, type Ctx, type MutationOptions } from './context.js';
 import { formatNet, fromHex, networkOf, overlaps, parseNet, toHex, type Net } from '../protocol/ipam.js';
 import * as K from './keys.js';
 import { scanPage, type PageRequest } from './paging.js';
@@ -17,11 +19,22 @@ import * as V from './validate.js';
  * Peer CRUD with its claims: tunnel addresses (alloc.ts), the public key (one peer per key
  * per pool) and extra AllowedIPs (no overlap with the pool prefixes or with another peer's
  * AllowedIPs). All of a peer's claims change in the same txn as the peer record. This
- * process runs one peer mutation per pool at a time (Lanes) so its own requests do not
- * race; other writers are handled by the compares.
+ * process commits the peer mutations of one pool that arrive together in one txn (group
+ * commit, group-commit.ts; each keeps its audit entry and its answer) so its own requests do
+ * not race; other writers are handled by the compares. The plan* functions validate their
+ * input at once (throwing) and return the plan, which reads through `r` (an Overlay).
  */
 
+/** The lane of a pool's peer mutations. */
+export const peerLane = (pool: string): string => `peers/${pool}`;
+
 export async function createPeer(ctx: Ctx, pool: string, input: PeerCreate, opts: MutationOptions): Promise<Peer> {
+  const plan = planCreatePeer(ctx, pool, input);
+  return ctx.group.submit(peerLane(pool), opts.actor, plan);
+}
+
+/** Validates a creation and returns its plan. */
+export function planCreatePeer(ctx: Ctx, pool: string, input: PeerCreate): Plan<Peer> {
   V.name('pool', pool);
   const name = V.name('name', input.name);
   const publicKey = canonicalPublicKey(input.publicKey, 'publicKey');
@@ -32,10 +45,10 @@ export async function createPeer(ctx: Ctx, pool: string, input: PeerCreate, opts
   const expiresAt = V.time('expiresAt', input.expiresAt);
   const psk = input.presharedKey === undefined ? undefined : presharedKeyOf(input.presharedKey);
   const path = `pools/${pool}/peers/${name}`;
-  return ctx.lanes.run(`peers/${pool}`, () => commit(ctx, opts.actor, async (attempt) => {
+  return async (r, attempt) => {
     const p = await readPoolForChild(ctx, pool);
-    if (await ctx.store.get(K.peerKey(pool, name))) throw new FabricError('WGF_ERR_ALREADY_EXISTS', `peer ${name} already exists in pool ${pool}`, { object: path });
-    const pk = await pubkeyClaim(ctx, pool, publicKey, name);
+    if (await r.get(K.peerKey(pool, name))) throw new FabricError('WGF_ERR_ALREADY_EXISTS', `peer ${name} already exists in pool ${pool}`, { object: path });
+    const pk = await pubkeyClaim(r, pool, publicKey, name);
     const claims: Claim[] = [];
     for (const [fam, text] of [[4, p.rec.ipv4Prefix], [6, p.rec.ipv6Prefix]] as const) {
       const want = requested.get(fam);
@@ -44,9 +57,9 @@ export async function createPeer(ctx: Ctx, pool: string, input: PeerCreate, opts
         continue;
       }
       const prefix = parseNet(text);
-      claims.push(want ? await claimRequested(ctx.store, pool, prefix, want, name) : await allocate(ctx.store, pool, prefix, name, attempt));
+      claims.push(want ? await claimRequested(r, pool, prefix, want, name) : await allocate(r, pool, prefix, name, attempt));
     }
-    const cidr = await cidrClaims(ctx, pool, p.rec, extra, [], name);
+    const cidr = await cidrClaims(r, pool, p.rec, extra, [], name);
     const now = ctx.clock.now().toISOString();
     const sealing = psk ? await sealer(ctx) : null; // under the fabric's current master key (master-key.ts)
     const rec: PeerRecord = {
@@ -63,12 +76,12 @@ export async function createPeer(ctx: Ctx, pool: string, input: PeerCreate, opts
       // The holder who set the preshared key gets it back in this answer, and nobody else.
       result: (rev) => peerEntity(rec, rev, psk ? () => toBase64(psk) : undefined),
     };
-  }));
+  };
 }
 
 /** The peer; WGF_ERR_NOT_FOUND for a missing pool or peer. */
 export async function getPeer(ctx: Ctx, pool: string, name: string): Promise<Peer> {
-  const kv = await readPeer(ctx, pool, name);
+  const kv = await readPeer(ctx, ctx.store, pool, name);
   return peerEntity(decode<PeerRecord>(kv), kv.modRevision);
 }
 
@@ -91,6 +104,12 @@ export async function listPeers(
 
 /** Partial update (re-key, AllowedIPs, enabled, labels, expiry); claims move in the same txn. */
 export async function updatePeer(ctx: Ctx, pool: string, name: string, patch: PeerUpdate, opts: MutationOptions): Promise<Peer> {
+  const plan = planUpdatePeer(ctx, pool, name, patch, opts.ifMatch);
+  return ctx.group.submit(peerLane(pool), opts.actor, plan);
+}
+
+/** Validates an update and returns its plan. */
+export function planUpdatePeer(ctx: Ctx, pool: string, name: string, patch: PeerUpdate, ifMatch: number | undefined): Plan<Peer> {
   const publicKey = patch.publicKey === undefined ? undefined : canonicalPublicKey(patch.publicKey, 'publicKey');
   const extra = patch.allowedIps === undefined ? undefined : V.allowedIps('allowedIps', patch.allowedIps);
   const fields: Partial<PeerRecord> = {};
@@ -99,10 +118,10 @@ export async function updatePeer(ctx: Ctx, pool: string, name: string, patch: Pe
   if (patch.expiresAt !== undefined) fields.expiresAt = V.time('expiresAt', patch.expiresAt);
   const psk = patch.presharedKey === undefined || patch.presharedKey === null ? patch.presharedKey : presharedKeyOf(patch.presharedKey);
   const path = `pools/${pool}/peers/${name}`;
-  return ctx.lanes.run(`peers/${pool}`, () => commit(ctx, opts.actor, async () => {
+  return async (r) => {
     const p = await readPoolForChild(ctx, pool);
-    const kv = await readPeer(ctx, pool, name);
-    checkIfMatch(kv, opts.ifMatch, path);
+    const kv = await readPeer(ctx, r, pool, name);
+    checkIfMatch(kv, ifMatch, path);
     const old = decode<PeerRecord>(kv);
     const compares: Compare[] = [{ key: K.poolKey(pool), modRevision: p.kv.modRevision }, { key: kv.key, modRevision: kv.modRevision }];
     const ops: Op[] = [];
@@ -114,14 +133,14 @@ export async function updatePeer(ctx: Ctx, pool: string, name: string, patch: Pe
       compares.push(sealing.compare);
     }
     if (publicKey !== undefined && publicKey !== old.publicKey) {
-      const pk = await pubkeyClaim(ctx, pool, publicKey, name);
+      const pk = await pubkeyClaim(r, pool, publicKey, name);
       compares.push(...pk.compares);
       ops.push(...pk.ops, { type: 'delete', key: pubkeyKeyOf(pool, old.publicKey) });
       next.publicKey = publicKey;
     }
     if (extra !== undefined) {
       const oldNets = old.allowedIps.map((t) => parseNet(t));
-      const cidr = await cidrClaims(ctx, pool, p.rec, extra, oldNets, name);
+      const cidr = await cidrClaims(r, pool, p.rec, extra, oldNets, name);
       compares.push(...cidr.compares);
       ops.push(...cidr.ops);
       next.allowedIps = extra.map(formatNet);
@@ -131,22 +150,27 @@ export async function updatePeer(ctx: Ctx, pool: string, name: string, patch: Pe
       compares, ops, audit: { action: 'update', kind: 'peer', object: path },
       result: (rev) => peerEntity(next, rev, psk ? () => toBase64(psk) : undefined),
     };
-  }));
+  };
 }
 
 /** Deletes a peer and frees its claims. Allowed while its pool is being deleted. */
 export async function deletePeer(ctx: Ctx, pool: string, name: string, opts: MutationOptions): Promise<void> {
+  await ctx.group.submit(peerLane(pool), opts.actor, planDeletePeer(ctx, pool, name, opts.ifMatch));
+}
+
+/** Returns the plan of a deletion. */
+export function planDeletePeer(ctx: Ctx, pool: string, name: string, ifMatch: number | undefined): Plan<void> {
   const path = `pools/${pool}/peers/${name}`;
-  await ctx.lanes.run(`peers/${pool}`, () => commit(ctx, opts.actor, async () => {
-    const kv = await readPeer(ctx, pool, name);
-    checkIfMatch(kv, opts.ifMatch, path);
+  return async (r) => {
+    const kv = await readPeer(ctx, r, pool, name);
+    checkIfMatch(kv, ifMatch, path);
     return {
       compares: [{ key: kv.key, modRevision: kv.modRevision }],
       ops: claimKeysOf(decode<PeerRecord>(kv)).map((key): Op => ({ type: 'delete', key })),
       audit: { action: 'delete', kind: 'peer', object: path },
       result: () => undefined,
     };
-  }));
+  };
 }
 
 /** Opens peers' sealed preshared keys with the master key (for the pool's node views). */
@@ -181,10 +205,10 @@ export function cidrKeyOf(pool: string, n: Net): string {
   return K.cidrKey(pool, n.family, toHex(n.family, networkOf(n)), n.len);
 }
 
-async function readPeer(ctx: Ctx, pool: string, name: string): Promise<KeyValue> {
+async function readPeer(ctx: Ctx, r: Reader, pool: string, name: string): Promise<KeyValue> {
   V.name('pool', pool);
   V.name('peer', name);
-  const kv = await ctx.store.get(K.peerKey(pool, name));
+  const kv = await r.get(K.peerKey(pool, name));
   if (!kv) {
     await readPool(ctx, pool);
     throw notFound(`peer ${name} in pool ${pool}`, `pools/${pool}/peers/${name}`);
@@ -192,9 +216,9 @@ async function readPeer(ctx: Ctx, pool: string, name: string): Promise<KeyValue>
   return kv;
 }
 
-async function pubkeyClaim(ctx: Ctx, pool: string, publicKey: string, peer: string): Promise<{ compares: Compare[]; ops: Op[] }> {
+async function pubkeyClaim(r: Reader, pool: string, publicKey: string, peer: string): Promise<{ compares: Compare[]; ops: Op[] }> {
   const key = pubkeyKeyOf(pool, publicKey);
-  const holder = await ctx.store.get(key);
+  const holder = await r.get(key);
   if (holder) {
     throw new FabricError('WGF_ERR_ALREADY_EXISTS', `this public key is already used by peer ${holder.value} of pool ${pool}`, { peer: holder.value });
   }
@@ -206,7 +230,7 @@ async function pubkeyClaim(ctx: Ctx, pool: string, publicKey: string, peer: stri
  * pool's tunnel prefixes (IPAM hands those out) or another peer's AllowedIPs. The txn also
  * bumps cidrseq/<pool>, so two concurrent checks of one pool cannot both pass.
  */
-async function cidrClaims(ctx: Ctx, pool: string, p: PoolRecord, want: Net[], have: Net[], peer: string): Promise<{ compares: Compare[]; ops: Op[] }> {
+async function cidrClaims(r: Reader, pool: string, p: PoolRecord, want: Net[], have: Net[], peer: string): Promise<{ compares: Compare[]; ops: Op[] }> {
   const key = (n: Net) => cidrKeyOf(pool, n);
   const haveKeys = new Set(have.map(key));
   const wantKeys = new Set(want.map(key));
@@ -222,9 +246,9 @@ async function cidrClaims(ctx: Ctx, pool: string, p: PoolRecord, want: Net[], ha
       });
     }
   }
-  const seq = await ctx.store.get(K.cidrSeqKey(pool));
+  const seq = await r.get(K.cidrSeqKey(pool));
   const base = K.cidrPrefix(pool);
-  for (const kv of (await ctx.store.range(base)).kvs) {
+  for (const kv of (await r.range(base)).kvs) {
     if (kv.value === peer) continue;
     const [fam, hex, len] = kv.key.slice(base.length).split('/');
     const other: Net = { family: fam === '6' ? 6 : 4, value: fromHex(hex ?? '0'), len: Number(len) };

@@ -1,3 +1,5 @@
+import type { PeerBatchItem, PeerBatchResult } from '../protocol/api.js';
+import { peerBatch } from './peer-batch.js';
 import type { AuditListFilter, ChangesResponse, LbReportInput, NodeCreate, NodeStatusInput, NodeUpdate, PeerCreate, PeerUpdate, PoolCreate, PoolUpdate, TokenCreate, TokenCreated } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import type { AdminState, AuditEntry, LbReport, Node, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
@@ -109,6 +111,8 @@ export class ControlPlane {
   }
   updatePeer(pool: string, name: string, patch: PeerUpdate, opts: MutationOptions): Promise<Peer> { return peers.updatePeer(this.ctx, pool, name, patch, opts); }
   deletePeer(pool: string, name: string, opts: MutationOptions): Promise<void> { return peers.deletePeer(this.ctx, pool, name, opts); }
+  /** Up to 1,000 peer creations, updates and deletions in one txn, all or nothing (peer-batch.ts). */
+  peerBatch(pool: string, items: readonly PeerBatchItem[], opts: MutationOptions): Promise<PeerBatchResult> { return peerBatch(this.ctx, pool, items, opts.actor); }
 
   // ---- change stream ----
 

@@ -420,3 +420,37 @@ export const RotateMasterKeyResponseSchema = Type.Object({
   revision: Revision,
 }, strict);
 export type RotateMasterKeyResponse = Static<typeof RotateMasterKeyResponseSchema>;
+
+// ---- peer batch (POST /v1/pools/{pool}/peers/batch) ----
+
+/**
+ * Wire schema: one item of a peer batch. The item's own fields (peer, patch) are checked
+ * per item by the control plane, so every failing item is named with its own error code.
+ */
+export const PeerBatchItemSchema = Type.Object({
+  op: Type.Union([Type.Literal('create'), Type.Literal('update'), Type.Literal('delete')]),
+  /** The peer of an update or delete. */
+  name: Type.Optional(Type.String({ maxLength: 128 })),
+  /** The new peer of a create (PeerCreate). */
+  peer: Type.Optional(Type.Unknown()),
+  /** The change of an update (PeerUpdate). */
+  patch: Type.Optional(Type.Unknown()),
+  /** Expected revision of the peer (update, delete). */
+  ifMatch: Type.Optional(Type.Integer({ minimum: 1 })),
+}, strict);
+/** Wire schema: body of POST /v1/pools/{pool}/peers/batch: 1..1000 items, all or nothing. */
+export const PeerBatchSchema = Type.Object({ items: Type.Array(PeerBatchItemSchema, { minItems: 1, maxItems: 1000 }) }, strict);
+/** Wire schema: one result of a committed batch, in the order of the items. */
+export const PeerBatchResultItemSchema = Type.Object({
+  index: Type.Integer({ minimum: 0 }), op: Type.Union([Type.Literal('create'), Type.Literal('update'), Type.Literal('delete')]),
+  name: Name, peer: Type.Optional(PeerSchema),
+}, strict);
+/** Wire schema: answer of a committed batch: every change has this one revision. */
+export const PeerBatchResultSchema = Type.Object({ revision: Revision, results: Type.Array(PeerBatchResultItemSchema) }, strict);
+/** Static types of the batch wire forms. */
+export type PeerBatchItem =
+  | { readonly op: 'create'; readonly peer: PeerCreate }
+  | { readonly op: 'update'; readonly name: string; readonly patch: PeerUpdate; readonly ifMatch?: number }
+  | { readonly op: 'delete'; readonly name: string; readonly ifMatch?: number };
+export interface PeerBatchResultItem { readonly index: number; readonly op: PeerBatchItem['op']; readonly name: string; readonly peer?: Peer }
+export interface PeerBatchResult { readonly revision: number; readonly results: readonly PeerBatchResultItem[] }

@@ -59,6 +59,7 @@ export const ERRORS = {
   WGF_ERR_DNS_TIMEOUT: { status: 504, exit: 69, hint: 'the DNS server did not answer in time; check --dns-server (address and port) and that it runs' },
   WGF_ERR_DNS_REFUSED: { status: 502, exit: 77, hint: 'the DNS server refused the query or update (see details.rcode): check the TSIG key (name, algorithm, secret), the zone and the server\'s update ACL' },
   WGF_ERR_DNS_BAD_REPLY: { status: 502, exit: 76, hint: 'the DNS server\'s answer was malformed or its TSIG signature did not verify' },
+  WGF_ERR_BATCH_REJECTED: { status: 422, exit: 65, hint: 'one or more items of the batch failed (details.failed: index, code and message of each); nothing was applied: fix them and send the whole batch again' },
   WGF_ERR_INTERNAL: { status: 500, exit: 70, hint: 'an unexpected error; please report it with the log line' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -42,6 +42,7 @@ const EXPECTED: Record<string, string> = {
   'PUT /v1/pools/:pool/nodes/:node/status': 'admin+node-self',
   'GET /v1/pools/:pool/peers': 'read-only',
   'POST /v1/pools/:pool/peers': 'operator',
+  'POST /v1/pools/:pool/peers/batch': 'operator',
   'GET /v1/pools/:pool/peers/:peer': 'read-only',
   'PATCH /v1/pools/:pool/peers/:peer': 'operator',
   'DELETE /v1/pools/:pool/peers/:peer': 'operator',

@@ -2,7 +2,7 @@ import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import {
   NodeCreateSchema, NodeListQuery, NodeParams, NodeSchema, NodeStatusInputSchema, NodeUpdateSchema, PageSchema, PeerCreateSchema, PeerListQuery,
-  PeerParams, PeerSchema, PeerUpdateSchema, PoolParams, NoQuery,
+  PeerParams, PeerSchema, PeerUpdateSchema, PoolParams, NoQuery, PeerBatchSchema, PeerBatchResultSchema, type PeerBatchItem,
 } from '../protocol/api.js';
 import type { ControlPlane } from '../control/plane.js';
 import { SessionRegistry } from '../control/sessions.js';
@@ -70,6 +70,16 @@ export function registerPeerRoutes(app: FastifyInstance, cp: ControlPlane, sessi
     schema: { tags, summary: 'Create a peer (tunnel addresses are allocated unless requested)', querystring: NoQuery, params: PoolParams, body: PeerCreateSchema, response: responses({ 201: PeerSchema }) },
     config: access(OPERATE),
   }, async (req, reply) => sendEntity(reply, 201, await cp.createPeer(req.params.pool, req.body, mutation(req))));
+
+  app.post<{ Params: PP; Body: Static<typeof PeerBatchSchema> }>('/v1/pools/:pool/peers/batch', {
+    schema: {
+      tags, summary: 'Create, update or delete up to 1,000 peers in one revision, all or nothing (WGF_ERR_BATCH_REJECTED lists each failing item)',
+      querystring: NoQuery, params: PoolParams, body: PeerBatchSchema, response: responses({ 200: PeerBatchResultSchema }),
+    },
+    config: access(OPERATE),
+    // 1,000 items of up to ~1 KiB each: above the default body limit of single requests.
+    bodyLimit: 1024 * 1024,
+  }, async (req) => cp.peerBatch(req.params.pool, req.body.items as PeerBatchItem[], mutation(req)));
 
   app.get<{ Params: PeerP }>('/v1/pools/:pool/peers/:peer', {
     schema: { tags, summary: 'Get a peer with its session (ETag: its revision)', querystring: NoQuery, params: PeerParams, response: responses({ 200: PeerSchema }) },
