@@ -18,6 +18,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   agent: async () => (await import('./agent.js')).benchAgent,
   etcd: async () => (await import('./etcd.js')).benchEtcd,
   anycast: async () => (await import('./anycast.js')).benchAnycast,
+  cpscale: async () => (await import('./cpscale.js')).benchCpscale,
   dashboard: async () => (await import('./dashboard.js')).benchDashboard,
   sessions: async () => (await import('./sessions.js')).benchSessions,
 };

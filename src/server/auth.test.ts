@@ -84,6 +84,7 @@ const BODIES: Record<string, () => unknown> = {
   'POST /v1/pools': () => ({ name: `m${Math.random().toString(36).slice(2, 8)}`, ipv4Prefix: '10.9.0.0/24' }),
   'PATCH /v1/pools/:pool': () => ({ description: 'x' }),
   'POST /v1/pools/:pool/nodes': () => ({ name: `n${Math.random().toString(36).slice(2, 8)}` }),
+  'POST /v1/pools/:pool/peers/batch': () => ({ items: [{ op: 'create', peer: { name: `b${Math.random().toString(36).slice(2, 8)}`, publicKey: pubkey() } }] }),
   'PATCH /v1/pools/:pool/nodes/:node': () => ({ adminState: 'draining' }),
   'PUT /v1/pools/:pool/nodes/:node/status': () => STATUS,
   'POST /v1/pools/:pool/peers': () => ({ name: `p${Math.random().toString(36).slice(2, 8)}`, publicKey: pubkey() }),

@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { ControlPlane } from '../src/control/plane.js';
+import { SecretBox } from '../src/control/secrets.js';
+import { buildServer } from '../src/server/app.js';
+import { openStore } from '../src/store/index.js';
+import { prefill } from './api.js';
+
+const run = promisify(execFile);
+const CLIENTS = 16;
+const CREATES = 3000;
+const HEALTHZ = 6000;
+const BIG = 100_000;
+const TXNS = 3000;
+const LAT_WRITES = 300;
+const SNAPSHOTS = 5;
+
+/**
+ * The load generator, run in a child process so that its clients do not share the server's
+ * event loop. Modes: healthz (GET /healthz), create (POST peers), latency (creations, 2
+ * clients, each request timed), snapshots (5 clients reading full snapshots until killed).
+ * Prints one JSON line.
+ */
+const CLIENT = `
+const [mode, url, token, pool, n, clients, tag] = process.argv.slice(1);
+const { generateKeyPairSync } = require('node:crypto');
+const auth = { authorization: 'Bearer ' + token, 'content-type': 'application/json' };
+const key = () => generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(12).toString('base64');
+(async () => {
+  const total = Number(n); let next = 0; const lat = [];
+  const keys = mode === 'healthz' || mode === 'snapshots' ? [] : Array.from({ length: total }, key);
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: Number(clients) }, async () => {
+    for (let i = next++; mode === 'snapshots' || i < total; i = next++) {
+      const s = performance.now();
+      const res = mode === 'healthz' ? await fetch(url + '/healthz')
+        : mode === 'snapshots' ? await fetch(url + '/v1/pools/' + pool + '/snapshot', { headers: auth })
+        : await fetch(url + '/v1/pools/' + pool + '/peers', { method: 'POST', headers: auth, body: JSON.stringify({ name: tag + i, publicKey: keys[i] }) });
+      await res.arrayBuffer();
+      if (res.status >= 300) throw new Error(mode + ' failed: ' + res.status);
+      lat.push(performance.now() - s);
+    }
+  }));
+  const secs = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  const p = (q) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))];
+  console.log(JSON.stringify({ rate: total / secs, p50: p(0.5), p99: p(0.99) }));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+`;
+
+interface ClientResult { rate: number; p50: number; p99: number }
+const client = async (args: (string | number)[]): Promise<ClientResult> =>
+  JSON.parse((await run(process.execPath, ['-e', CLIENT, ...args.map(String)], { maxBuffer: 1 << 20 })).stdout) as ClientResult;
+
+/**
+ * Control-plane scale (issue 14) on the SQLite store: creations/s over HTTP from a separate
+ * process with 16 clients in an empty pool and in one of 100,000 peers, against raw store
+ * txns and the server's GET /healthz rate; write latency p99 with 5 concurrent snapshots of
+ * the 100,000-peer pool running against without. Ratios are printed, nothing is asserted.
+ */
+export async function benchCpscale(report: (line: string) => void): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'wgf-bench-cs-'));
+  const store = await openStore(`sqlite:${dir}`);
+  try {
+    const cp = new ControlPlane({ store, secrets: SecretBox.random() });
+    const token = (await cp.bootstrap())!;
+    const app = await buildServer({ control: cp });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+
+    const value = JSON.stringify({ name: 'x', publicKey: 'A'.repeat(44), addresses: ['10.0.0.2/32', 'fd00::2/128'], labels: {}, createdAt: new Date().toISOString() });
+    const t0 = performance.now();
+    for (let i = 0; i < TXNS; i++) {
+      const k = `bench/${i}`;
+      await store.txn([{ key: `${k}/rec`, modRevision: 0 }, { key: `${k}/pk`, modRevision: 0 }, { key: `${k}/ip4`, modRevision: 0 }, { key: `${k}/ip6`, modRevision: 0 }],
+        ['rec', 'pk', 'ip4', 'ip6', 'hint4', 'hint6', 'audit'].map((s) => ({ type: 'put' as const, key: `${k}/${s}`, value })));
+    }
+    const raw = TXNS / ((performance.now() - t0) / 1000);
+    report(`cpscale: raw store txns shaped like one peer creation (4 compares, 7 puts): ${raw.toFixed(0)}/s`);
+    const healthz = await client(['healthz', url, token, '-', HEALTHZ, CLIENTS, 'h']);
+    report(`cpscale: GET /healthz, ${CLIENTS} clients in a separate process: ${healthz.rate.toFixed(0)}/s`);
+    const line = (what: string, r: ClientResult) =>
+      report(`cpscale: ${what}: ${r.rate.toFixed(0)}/s = ${(r.rate / raw).toFixed(2)}x raw txns, ${(r.rate / healthz.rate).toFixed(2)}x healthz (p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms)`);
+
+    await cp.createPool({ name: 'empty', ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64' }, { actor: 'bench' });
+    line(`creations over HTTP, ${CLIENTS} clients, pool of 0 peers (${CREATES})`, await client(['create', url, token, 'empty', CREATES, CLIENTS, 'c']));
+
+    await cp.createPool({ name: 'big', ipv4Prefix: '10.4.0.0/14', ipv6Prefix: 'fd01::/64' }, { actor: 'bench' });
+    const t1 = performance.now();
+    await prefill(store, 'big', BIG);
+    report(`cpscale: prefilled pool big with ${BIG} peers in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+    line(`creations over HTTP, ${CLIENTS} clients, pool of ${BIG} peers (${CREATES})`, await client(['create', url, token, 'big', CREATES, CLIENTS, 'c']));
+
+    const quiet = await client(['latency', url, token, 'empty', LAT_WRITES, 2, 'q']);
+    const started = performance.now();
+    const readers = execFile(process.execPath, ['-e', CLIENT, 'snapshots', url, token, 'big', '0', String(SNAPSHOTS), 's']);
+    // Let the 5 snapshot readers get going before the writes are timed.
+    await new Promise((r) => setTimeout(r, 1500));
+    const busy = await client(['latency', url, token, 'empty', LAT_WRITES, 2, 'b']);
+    readers.kill();
+    report(`cpscale: write latency (2 writers, ${LAT_WRITES} creations) without snapshots: p50 ${quiet.p50.toFixed(1)} ms, p99 ${quiet.p99.toFixed(1)} ms`);
+    report(`cpscale: write latency during ${SNAPSHOTS} concurrent snapshots of ${BIG} peers: p50 ${busy.p50.toFixed(1)} ms, p99 ${busy.p99.toFixed(1)} ms = ${(busy.p99 / quiet.p99).toFixed(2)}x the p99 without (target <= 2x; ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    const snap = performance.now();
+    const res = await fetch(`${url}/v1/pools/big/snapshot`, { headers: { authorization: `Bearer ${token}` } });
+    const bytes = (await res.arrayBuffer()).byteLength;
+    report(`cpscale: one snapshot of pool big alone: ${(performance.now() - snap).toFixed(0)} ms, ${(bytes / 1e6).toFixed(1)} MB, server heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB after`);
+    await app.close();
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
