@@ -1,14 +1,9 @@
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { FabricError } from '../protocol/errors.js';
+import { clamp, dh, importPrivateKey, importPublicKey, KEY_LEN, type Key } from './x25519.js';
 
-/** A WireGuard key (Curve25519 scalar or point): exactly 32 bytes. */
-export type Key = Uint8Array;
-
-export const KEY_LEN = 32;
-
-// DER prefixes of PKCS#8 / SPKI wrappers for raw X25519 keys (RFC 8410).
-const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+// The curve arithmetic lives in x25519.ts; this module is the raw-bytes and text face of keys.
+export { clamp, KEY_LEN, type Key };
 
 export interface KeyPair {
   readonly privateKey: Key;
@@ -30,31 +25,14 @@ export function generateKeyPair(): KeyPair {
 /** Derives the public key (X25519 base point multiplication). */
 export function publicKeyOf(privateKey: Key): Key {
   assertLength(privateKey, 'private key');
-  const spki = createPublicKey(privateKeyObject(privateKey)).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(spki.subarray(SPKI_X25519.length));
+  return importPrivateKey(privateKey).publicKey.slice();
 }
 
 /** X25519(privateKey, publicKey). Throws WGF_ERR_WEAK_KEY when the result is all zero. */
 export function sharedSecret(privateKey: Key, publicKey: Key): Key {
   assertLength(privateKey, 'private key');
   assertLength(publicKey, 'public key');
-  let out: Buffer;
-  try {
-    out = diffieHellman({ privateKey: privateKeyObject(privateKey), publicKey: publicKeyObject(publicKey) });
-  } catch (e) {
-    // OpenSSL refuses X25519 results that are all zero (low-order input points).
-    throw new FabricError('WGF_ERR_WEAK_KEY', 'public key is of low order', undefined, { cause: e });
-  }
-  if (isZero(out)) throw new FabricError('WGF_ERR_WEAK_KEY', 'public key is of low order');
-  return new Uint8Array(out);
-}
-
-export function privateKeyObject(privateKey: Key): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
-}
-
-export function publicKeyObject(publicKey: Key): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_X25519, publicKey]), format: 'der', type: 'spki' });
+  return dh(importPrivateKey(privateKey).object, importPublicKey(publicKey));
 }
 
 export function toBase64(key: Key): string {
@@ -164,18 +142,6 @@ export function assertStrongPublicKey(key: Key, what = 'public key'): void {
 /** Normalises any accepted form to canonical base64, validating it as a public key. */
 export function canonicalPublicKey(text: string, what = 'public key'): string {
   return toBase64(parsePublicKey(text, what));
-}
-
-export function clamp(k: Uint8Array): void {
-  k[0]! &= 248;
-  k[31]! &= 127;
-  k[31]! |= 64;
-}
-
-function isZero(b: Uint8Array): boolean {
-  let acc = 0;
-  for (const x of b) acc |= x;
-  return acc === 0;
 }
 
 function assertLength(k: Uint8Array, what: string): void {

@@ -45,3 +45,27 @@ test('low-order public keys give WGF_ERR_WEAK_KEY; wrong lengths WGF_ERR_INVALID
   assert.equal(code(() => importPublicKey(new Uint8Array(31))), 'WGF_ERR_INVALID_KEY');
   assert.equal(code(() => importPrivateKey(new Uint8Array(33))), 'WGF_ERR_INVALID_KEY');
 });
+
+test('keys.ts reuses the key objects of an array seen before, but not once the array changed in place', () => {
+  const a = generateKeyPair();
+  const b = generateKeyPair();
+  const c = generateKeyPair();
+  const priv = a.privateKey.slice();
+  const pub = b.publicKey.slice();
+  const first = sharedSecret(priv, pub);
+  assert.deepEqual(sharedSecret(priv, pub), first);
+  pub.set(c.publicKey); // same array, other key
+  assert.deepEqual(sharedSecret(priv, pub), sharedSecret(a.privateKey, c.publicKey));
+  priv.set(c.privateKey);
+  assert.deepEqual(publicKeyOf(priv), c.publicKey);
+  assert.deepEqual(sharedSecret(priv, pub), dh(importPrivateKey(c.privateKey).object, importPublicKey(c.publicKey)));
+});
+
+test('an unclamped private key gives the public key of its clamped form (X25519 clamps)', () => {
+  const raw = seededRandom(9)(32);
+  raw[0]! |= 7;
+  raw[31]! |= 0x80;
+  const clamped = raw.slice();
+  clamp(clamped);
+  assert.deepEqual(publicKeyOf(raw), publicKeyOf(clamped));
+});

@@ -1,13 +1,21 @@
 /**
- * X25519 for the handshake hot path. keys.ts converts raw bytes to OpenSSL key objects
- * through DER on every call, which costs more than the Diffie-Hellman itself (about 1k
- * sharedSecret calls/s against 17k raw operations/s here). This module keeps key objects:
- * a static private key is imported once, fresh ephemeral keys are generated as key objects,
- * and peer public keys go through the cheap JWK path (about 40k imports/s).
+ * X25519 through OpenSSL (node:crypto): the one home of the curve arithmetic. keys.ts (raw
+ * bytes in and out) and the handshake (noise.ts, which keeps key objects) both go through it.
+ *
+ * Importing raw bytes is the costly part, not the Diffie-Hellman: the DER (PKCS#8 / SPKI)
+ * import runs OpenSSL's decoder chain (about 1.4k private keys/s here against 10k X25519
+ * operations/s), the JWK import does not (about 12k private and 55k public keys/s). On top,
+ * the key objects of raw keys seen before are kept beside their Uint8Array (a WeakMap, checked
+ * byte for byte on every hit), so a static key used again, as a node's pool key or a client's
+ * key is, costs one X25519 and nothing else: Node's native speed (bench/handshake.ts).
  */
-import { createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { FabricError } from '../protocol/errors.js';
-import { clamp, KEY_LEN, privateKeyObject, publicKeyOf, type Key } from './keys.js';
+
+/** A WireGuard key (Curve25519 scalar or point): exactly 32 bytes. */
+export type Key = Uint8Array;
+
+export const KEY_LEN = 32;
 
 /** A private key as an OpenSSL key object, with its raw public key. */
 export interface PrivateKey {
@@ -15,15 +23,59 @@ export interface PrivateKey {
   readonly publicKey: Key;
 }
 
-/** Imports a raw private key (slow path: once per static key, or for injected test randomness). */
+/** Clamps a scalar in place, as wg(8) genkey does (X25519 clamps anyway; wg prints it clamped). */
+export function clamp(k: Uint8Array): void {
+  k[0]! &= 248;
+  k[31]! &= 127;
+  k[31]! |= 64;
+}
+
+interface Cached<T> { readonly bytes: Buffer; readonly value: T }
+
+/** Key objects by the caller's array; the copy catches an array changed in place since. */
+function memo<T>(make: (raw: Key) => T): (raw: Key) => T {
+  const seen = new WeakMap<Key, Cached<T>>();
+  return (raw) => {
+    const hit = seen.get(raw);
+    if (hit && timingSafeEqual(hit.bytes, raw)) return hit.value;
+    const value = make(raw);
+    seen.set(raw, { bytes: Buffer.from(raw), value });
+    return value;
+  };
+}
+
+function assertKey(raw: unknown, what: string): asserts raw is Key {
+  if (!(raw instanceof Uint8Array) || raw.length !== KEY_LEN) {
+    throw new FabricError('WGF_ERR_INVALID_KEY', `${what} must be exactly ${KEY_LEN} bytes`);
+  }
+}
+
+const b64url = (raw: Uint8Array): string => Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('base64url');
+
+const importPrivate = memo((raw: Key): PrivateKey => {
+  // Node derives the public half from `d` and only checks that `x` is a string.
+  const object = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(raw), x: '' }, format: 'jwk' });
+  return { object, publicKey: publicHalf(object) };
+});
+
+const importPublic = memo((raw: Key): KeyObject =>
+  createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(raw) }, format: 'jwk' }));
+
+/** Imports a raw private key (any 32 bytes; X25519 clamps it). */
 export function importPrivateKey(raw: Key): PrivateKey {
-  if (raw.length !== KEY_LEN) throw new FabricError('WGF_ERR_INVALID_KEY', `private key must be exactly ${KEY_LEN} bytes`);
-  return { object: privateKeyObject(raw), publicKey: publicKeyOf(raw) };
+  assertKey(raw, 'private key');
+  return importPrivate(raw);
+}
+
+/** Imports a 32-byte public key (any value: low-order points are caught by dh()). */
+export function importPublicKey(raw: Key): KeyObject {
+  assertKey(raw, 'public key');
+  return importPublic(raw);
 }
 
 /**
- * A fresh ephemeral key pair. With `random` (tests), the key is 32 random bytes, clamped,
- * imported through the slow path; without, OpenSSL generates it directly.
+ * A fresh ephemeral key pair. With `random` (tests), the key is 32 random bytes, clamped;
+ * without, OpenSSL generates it directly as a key object.
  */
 export function generateEphemeral(random?: (n: number) => Uint8Array): PrivateKey {
   if (random) {
@@ -31,14 +83,8 @@ export function generateEphemeral(random?: (n: number) => Uint8Array): PrivateKe
     clamp(raw);
     return importPrivateKey(raw);
   }
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  return { object: privateKey, publicKey: fromJwk(publicKey) };
-}
-
-/** Imports a 32-byte public key (any value: low-order points are caught by dh()). */
-export function importPublicKey(raw: Key): KeyObject {
-  if (raw.length !== KEY_LEN) throw new FabricError('WGF_ERR_INVALID_KEY', `public key must be exactly ${KEY_LEN} bytes`);
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+  const { privateKey } = generateKeyPairSync('x25519');
+  return { object: privateKey, publicKey: publicHalf(privateKey) };
 }
 
 /** X25519(private, public). Throws WGF_ERR_WEAK_KEY when the result would be all zero. */
@@ -56,7 +102,6 @@ export function dh(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
-function fromJwk(k: KeyObject): Key {
-  return new Uint8Array(Buffer.from(k.export({ format: 'jwk' }).x!, 'base64url'));
+function publicHalf(privateKey: KeyObject): Key {
+  return new Uint8Array(Buffer.from(createPublicKey(privateKey).export({ format: 'jwk' }).x!, 'base64url'));
 }
-
