@@ -4,7 +4,8 @@ import type { AdminState, NodeStatus, Pool, PoolChange } from '../protocol/types
 import type { AnnounceReport, NodeAnnouncePolicy } from '../protocol/announce.js';
 import { DesiredState } from './desired.js';
 import type { DevicePeerSpec } from './desired.js';
-import type { DevicePeerState, WireGuardDevice } from './device.js';
+import type { DevicePeerState, DeviceState, WireGuardDevice } from './device.js';
+import { parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
 import { diffPeers, type PeerOp } from './diff.js';
 import type { DesiredStateSource } from './source.js';
 
@@ -156,38 +157,53 @@ export class Agent {
   reconcile(afterSnapshot = false): Promise<number> {
     return this.serialized(async () => {
       if (!this.desired) return 0;
-      let actualStates: Map<string, DevicePeerState>;
-      try {
-        // One read of the device gives the key and the peers; configuring it again leaves its peers alone.
-        const device = await this.opts.device.state();
-        if (!afterSnapshot) await this.ensureConfigured(device.publicKey);
-        actualStates = device.peers;
-      } catch (e) {
-        // The device vanished (wireguard-go killed, interface deleted) or could not be set up
-        // again: not ready until a reconcile reads it again, so status reports and the LB's
-        // readiness check say so.
-        this.stats.deviceUp = false;
-        this.stats.lastError = e instanceof Error ? e.message : String(e);
-        throw e;
-      }
-      const actual = new Map<string, DevicePeerSpec>([...actualStates].map(([k, v]) => [k, { publicKey: k, allowedIps: v.allowedIps }]));
-      const ops = diffPeers(this.desired.deviceSpec(this.now()), actual);
-      if (ops.length > 0) {
-        if (!afterSnapshot) this.log('warn', 'reconcile: repairing drift', { pool: this.opts.pool, repairs: ops.length, ...summarize(ops) });
-        await this.applyOps(ops);
-        if (afterSnapshot) this.stats.snapshotOps += ops.length;
-        else this.stats.driftRepairs += ops.length;
-      }
-      this.applied = actual;
-      for (const o of ops) o.op === 'remove' ? this.applied.delete(o.publicKey) : this.applied.set(o.spec.publicKey, o.spec);
-      this.lastPeerStates = actualStates;
-      this.stats.reconciles++;
-      this.stats.lastReconcileAt = this.now();
-      this.stats.deviceUp = true;
-      this.refreshCounts();
-      this.scheduleExpiry();
-      return ops.length;
+      // One read of the device gives the key and the peers; configuring it again leaves its peers alone.
+      const device = await this.readDevice();
+      if (!afterSnapshot) await this.ensureConfigured(device.publicKey).catch((e: unknown) => this.deviceFailed(e));
+      return this.repair(device.peers, afterSnapshot);
     });
+  }
+
+  /** Reads the whole device; a failure marks it down (see deviceFailed). */
+  private async readDevice(): Promise<DeviceState> {
+    try {
+      return await this.opts.device.state();
+    } catch (e) {
+      return this.deviceFailed(e);
+    }
+  }
+
+  /**
+   * The device vanished (wireguard-go killed, interface deleted) or could not be set up again:
+   * not ready until a reconcile reads it again, so status reports and the LB's readiness check
+   * say so.
+   */
+  private deviceFailed(e: unknown): never {
+    this.stats.deviceUp = false;
+    this.stats.lastError = e instanceof Error ? e.message : String(e);
+    throw e;
+  }
+
+  /** The diff of the desired set against the peers just read, applied; runs inside serialized(). */
+  private async repair(actualStates: Map<string, DevicePeerState>, afterSnapshot: boolean): Promise<number> {
+    // A device peer is a spec with counters: diffed as it is, no copy per peer.
+    const actual: Map<string, DevicePeerSpec> = new Map(actualStates);
+    const ops = diffPeers(this.desired!.deviceSpec(this.now()), actual);
+    if (ops.length > 0) {
+      if (!afterSnapshot) this.log('warn', 'reconcile: repairing drift', { pool: this.opts.pool, repairs: ops.length, ...summarize(ops) });
+      await this.applyOps(ops);
+      if (afterSnapshot) this.stats.snapshotOps += ops.length;
+      else this.stats.driftRepairs += ops.length;
+    }
+    this.applied = actual;
+    for (const o of ops) o.op === 'remove' ? this.applied.delete(o.publicKey) : this.applied.set(o.spec.publicKey, o.spec);
+    this.lastPeerStates = actualStates;
+    this.stats.reconciles++;
+    this.stats.lastReconcileAt = this.now();
+    this.stats.deviceUp = true;
+    this.refreshCounts();
+    this.scheduleExpiry();
+    return ops.length;
   }
 
   /**
@@ -294,20 +310,27 @@ export class Agent {
     const snap = await this.opts.source.snapshot(this.opts.pool);
     this.stats.snapshots++;
     const privateKey = await this.opts.source.privateKey(this.opts.pool);
+    const desired = DesiredState.fromSnapshot(snap);
     await this.serialized(async () => {
-      await this.opts.device.configure({ privateKey, listenPort: snap.pool.listenPort });
-      this.deviceKey = await this.opts.device.publicKey();
+      // ONE read of the device: its key and port tell whether it needs configuring (a restarted
+      // agent on a configured device does not), its peers are what the diff runs against.
+      const device = await this.readDevice();
+      const wantKey = toBase64(publicKeyOf(parseKey(privateKey, 'pool private key')));
+      if (device.publicKey !== wantKey || (snap.pool.listenPort !== 0 && device.listenPort !== snap.pool.listenPort)) {
+        await this.opts.device.configure({ privateKey, listenPort: snap.pool.listenPort }).catch((e: unknown) => this.deviceFailed(e));
+      }
+      this.deviceKey = wantKey;
       this.pool = snap.pool;
       const self = snap.nodes.find((n) => n.name === this.opts.node);
       this.nodeAdmin = self?.adminState ?? null;
       this.nodePolicy = self?.announcePolicy;
       await this.opts.onConfigured?.(snap.pool);
+      this.desired = desired;
+      if (this.stats.removed !== '') this.log('info', 'serving the pool again', { pool: this.opts.pool });
+      this.stats.removed = '';
+      this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, snap.revision);
+      await this.repair(device.peers, true);
     });
-    this.desired = DesiredState.fromSnapshot(snap);
-    if (this.stats.removed !== '') this.log('info', 'serving the pool again', { pool: this.opts.pool });
-    this.stats.removed = '';
-    this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, snap.revision);
-    await this.reconcile(true);
     this.stats.appliedRevision = snap.revision;
     this.log('info', 'synced from snapshot', { pool: this.opts.pool, revision: snap.revision, peers: snap.peers.length });
   }

@@ -31,12 +31,16 @@ export function specOf(peer: Peer): DevicePeerSpec {
  */
 export class DesiredState {
   private readonly peers = new Map<string, Peer>();
+  /** The peers by public key, kept with `peers` (a change touches one entry, not a rebuild). */
+  private readonly byKey = new Map<string, Peer>();
+  /** The device form of each peer version, computed once (peers are replaced, never changed in place). */
+  private readonly specs = new WeakMap<Peer, DevicePeerSpec>();
   private rev = 0;
   private deleted = false;
 
   static fromSnapshot(snapshot: PoolSnapshot): DesiredState {
     const s = new DesiredState();
-    for (const p of snapshot.peers) s.peers.set(p.name, p);
+    for (const p of snapshot.peers) s.put(p);
     s.rev = snapshot.revision;
     return s;
   }
@@ -62,22 +66,42 @@ export class DesiredState {
       if (c.type === 'peer.put') {
         const old = this.peers.get(c.peer.name);
         if (old) touched.add(old.publicKey);
-        this.peers.set(c.peer.name, c.peer);
+        this.put(c.peer);
         touched.add(c.peer.publicKey);
       } else if (c.type === 'peer.delete') {
         const old = this.peers.get(c.name);
         if (old) touched.add(old.publicKey);
         else touched.add(c.publicKey);
-        this.peers.delete(c.name);
+        if (old) this.remove(old);
       } else if (c.type === 'pool.delete') {
         // Every peer goes with the pool, also one whose own delete event were missing.
         for (const p of this.peers.values()) touched.add(p.publicKey);
         this.peers.clear();
+        this.byKey.clear();
         this.deleted = true;
       }
       if (c.revision > this.rev) this.rev = c.revision;
     }
     return touched;
+  }
+
+  private put(peer: Peer): void {
+    const old = this.peers.get(peer.name);
+    if (old) this.remove(old);
+    this.peers.set(peer.name, peer);
+    this.byKey.set(peer.publicKey, peer);
+  }
+
+  private remove(peer: Peer): void {
+    this.peers.delete(peer.name);
+    if (this.byKey.get(peer.publicKey) === peer) this.byKey.delete(peer.publicKey);
+  }
+
+  /** The device form of `peer`, cached per peer version. */
+  private specOf(peer: Peer): DevicePeerSpec {
+    let spec = this.specs.get(peer);
+    if (!spec) this.specs.set(peer, (spec = specOf(peer)));
+    return spec;
   }
 
   /** Moves the revision forward without changes (heartbeat carrying the store revision). */
@@ -88,7 +112,7 @@ export class DesiredState {
   /** All peers that should be on the device at `now`, keyed by public key. */
   deviceSpec(now: Date): Map<string, DevicePeerSpec> {
     const out = new Map<string, DevicePeerSpec>();
-    for (const p of this.peers.values()) if (isServed(p, now)) out.set(p.publicKey, specOf(p));
+    for (const p of this.peers.values()) if (isServed(p, now)) out.set(p.publicKey, this.specOf(p));
     return out;
   }
 
@@ -108,12 +132,10 @@ export class DesiredState {
 
   /** Specs for the given keys only (undefined = should not be on the device). */
   specsFor(keys: Iterable<string>, now: Date): Map<string, DevicePeerSpec | undefined> {
-    const byKey = new Map<string, Peer>();
-    for (const p of this.peers.values()) byKey.set(p.publicKey, p);
     const out = new Map<string, DevicePeerSpec | undefined>();
     for (const k of keys) {
-      const p = byKey.get(k);
-      out.set(k, p && isServed(p, now) ? specOf(p) : undefined);
+      const p = this.byKey.get(k);
+      out.set(k, p && isServed(p, now) ? this.specOf(p) : undefined);
     }
     return out;
   }

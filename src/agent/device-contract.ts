@@ -25,6 +25,7 @@ export function runDeviceContract(name: string, open: () => Promise<WireGuardDev
     assert.equal(await dev.publicKey(), deviceKey);
     const st = await dev.state();
     assert.equal(st.publicKey, toBase64(kp.publicKey), 'state() reads the same key');
+    assert.equal(typeof st.listenPort, 'number', 'state() reads the port');
     assert.equal(st.peers.size, 0);
   });
 

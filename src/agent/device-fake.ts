@@ -28,7 +28,7 @@ export class FakeDevice implements WireGuardDevice {
   async state(): Promise<DeviceState> {
     this.check();
     this.stateReads++;
-    return { publicKey: await this.publicKey(), peers: new Map(this.peerStates) };
+    return { publicKey: await this.publicKey(), listenPort: this.config?.listenPort ?? 0, peers: new Map(this.peerStates) };
   }
 
   async apply(ops: readonly PeerOp[]): Promise<void> {

@@ -37,7 +37,7 @@ export class UapiDeviceDriver implements WireGuardDevice {
         rxBytes: p.rxBytes, txBytes: p.txBytes, endpoint: p.endpoint ?? null, ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
       });
     }
-    return { publicKey: dev.publicKey ?? null, peers: out };
+    return { publicKey: dev.publicKey ?? null, listenPort: dev.listenPort, peers: out };
   }
 
   async apply(ops: readonly PeerOp[]): Promise<void> {

@@ -52,7 +52,7 @@ export class WgToolDeviceDriver implements WireGuardDevice {
   async state(): Promise<DeviceState> {
     const { stdout } = await this.wg(['show', this.name, 'dump']);
     const lines = stdout.split('\n');
-    const publicKey = (lines[0] ?? '').split('\t')[1];
+    const [, publicKey, port] = (lines[0] ?? '').split('\t');
     const out = new Map<string, DevicePeerState>();
     for (const line of lines.slice(1)) {
       const f = line.split('\t');
@@ -64,7 +64,7 @@ export class WgToolDeviceDriver implements WireGuardDevice {
         lastHandshakeMs: hs === '0' ? null : Number(hs) * 1000, rxBytes: Number(rx), txBytes: Number(tx),
       });
     }
-    return { publicKey: publicKey === undefined || publicKey === '(none)' || publicKey === '' ? null : publicKey, peers: out };
+    return { publicKey: publicKey === undefined || publicKey === '(none)' || publicKey === '' ? null : publicKey, listenPort: Number(port) || 0, peers: out };
   }
 
   async apply(ops: readonly PeerOp[]): Promise<void> {

@@ -21,6 +21,8 @@ export interface DevicePeerState extends DevicePeerSpec {
 export interface DeviceState {
   /** Derived from the device's private key; null when it has none (a fresh or restarted device). */
   readonly publicKey: string | null;
+  /** The UDP port the device listens on (0 = none yet), so a restart can tell "already configured" from the same read. */
+  readonly listenPort: number;
   /** Keyed by base64 public key. */
   readonly peers: Map<string, DevicePeerState>;
 }

@@ -39,7 +39,7 @@ function samples(text: string, name: string): Map<string, number> {
 
 test('scraped twice across a peer removal: byte counters never fall, no histogram is rebuilt, per-peer series only when asked', async () => {
   let peers = new Map([peer('a', 1000, 100, 10), peer('b', 500, 50, 200)]);
-  const device = { state: async (): Promise<DeviceState> => ({ publicKey: 'k', peers }) } as unknown as WireGuardDevice;
+  const device = { state: async (): Promise<DeviceState> => ({ publicKey: 'k', listenPort: 0, peers }) } as unknown as WireGuardDevice;
   const agent = { stats: { peersDesired: 2, peersApplied: 2, appliedRevision: 1, controlPlaneRevision: 1, lastReconcileAt: null, driftRepairs: 0, reconciles: 0, deviceReconfigures: 0, incrementalOps: 0, setOperations: 0, snapshots: 0, watchResumes: 0, lastResumeGapMs: null, connected: true }, ready: true, peerNames: () => new Map([['a', 'alice']]) } as unknown as Agent;
   const reg = agentMetrics(agent, device, { pool: 'p', node: 'n' });
   const first = await reg.metrics();
