@@ -21,6 +21,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   cpscale: async () => (await import('./cpscale.js')).benchCpscale,
   dashboard: async () => (await import('./dashboard.js')).benchDashboard,
   sessions: async () => (await import('./sessions.js')).benchSessions,
+  lab: async () => (await import('./lab.js')).benchLab,
 };
 
 const wanted = process.argv.slice(2);

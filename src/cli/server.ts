@@ -15,7 +15,7 @@ import type { Command } from 'commander';
 import { DEFAULT_AUTO_COMPACT, MIN_COMPACT_INTERVAL_MS, type AutoCompactSettings } from '../control/compaction.js';
 import { FabricError } from '../protocol/errors.js';
 import type { EtcdStoreOptions } from '../store/index.js';
-import { startServer, type RunningServer, type StartServerOptions } from '../server/start.js';
+import type { RunningServer, StartServerOptions } from '../server/start.js';
 import type { ServerTlsFiles } from '../server/tls.js';
 import { DEFAULT_WATCH_LIMITS, validateWatchLimits, type WatchLimits } from '../server/stream-limits.js';
 
@@ -175,7 +175,8 @@ export function registerServerCommand(program: Command, deps: ServerCommandDeps 
       const autoCompact = parseCompactFlags(flags);
       const tls = parseTlsFlags(flags);
       const watchLimits = parseWatchFlags(flags);
-      const running = await (deps.start ?? startServer)({
+      // Loaded here, not at the top: every other command (agents, LBs, the CLI) skips fastify's start-up cost.
+      const running = await (deps.start ?? (await import('../server/start.js')).startServer)({
         dataDir: flags.dataDir, host, port, autoCompact, watchLimits,
         ...(etcd ? { etcd, leaderTtlSec } : {}),
         ...(tls ? { tls } : {}),

@@ -361,7 +361,9 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     });
     log(`lab ${plan.tag}: control plane ${serverUrlsFor(plan)}, pool ${pool.name} (${pool.publicKey})`);
     const lab: Lab = { state, plan, api, pool, clientPeers: [] };
-    for (const [i, h] of plan.backends.entries()) {
+    // Backends are built side by side (each step waits on `ip`, the API or a daemon's socket,
+    // not on the CPU); with anycast one after the other, as they share the BGP router's setup.
+    await eachBackend(plan.backends, !plan.anycast, async (h, i) => {
       await addHostNamespace(state, h);
       // 'via-lb': replies to clients go back through the (single) LB, which un-NATs them. With
       // 'snat' they go to the LB's own address on this segment: no route needed.
@@ -378,7 +380,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       await startWireguardGo(state, h);
       startAgent(lab, i, opts.reconcileInterval);
       log(`lab ${plan.tag}: ${h.name} ${h.address} (${h.netns}) wireguard-go ${h.wgIface} + agent`);
-    }
+    });
     for (const [i, lb] of (plan.lb?.instances ?? []).entries()) {
       startLb(lab, i, opts.lbArgs);
       log(`lab ${plan.tag}: lb run in ${lb.netns}, status ${lb.statusUrl}/status`);
@@ -415,6 +417,16 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
     await teardown(state);
     throw e;
   }
+}
+
+/** Runs `step` for every backend, all at once when `parallel`; the first failure is thrown once all have settled. */
+async function eachBackend(hosts: readonly LabHost[], parallel: boolean, step: (h: LabHost, i: number) => Promise<void>): Promise<void> {
+  if (!parallel) {
+    for (const [i, h] of hosts.entries()) await step(h, i);
+    return;
+  }
+  const failed = (await Promise.allSettled(hosts.map((h, i) => step(h, i)))).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /** What src/lab/dns.ts uses of this file. */

@@ -8,7 +8,7 @@ import type { AuthCacheOptions } from '../control/auth-cache.js';
 import { ControlPlane } from '../control/plane.js';
 import { loadOrCreateMasterKey, readKeyRingSync, SecretBox } from '../control/secrets.js';
 import { FabricError } from '../protocol/errors.js';
-import { EtcdStore, openStore, type EtcdStoreOptions } from '../store/index.js';
+import { openEtcdStore, openStore, type EtcdStoreOptions } from '../store/index.js';
 import { buildServer } from './app.js';
 import { LogSink } from './log-sink.js';
 import type { WatchLimits } from './stream-limits.js';
@@ -95,7 +95,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     await chmod(opts.dataDir, 0o700); // holds the master key and the store: owner only
   }
   const master = await loadOrCreateMasterKey(opts.masterKeyFile ?? join(opts.dataDir, 'master.key'));
-  const store = opts.etcd ? await EtcdStore.open(opts.etcd) : await openStore(`sqlite:${opts.dataDir}`);
+  const etcdStore = opts.etcd ? await openEtcdStore(opts.etcd) : undefined;
+  const store = etcdStore ?? await openStore(`sqlite:${opts.dataDir}`);
   const keyFile = opts.masterKeyFile ?? join(opts.dataDir, 'master.key');
   // The key file is a ring during a rotation; read again when a key it does not hold is named.
   const secrets = new SecretBox(master.keys, { reload: () => readKeyRingSync(keyFile) });
@@ -138,8 +139,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const server = app;
   for (const note of (store as { openNotes?: string[] }).openNotes ?? []) server.log.info(note);
   // Logged, not audited: see compaction.ts.
-  const leadership: Leadership = store instanceof EtcdStore
-    ? new EtcdLeadership(store.client, store.layout.prefix, `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`, opts.leaderTtlSec ?? 10, server.log).start()
+  const leadership: Leadership = etcdStore
+    ? new EtcdLeadership(etcdStore.client, etcdStore.layout.prefix, `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`, opts.leaderTtlSec ?? 10, server.log).start()
     : soleLeader;
   const compactor = new AutoCompactor({ store, settings: compaction, log: server.log, isLeader: () => leadership.isLeader() });
   compactor.start();

@@ -1,5 +1,5 @@
 import { FabricError } from '../protocol/errors.js';
-import { EtcdStore, type EtcdStoreOptions } from './etcd.js';
+import type { EtcdStore, EtcdStoreOptions } from './etcd.js';
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
@@ -8,7 +8,15 @@ export type * from './store.js';
 export { prefixEnd } from './store.js';
 export { MemoryStore } from './memory.js';
 export { SqliteStore } from './sqlite.js';
-export { EtcdStore, DEFAULT_ETCD_PREFIX, type EtcdStoreOptions } from './etcd.js';
+export type { EtcdStore, EtcdStoreOptions } from './etcd.js';
+
+/**
+ * Opens an EtcdStore. The etcd driver (etcd3, gRPC, protobuf: a third of a second of start-up
+ * CPU) is loaded on first use only, so agents, LBs and SQLite servers never load it.
+ */
+export async function openEtcdStore(opts: EtcdStoreOptions): Promise<EtcdStore> {
+  return (await import('./etcd.js')).EtcdStore.open(opts);
+}
 
 /** The store specs openStore understands, for help texts and error messages. */
 export const STORE_SPECS = ['memory:', 'sqlite:<dir>', '<dir>', 'etcd:<url>[,<url>...]'] as const;
@@ -34,7 +42,7 @@ export async function openStore(spec: string, etcd: Omit<EtcdStoreOptions, 'endp
   if (spec.startsWith('etcd:')) {
     const urls = spec.slice('etcd:'.length).split(',').map((u) => u.trim()).filter((u) => u !== '');
     if (urls.length === 0) throw badSpec(spec, 'etcd: needs client URLs, as in etcd:http://10.0.0.1:2379,http://10.0.0.2:2379');
-    return EtcdStore.open({ ...etcd, endpoints: urls });
+    return openEtcdStore({ ...etcd, endpoints: urls });
   }
   // Two or more letters, so a Windows drive ("C:\...") still reads as a path.
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(spec)?.[1];
