@@ -22,6 +22,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   dashboard: async () => (await import('./dashboard.js')).benchDashboard,
   sessions: async () => (await import('./sessions.js')).benchSessions,
   lab: async () => (await import('./lab.js')).benchLab,
+  fabric: async () => (await import('./fabric.js')).benchFabric,
 };
 
 const wanted = process.argv.slice(2);

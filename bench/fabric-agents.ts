@@ -1,0 +1,75 @@
+/**
+ * One process of simulated agents for bench/fabric.ts: the real Agent engine (HttpSource on
+ * the control plane's snapshot and watch stream, node tokens, status reports) on in-memory
+ * devices (FakeDevice). Driven by its parent over IPC; times are epoch ms
+ * (performance.timeOrigin + now) so the parent can compare them with its own.
+ */
+import { Agent } from '../src/agent/agent.js';
+import { FakeDevice } from '../src/agent/device-fake.js';
+import type { PeerOp } from '../src/agent/diff.js';
+import { HttpSource } from '../src/agent/source-http.js';
+import { ApiClient } from '../src/client/api-client.js';
+
+export interface SimAgentSpec { readonly pool: string; readonly node: string; readonly token: string }
+export type ToWorker =
+  | { type: 'start'; url: string; agents: SimAgentSpec[]; revision: number }
+  | { type: 'stamp' }
+  | { type: 'collect' }
+  | { type: 'stop' };
+export type FromWorker =
+  | { type: 'hello' }
+  | { type: 'converged'; node: string; at: number }
+  | { type: 'stamps'; stamps: [string, number, number][]; rssBytes: number; heapBytes: number; agents: number }
+  | { type: 'problem'; message: string };
+
+const epoch = (): number => performance.timeOrigin + performance.now();
+/** Per public key: when the last device got it, and on how many devices it landed. */
+const stamps = new Map<string, [number, number]>();
+let stamping = false;
+
+class StampedDevice extends FakeDevice {
+  override async apply(ops: readonly PeerOp[]): Promise<void> {
+    await super.apply(ops);
+    if (!stamping) return;
+    const at = epoch();
+    for (const o of ops) {
+      if (o.op !== 'upsert') continue;
+      const s = stamps.get(o.spec.publicKey);
+      if (s) { s[0] = Math.max(s[0], at); s[1]++; } else stamps.set(o.spec.publicKey, [at, 1]);
+    }
+  }
+}
+
+const agents: Agent[] = [];
+const send = (m: FromWorker): void => void process.send!(m);
+
+process.on('message', (m: ToWorker) => {
+  if (m.type === 'start') {
+    for (const spec of m.agents) {
+      const agent = new Agent({
+        pool: spec.pool, node: spec.node, device: new StampedDevice(spec.node),
+        source: new HttpSource(new ApiClient({ baseUrl: m.url, token: spec.token, timeoutMs: 120_000 })),
+        // Status reports at the default period (they load the control plane, as real ones do);
+        // the periodic full reconcile (30 s by default) would only re-read in-memory devices.
+        reconcileIntervalMs: 3_600_000,
+        log: (level, msg) => { if (level === 'error') send({ type: 'problem', message: `${spec.node}: ${msg}` }); },
+      });
+      agents.push(agent);
+      agent.start();
+      const poll = setInterval(() => {
+        if (agent.ready && agent.stats.appliedRevision >= m.revision) {
+          clearInterval(poll);
+          send({ type: 'converged', node: spec.node, at: epoch() });
+        }
+      }, 50);
+    }
+  } else if (m.type === 'stamp') {
+    stamping = true;
+  } else if (m.type === 'collect') {
+    const mem = process.memoryUsage();
+    send({ type: 'stamps', stamps: [...stamps].map(([k, [at, n]]) => [k, at, n]), rssBytes: mem.rss, heapBytes: mem.heapUsed, agents: agents.length });
+  } else if (m.type === 'stop') {
+    void Promise.all(agents.map((a) => a.stop())).finally(() => process.exit(0));
+  }
+});
+send({ type: 'hello' });
