@@ -86,7 +86,7 @@ export async function benchFabric(report: Report): Promise<void> {
     const keys = randomBytes(32 * PEERS);
     for (let i = 0; i < PEERS; i++) {
       const p = i % POOLS;
-      const j = Math.floor(i / POOLS) + 1; // addresses given, so the setup does not search the pool for free ones
+      const j = Math.floor(i / POOLS) + 2; // .1 is the servers'; addresses given, so the setup does not search the pool for free ones
       const addresses = [`10.${64 + 2 * p + (j >> 16)}.${(j >> 8) & 255}.${j & 255}/32`, `fd64:${p}::${j.toString(16)}/128`];
       await cp.createPeer(`p${p}`, { name: `c${i}`, publicKey: keys.subarray(32 * i, 32 * i + 32).toString('base64'), addresses }, actor);
     }
