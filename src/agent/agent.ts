@@ -310,11 +310,16 @@ export class Agent {
     const snap = await this.opts.source.snapshot(this.opts.pool);
     this.stats.snapshots++;
     const privateKey = await this.opts.source.privateKey(this.opts.pool);
-    const desired = DesiredState.fromSnapshot(snap);
     await this.serialized(async () => {
       // ONE read of the device: its key and port tell whether it needs configuring (a restarted
       // agent on a configured device does not), its peers are what the diff runs against.
-      const device = await this.readDevice();
+      // The device form of every peer is computed (and cached) while the device writes its answer.
+      const reading = this.readDevice();
+      reading.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
+      await new Promise((r) => setImmediate(r)); // lets the request reach the socket first
+      const desired = DesiredState.fromSnapshot(snap);
+      desired.deviceSpec(this.now());
+      const device = await reading;
       const wantKey = toBase64(publicKeyOf(parseKey(privateKey, 'pool private key')));
       if (device.publicKey !== wantKey || (snap.pool.listenPort !== 0 && device.listenPort !== snap.pool.listenPort)) {
         await this.opts.device.configure({ privateKey, listenPort: snap.pool.listenPort }).catch((e: unknown) => this.deviceFailed(e));
