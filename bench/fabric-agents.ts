@@ -52,7 +52,7 @@ process.on('message', (m: ToWorker) => {
         // Status reports at the default period (they load the control plane, as real ones do);
         // the periodic full reconcile (30 s by default) would only re-read in-memory devices.
         reconcileIntervalMs: 3_600_000,
-        log: (level, msg) => { if (level === 'error') send({ type: 'problem', message: `${spec.node}: ${msg}` }); },
+        log: (level, msg, fields) => { if (level !== 'info') send({ type: 'problem', message: `${spec.node}: ${level}: ${msg} ${JSON.stringify(fields ?? {})}` }); },
       });
       agents.push(agent);
       agent.start();
