@@ -9,7 +9,9 @@ import { parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
 import { diffPeers, type PeerOp } from './diff.js';
 import type { DesiredStateSource } from './source.js';
 
-export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+/** The common log call (sys/log.ts). */
+export type { LogFn } from '../sys/log.js';
+import type { LogFn } from '../sys/log.js';
 
 export interface AgentOptions {
   readonly pool: string;

@@ -10,19 +10,18 @@ import { startSessionReports } from './agent-sessions.js';
 import { FabricError } from '../protocol/errors.js';
 import { apiClient, CA_FILE_HELP, positiveInt, SERVER_HELP, type ApiFlags } from './context.js';
 import { parseListen } from './server.js';
+import { logLevelOption, roleLog } from './log.js';
 import { announceMetrics, announceOptions, setUpAnnounce, type AgentAnnounceFlags } from './agent-announce.js';
 
 interface AgentFlags extends ApiFlags, AgentAnnounceFlags {
   pool: string; node: string; interface: string; driver: string; reconcileInterval: number; reportInterval: number;
-  listen?: string; ifaceSetup: boolean; peerMetrics?: boolean; sessionInterval: number; sessionBytesInterval: number;
+  listen?: string; ifaceSetup: boolean; peerMetrics?: boolean; sessionInterval: number; sessionBytesInterval: number; logLevel?: string;
 }
 
-/** One JSON line per event on stderr; fields never carry keys or tokens. */
-const jsonLog: LogFn = (level, msg, fields) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
 
 /** `wgfabric agent`: keeps one WireGuard device in sync with its pool. */
 export function registerAgentCommand(program: Command): void {
-  announceOptions(program.command('agent').description("node agent: keep this node's WireGuard device identical to its pool's desired peer set")
+  logLevelOption(announceOptions(program.command('agent').description("node agent: keep this node's WireGuard device identical to its pool's desired peer set")
     .option('--server <url[,url...]>', SERVER_HELP)
     .option('--token-file <file>', 'node token file (from `wgfabric node token`)')
     .option('--ca-file <file>', CA_FILE_HELP)
@@ -36,8 +35,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--peer-metrics', 'also export per-peer series (prometheus_wireguard_exporter names: wireguard_sent_bytes_total, ...): 3 series per peer')
     .option('--session-interval <s>', 'seconds between per-peer session reports (handshake, bytes, endpoint) to every control-plane replica; 0: none', positiveInt('--session-interval'), 10)
     .option('--session-bytes-interval <s>', 'least seconds between two reports of a peer whose byte counters alone changed', positiveInt('--session-bytes-interval'), 60)
-    .option('--no-iface-setup', 'do not set tunnel addresses, MTU and link state on the interface'))
+    .option('--no-iface-setup', 'do not set tunnel addresses, MTU and link state on the interface')))
     .action(async (f: AgentFlags) => {
+      // One JSON line per event on stderr (sys/log.ts); fields never carry keys or tokens.
+      const jsonLog: LogFn = roleLog('agent', f);
       let device: WireGuardDevice;
       if (f.driver === 'uapi') device = new UapiDeviceDriver(f.interface);
       else if (f.driver === 'wg') device = new WgToolDeviceDriver(f.interface);

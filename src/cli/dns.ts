@@ -13,14 +13,15 @@ import { FabricError } from '../protocol/errors.js';
 import { apiClient, CA_FILE_HELP, positiveInt, type ApiFlags } from './context.js';
 import { dnsRegistry, startDnsMetrics } from '../dns/metrics.js';
 import { parseListen } from './server.js';
+import { LOG_LEVEL_HELP, roleLog } from './log.js';
 
 interface DnsRunFlags extends ApiFlags {
+  logLevel?: string;
   pool: string; zone: string; name: string; dnsServer: string; tsigKeyFile: string; ttl: number; source: string; probe: boolean;
   instance: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; resyncMs: number; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string;
 }
 
-const jsonLog: DnsLog = (level, msg, fields) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
 
 export function registerDnsCommands(program: Command): void {
   const dns = program.command('dns').description('health-aware DNS: the pool\'s name resolves only to in-service nodes or LB VIPs (RFC 2136 + TSIG)');
@@ -46,7 +47,9 @@ export function registerDnsCommands(program: Command): void {
     .option('--fail-after <n>', 'consecutive failed probes that take a node out of the name', positiveInt('--fail-after'), DEFAULT_HEALTH_CONFIG.fall)
     .option('--listen <host:port>', 'serve /metrics (updates sent, failures, records of the name) here')
     .option('--recover-after <n>', 'consecutive good probes that put it back', positiveInt('--recover-after'), DEFAULT_HEALTH_CONFIG.rise)
+    .option('--log-level <level>', LOG_LEVEL_HELP, 'info')
     .action(async (f: DnsRunFlags) => {
+      const jsonLog: DnsLog = roleLog('dns', f);
       const s = dnsRunSettings({ zone: f.zone, name: f.name, server: f.dnsServer, ttl: f.ttl, source: f.source });
       const health = healthConfig({ intervalMs: f.probeIntervalMs, timeoutMs: f.probeTimeoutMs, fall: f.failAfter, rise: f.recoverAfter });
       for (const [flag, v] of [['--poll-ms', f.pollMs], ['--resync-ms', f.resyncMs], ['--ready-max-age-ms', f.readyMaxAgeMs]] as const) {

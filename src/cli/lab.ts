@@ -7,8 +7,9 @@ import { FabricError } from '../protocol/errors.js';
 import { positiveInt } from './context.js';
 import { collectNodeRows, renderNodeRows, type NodeRow } from './node.js';
 import { emit, renderTable } from './output.js';
+import { LOG_LEVEL_HELP, logLevelOf } from './log.js';
 
-interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number; dns?: boolean; anycast?: boolean; announce?: string }
+interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number; dns?: boolean; anycast?: boolean; announce?: string; logLevel?: string }
 
 /** `wgfabric lab up|status|down`: the whole fabric on this host in network namespaces (root). */
 export function registerLabCommands(program: Command): void {
@@ -27,7 +28,10 @@ export function registerLabCommands(program: Command): void {
     .option('--no-tls', 'serve the control plane over plain HTTP instead of HTTPS with a CA made for the lab')
     .option('--base <dir>', 'state directory', '.wgfabric')
     .option('--json', 'JSON output')
+    .option('--log-level <level>', `${LOG_LEVEL_HELP}, of every server, agent, LB and dns process of the lab (their logs: <base>/<tag>/*.log)`, 'info')
     .action(async (f: LabFlags) => {
+      // The lab's processes inherit it through the environment rule (WGFABRIC_LOG_LEVEL).
+      process.env.WGFABRIC_LOG_LEVEL = logLevelOf(f);
       const l = await labUp({
         backends: f.backends, clients: f.clients, base: f.base, reconcileInterval: f.reconcileInterval, lb: !!f.lb || f.lbInstances > 1, lbInstances: f.lbInstances, anycast: !!f.anycast,
         ...(f.announce === undefined ? {} : f.announce === 'bgp' ? { lbAnnounce: 'bgp' as const } : fail(`--announce must be bgp, got "${f.announce}"`)),

@@ -30,7 +30,10 @@ import { LbAnnounce } from '../lb/announce.js';
 import { registerAnnounceMetrics } from '../announce/metrics.js';
 import type { AnnounceReport } from '../protocol/announce.js';
 
+import { LOG_LEVEL_HELP, roleLog } from './log.js';
+
 interface RunFlags extends ApiFlags, BgpSpeakerFlags {
+  logLevel?: string;
   pool: string[]; vip: string[]; instance: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; reportIntervalMs: number;
   drainTimeoutMs: number; dampingPenalty?: number; dampingSuppressAbove?: number; dampingReuseBelow?: number; dampingHalfLifeMs?: number;
@@ -96,8 +99,6 @@ export function lbRunSettings(f: Pick<RunFlags, 'probeIntervalMs' | 'probeTimeou
   };
 }
 
-const jsonLog: LbLog = (level, msg, fields) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
-
 /** GET `path` of a running LB as JSON; `onNotFound` answers a 404 when given. */
 async function lbGet(base: string, path: string, onNotFound?: () => Promise<unknown>): Promise<unknown> {
   const res = await fetch(`${base}${path}`).catch((e: unknown) => {
@@ -149,8 +150,10 @@ export function registerLbCommands(program: Command): void {
     .option('--dataplane <nft|bpf|auto>', 'nft: nftables DNAT + conntrack; bpf: tc BPF program (IPv4: same Maglev table and hash, LRU flow table, WireGuard receiver-index steering, guard); auto: bpf where it loads, nft otherwise', 'nft')
     .option('--no-guard', 'bpf: let non-WireGuard packets and any initiation rate through to the backends')
     .option('--guard-source-rate <n>', 'bpf guard: initiations per second per source address (burst the same)', positiveInt('--guard-source-rate'), DEFAULT_GUARD_LIMITS.perSourceRate)
+    .option('--log-level <level>', LOG_LEVEL_HELP, 'info')
     .option('--guard-global-rate <n>', 'bpf guard: initiations per second at the VIP from all sources (burst a fifth of it)', positiveInt('--guard-global-rate'), DEFAULT_GUARD_LIMITS.globalRate)
     .action(async (f: RunFlags) => {
+      const jsonLog: LbLog = roleLog('lb', f);
       if (!(DATAPATH_CHOICES as readonly string[]).includes(f.dataplane)) throw new FabricError('WGF_ERR_VALIDATION', `--dataplane must be nft, bpf or auto, got "${f.dataplane}"`);
       const guard = f.guard ? { perSourceRate: f.guardSourceRate, perSourceBurst: f.guardSourceRate, globalRate: f.guardGlobalRate, globalBurst: Math.max(1, Math.round(f.guardGlobalRate / 5)) } : undefined;
       const pairs = lbRunPairs(f.pool, f.vip);

@@ -32,7 +32,7 @@ test('the server command passes its flags to startServer and runs until the serv
   assert.equal(done, false, 'still running while the server is up');
   close();
   await run;
-  assert.deepEqual(seen, [{ dataDir: DEFAULT_DATA_DIR, host: '::1', port: 9000, masterKeyFile: '/k', bootstrapTokenFile: '/t', autoCompact: DEFAULT_AUTO_COMPACT, watchLimits: DEFAULT_WATCH_LIMITS }]);
+  assert.deepEqual(seen, [{ dataDir: DEFAULT_DATA_DIR, host: '::1', port: 9000, masterKeyFile: '/k', bootstrapTokenFile: '/t', autoCompact: DEFAULT_AUTO_COMPACT, watchLimits: DEFAULT_WATCH_LIMITS, logLevel: 'info' }]);
 });
 
 test('parseWatchFlags: whole numbers within the limits, anything else is WGF_ERR_VALIDATION naming the flag', () => {

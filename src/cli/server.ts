@@ -18,6 +18,7 @@ import type { EtcdStoreOptions } from '../store/index.js';
 import type { RunningServer, StartServerOptions } from '../server/start.js';
 import type { ServerTlsFiles } from '../server/tls.js';
 import { DEFAULT_WATCH_LIMITS, validateWatchLimits, type WatchLimits } from '../server/stream-limits.js';
+import { LOG_LEVEL_HELP, logLevelOf } from './log.js';
 
 /** Defaults of the server command's flags. */
 export const DEFAULT_DATA_DIR = './.wgfabric/data';
@@ -164,8 +165,9 @@ export function registerServerCommand(program: Command, deps: ServerCommandDeps 
     .option('--etcd-lease-ttl <seconds>', 'lease of the background-job election: a dead leader is replaced within about this time', '10')
     .option('--max-watches <n>', 'open watches + waiting long polls, all tokens together (429 past it)', String(DEFAULT_WATCH_LIMITS.maxTotal))
     .option('--max-watches-per-token <n>', 'open watches + waiting long polls of one token (429 past it)', String(DEFAULT_WATCH_LIMITS.maxPerToken))
+    .option('--log-level <level>', LOG_LEVEL_HELP, 'info')
     .option('--watch-buffer-bytes <n>', 'bytes a watch may queue for a slow client before it is paused (backlog) or cut (live)', String(DEFAULT_WATCH_LIMITS.bufferBytes))
-    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string; tlsCert?: string; tlsKey?: string; etcdLeaseTtl: string } & EtcdFlags & WatchFlags) => {
+    .action(async (flags: { dataDir: string; listen: string; masterKeyFile?: string; bootstrapTokenFile?: string; compactKeep: string; compactIntervalMs: string; tlsCert?: string; tlsKey?: string; etcdLeaseTtl: string; logLevel?: string } & EtcdFlags & WatchFlags) => {
       const { host, port } = parseListen(flags.listen);
       const etcd = parseStoreFlags(flags);
       const leaderTtlSec = Number(flags.etcdLeaseTtl);
@@ -182,6 +184,7 @@ export function registerServerCommand(program: Command, deps: ServerCommandDeps 
         ...(tls ? { tls } : {}),
         ...(flags.masterKeyFile ? { masterKeyFile: flags.masterKeyFile } : {}),
         ...(flags.bootstrapTokenFile ? { bootstrapTokenFile: flags.bootstrapTokenFile } : {}),
+        logLevel: logLevelOf(flags),
       });
       running.app.log.info(`wgfabric control plane listening on ${running.url}`);
       await running.closed;

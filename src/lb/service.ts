@@ -43,11 +43,12 @@ import type { RulesetApplier } from './nft-apply.js';
 import type { NftVip } from './nft.js';
 import type { DataPathKind, TableWriter, WriteResult } from './dataplane/port.js';
 import { lbReportInput, StatusReporter } from './report.js';
+import type { LogFn } from '../sys/log.js';
 
 /** The part of the control-plane API the LB uses (ApiClient implements it). */
 export type LbApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'putLbStatus'>;
 
-export type LbLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+export type LbLog = LogFn;
 
 export interface LbServiceOptions {
   readonly api: LbApi;

@@ -1,11 +1,12 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { FabricError } from '../protocol/errors.js';
 import type { ControlPlane } from '../control/plane.js';
 import { redact, toHttpError } from './errors.js';
 import { setToken } from './http.js';
 import { useStrictJsonBodies } from './json-body.js';
 import { ServerMetrics } from './metrics.js';
+import { useRequestLog } from './request-log.js';
 import { authorize } from './authorize.js';
 import { ADMIN, type Access } from './policy.js';
 import { registerAdminRoutes, registerMetaRoutes } from './routes-admin.js';
@@ -62,6 +63,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   const app = Fastify({
     ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
     logger: opts.logger ?? false,
+    logController: new LogController({ disableRequestLogging: true }), // one line per request instead, at a level by kind (request-log.ts)
     bodyLimit: opts.bodyLimit ?? BODY_LIMIT,
     exposeHeadRoutes: false,
     return503OnClosing: false, // answered by the onRequest hook below, in our error format
@@ -74,6 +76,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
   const metrics = new ServerMetrics(cp, opts.logDropped);
+  useRequestLog(app);
 
   // Only JSON bodies: without the text/plain parser, any other type is 415.
   app.removeContentTypeParser('text/plain');

@@ -11,6 +11,8 @@ import { FabricError } from '../protocol/errors.js';
 import { openEtcdStore, openStore, type EtcdStoreOptions } from '../store/index.js';
 import { buildServer } from './app.js';
 import { LogSink } from './log-sink.js';
+import type { DestinationStream } from 'pino';
+import { createLogger, logOptions, type LogLevelChoice } from '../sys/log.js';
 import type { WatchLimits } from './stream-limits.js';
 import { EtcdLeadership, soleLeader, type Leadership } from './leader.js';
 import { loadServerTls, type ServerTls, type ServerTlsFiles } from './tls.js';
@@ -36,8 +38,10 @@ export interface StartServerOptions {
   readonly masterKeyFile?: string;
   /** When given, the bootstrap admin token is also written here (mode 0600) on first start. */
   readonly bootstrapTokenFile?: string;
-  /** fastify/pino logger option (default: info to stdout). */
+  /** fastify/pino logger option (default: the common shape of sys/log.ts at logLevel, to stdout). */
   readonly logger?: FastifyServerOptions['logger'];
+  /** Level of the default logger (default info). */
+  readonly logLevel?: LogLevelChoice;
   readonly heartbeatMs?: number;
   /** Close gracefully on SIGTERM/SIGINT (default true). */
   readonly handleSignals?: boolean;
@@ -110,7 +114,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     app = await buildServer({
       control,
       // Never blocks on a log that cannot be written (full disk): drops and counts lines instead.
-      logger: opts.logger ?? { level: 'info', redact: ['req.headers.authorization'], stream: sink },
+      logger: opts.logger ?? { ...logOptions('server', opts.logLevel ?? 'info'), stream: sink },
       logDropped: () => sink.dropped,
       ...(opts.watchLimits ? { watchLimits: opts.watchLimits } : {}),
       ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
@@ -125,9 +129,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         await chmod(opts.bootstrapTokenFile, 0o600);
       }
       // With a token file the token goes there only: stdout often ends up in a journal.
-      (opts.stdout ?? process.stdout).write(opts.bootstrapTokenFile
-        ? `bootstrap admin token written to ${opts.bootstrapTokenFile} (mode 0600); it is not printed\n`
-        : `bootstrap admin token (shown only this once; store it now):\n${token}\n`);
+      // With a file, a log line of the common shape; without, plain text for the operator at the terminal.
+      const out = opts.stdout ?? process.stdout;
+      if (opts.bootstrapTokenFile) createLogger('server', 'info', out as DestinationStream).info(`bootstrap admin token written to ${opts.bootstrapTokenFile} (mode 0600); it is not printed`);
+      else out.write(`bootstrap admin token (shown only this once; store it now):\n${token}\n`);
     }
     await app.listen({ host: opts.host, port: opts.port });
   } catch (e) {
