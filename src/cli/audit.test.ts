@@ -75,3 +75,20 @@ test('audit --follow prints new entries as they are written', async () => {
     child.kill('SIGTERM');
   }
 });
+
+test('audit shows what changed (before -> after), secrets only as (none)/(set)/(changed)', async () => {
+  await api.createNode('a', { name: 'n1', endpoint: '192.0.2.1:51820' });
+  await api.updateNode('a', 'n1', { adminState: 'draining' });
+  const psk = Buffer.alloc(32, 9).toString('base64');
+  await api.createPeer('a', { name: 'p1', publicKey: Buffer.alloc(32, 5).toString('base64') });
+  await api.updatePeer('a', 'p1', { presharedKey: psk });
+  const human = await cli('audit', '--object', 'pools/a/', '--action', 'update');
+  assert.equal(human.code, 0, human.err);
+  assert.match(human.out, /OBJECT\s+CHANGES/);
+  assert.match(human.out, /pools\/a\/nodes\/n1\s+adminState: "active" -> "draining"/);
+  assert.match(human.out, /pools\/a\/peers\/p1\s+.*presharedKey: \(none\) -> \(set\)/);
+  const json = await cli('audit', '--object', 'pools/a/peers/', '--json');
+  assert.ok(!json.out.includes(psk) && !human.out.includes(psk), 'the preshared key is never shown');
+  const entry = (JSON.parse(json.out) as { items: AuditEntry[] }).items.find((e) => e.action === 'update')!;
+  assert.deepEqual(entry.changes!.find((c) => c.field === 'presharedKey'), { field: 'presharedKey', secret: true, before: '(none)', after: '(set)' });
+});

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, Option } from 'commander';
 import { ApiClient } from '../client/api-client.js';
 import { FabricError } from '../protocol/errors.js';
-import type { AuditEntry } from '../protocol/types.js';
+import type { AuditChange, AuditEntry } from '../protocol/types.js';
 import type { AuditListFilter } from '../protocol/api.js';
 import { apiClient, apiOptions, positiveInt, type ApiFlags } from './context.js';
 import { renderTable } from './output.js';
@@ -41,10 +41,18 @@ export function isSince(e: AuditEntry, since: Since | undefined): boolean {
   return 'revision' in since ? e.revision > since.revision : Date.parse(e.time) >= since.time;
 }
 
+/** An entry's changes in one line: `adminState: "active" -> "draining"; presharedKey: (none) -> (set)` (secrets never by value). */
+export function renderChanges(changes: readonly AuditChange[] | undefined): string {
+  if (!changes || changes.length === 0) return '';
+  const v = (c: AuditChange, x: unknown): string => (c.secret ? String(x) : x === undefined ? '-' : JSON.stringify(x));
+  return changes.map((c) => `${c.field}: ${v(c, c.before)} -> ${v(c, c.after)}`).join('; ');
+}
+
 export function renderAudit(entries: readonly AuditEntry[], header = true): string {
   const text = renderTable(entries, [
     { header: 'TIME', get: (e) => e.time }, { header: 'REV', get: (e) => e.revision }, { header: 'ACTOR', get: (e) => e.actor },
     { header: 'ACTION', get: (e) => e.action }, { header: 'KIND', get: (e) => e.kind }, { header: 'OBJECT', get: (e) => e.object },
+    { header: 'CHANGES', get: (e) => renderChanges(e.changes) || null },
   ]);
   return header ? text : text.split('\n').slice(1).join('\n');
 }

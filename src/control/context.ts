@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { FabricError } from '../protocol/errors.js';
-import type { AuditEntry } from '../protocol/types.js';
+import type { AuditChange, AuditEntry } from '../protocol/types.js';
 import type { Compare, KeyValue, Op, Store, TxnResult } from '../store/store.js';
 import { auditKey } from './keys.js';
 import type { AuditRecord } from './records.js';
 import type { SecretBox } from './secrets.js';
 import { GroupCommit } from './group-commit.js';
+import { auditChanges, auditedKey } from './audit-diff.js';
 
 /**
  * What every control-plane operation shares, and the one way mutations reach the store:
@@ -83,13 +84,36 @@ export async function commit<T>(ctx: Ctx, actor: string, plan: (attempt: number)
 }
 
 /** One txn of `ops` plus (when `audit` is given) its audit entry. */
-export function txnWithAudit(ctx: Ctx, actor: string, compares: readonly Compare[], ops: readonly Op[], audit: Mutation<unknown>['audit']): Promise<TxnResult> {
+export async function txnWithAudit(ctx: Ctx, actor: string, compares: readonly Compare[], ops: readonly Op[], audit: Mutation<unknown>['audit']): Promise<TxnResult> {
   const all = [...ops];
   if (audit) {
-    const rec: AuditRecord = { time: ctx.clock.now().toISOString(), actor, ...audit };
+    const changes = await changesOf(ctx, audit, ops);
+    const rec: AuditRecord = { time: ctx.clock.now().toISOString(), actor, ...audit, ...(changes ? { changes } : {}) };
     all.push({ type: 'put', key: auditKey(ctx.auditId()), value: JSON.stringify(rec) });
   }
   return ctx.store.txn(compares, all);
+}
+
+/**
+ * The changed fields of the audited object's record (audit-diff.ts): its value now (read
+ * before the txn; the plan's compares make the txn fail if it changes in between) against
+ * the op that writes or deletes it. Undefined when the txn does not touch the record.
+ */
+async function changesOf(ctx: Ctx, audit: NonNullable<Mutation<unknown>['audit']>, ops: readonly Op[]): Promise<AuditChange[] | undefined> {
+  const key = auditedKey(audit.kind, audit.object);
+  const op = key === null ? undefined : ops.find((o) => o.key === key);
+  if (!op) return undefined;
+  const parse = (v: string | undefined): Record<string, unknown> | null => {
+    if (v === undefined) return null;
+    try {
+      const o = JSON.parse(v) as unknown;
+      return typeof o === 'object' && o !== null && !Array.isArray(o) ? (o as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  };
+  const before = parse((await ctx.store.get(key!))?.value);
+  return auditChanges(before, op.type === 'put' ? parse(op.value) : null);
 }
 
 /** Throws WGF_ERR_CONFLICT when `ifMatch` is given and the object's revision differs. */

@@ -174,7 +174,7 @@ export function lbReportEntity(r: LbReportRecord, revision: number): LbReport {
     pool: r.pool, instance: r.instance, vip: r.vip, port: r.port, tableSize: r.tableSize, affinity: r.affinity ?? DEFAULT_LB_SETTINGS.affinity,
     generation: r.generation, lastError: r.lastError,
     failOpen: r.failOpen,
-    backends: r.backends.map((b) => ({ name: b.name, state: b.state, reason: b.reason, inTable: b.inTable, slots: b.slots, ...(b.rttMs === undefined ? {} : { rttMs: b.rttMs }) })),
+    backends: r.backends.map((b) => ({ name: b.name, state: b.state, reason: b.reason, inTable: b.inTable, slots: b.slots, ...(b.rttMs === undefined ? {} : { rttMs: b.rttMs }), ...(b.flows === undefined ? {} : { flows: b.flows }) })),
     ...(r.announce ? { announce: r.announce } : {}), reportedAt: r.reportedAt, revision,
   };
 }
@@ -182,5 +182,5 @@ export function lbReportEntity(r: LbReportRecord, revision: number): LbReport {
 /** Audit entity of a stored entry. */
 export function auditEntity(kv: KeyValue, id: string): AuditEntry {
   const r = decode<AuditRecord>(kv);
-  return { id, revision: kv.modRevision, time: r.time, actor: r.actor, action: r.action, kind: r.kind, object: r.object };
+  return { id, revision: kv.modRevision, time: r.time, actor: r.actor, action: r.action, kind: r.kind, object: r.object, ...(r.changes ? { changes: r.changes } : {}) };
 }
