@@ -9,8 +9,9 @@ import { allLbReports, lbSummary } from './lb-reports.js';
 import { emit, renderFields, renderTable } from './output.js';
 import { NODE_POLICY_FLAG_HELP, nodePolicyFromFlags, type NodePolicyFlags } from './node-policy.js';
 import { connectedByNode } from './sessions.js';
+import { drainTimeout, renderDrainRows, waitForDrain } from './node-drain.js';
 
-interface NodeFlags extends ApiFlags, NodePolicyFlags { pool?: string; endpoint?: string; weight?: number; label?: Record<string, string>; out?: string; ifMatch?: number }
+interface NodeFlags extends ApiFlags, NodePolicyFlags { pool?: string; endpoint?: string; weight?: number; label?: Record<string, string>; out?: string; ifMatch?: number; wait?: boolean; timeout?: number }
 
 const WEIGHT_HELP = 'share of new load-balanced flows relative to the pool\'s other nodes, 1..1000 (default 1)';
 
@@ -136,9 +137,23 @@ export function registerNodeCommands(program: Command): void {
     emit(!!f.json, { deleted: name }, () => `removed node ${name}\n`);
   });
   for (const [verb, state, text] of [['drain', 'draining', 'no new flows; existing flows stay until idle'], ['undrain', 'active', 'back in service'], ['disable', 'disabled', 'out of service now']] as const) {
-    apiOptions(node.command(`${verb} <pool> <name>`).description(`${verb} a node: ${text}`)).action(async (pool: string, name: string, f: NodeFlags) => {
-      const n = await apiClient(f).updateNode(pool, name, { adminState: state });
-      emit(!!f.json, n, () => `node ${n.name}: ${n.adminState}\n`);
+    const cmd = apiOptions(node.command(`${verb} <pool> <name>`).description(`${verb} a node: ${text}`));
+    if (verb === 'drain') {
+      cmd.option('--wait', 'then show the flows left on the node per LB instance until none are left (exit 0) or --timeout passed (WGF_ERR_DRAIN_TIMEOUT)')
+        .option('--timeout <s>', 'with --wait: give up after this many seconds', positiveInt('--timeout'), 300);
+    }
+    cmd.action(async (pool: string, name: string, f: NodeFlags) => {
+      const api = apiClient(f);
+      const n = await api.updateNode(pool, name, { adminState: state });
+      if (!f.wait) {
+        emit(!!f.json, n, () => `node ${n.name}: ${n.adminState}\n`);
+        return;
+      }
+      const timeoutS = f.timeout ?? 300;
+      if (!f.json) process.stdout.write(`node ${n.name}: ${n.adminState}; waiting up to ${timeoutS}s for its flows to end\n`);
+      const r = await waitForDrain({ node: name, timeoutMs: timeoutS * 1000, reports: () => allLbReports(api, pool), progress: (l) => void (!f.json && process.stdout.write(l)) });
+      emit(!!f.json, r, () => `${renderDrainRows(r.instances)}${r.drained ? `node ${name} drained after ${r.waitedS}s: no flows left\n` : ''}`);
+      if (!r.drained) throw drainTimeout(r);
     });
   }
   apiOptions(node.command('token <pool> <name>').description('create the credential an agent uses (reads its pool, reports its own status)'))

@@ -43,6 +43,7 @@ export function lbReportFields(input: LbReportInput): Required<Omit<LbReportReco
       name, state: b.state, reason: V.text(`backends[${i}].reason`, b.reason, MAX_LB_REASON), inTable: V.bool(`backends[${i}].inTable`, b.inTable),
       slots: V.int(`backends[${i}].slots`, b.slots, 0, tableSize),
       ...(b.rttMs === undefined ? {} : { rttMs: rtt(`backends[${i}].rttMs`, b.rttMs) }),
+      ...(b.flows === undefined ? {} : { flows: V.int(`backends[${i}].flows`, b.flows, 0, Number.MAX_SAFE_INTEGER) }),
     };
   });
   return {

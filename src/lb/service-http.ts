@@ -68,6 +68,14 @@ export class LbMetrics {
     backendGauge('wgfabric_lb_backend_up', '1 when probes say the backend is up', (b) => (b.state === 'up' ? 1 : 0));
     backendGauge('wgfabric_lb_backend_in_table', '1 when the backend is in the applied Maglev table', (b) => (b.inTable ? 1 : 0));
     backendGauge('wgfabric_lb_backend_slots', 'Slots of the applied table the backend owns', (b) => b.slots);
+    new Gauge({
+      name: 'wgfabric_lb_backend_flows', help: 'Flows the data path holds to the backend (conntrack entries on nft, flow-table entries on bpf), counted every 2 s',
+      labelNames: ['backend', 'pool', 'vip'], registers,
+      collect() {
+        this.reset();
+        for (const s of statuses()) for (const b of s.backends) if (b.flows != null) this.set({ backend: b.name, pool: s.pool, vip: vipOf(s) }, b.flows);
+      },
+    });
     const dataPathCounters = this.dataPathCounters;
     new Counter({
       name: 'wgfabric_lb_bpf_packets_total', help: 'Packets of the BPF data path by reason (fwd_*, reply, learned, unknown_index, drop_*)', labelNames: ['pool', 'vip', 'reason'], registers,

@@ -76,6 +76,8 @@ export interface LbServiceOptions {
   readonly pollMs?: number;
   /** Heartbeat of the status reports to the control plane (default 2000 ms); changes are reported at once. */
   readonly reportMs?: number;
+  /** How often the flows per backend are counted (conntrack -L / the BPF flow map; default 2000 ms, 0: never). */
+  readonly flowsMs?: number;
   /** How long a drained or held backend keeps its established flows at most (default 300 s; controller.ts). */
   readonly drainTimeoutMs?: number;
   /** Replaces the WireGuard prober (tests). */
@@ -105,6 +107,8 @@ export interface LbServiceBackend {
   readonly detectedAt: string | null;
   /** Wall-clock ISO time the backend last left the applied table. */
   readonly leftTableAt: string | null;
+  /** Flows the data path holds to this backend (last count, every flowsMs); null before the first count or when counting fails. */
+  readonly flows?: number | null;
 }
 
 export interface LbServiceStatus {
@@ -189,6 +193,10 @@ export class LbService {
   /** Wall-clock time the last nft apply finished, and how long it took. */
   private lastApply: { at: string; ms: number } | undefined;
   private readonly reporter: StatusReporter;
+  /** Flows per backend "address|port" at the last count; null before it or after a failed one. */
+  private flowCounts: Map<string, number> | null = null;
+  private flowsTimer: NodeJS.Timeout | undefined;
+  private flowsError: string | undefined;
   /** Pool LB settings the controller refused (logged once, not on every poll). */
   private badSettings: LbSettings | undefined;
   /** The pool as last read (its anycast settings drive the instance's BGP drain policy). */
@@ -254,6 +262,27 @@ export class LbService {
       this.pollTimer = setTimeout(() => void this.poll().finally(loop), this.o.pollMs ?? 500);
     };
     loop();
+    const flowsMs = this.o.flowsMs ?? 2000;
+    const flowsLoop = () => {
+      if (this.stopped || flowsMs <= 0) return;
+      this.flowsTimer = setTimeout(() => void this.countFlows().finally(flowsLoop), flowsMs);
+    };
+    void this.countFlows().finally(flowsLoop);
+  }
+
+  /** Counts the VIP's flows per backend (drain --wait and wgfabric_lb_backend_flows read it). */
+  async countFlows(): Promise<void> {
+    try {
+      const targets = await this.o.conntrack.listFlowTargets(this.o.vip, this.o.port);
+      this.flowCounts = new Map(targets.map((t) => [`${t.address}|${t.port}`, t.flows]));
+      if (this.flowsError !== undefined) this.log('info', 'counting flows works again');
+      this.flowsError = undefined;
+    } catch (e) {
+      this.flowCounts = null;
+      const m = e instanceof Error ? e.message : String(e);
+      if (m !== this.flowsError) this.log('warn', 'counting the flows per backend failed; flows are not reported', { error: m });
+      this.flowsError = m;
+    }
   }
 
   /** The pool as last read from the control plane (undefined before start). */
@@ -270,6 +299,7 @@ export class LbService {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.pollTimer);
+    clearTimeout(this.flowsTimer);
     this.reporter.stop();
     await this.checker?.stop();
   }
@@ -290,6 +320,7 @@ export class LbService {
           adminState: n?.adminState ?? 'unknown', agentReady: n?.ready ?? false,
           probes: s?.probes ?? 0, consecutiveFailures: s?.consecutiveFailures ?? 0, lastRttMs: s?.lastRttMs ?? null,
           lastDetectionMs: s?.lastDetectionMs ?? null, detectedAt: this.detectedAt.get(b.name) ?? null, leftTableAt: this.leftTableAt.get(b.name) ?? null,
+          flows: this.flowCounts ? (this.flowCounts.get(`${b.address}|${b.port}`) ?? 0) : null,
         };
       }),
     };

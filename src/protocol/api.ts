@@ -131,6 +131,9 @@ export const AuditEntrySchema = Type.Object({
   action: Type.Union(['create', 'update', 'delete', 'read', 'compact'].map((a) => Type.Literal(a as AuditEntry['action']))),
   kind: Type.Union(['pool', 'node', 'peer', 'token', 'store', 'master-key'].map((k) => Type.Literal(k as AuditEntry['kind']))),
   object: Type.String({ maxLength: 256 }),
+  changes: Type.Optional(Type.Array(Type.Object({
+    field: Type.String({ maxLength: 64 }), before: Type.Optional(Type.Unknown()), after: Type.Optional(Type.Unknown()), secret: Type.Optional(Type.Boolean()),
+  }, strict), { maxItems: 64 })),
 }, strict);
 
 /** Wire schema: Token. */
@@ -154,6 +157,7 @@ export const LbBackendReportSchema = Type.Object({
   name: Name, state: LbBackendStateSchema, reason: Type.String({ maxLength: MAX_LB_REASON }), inTable: Type.Boolean(),
   slots: Type.Integer({ minimum: 0, maximum: MAX_LB_TABLE_SIZE }),
   rttMs: Type.Optional(Nullable(Type.Number({ minimum: 0, maximum: MAX_LB_RTT_MS, description: 'round trip of the last successful probe, ms' }))),
+  flows: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
 }, strict);
 const lbReportFields = {
   vip: Type.String({ minLength: 1, maxLength: 45, description: 'IP literal' }), port: Port,

@@ -96,6 +96,11 @@ export interface LbBackendReport {
   readonly slots: number;
   /** Round trip of the last successful probe (the WireGuard handshake), ms; null before one; absent from older LBs. */
   readonly rttMs?: number | null;
+  /**
+   * Flows the LB's data path holds to this backend now (conntrack entries on nft, flow-table
+   * entries on bpf); absent when the LB could not count them (or predates the count).
+   */
+  readonly flows?: number;
 }
 
 /**
@@ -164,6 +169,21 @@ export interface AuditEntry {
   /** Object kind and path, e.g. "peer", "pools/demo/peers/alice". */
   readonly kind: 'pool' | 'node' | 'peer' | 'token' | 'store' | 'master-key';
   readonly object: string;
+  /** The changed fields with their values before and after (absent on entries from before this was recorded). */
+  readonly changes?: AuditChange[];
+}
+
+/**
+ * One changed field of an audited object. Secrets (sealed keys, token hashes) are never shown:
+ * `secret` is true and before/after are "(none)", "(set)" or "(changed)".
+ */
+export interface AuditChange {
+  readonly field: string;
+  /** Absent: the field did not exist before (created). */
+  readonly before?: unknown;
+  /** Absent: the field does not exist after (deleted). */
+  readonly after?: unknown;
+  readonly secret?: boolean;
 }
 
 /** An API token as listed; the secret is shown only once, when the token is created. */
