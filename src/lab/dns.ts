@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FabricError } from '../protocol/errors.js';
 import { run } from '../sys/exec.js';
 import { LAB_PREFIX, type LabPlan } from './plan.js';
-import { saveState, type LabState } from './state.js';
+import { roleTokenFile, saveState, type LabState } from './state.js';
 
 export const LAB_DNS_ZONE = 'lab.test';
 export const LAB_DNS_NAME = `vpn.${LAB_DNS_ZONE}`;
@@ -87,7 +87,7 @@ export async function labDnsAddresses(dns: Pick<LabDns, 'address' | 'name'>, net
 export function startLabDnsUpdater(state: LabState, dns: LabDns, hooks: LabDnsHooks): number {
   const p = state.plan;
   return hooks.spawn(state, 'dns updater', [
-    ...hooks.bin, 'dns', 'run', '--server', p.serverUrl, '--token-file', join(state.dir, 'admin.token'), '--pool', p.pool.name,
+    ...hooks.bin, 'dns', 'run', '--server', p.serverUrl, '--token-file', roleTokenFile(state, 'dns'), '--pool', p.pool.name,
     '--zone', dns.zone, '--name', dns.name, '--dns-server', `${dns.address}:53`, '--tsig-key-file', dns.keyFile, '--ttl', String(dns.ttl),
     '--instance', `lab${p.tag}`, '--key-file', join(state.dir, 'dnsprobe.key'), '--ready-max-age-ms', '5000', '--resync-ms', '5000',
   ], join(state.dir, 'dns-updater.log'), dns.netns);

@@ -14,7 +14,7 @@ import { generateKeyPair, toBase64 } from '../wg/keys.js';
 import { parseConfig, renderConfig, renderSetconf } from '../wg/config.js';
 import type { LbServiceStatus } from '../lb/service.js';
 import { planLab, type LabHost, type LabLbTier, type LabPlan } from './plan.js';
-import { labsRoot, saveState, teardown, type LabState } from './state.js';
+import { labsRoot, roleTokenFile, saveState, teardown, type LabState } from './state.js';
 import { makeLabTls } from './tls.js';
 import { addLbBgpRouter, addLbSpeaker, lbAnnounceArgs, lbNamesOf, vipNextHops } from './anycast-lb.js';
 import { addAnycastBackend, addAnycastRouter, anycastAgentArgs, anycastNextHops, withAnycast, type AnycastHooks } from './anycast.js';
@@ -210,7 +210,7 @@ export function startLb(lab: Pick<Lab, 'state' | 'plan'>, index = 0, extraArgs: 
   const lb = lbOf(lab, index);
   const tier = lab.plan.lb!;
   return spawnDetached(lab.state, `lb ${lb.name}`, [
-    process.execPath, BIN, 'lb', 'run', '--server', serverUrlsFor(lab.plan, index), '--token-file', join(lab.state.dir, 'admin.token'),
+    process.execPath, BIN, 'lb', 'run', '--server', serverUrlsFor(lab.plan, index), '--token-file', roleTokenFile(lab.state, lb.name),
     '--pool', lab.plan.pool.name, '--vip', `${tier.vip}:${lab.plan.pool.listenPort}`, '--instance', lb.instance,
     '--return-path', tier.returnPath, '--key-file', join(lab.state.dir, `${lb.name}.key`), '--listen', lb.listen, '--ready-max-age-ms', '5000',
     ...(tier.announce ? lbAnnounceArgs(lab.state.dir, lb) : []), ...extraArgs,
@@ -382,9 +382,11 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       log(`lab ${plan.tag}: ${h.name} ${h.address} (${h.netns}) wireguard-go ${h.wgIface} + agent`);
     });
     for (const [i, lb] of (plan.lb?.instances ?? []).entries()) {
+      await writeRoleToken(api, dir, lb.name);
       startLb(lab, i, opts.lbArgs);
       log(`lab ${plan.tag}: lb run in ${lb.netns}, status ${lb.statusUrl}/status`);
     }
+    if (opts.dns) await writeRoleToken(api, dir, 'dns');
     const dns = opts.dns ? await addLabDns(state, labDnsHooks, log) : undefined;
     for (const [j, h] of plan.clients.entries()) {
       await addHostNamespace(state, h);
@@ -441,6 +443,15 @@ export async function waitForConvergence(lab: Lab, limitMs: number): Promise<num
     return nodes.items.length === lab.plan.backends.length && nodes.items.every((n) => n.status?.ready && n.status.appliedRevision >= revision);
   }, limitMs);
   return Date.now() - started;
+}
+
+/**
+ * The LB instances and the DNS updater of a lab each run with an operator token of their own
+ * (<dir>/<role>.token, mode 0600, named lab-<role>), never with the bootstrap admin token.
+ */
+async function writeRoleToken(api: ApiClient, dir: string, role: string): Promise<void> {
+  const t = await api.createToken({ name: `lab-${role}`, role: 'operator' });
+  writeFileSync(join(dir, `${role}.token`), t.secret + '\n', { mode: 0o600 });
 }
 
 /** Reopens a lab made by `labUp` (possibly by another process) from its state file. */

@@ -120,3 +120,9 @@ export async function teardownOrphans(tags?: readonly string[]): Promise<string[
   }
   return removed;
 }
+
+/** The token file a lab process of `role` runs with: its own (writeRoleToken), or admin.token in a lab made before those existed. */
+export function roleTokenFile(state: Pick<LabState, 'dir'>, role: string): string {
+  const own = join(state.dir, `${role}.token`);
+  return existsSync(own) ? own : join(state.dir, 'admin.token');
+}
