@@ -9,6 +9,7 @@ test('request log level: polls, watches, heartbeats and reports at debug; change
     ['GET', '/metrics', 200, 'debug'],
     ['PUT', '/v1/pools/:pool/nodes/:node/status', 204, 'debug'],
     ['PUT', '/v1/pools/:pool/lbs/:instance/status', 204, 'debug'],
+    ['PUT', '/v1/pools/:pool/nodes/:node/sessions', 204, 'debug'],
     ['POST', '/v1/pools/:pool/peers', 201, 'info'],
     ['PATCH', '/v1/pools/:pool/nodes/:node', 400, 'info'],
     ['PUT', '/v1/pools/:pool/nodes/:node/status', 500, 'error'],

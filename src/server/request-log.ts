@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Routes that agents, LBs and updaters call on a timer: heartbeats and reports. */
-const PERIODIC_ROUTES = new Set(['/v1/pools/:pool/nodes/:node/status', '/v1/pools/:pool/lbs/:instance/status']);
+const PERIODIC_ROUTES = new Set(['/v1/pools/:pool/nodes/:node/status', '/v1/pools/:pool/nodes/:node/sessions', '/v1/pools/:pool/lbs/:instance/status']);
 
 /**
  * The level of a request's log line: reads (polls, watches, status, metrics) and the periodic
