@@ -99,7 +99,7 @@ export async function txnWithAudit(ctx: Ctx, actor: string, compares: readonly C
  * before the txn; the plan's compares make the txn fail if it changes in between) against
  * the op that writes or deletes it. Undefined when the txn does not touch the record.
  */
-async function changesOf(ctx: Ctx, audit: NonNullable<Mutation<unknown>['audit']>, ops: readonly Op[]): Promise<AuditChange[] | undefined> {
+export async function changesOf(ctx: Ctx, audit: NonNullable<Mutation<unknown>['audit']>, ops: readonly Op[]): Promise<AuditChange[] | undefined> {
   const key = auditedKey(audit.kind, audit.object);
   const op = key === null ? undefined : ops.find((o) => o.key === key);
   if (!op) return undefined;

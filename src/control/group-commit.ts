@@ -1,6 +1,6 @@
 import { FabricError, isFabricError, toFabricError } from '../protocol/errors.js';
 import type { Compare, Op, TxnResult } from '../store/store.js';
-import type { Ctx, Mutation } from './context.js';
+import { changesOf, type Ctx, type Mutation } from './context.js';
 import { auditKey } from './keys.js';
 import { Overlay, type Reader } from './overlay.js';
 import type { AuditRecord } from './records.js';
@@ -45,12 +45,13 @@ export function mergeCompares(plans: readonly { compares: readonly Compare[]; op
 }
 
 /** Commits planned mutations in one txn, each with its audit entry. */
-export function commitPlans(ctx: Ctx, planned: readonly Planned<unknown>[]): Promise<TxnResult> {
+export async function commitPlans(ctx: Ctx, planned: readonly Planned<unknown>[]): Promise<TxnResult> {
   const ops: Op[] = [];
   for (const { m, actor } of planned) {
     ops.push(...m.ops);
     if (m.audit) {
-      const rec: AuditRecord = { time: ctx.clock.now().toISOString(), actor, ...m.audit };
+      const changes = await changesOf(ctx, m.audit, m.ops);
+      const rec: AuditRecord = { time: ctx.clock.now().toISOString(), actor, ...m.audit, ...(changes ? { changes } : {}) };
       ops.push({ type: 'put', key: auditKey(ctx.auditId()), value: JSON.stringify(rec) });
     }
   }
