@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LbReport } from '../protocol/types.js';
-import { abilities, age, auditAfterIdFor, lbCells, localToIso, nodeActions, slotsOn } from './model.js';
+import { abilities, age, auditAfterIdFor, flowsOn, lbCells, localToIso, nodeActions, slotsOn } from './model.js';
 
 test('abilities: only operator and admin get buttons that change things', () => {
   assert.deepEqual(abilities('read-only'), { operate: false, admin: false });
@@ -63,4 +63,14 @@ test('localToIso: a datetime-local value as RFC 3339 UTC without milliseconds', 
   const iso = localToIso('2031-06-01T12:00')!;
   assert.match(iso, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.equal(Date.parse(iso), Date.parse('2031-06-01T12:00'));
+});
+
+test('flows left on a node: summed over the instances that count them, null when none does; shown in the LB cell', () => {
+  const now = Date.now();
+  assert.equal(flowsOn('n1', [report()]), null);
+  const counted = (instance: string, flows: number) => report({ instance, backends: [{ name: 'n1', state: 'up', reason: 'draining: no new flows', inTable: false, slots: 0, flows }] });
+  assert.equal(flowsOn('n1', [counted('lb-a', 7), counted('lb-b', 3), report({ instance: 'lb-c' })]), 10);
+  assert.equal(flowsOn('n2', [counted('lb-a', 7)]), null);
+  assert.equal(lbCells('n1', [counted('lb-a', 1)], now)[0]!.text, 'out: draining: no new flows, 1 flow');
+  assert.equal(lbCells('n1', [counted('lb-a', 0)], now)[0]!.text, 'out: draining: no new flows, 0 flows');
 });

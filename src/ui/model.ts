@@ -41,7 +41,8 @@ export function lbCells(node: string, reports: readonly LbReport[], nowMs: numbe
     const stale = nowMs - Date.parse(r.reportedAt) > LB_STALE_MS;
     if (!b) return { instance: r.instance, text: 'not a backend', tone: 'muted', title: '' };
     // Out while up: an admin reason (draining, disabled, not ready); otherwise the probe state says why.
-    const text = b.inTable ? `in, ${b.slots} slots` : `out: ${b.state === 'up' ? b.reason : b.state}`;
+    const flows = b.flows === undefined ? '' : `, ${b.flows} flow${b.flows === 1 ? '' : 's'}`;
+    const text = b.inTable ? `in, ${b.slots} slots${flows}` : `out: ${b.state === 'up' ? b.reason : b.state}${flows}`;
     const tone = stale ? 'warn' : b.inTable ? (b.state === 'up' ? 'ok' : 'warn') : 'bad';
     return { instance: r.instance, text: stale ? `${text} (stale ${age(r.reportedAt, nowMs)})` : text, tone, title: b.reason };
   });
@@ -66,6 +67,16 @@ export function nodeActions(n: Pick<Node, 'adminState'>): { label: string; to: N
 export function slotsOn(node: string, reports: readonly LbReport[]): number {
   let n = 0;
   for (const r of reports) for (const b of r.backends) if (b.name === node && b.inTable) n += b.slots;
+  return n;
+}
+
+/**
+ * Flows the LB instances still carry to a node (conntrack or flow-table entries, summed over the
+ * instances that count them); null when no instance reports a count. What a drain waits for. Pure.
+ */
+export function flowsOn(node: string, reports: readonly LbReport[]): number | null {
+  let n: number | null = null;
+  for (const r of reports) for (const b of r.backends) if (b.name === node && b.flows !== undefined) n = (n ?? 0) + b.flows;
   return n;
 }
 

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { LbReport, Node, Pool } from '../../protocol/types.js';
 import type { SessionSummary } from '../api.js';
 import { html } from '../html.js';
-import { abilities, age, lbCells, nodeActions, readiness, slotsOn } from '../model.js';
+import { abilities, age, flowsOn, lbCells, nodeActions, readiness, slotsOn } from '../model.js';
 import { watchPool } from '../watch.js';
 import type { Session } from '../main.js';
 import { ErrorLine, errorText, PoolSelect, usePools } from './common.js';
@@ -130,9 +130,10 @@ function NodesTable({ data, now, operate, act }: { data: FleetData; now: number;
       const ready = readiness(n);
       const lag = data.lag[n.name];
       const slots = slotsOn(n.name, data.lbs);
+      const flows = flowsOn(n.name, data.lbs);
       return html`<tr data-node=${n.name}>
         <td>${n.name}</td>
-        <td data-admin=${n.adminState}>${n.adminState}${n.adminState !== 'active' && data.lbs.length > 0 ? html`<div class="muted drain">${slots} LB slots left</div>` : ''}</td>
+        <td data-admin=${n.adminState}>${n.adminState}${n.adminState !== 'active' && data.lbs.length > 0 ? html`<div class="muted drain">${slots} LB slots left${flows === null ? '' : `, ${flows} flows left`}</div>` : ''}</td>
         <td class=${ready.tone}>${ready.text}${n.status?.message ? html`<div class="muted">${n.status.message}</div>` : ''}</td>
         <td class="num">${lag === null || lag === undefined ? '-' : lag}</td>
         <td class="num">${n.status ? `${n.status.peersApplied}/${n.status.peersDesired}` : '-'}</td>
