@@ -73,6 +73,9 @@ test('import turns a wg0.conf into a pool with its peers; a bad file changes not
   const bad = await cli('import', broken, '--pool', 'broken');
   assert.equal(bad.code, 65);
   assert.equal((await cli('pool', 'show', 'broken')).code, 66, 'nothing was created');
+  const missing = await cli('import', join(dir, 'no-such.conf'), '--pool', 'missing');
+  assert.equal(missing.code, 64);
+  assert.match(missing.err, /cannot read the wg-quick config file .*no-such\.conf: no such file or directory \(ENOENT\) \[WGF_ERR_VALIDATION\]/);
 });
 
 test('an import whose peers collide on the server is rolled back completely', async () => {

@@ -28,12 +28,18 @@ export function planImport(cfg: WgConfig, poolName: string, endpoint?: string): 
   if (!iface.privateKey) throw new FabricError('WGF_ERR_CONFIG_PARSE', 'the config has no [Interface] PrivateKey: it is not a server config');
   if (!nameRe.test(poolName)) throw new FabricError('WGF_ERR_VALIDATION', `pool name must match ${NAME_PATTERN}`);
   const prefixes: { v4?: [ipaddr.IPv4, number]; v6?: [ipaddr.IPv6, number] } = {};
+  const ifaceDrops: string[] = [];
   for (const a of iface.addresses) {
     const [addr, len] = ipaddr.parseCIDR(a.includes('/') ? a : `${a}/${a.includes(':') ? 128 : 32}`);
     const net = addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${addr}/${len}`) : ipaddr.IPv6.networkAddressFromCIDR(`${addr}/${len}`);
-    if (addr.kind() === 'ipv4') prefixes.v4 ??= [net as ipaddr.IPv4, len];
-    else prefixes.v6 ??= [net as ipaddr.IPv6, len];
+    const have = addr.kind() === 'ipv4' ? prefixes.v4 : prefixes.v6;
+    if (have) ifaceDrops.push(`Address = ${a} (a pool has one prefix per family: the first Address of each family is used)`);
+    else if (addr.kind() === 'ipv4') prefixes.v4 = [net as ipaddr.IPv4, len];
+    else prefixes.v6 = [net as ipaddr.IPv6, len];
   }
+  for (const d of iface.dns) if (!ipaddr.isValid(d)) ifaceDrops.push(`DNS = ${d} (a search domain: pools carry resolver addresses only)`);
+  if (iface.saveConfig !== undefined) ifaceDrops.push(`SaveConfig = ${iface.saveConfig} (the control plane holds the config)`);
+  for (const x of iface.extra ?? []) ifaceDrops.push(`${x.key} = ${x.value} (not a key wgfabric knows)`);
   if (!prefixes.v4 && !prefixes.v6) throw new FabricError('WGF_ERR_CONFIG_PARSE', 'the [Interface] has no Address: cannot tell the tunnel prefix');
   const pool: PoolCreate = {
     name: poolName, privateKey: iface.privateKey, description: 'imported from a wg-quick config',
@@ -62,6 +68,7 @@ export function planImport(cfg: WgConfig, poolName: string, endpoint?: string): 
     }
     // Server-side Endpoint/PersistentKeepalive of a client: the backends learn client endpoints themselves.
     if (p.endpoint) peerDrops.push(`peer ${name}: Endpoint = ${p.endpoint} (backends learn each client's endpoint from its packets)`);
+    for (const x of p.extra ?? []) peerDrops.push(`peer ${name}: ${x.key} = ${x.value} (not a key wgfabric knows)`);
     if (p.persistentKeepalive) peerDrops.push(`peer ${name}: PersistentKeepalive = ${p.persistentKeepalive} (set it in the client's config instead)`);
     return {
       name, publicKey: p.publicKey, ...(addresses.length ? { addresses } : {}), ...(extra.length ? { allowedIps: extra } : {}),
@@ -71,7 +78,7 @@ export function planImport(cfg: WgConfig, poolName: string, endpoint?: string): 
   const dropped = [
     ...(['preUp', 'postUp', 'preDown', 'postDown'] as const).flatMap((k) => iface[k].map((v) => `${k}: ${v}`)),
     ...(iface.table ? [`Table = ${iface.table}`] : []), ...(iface.fwMark ? [`FwMark = ${iface.fwMark}`] : []),
-    ...peerDrops,
+    ...ifaceDrops, ...peerDrops,
   ];
   return { pool, peers, dropped };
 }

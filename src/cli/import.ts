@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { isFabricError } from '../protocol/errors.js';
 import { parseConfig } from '../wg/config.js';
 import { apiClient, apiOptions, type ApiFlags } from './context.js';
 import { planImport } from './import-plan.js';
 import { emit } from './output.js';
+import { readSecret } from './peer.js';
 
 interface ImportFlags extends ApiFlags { pool: string; endpoint?: string; dryRun?: boolean; allowOverlap?: boolean }
 
@@ -16,7 +16,7 @@ export function registerImportCommand(program: Command): void {
     .option('--dry-run', 'only show what would be created (preshared keys are shown as kept, never printed)')
     .option('--allow-overlap', "accept a tunnel prefix that overlaps another pool's")
     .action(async (file: string, f: ImportFlags) => {
-      const plan = planImport(parseConfig(readFileSync(file, 'utf8')), f.pool, f.endpoint);
+      const plan = planImport(parseConfig(readSecret(file, 'wg-quick config')), f.pool, f.endpoint);
       // The summary says whether a peer keeps a preshared key, never the key itself.
       const summary = {
         pool: plan.pool.name,
@@ -26,7 +26,8 @@ export function registerImportCommand(program: Command): void {
       const withPsk = summary.peers.filter((p) => p.presharedKey).length;
       const pskNote = withPsk ? ` (${withPsk} with a preshared key, kept)` : '';
       if (f.dryRun) {
-        return emit(!!f.json, { dryRun: true, ...summary }, () => `would create pool ${plan.pool.name} with ${plan.peers.length} peers${pskNote}\n`
+        const prefixes = [plan.pool.ipv4Prefix, plan.pool.ipv6Prefix, plan.pool.listenPort && `listen port ${plan.pool.listenPort}`].filter(Boolean).join(', ');
+        return emit(!!f.json, { dryRun: true, ...summary }, () => `would create pool ${plan.pool.name} (${prefixes}) with ${plan.peers.length} peers${pskNote}\n`
           + summary.peers.map((p) => `  peer ${p.name}: ${[...p.addresses, ...p.allowedIps].join(', ') || '-'}${p.presharedKey ? ', preshared key kept' : ''}\n`).join('')
           + plan.dropped.map((d) => `  not imported: ${d}\n`).join(''));
       }
