@@ -8,10 +8,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
-const SCRIPT = 'sock=$1; t=$2; shift 2\n'
+// It outlives the process it guards, so it writes its one log line itself, in the common shape
+// (sys/log.ts: level, time, role, pid, msg) on the inherited stderr (the role's log).
+export const WATCHDOG_SCRIPT = 'sock=$1; t=$2; role=$3; shift 3\n'
   + 'while IFS= read -r -t "$t" line; do [ "$line" = stop ] && exit 0; done\n'
   + 'for p in "$@"; do birdc -s "$sock" disable "$p" >/dev/null 2>&1; done\n'
-  + 'echo "wgfabric watchdog: no heartbeat from the agent within ${t}s or its pipe closed; disabled $*" >&2\n';
+  + 'printf \'{"level":"warn","time":"%s","role":"%s","pid":%d,"msg":"watchdog: no heartbeat within %ss or the pipe closed; announcements disabled","protocols":"%s"}\\n\' '
+  + '"$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$role" "$$" "$t" "$*" >&2\n';
 
 export class BirdWatchdog {
   private child: ChildProcess | null = null;
@@ -20,7 +23,7 @@ export class BirdWatchdog {
   /**
    * @param onFired called when the watchdog withdrew (it then exits; the next beat starts a new one)
    */
-  constructor(private readonly socket: string, private readonly protocols: readonly string[], private readonly timeoutS: number, private readonly onFired: () => void) {}
+  constructor(private readonly socket: string, private readonly protocols: readonly string[], private readonly timeoutS: number, private readonly onFired: () => void, private readonly role: 'agent' | 'lb' = 'agent') {}
 
   /** One heartbeat; (re)starts the watchdog process when none runs. */
   beat(): void {
@@ -37,7 +40,7 @@ export class BirdWatchdog {
   }
 
   private start(): void {
-    const child = spawn('bash', ['-c', SCRIPT, 'wgfabric-watchdog', this.socket, String(this.timeoutS), ...this.protocols], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const child = spawn('bash', ['-c', WATCHDOG_SCRIPT, 'wgfabric-watchdog', this.socket, String(this.timeoutS), this.role, ...this.protocols], { stdio: ['pipe', 'ignore', 'inherit'] });
     child.stdin!.on('error', () => {}); // EPIPE after it fired: the exit handler below restarts it
     child.on('exit', (code) => {
       if (this.child === child) this.child = null;

@@ -31,7 +31,7 @@ export function bgpSpeakerOptions(cmd: Command, what: string): Command {
  * none. `extra` names further flags the role needs. Throws WGF_ERR_VALIDATION naming the
  * missing or bad flag. `onWatchdogFired` tells the role's loop to re-assert its state.
  */
-export async function setUpBirdSpeaker(f: BgpSpeakerFlags, extra: readonly (readonly [string, unknown])[], onWatchdogFired: () => void): Promise<{ announcer: BirdAnnouncer; watchdog: BirdWatchdog } | null> {
+export async function setUpBirdSpeaker(f: BgpSpeakerFlags, extra: readonly (readonly [string, unknown])[], onWatchdogFired: () => void, role: 'agent' | 'lb' = 'agent'): Promise<{ announcer: BirdAnnouncer; watchdog: BirdWatchdog } | null> {
   if (f.announce === 'none') return null;
   if (f.announce !== 'bgp') throw new FabricError('WGF_ERR_VALIDATION', `--announce must be none or bgp, got "${f.announce}"`, { field: 'announce' });
   for (const [flag, v] of [['--bird-socket', f.birdSocket], ['--bird-include', f.birdInclude], ...extra] as const) {
@@ -39,6 +39,6 @@ export async function setUpBirdSpeaker(f: BgpSpeakerFlags, extra: readonly (read
   }
   const announcer = new BirdAnnouncer({ socket: f.birdSocket!, includeFile: f.birdInclude!, prefix: f.birdProtocolPrefix, localAs: f.birdLocalAs ?? null });
   await announcer.init();
-  const watchdog = new BirdWatchdog(f.birdSocket!, [`${announcer.prefix}4`, `${announcer.prefix}6`], Math.max(0.2, f.watchdogTimeout / 1000), onWatchdogFired);
+  const watchdog = new BirdWatchdog(f.birdSocket!, [`${announcer.prefix}4`, `${announcer.prefix}6`], Math.max(0.2, f.watchdogTimeout / 1000), onWatchdogFired, role);
   return { announcer, watchdog };
 }

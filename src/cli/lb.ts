@@ -163,7 +163,7 @@ export function registerLbCommands(program: Command): void {
       const { health, drainTimeoutMs } = lbRunSettings(f);
       const listen = f.listen ? parseListen(f.listen) : undefined;
       let announce: LbAnnounce | undefined;
-      const speaker = await setUpBirdSpeaker(f, [], () => announce?.watchdogFired());
+      const speaker = await setUpBirdSpeaker(f, [], () => announce?.watchdogFired(), 'lb');
       const api = apiClient(f, process.env, { onFailover: (e) => jsonLog('warn', 'control plane replica failed; trying the next', { ...e }) });
       const metrics = new LbMetrics({ instance: f.instance });
       const paths: ChosenDataPath[] = [];

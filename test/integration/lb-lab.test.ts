@@ -21,7 +21,7 @@ import type { LbServiceBackend, LbServiceStatus } from '../../src/lb/service.js'
 import { DEFAULT_LB_SETTINGS } from '../../src/protocol/lb-settings.js';
 import { run } from '../../src/sys/exec.js';
 import { until } from './fixtures/until.js';
-import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
+import { assertNoSecretsInLogs, logSizes } from './fixtures/log-secrets.js';
 
 const BACKENDS = 3;
 const CLIENTS = Number(process.env.WGF_LB_LAB_CLIENTS ?? 20);
@@ -181,6 +181,17 @@ describe(`lab with a load balancer on ${DATAPLANE} (3 backends, ${CLIENTS} clien
     }
     console.log(`# distribution of ${CLIENTS} clients (table ${s.tableSize} slots): ${[...spread].map(([b, cs]) => `${b}=${cs.length}`).join(', ')}`);
     for (const [b, cs] of spread) console.log(`#   ${b}: ${cs.join(' ') || '-'}`);
+  });
+
+  test('1b. an idle fabric is quiet: its logs grow by less than 1 MB per hour (every *.log of the lab, measured over 20 s)', async () => {
+    const windowS = 20;
+    const before = logSizes(lab.state.dir);
+    await sleep(windowS * 1000);
+    const grown = [...logSizes(lab.state.dir)].map(([f, size]) => [f, size - (before.get(f) ?? 0)] as const).filter(([, d]) => d > 0);
+    const bytes = grown.reduce((n, [, d]) => n + d, 0);
+    const perHour = (bytes / windowS) * 3600;
+    console.log(`# idle ${windowS} s: ${bytes} bytes of logs over ${before.size} files (${grown.map(([f, d]) => `${f} +${d}`).join(', ') || 'none grew'}) = ${(perHour / 1e6).toFixed(3)} MB per hour`);
+    assert.ok(perHour < 1e6, `an idle lab writes ${(perHour / 1e6).toFixed(2)} MB of logs per hour: ${grown.map(([f, d]) => `${f} +${d}`).join(', ')}`);
   });
 
   test('2. drain: the drained node gets no new flows and keeps its existing ones', async () => {
