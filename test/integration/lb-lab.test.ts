@@ -236,48 +236,6 @@ describe(`lab with a load balancer on ${DATAPLANE} (3 backends, ${CLIENTS} clien
     await until(`${drained} back in the table`, async () => backendOf(await status(), drained).inTable);
   });
 
-  test('2b. flows per backend: /status, wgfabric_lb_backend_flows and the report count them; node drain --wait shows them per LB instance, times out, then returns once none are left', async (t) => {
-    const { value: s } = await until('the LB counts flows per backend', async () => {
-      const st = await status();
-      return st.backends.every((b) => typeof b.flows === 'number') && st.backends.some((b) => (b.flows ?? 0) > 0) ? st : null;
-    }, 30_000);
-    const node = [...s.backends].sort((a, b) => (b.flows ?? 0) - (a.flows ?? 0))[0]!;
-    console.log(`# flows per backend: ${s.backends.map((b) => `${b.name} ${b.flows}`).join(', ')}`);
-    const metrics = await (await fetch(`${lab.plan.lb!.instances[0]!.statusUrl}/metrics`)).text();
-    const series = metrics.split('\n').find((l) => l.startsWith('wgfabric_lb_backend_flows{') && l.includes(`backend="${node.name}"`));
-    assert.ok(series && Number(series.split(' ').pop()) > 0, `wgfabric_lb_backend_flows of ${node.name} is exported and > 0: ${series}`);
-    const reported = await until('the control plane has the flow counts', async () => {
-      const r = (await lab.api.listLbStatus(lab.plan.pool.name)).items[0]?.backends.find((b) => b.name === node.name);
-      return r && typeof r.flows === 'number' && r.flows > 0 ? r : null;
-    }, 20_000);
-    console.log(`# ${node.name}: ${reported.value.flows} flows in the LB's report to the control plane`);
-
-    t.after(async () => {
-      await lab.api.updateNode(lab.plan.pool.name, node.name, { adminState: 'active' });
-      await until(`${node.name} back in the table`, async () => backendOf(await status(), node.name).inTable);
-    });
-    const cli = (args: string[]) => run(process.execPath, [fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url)), ...args,
-      '--server', serverUrlsFor(lab.plan), '--token-file', join(lab.state.dir, 'admin.token'), ...(lab.state.tls ? ['--ca-file', lab.state.tls.caFile] : [])], { allowFailure: true, timeoutMs: 120_000 });
-    // The clients keep their flows (keepalives): the wait ends at the deadline, showing what is left.
-    const t0 = Date.now();
-    const timedOut = await cli(['node', 'drain', lab.plan.pool.name, node.name, '--wait', '--timeout', '6']);
-    console.log(`# node drain --wait --timeout 6 (exit ${timedOut.code} after ${Date.now() - t0} ms):\n${timedOut.stdout.trim().split('\n').map((l) => `#   ${l}`).join('\n')}\n#   ${timedOut.stderr.trim().split('\n')[0]}`);
-    assert.equal(timedOut.code, 75, 'WGF_ERR_DRAIN_TIMEOUT exit code');
-    assert.match(timedOut.stderr, /WGF_ERR_DRAIN_TIMEOUT/);
-    assert.match(timedOut.stdout, /\d+ flows? left: \S+ [1-9]\d*/);
-    assert.match(timedOut.stdout, /LB INSTANCE +VIP +FLOWS LEFT/);
-    // Disabling cuts the node's flows (the error's hint); the clients' next packets hash to the others.
-    await lab.api.updateNode(lab.plan.pool.name, node.name, { adminState: 'disabled' });
-    const t1 = Date.now();
-    const done = await cli(['node', 'drain', lab.plan.pool.name, node.name, '--wait', '--timeout', '90', '--json']);
-    console.log(`# node drain --wait after disable: exit ${done.code} after ${Date.now() - t1} ms: ${done.stdout.trim()}`);
-    assert.equal(done.code, 0, done.stderr);
-    const r = JSON.parse(done.stdout) as { drained: boolean; flowsLeft: number; instances: { instance: string; flows: number }[] };
-    assert.equal(r.drained, true);
-    assert.equal(r.flowsLeft, 0);
-    assert.deepEqual(r.instances.map((i) => i.flows), [0]);
-  });
-
   test('3. a backend whose agent is out of sync (stopped, peer removed by hand) leaves the table', async () => {
     const own = await owners();
     const victim = lab.plan.backends[1]!;
@@ -424,6 +382,58 @@ describe(`lab with a load balancer on ${DATAPLANE} (3 backends, ${CLIENTS} clien
     }
     const downs = readFileSync(join(lab.state.dir, 'lb-1.log'), 'utf8').split('\n').filter((l) => l.includes('"backend down"')).length;
     console.log(`# probe-based removals over the whole run (incl. the kill): ${downs}`);
+  });
+
+  // Last of the steps that move traffic: disabling a node cuts its flows, and its stock clients
+  // need 15 s of unanswered data before they handshake elsewhere (see the after hook).
+  test('6b. flows per backend: /status, wgfabric_lb_backend_flows and the report count them; node drain --wait shows them per LB instance, times out, then returns once none are left', async (t) => {
+    const { value: s } = await until('the LB counts flows per backend', async () => {
+      const st = await status();
+      return st.backends.every((b) => typeof b.flows === 'number') && st.backends.some((b) => (b.flows ?? 0) > 0) ? st : null;
+    }, 30_000);
+    const node = [...s.backends].sort((a, b) => (b.flows ?? 0) - (a.flows ?? 0))[0]!;
+    console.log(`# flows per backend: ${s.backends.map((b) => `${b.name} ${b.flows}`).join(', ')}`);
+    const metrics = await (await fetch(`${lab.plan.lb!.instances[0]!.statusUrl}/metrics`)).text();
+    const series = metrics.split('\n').find((l) => l.startsWith('wgfabric_lb_backend_flows{') && l.includes(`backend="${node.name}"`));
+    assert.ok(series && Number(series.split(' ').pop()) > 0, `wgfabric_lb_backend_flows of ${node.name} is exported and > 0: ${series}`);
+    const reported = await until('the control plane has the flow counts', async () => {
+      const r = (await lab.api.listLbStatus(lab.plan.pool.name)).items[0]?.backends.find((b) => b.name === node.name);
+      return r && typeof r.flows === 'number' && r.flows > 0 ? r : null;
+    }, 20_000);
+    console.log(`# ${node.name}: ${reported.value.flows} flows in the LB's report to the control plane`);
+
+    t.after(async () => {
+      await lab.api.updateNode(lab.plan.pool.name, node.name, { adminState: 'active' });
+      await until(`${node.name} back in the table`, async () => backendOf(await status(), node.name).inTable);
+      // Disabling cut this node's flows: its clients' next datagrams hash to backends that do not
+      // know their session, and a stock client handshakes again only after 15 s of unanswered data
+      // (KEEPALIVE_TIMEOUT + REKEY_TIMEOUT). Send them traffic until every client is through again,
+      // so the next steps start from a fabric where every client has a session.
+      const t2 = Date.now();
+      await until('every client answers through the VIP again', async () =>
+        (await Promise.all(lab.plan.clients.map((c) => ping(c.netns, lab.plan.pool.serverTunnelIp, 1, 0.2, 1)))).every((r) => r.received > 0), 120_000, 500);
+      console.log(`# after the disable: every client through the VIP again ${Date.now() - t2} ms after ${node.name} was back in the table`);
+    });
+    const cli = (args: string[]) => run(process.execPath, [fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url)), ...args,
+      '--server', serverUrlsFor(lab.plan), '--token-file', join(lab.state.dir, 'admin.token'), ...(lab.state.tls ? ['--ca-file', lab.state.tls.caFile] : [])], { allowFailure: true, timeoutMs: 120_000 });
+    // The clients keep their flows (keepalives): the wait ends at the deadline, showing what is left.
+    const t0 = Date.now();
+    const timedOut = await cli(['node', 'drain', lab.plan.pool.name, node.name, '--wait', '--timeout', '6']);
+    console.log(`# node drain --wait --timeout 6 (exit ${timedOut.code} after ${Date.now() - t0} ms):\n${timedOut.stdout.trim().split('\n').map((l) => `#   ${l}`).join('\n')}\n#   ${timedOut.stderr.trim().split('\n')[0]}`);
+    assert.equal(timedOut.code, 75, 'WGF_ERR_DRAIN_TIMEOUT exit code');
+    assert.match(timedOut.stderr, /WGF_ERR_DRAIN_TIMEOUT/);
+    assert.match(timedOut.stdout, /\d+ flows? left: \S+ [1-9]\d*/);
+    assert.match(timedOut.stdout, /LB INSTANCE +VIP +FLOWS LEFT/);
+    // Disabling cuts the node's flows (the error's hint); the clients' next packets hash to the others.
+    await lab.api.updateNode(lab.plan.pool.name, node.name, { adminState: 'disabled' });
+    const t1 = Date.now();
+    const done = await cli(['node', 'drain', lab.plan.pool.name, node.name, '--wait', '--timeout', '90', '--json']);
+    console.log(`# node drain --wait after disable: exit ${done.code} after ${Date.now() - t1} ms: ${done.stdout.trim()}`);
+    assert.equal(done.code, 0, done.stderr);
+    const r = JSON.parse(done.stdout) as { drained: boolean; flowsLeft: number; instances: { instance: string; flows: number }[] };
+    assert.equal(r.drained, true);
+    assert.equal(r.flowsLeft, 0);
+    assert.deepEqual(r.instances.map((i) => i.flows), [0]);
   });
 
   test('7. no API token, private key or preshared key in any log line of this lab (server, agents, LB)', () => {
