@@ -124,6 +124,8 @@ describe('control-plane replicas on etcd', { skip }, () => {
       const before = reads;
       for (let i = 0; i < 200; i++) assert.equal((await cp.authenticate(t.secret))?.name, 'ops');
       assert.equal(reads - before, 0, 'etcd reads for 200 cached token lookups');
+      // The shared watch opens asynchronously (under load it may not be open yet): wait for it, then it must be the only one.
+      for (let i = 0; i < 200 && store.follower.etcdWatchesOpened === 0; i++) await new Promise((r) => setTimeout(r, 50));
       assert.equal(store.follower.etcdWatchesOpened, 1);
     } finally {
       cp.close();
