@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import { DnsAnnouncer } from '../announce/dns.js';
 import { DnsClient } from '../dns/client.js';
 import { DEFAULT_DNS_TTL, dnsRunSettings, readTsigKeyFile } from '../dns/config.js';
-import { DnsUpdater, type DnsLog } from '../dns/updater.js';
+import { DnsUpdater } from '../dns/updater.js';
+import type { LogFn } from '../sys/log.js';
 import { DEFAULT_HEALTH_CONFIG, healthConfig } from '../lb/health.js';
 import { FabricError } from '../protocol/errors.js';
 import { apiClient, CA_FILE_HELP, positiveInt, type ApiFlags } from './context.js';
@@ -49,7 +50,7 @@ export function registerDnsCommands(program: Command): void {
     .option('--recover-after <n>', 'consecutive good probes that put it back', positiveInt('--recover-after'), DEFAULT_HEALTH_CONFIG.rise)
     .option('--log-level <level>', LOG_LEVEL_HELP, 'info')
     .action(async (f: DnsRunFlags) => {
-      const jsonLog: DnsLog = roleLog('dns', f);
+      const jsonLog: LogFn = roleLog('dns', f);
       const s = dnsRunSettings({ zone: f.zone, name: f.name, server: f.dnsServer, ttl: f.ttl, source: f.source });
       const health = healthConfig({ intervalMs: f.probeIntervalMs, timeoutMs: f.probeTimeoutMs, fall: f.failAfter, rise: f.recoverAfter });
       for (const [flag, v] of [['--poll-ms', f.pollMs], ['--resync-ms', f.resyncMs], ['--ready-max-age-ms', f.readyMaxAgeMs]] as const) {

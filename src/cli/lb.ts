@@ -17,7 +17,8 @@ import { nftApplier } from '../lb/nft-apply.js';
 import { formatIpPort, parseIpPort } from '../lb/addr.js';
 import { LbGroup } from '../lb/group.js';
 import { startLbHttp, LbMetrics } from '../lb/service-http.js';
-import { LbService, type LbLog, type LbServiceStatus } from '../lb/service.js';
+import { LbService, type LbServiceStatus } from '../lb/service.js';
+import type { LogFn } from '../sys/log.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
 import { apiClient, apiOptions, CA_FILE_HELP, positiveInt, SERVER_HELP, type ApiFlags } from './context.js';
 import { allLbReports, lbReportRows, renderLbReportRows } from './lb-reports.js';
@@ -153,7 +154,7 @@ export function registerLbCommands(program: Command): void {
     .option('--log-level <level>', LOG_LEVEL_HELP, 'info')
     .option('--guard-global-rate <n>', 'bpf guard: initiations per second at the VIP from all sources (burst a fifth of it)', positiveInt('--guard-global-rate'), DEFAULT_GUARD_LIMITS.globalRate)
     .action(async (f: RunFlags) => {
-      const jsonLog: LbLog = roleLog('lb', f);
+      const jsonLog: LogFn = roleLog('lb', f);
       if (!(DATAPATH_CHOICES as readonly string[]).includes(f.dataplane)) throw new FabricError('WGF_ERR_VALIDATION', `--dataplane must be nft, bpf or auto, got "${f.dataplane}"`);
       const guard = f.guard ? { perSourceRate: f.guardSourceRate, perSourceBurst: f.guardSourceRate, globalRate: f.guardGlobalRate, globalBurst: Math.max(1, Math.round(f.guardGlobalRate / 5)) } : undefined;
       const pairs = lbRunPairs(f.pool, f.vip);

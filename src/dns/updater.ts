@@ -18,14 +18,12 @@ import type { LbReport, Node, Peer, Pool } from '../protocol/types.js';
 import { HealthChecker, wireguardProber, type CheckTarget, type Prober } from '../lb/checker.js';
 import { DEFAULT_HEALTH_CONFIG, type HealthConfig, type HealthDecision } from '../lb/health.js';
 import type { LbBackend } from '../lb/controller.js';
-import type { LbLog } from '../lb/service.js';
+import type { LogFn } from '../sys/log.js';
 import { generatePrivateKey, parseKey, publicKeyOf, toBase64, type Key } from '../wg/keys.js';
 import { NO_ATTRIBUTES, type Announcer } from '../announce/announcer.js';
 import { inServiceAddresses, lbAddresses, nodeTargets } from './targets.js';
 
 export type DnsApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'listLbStatus'>;
-/** The same structured log function as the LB's (one shape for every role). */
-export type DnsLog = LbLog;
 
 export interface DnsUpdaterOptions {
   readonly api: DnsApi;
@@ -43,7 +41,7 @@ export interface DnsUpdaterOptions {
   readonly readyMaxAgeMs: number;
   readonly pollMs: number;
   readonly resyncMs: number;
-  readonly log?: DnsLog;
+  readonly log?: LogFn;
   /** Replaces the WireGuard prober (tests). */
   readonly prober?: Prober;
 }
@@ -70,7 +68,7 @@ export class DnsUpdater {
   private lastError: string | null = null;
   private keptLogged = false;
   private skippedLogged = '';
-  private readonly log: DnsLog;
+  private readonly log: LogFn;
   /** Syncs that reached the DNS server (each sends at most one update, only of a difference) and syncs that failed. */
   readonly stats = { syncs: 0, failures: 0 };
 

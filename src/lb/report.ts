@@ -9,7 +9,8 @@
  */
 import { MAX_LB_BACKENDS, MAX_LB_ERROR, MAX_LB_REASON, MAX_LB_RTT_MS, type LbReportInput } from '../protocol/api.js';
 import { systemTimers, type TimerHandle, type Timers } from '../sys/timers.js';
-import type { LbLog, LbServiceStatus } from './service.js';
+import type { LbServiceStatus } from './service.js';
+import type { LogFn } from '../sys/log.js';
 
 /** Control characters become spaces and the text is cut to `max` characters (… marks a cut). */
 export function reportText(s: string, max: number): string {
@@ -37,13 +38,13 @@ export interface ReporterOptions {
   /** Default 30 s. */
   readonly warnEveryMs?: number;
   readonly timers?: Timers;
-  readonly log?: LbLog;
+  readonly log?: LogFn;
 }
 
 /** Background reporter: start(), kick() after every change, stop(). */
 export class StatusReporter {
   private readonly timers: Timers;
-  private readonly log: LbLog;
+  private readonly log: LogFn;
   private timer: TimerHandle | undefined;
   private sending: Promise<void> | undefined;
   private dirty = false;

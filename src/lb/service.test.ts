@@ -13,7 +13,8 @@ import type { ProbeReport } from './checker.js';
 import { healthConfig } from './health.js';
 import { buildMaglevTable } from './maglev.js';
 import { lbSettingsOf } from '../protocol/lb-settings.js';
-import { LbService, parseEndpoint, serverTunnelIp, targetsFromNodes, type LbApi, type LbLog } from './service.js';
+import { LbService, parseEndpoint, serverTunnelIp, targetsFromNodes, type LbApi } from './service.js';
+import type { LogFn } from '../sys/log.js';
 import { FakeApplier } from './testing/fake-applier.js';
 import { FakeConntrack } from './testing/fake-conntrack.js';
 
@@ -148,7 +149,7 @@ test('serverTunnelIp: the first usable address of the prefix', () => {
 describe('LbService (fake control plane, prober, nft and conntrack)', () => {
   const health = healthConfig({ intervalMs: 5, timeoutMs: 50, fall: 2, rise: 2 });
 
-  function make(api: FakeApi, answers: Map<string, ProbeReport>, keyFile?: string, extra: { reportMs?: number; log?: LbLog } = {}) {
+  function make(api: FakeApi, answers: Map<string, ProbeReport>, keyFile?: string, extra: { reportMs?: number; log?: LogFn } = {}) {
     const applier = new FakeApplier();
     const conntrack = new FakeConntrack();
     const svc = new LbService({

@@ -48,8 +48,6 @@ import type { LogFn } from '../sys/log.js';
 /** The part of the control-plane API the LB uses (ApiClient implements it). */
 export type LbApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'putLbStatus'>;
 
-export type LbLog = LogFn;
-
 export interface LbServiceOptions {
   readonly api: LbApi;
   readonly pool: string;
@@ -84,7 +82,7 @@ export interface LbServiceOptions {
   readonly prober?: Prober;
   /** This VIP's BGP announcement for the status reports (lb run --announce bgp). */
   readonly announceReport?: (vip: string) => AnnounceReport;
-  readonly log?: LbLog;
+  readonly log?: LogFn;
 }
 
 /** One backend as /status shows it. */
@@ -189,7 +187,7 @@ export class LbService {
   private readonly leftTableAt = new Map<string, string>();
   private inTable = new Set<string>();
   private readonly detectedAt = new Map<string, string>();
-  private readonly log: LbLog;
+  private readonly log: LogFn;
   /** Wall-clock time the last nft apply finished, and how long it took. */
   private lastApply: { at: string; ms: number } | undefined;
   private readonly reporter: StatusReporter;
