@@ -132,7 +132,7 @@ export function registerLbCommands(program: Command): void {
     .requiredOption('--pool <pool>', 'pool whose nodes are the backends of the --vip of the same pair (repeatable, paired in order with --vip)', collect)
     .requiredOption('--vip <ip:port>', 'virtual IP and port clients connect to, [IPv6]:PORT for IPv6 (repeatable, paired in order with --pool)', collect)
     .option('--instance <name>', 'this LB instance (names its probe peer lbprobe-<instance> in every pool)', 'lb1')
-    .option('--return-path <via-lb|snat>', 'via-lb: backends route replies through this LB (they see client addresses); snat: replies come back to this LB\'s address under any routing (several active LBs, ECMP)', 'via-lb')
+    .option('--return-path <via-lb|snat|dsr>', 'via-lb: backends route replies through this LB (they see client addresses); snat: replies come back to this LB\'s address under any routing (several active LBs, ECMP); dsr: direct server return, bpf only: backends on this LB\'s L2 segment hold the VIP and answer clients directly', 'via-lb')
     .option('--probe-interval-ms <ms>', 'probe start interval per backend', positiveInt('--probe-interval-ms'), 200)
     .option('--probe-timeout-ms <ms>', 'probe budget', positiveInt('--probe-timeout-ms'), 300)
     .option('--fail-after <n>', 'consecutive failed probes that take a backend out', positiveInt('--fail-after'), 2)
@@ -159,7 +159,8 @@ export function registerLbCommands(program: Command): void {
       const guard = f.guard ? { perSourceRate: f.guardSourceRate, perSourceBurst: f.guardSourceRate, globalRate: f.guardGlobalRate, globalBurst: Math.max(1, Math.round(f.guardGlobalRate / 5)) } : undefined;
       const pairs = lbRunPairs(f.pool, f.vip);
       const returnPath = f.returnPath;
-      if (returnPath !== 'via-lb' && returnPath !== 'snat') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb or snat, got "${returnPath}"`);
+      if (returnPath !== 'via-lb' && returnPath !== 'snat' && returnPath !== 'dsr') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb, snat or dsr, got "${returnPath}"`);
+      if (returnPath === 'dsr' && f.dataplane === 'nft') throw new FabricError('WGF_ERR_VALIDATION', '--return-path dsr needs --dataplane bpf (or auto): nftables cannot rewrite only the destination MAC', { field: 'returnPath', value: 'dsr' });
       if (f.reportIntervalMs < 100) throw new FabricError('WGF_ERR_VALIDATION', `--report-interval-ms must be at least 100, got ${f.reportIntervalMs}`);
       const { health, drainTimeoutMs } = lbRunSettings(f);
       const listen = f.listen ? parseListen(f.listen) : undefined;

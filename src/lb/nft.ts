@@ -51,8 +51,11 @@ import { compareNames, DEFAULT_FLOW_SEED, MAX_TABLE_SIZE, sortByName } from './m
 
 /** Flow affinity: hash the source address and port (one client = one flow), or only the address (a pool setting). */
 export type Affinity = LbAffinity;
-/** How replies find their way back; see the file header for the trade-off. */
-export type ReturnPath = 'via-lb' | 'snat';
+/**
+ * How replies find their way back; see the file header for the trade-off. 'dsr' (direct server
+ * return) exists on the BPF data path only (see src/lb/dataplane/dsr.ts): nftables refuses it.
+ */
+export type ReturnPath = 'via-lb' | 'snat' | 'dsr';
 
 /** One backend of a VIP. `name` is its Maglev identity; address family must match the VIP. */
 export interface NftBackend {
@@ -168,7 +171,7 @@ export function renderRuleset(spec: LbRuleset): string {
   const seed = spec.seed ?? DEFAULT_FLOW_SEED;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw invalid('seed must be an unsigned 32-bit integer', 'seed', seed);
   const returnPath = spec.returnPath ?? 'via-lb';
-  if (returnPath !== 'via-lb' && returnPath !== 'snat') throw invalid("returnPath must be 'via-lb' or 'snat'", 'returnPath', returnPath);
+  if (returnPath !== 'via-lb' && returnPath !== 'snat') throw invalid(returnPath === 'dsr' ? "returnPath 'dsr' needs the BPF data path (--dataplane bpf)" : "returnPath must be 'via-lb' or 'snat'", 'returnPath', returnPath);
 
   const vips = spec.vips.map((v, i) => checkVip(v, `vips[${i}]`));
   vips.sort((a, b) => a.family - b.family || compareNames(a.vip, b.vip) || a.port - b.port);

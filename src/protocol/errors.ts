@@ -61,6 +61,7 @@ export const ERRORS = {
   WGF_ERR_DNS_BAD_REPLY: { status: 502, exit: 76, hint: 'the DNS server\'s answer was malformed or its TSIG signature did not verify' },
   WGF_ERR_BATCH_REJECTED: { status: 422, exit: 65, hint: 'one or more items of the batch failed (details.failed: index, code and message of each); nothing was applied: fix them and send the whole batch again' },
   WGF_ERR_INTERNAL: { status: 500, exit: 70, hint: 'an unexpected error; please report it with the log line' },
+  WGF_ERR_DSR_OFF_LINK: { status: 400, exit: 65, hint: 'direct server return needs every backend on the LB\'s own L2 segment (a route without gateway) listening on the VIP\'s port; use --return-path via-lb or snat, or move the backend' },
   WGF_ERR_DRAIN_TIMEOUT: { status: 504, exit: 75, hint: 'flows were still left on the node at the deadline; wait longer (--timeout) or `node disable` it to cut them' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -13,6 +13,7 @@ export const COUNTERS = [
   'fwd_maglev', 'fwd_flow', 'fwd_index', 'reply', 'learned', 'unknown_index',
   'drop_type', 'drop_size', 'drop_reserved', 'drop_rate_source', 'drop_rate_global',
   'drop_no_backend', 'drop_fragment', 'drop_snat_ports', 'pass_stack',
+  'fwd_dsr', 'drop_dsr_off_link',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
@@ -43,6 +44,8 @@ export interface BpfConfig {
   readonly port: number;
   readonly affinity: Affinity;
   readonly snat: boolean;
+  /** Direct server return: only the destination MAC changes (backends on this L2 segment). */
+  readonly dsr?: boolean;
   /** Maglev table size; 0 = no backends (the program drops and counts drop_no_backend). */
   readonly size: number;
   readonly seed: number;
@@ -72,6 +75,7 @@ export function configBytes(c: BpfConfig): Buffer {
   b.writeUInt32LE(c.size, 8);
   b.writeUInt32LE(c.seed >>> 0, 12);
   b.writeUInt32LE(c.guard ? 1 : 0, 16);
+  b.writeUInt32LE(c.dsr ? 1 : 0, 20);
   const g = c.guard;
   if (g) {
     const sc = perSecondToCostNs(g.perSourceRate);

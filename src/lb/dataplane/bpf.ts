@@ -29,6 +29,7 @@ import {
   type BpfConfig, type FlowEntry, type GuardLimits,
 } from './bpf-maps.js';
 import type { DataPath, WriteResult } from './port.js';
+import { checkDsrBackends } from './dsr.js';
 
 export interface BpfDataPathOptions {
   readonly vip: string;
@@ -222,7 +223,7 @@ export class BpfDataPath implements DataPath {
 
   private config(spec: NftVip): BpfConfig {
     return {
-      vip: spec.vip, port: spec.port, affinity: spec.affinity, snat: this.o.returnPath === 'snat', seed: this.o.seed,
+      vip: spec.vip, port: spec.port, affinity: spec.affinity, snat: this.o.returnPath === 'snat', dsr: this.o.returnPath === 'dsr', seed: this.o.seed,
       size: spec.backends.length === 0 ? 0 : spec.table.length,
       ...(this.guard ? { guard: this.guard } : {}),
       ...(this.o.indexTtlMs === undefined ? {} : { indexTtlMs: this.o.indexTtlMs }),
@@ -236,6 +237,7 @@ export class BpfDataPath implements DataPath {
   async write(from: NftVip | undefined, to: NftVip): Promise<WriteResult> {
     const maps = this.need();
     if (to.table.length > BPF_MAX_SLOTS) throw new FabricError('WGF_ERR_VALIDATION', `the BPF data path holds tables of at most ${BPF_MAX_SLOTS} slots`, { field: 'tableSize', value: to.table.length });
+    if (this.o.returnPath === 'dsr') await checkDsrBackends(to, from, (args) => this.cmd('ip', args));
     const changes = slotChanges(from, to);
     const cfg = configLine(maps.wglb_cfg, this.config(to));
     const whole = from === undefined || from.table.length !== to.table.length || from.backends.length === 0;

@@ -4,7 +4,10 @@
  *   earlier `--dataplane bpf` run is detached first (it would see the packets before nftables);
  * - bpf: loads or adopts the BPF program (IPv4 only) or fails with WGF_ERR_BPF;
  * - auto: bpf when the VIP is IPv4 and the program loads, nft otherwise (the reason is logged).
+ * Return path 'dsr' exists on bpf only: with nft it is refused (WGF_ERR_VALIDATION), with auto
+ * there is no fallback (the bpf error is thrown).
  */
+import { FabricError } from '../../protocol/errors.js';
 import { parseIp } from '../addr.js';
 import { conntrackPort, type ConntrackPort } from '../conntrack.js';
 import { BpfDataPath, type BpfDataPathOptions } from './bpf.js';
@@ -26,6 +29,9 @@ export interface ChooseOptions extends Pick<BpfDataPathOptions, 'vip' | 'port' |
 
 export async function chooseDataPath(o: ChooseOptions): Promise<ChosenDataPath> {
   const v4 = parseIp(o.vip, 'vip').family === 4;
+  if (o.returnPath === 'dsr' && (o.choice === 'nft' || !v4)) {
+    throw new FabricError('WGF_ERR_VALIDATION', `--return-path dsr needs the BPF data path (--dataplane bpf or auto, IPv4 VIP); got --dataplane ${o.choice} for ${o.vip}`, { field: 'returnPath', value: 'dsr' });
+  }
   if (o.choice !== 'nft' && (v4 || o.choice === 'bpf')) {
     try {
       const bpf = new BpfDataPath({ vip: o.vip, port: o.port, seed: o.seed, returnPath: o.returnPath, instance: o.instance, ...(o.guard ? { guard: o.guard } : {}) });
@@ -33,7 +39,7 @@ export async function chooseDataPath(o: ChooseOptions): Promise<ChosenDataPath> 
       o.log('info', 'bpf data path attached', { program: bpf.programId, adopted: bpf.adopted });
       return { kind: 'bpf', writer: bpf, flows: bpf, counters: () => bpf.counters() };
     } catch (e) {
-      if (o.choice === 'bpf') throw e;
+      if (o.choice === 'bpf' || o.returnPath === 'dsr') throw e;
       o.log('warn', 'bpf data path did not load, using nft', { error: e instanceof Error ? e.message : String(e) });
     }
   } else if (o.choice === 'auto') {

@@ -12,7 +12,8 @@
  *     (LRU, source address:port -> backend) keeps an established flow on its backend; a new flow
  *     is hashed exactly like nftables' `jhash ip saddr . udp sport mod M seed S` and looked up in
  *     the Maglev slot table (the table is written by user space, identical to the nft map).
- *  3. Rewrite destination (and, with snat, the source to the LB's address and a port of its own),
+ *  3. Direct server return (cfg dsr): send the packet unchanged to the backend's MAC (dsr_out).
+ *     Otherwise rewrite destination (and, with snat, the source to the LB's address and a port of its own),
  *     fix the checksums, decrement TTL, look the route up (bpf_fib_lookup) and send the packet
  *     out with bpf_redirect_neigh: no conntrack, no netfilter, no second routing pass.
  * Packets from a backend that belong to one of our flows ("reply"): learn the sender index of
@@ -41,6 +42,7 @@ enum {
 	C_FWD_MAGLEV, C_FWD_FLOW, C_FWD_INDEX, C_REPLY, C_LEARNED, C_UNKNOWN_INDEX,
 	C_DROP_TYPE, C_DROP_SIZE, C_DROP_RESERVED, C_DROP_RATE_SOURCE, C_DROP_RATE_GLOBAL,
 	C_DROP_NO_BACKEND, C_DROP_FRAGMENT, C_DROP_SNAT_PORTS, C_PASS_STACK,
+	C_FWD_DSR, C_DROP_DSR_OFFLINK,
 	C_MAX
 };
 
@@ -52,7 +54,7 @@ struct wglb_cfg {
 	__u32 size;     /* Maglev table size M; 0 = no backends (drop) */
 	__u32 seed;     /* jhash seed, as nft's `seed` */
 	__u32 guard;    /* 1: drop non-WireGuard and rate-limit initiations */
-	__u32 pad;
+	__u32 dsr;      /* 1: direct server return (only the destination MAC changes; see dsr_out) */
 	__u64 src_cost_ns;   /* token bucket per source: ns of credit one initiation costs */
 	__u64 src_burst_ns;  /* ... and the most credit a source may hold */
 	__u64 glob_cost_ns;  /* global bucket, same meaning */
@@ -310,6 +312,42 @@ static __always_inline __u32 guard_reason(const struct hdrs *h)
 	}
 }
 
+/*
+ * Direct server return: the packet leaves unchanged (destination still VIP:port, TTL and
+ * checksums untouched) towards the backend's MAC address: bpf_redirect_neigh resolves the
+ * backend's address as the next hop in the neighbour table (ARP when needed) and writes only
+ * the Ethernet header. The backend holds the VIP itself and answers the client directly. A
+ * backend whose route has a gateway (not on this L2 segment) or that listens on another port
+ * cannot be reached so: dropped and counted (user space refuses such backends before).
+ */
+static __always_inline int dsr_out(struct __sk_buff *skb, const struct hdrs *h, const struct target *t)
+{
+	struct bpf_fib_lookup p = {};
+	struct bpf_redir_neigh nh = {};
+	int rc;
+	if (t->port != h->dport)
+		return drop(C_DROP_DSR_OFFLINK);
+	p.family = AF_INET;
+	p.l4_protocol = IPPROTO_UDP;
+	p.tot_len = skb->len - ETH_HLEN;
+	p.ipv4_src = h->saddr;
+	p.ipv4_dst = t->addr;
+	p.ifindex = skb->ingress_ifindex;
+	/* As a forwarded packet (net.ipv4.ip_forward on, as for the other return paths). */
+	rc = bpf_fib_lookup(skb, &p, sizeof(p), BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+		count(C_PASS_STACK);
+		return TC_ACT_UNSPEC;
+	}
+	/* bpf_fib_lookup replaces ipv4_dst with the gateway when the route has one. */
+	if (p.ipv4_dst != t->addr)
+		return drop(C_DROP_DSR_OFFLINK);
+	nh.nh_family = AF_INET;
+	nh.ipv4_nh = t->addr;
+	count(C_FWD_DSR);
+	return bpf_redirect_neigh(p.ifindex, &nh, sizeof(nh), 0);
+}
+
 static __always_inline int handle_forward(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
 {
 	__u64 now = bpf_ktime_get_ns();
@@ -388,6 +426,8 @@ static __always_inline int handle_forward(struct __sk_buff *skb, const struct wg
 		bpf_map_update_elem(&wglb_flows, &fk, &nf, BPF_ANY);
 	}
 
+	if (cfg->dsr)
+		return dsr_out(skb, h, &t);
 	if (h->ttl <= 1)
 		return TC_ACT_UNSPEC;
 	ifindex = forward(skb, h->saddr, t.addr, cfg->snat, cfg->snat ? &src : 0);
@@ -404,7 +444,8 @@ static __always_inline int handle_forward(struct __sk_buff *skb, const struct wg
 	return bpf_redirect_neigh(ifindex, 0, 0, 0);
 }
 
-/* A packet from a backend: one of our flows' replies, or not ours (TC_ACT_UNSPEC). */
+/* A packet from a backend: one of our flows' replies, or not ours (TC_ACT_UNSPEC). With direct
+ * server return the backends answer clients themselves: nothing comes back here. */
 static __always_inline int handle_reply(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
 {
 	struct flow_key ck = { .addr = h->daddr, .port = h->dport };
@@ -412,6 +453,8 @@ static __always_inline int handle_reply(struct __sk_buff *skb, const struct wglb
 	int ifindex;
 	__u8 type = h->wg[0];
 
+	if (cfg->dsr)
+		return TC_ACT_UNSPEC;
 	if (cfg->snat) {
 		struct rev_key rk = { .baddr = h->saddr, .bport = h->sport, .lport = h->dport };
 		struct flow_key *c = bpf_map_lookup_elem(&wglb_rev, &rk);
