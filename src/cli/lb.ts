@@ -32,11 +32,12 @@ import { registerAnnounceMetrics } from '../announce/metrics.js';
 import type { AnnounceReport } from '../protocol/announce.js';
 
 import { LOG_LEVEL_HELP, roleLog } from './log.js';
+import { FOLLOW_MODES, type FollowMode } from '../lb/follow/source.js';
 
 interface RunFlags extends ApiFlags, BgpSpeakerFlags {
   logLevel?: string;
   pool: string[]; vip: string[]; instance: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
-  failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; reportIntervalMs: number;
+  failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; follow: string; resyncMs: number; reportIntervalMs: number;
   drainTimeoutMs: number; dampingPenalty?: number; dampingSuppressAbove?: number; dampingReuseBelow?: number; dampingHalfLifeMs?: number;
   dampingMaxSuppressMs?: number; dataplane: string; guard: boolean; guardSourceRate: number; guardGlobalRate: number;
 }
@@ -138,7 +139,9 @@ export function registerLbCommands(program: Command): void {
     .option('--fail-after <n>', 'consecutive failed probes that take a backend out', positiveInt('--fail-after'), 2)
     .option('--recover-after <n>', 'consecutive good probes that bring it back', positiveInt('--recover-after'), 3)
     .option('--ready-max-age-ms <ms>', 'an agent report older than this counts as not in sync', positiveInt('--ready-max-age-ms'), 15_000)
-    .option('--poll-ms <ms>', 'how often the node list is read', positiveInt('--poll-ms'), 500)
+    .option('--follow <stream|poll>', 'stream: follow the pool through the control plane\'s change and readiness streams; poll: read it every --poll-ms (the former way)', 'stream')
+    .option('--poll-ms <ms>', '--follow poll: how often the pool and its node list are read', positiveInt('--poll-ms'), 500)
+    .option('--resync-ms <ms>', '--follow stream: safety-net re-read of the pool and its nodes', positiveInt('--resync-ms'), 60_000)
     .option('--report-interval-ms <ms>', 'heartbeat of the status reports to the control plane (changes are reported at once)', positiveInt('--report-interval-ms'), 2000)
     .option('--drain-timeout-ms <ms>', 'a drained or removed-but-held backend keeps its established flows at most this long', positiveInt('--drain-timeout-ms'), 300_000)
     .option('--damping-penalty <n>', `flap damping: penalty per flap (default ${DEFAULT_HEALTH_CONFIG.damping.penalty})`, positiveInt('--damping-penalty'))
@@ -161,6 +164,7 @@ export function registerLbCommands(program: Command): void {
       const returnPath = f.returnPath;
       if (returnPath !== 'via-lb' && returnPath !== 'snat' && returnPath !== 'dsr') throw new FabricError('WGF_ERR_VALIDATION', `--return-path must be via-lb, snat or dsr, got "${returnPath}"`);
       if (returnPath === 'dsr' && f.dataplane === 'nft') throw new FabricError('WGF_ERR_VALIDATION', '--return-path dsr needs --dataplane bpf (or auto): nftables cannot rewrite only the destination MAC', { field: 'returnPath', value: 'dsr' });
+      if (!(FOLLOW_MODES as readonly string[]).includes(f.follow)) throw new FabricError('WGF_ERR_VALIDATION', `--follow must be stream or poll, got "${f.follow}"`, { field: 'follow' });
       if (f.reportIntervalMs < 100) throw new FabricError('WGF_ERR_VALIDATION', `--report-interval-ms must be at least 100, got ${f.reportIntervalMs}`);
       const { health, drainTimeoutMs } = lbRunSettings(f);
       const listen = f.listen ? parseListen(f.listen) : undefined;
@@ -181,6 +185,7 @@ export function registerLbCommands(program: Command): void {
         const service = new LbService({
           api, pool, vip, port, instance: f.instance, returnPath, dataplane: path.kind, ...(path.writer ? { writer: path.writer } : {}),
           health, applier: nftApplier(), conntrack: path.flows, readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs,
+          follow: f.follow as FollowMode, resyncMs: f.resyncMs,
           reportMs: f.reportIntervalMs, drainTimeoutMs,
           // Every line names its pool and VIP: one process may serve several.
           log: (level, msg, fields) => jsonLog(level, msg, { pool, vip: formatIpPort(vip, port), ...fields }),

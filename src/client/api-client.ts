@@ -4,6 +4,7 @@ import type {
   RotateMasterKeyResponse,
 } from '../protocol/api.js';
 import { FabricError, fromErrorBody } from '../protocol/errors.js';
+import type { ReadinessEvent } from '../protocol/readiness.js';
 import type { SessionReportInput, SessionReportResult, SessionSummary } from '../protocol/sessions.js';
 import type { AdminState, AuditEntry, LbReport, Node, NodeStatus, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -50,6 +51,8 @@ export interface WatchOptions {
   readonly idleTimeoutMs?: number;
   /** Called once the stream is open, with the origin of the replica serving it. */
   readonly onOpen?: (server: string) => void;
+  /** watchPoolBatches: only these kinds of changes (default all); resuming stays exact (heartbeats carry the revision). */
+  readonly kinds?: readonly ('pool' | 'node' | 'peer')[];
 }
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -144,7 +147,7 @@ export class ApiClient {
     kick();
     let server = this.endpoints.active;
     try {
-      const { res, base } = await this.send('GET', `/v1/pools/${seg(pool)}/watch`, { query: { since }, signal }, false);
+      const { res, base } = await this.send('GET', `/v1/pools/${seg(pool)}/watch`, { query: { since, kinds: o.kinds?.join(',') }, signal }, false);
       server = base;
       o.onOpen?.(originOf(base));
       if (!res.body) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream has no body');
@@ -178,6 +181,48 @@ export class ApiClient {
       // A stream that breaks or stalls most likely lost its replica: the next request tries another first.
       if (this.endpoints.urls.length > 1) this.endpoints.failed(server);
       if (idle.signal.aborted) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream went silent; reconnect');
+      throw e instanceof FabricError ? e : unreachable(server, e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Follows the readiness of the pool's nodes (protocol/readiness.ts): `onEvent` first with the
+   * full state, then with each set of flips. Resolves when `signal` aborts; rejects like
+   * watchPoolBatches when the stream breaks, stalls or reports an error (reconnect: the next
+   * stream starts with the full state again).
+   */
+  async watchReadiness(pool: string, maxAgeMs: number, onEvent: (e: ReadinessEvent) => void, o: Omit<WatchOptions, 'onHeartbeat' | 'kinds'>): Promise<void> {
+    const idle = new AbortController();
+    const signal = AbortSignal.any([o.signal, idle.signal]);
+    let timer: NodeJS.Timeout | undefined;
+    const kick = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(), o.idleTimeoutMs ?? 30_000);
+    };
+    kick();
+    let server = this.endpoints.active;
+    try {
+      const { res, base } = await this.send('GET', `/v1/pools/${seg(pool)}/readiness`, { query: { maxAgeMs }, signal }, false);
+      server = base;
+      o.onOpen?.(originOf(base));
+      if (!res.body) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the readiness stream has no body');
+      const parser = new SseParser();
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        kick();
+        for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
+          if (ev.event === 'readiness') onEvent(JSON.parse(ev.data) as ReadinessEvent);
+          else if (ev.event === 'error') throw fromErrorBody(JSON.parse(ev.data), 503);
+        }
+      }
+      if (o.signal.aborted) return;
+      throw new FabricError('WGF_ERR_UNAVAILABLE', 'the readiness stream ended; reconnect');
+    } catch (e) {
+      if (o.signal.aborted) return;
+      if (this.endpoints.urls.length > 1) this.endpoints.failed(server);
+      if (idle.signal.aborted) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the readiness stream went silent; reconnect');
       throw e instanceof FabricError ? e : unreachable(server, e);
     } finally {
       clearTimeout(timer);

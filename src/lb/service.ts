@@ -9,9 +9,10 @@
  *   key once per pool (control/peers.ts), and each pool's nodes answer on the pool's own
  *   device, whose replay state is its own, so one key as `lbprobe-<instance>` in several pools
  *   is valid (the key file, when given, is read or made by the first service that starts).
- * - Follows the pool and its nodes (polling getPool and listNodes) and turns the nodes into
- *   HealthChecker targets: address from node.endpoint, weight, admin state, agent readiness (a
- *   fresh `ready` report). The table settings (affinity, table size) are the pool's (Pool.lb),
+ * - Follows the pool and its nodes through the control plane's change stream and readiness
+ *   stream (follow/stream.ts; `follow: 'poll'` polls every 500 ms as before, follow/poll.ts) and
+ *   turns the nodes into HealthChecker targets: address from node.endpoint, weight, admin
+ *   state, agent readiness (a fresh `ready` report). The table settings (affinity, table size) are the pool's (Pool.lb),
  *   so every instance builds the identical table; when they change, the controller rewrites
  *   the whole table (established flows stay on their backends: conntrack holds them).
  *   When the control plane cannot be reached the last known pool and targets stay: a
@@ -25,7 +26,7 @@
  * (leftTableAt, detectedAt) are for people and tests comparing with other processes.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { ApiClient } from '../client/api-client.js';
+import type { ApiClient } from '../client/api-client.js';
 import type { AnnounceReport } from '../protocol/announce.js';
 import { FabricError, isFabricError } from '../protocol/errors.js';
 import { formatIp, parseNet, serverAddress } from '../protocol/ipam.js';
@@ -44,9 +45,13 @@ import type { NftVip } from './nft.js';
 import type { DataPathKind, TableWriter, WriteResult } from './dataplane/port.js';
 import { lbReportInput, StatusReporter } from './report.js';
 import type { LogFn } from '../sys/log.js';
+import { PollSource } from './follow/poll.js';
+import type { FollowMode, PoolSource, PoolState } from './follow/source.js';
+import { StreamSource } from './follow/stream.js';
 
 /** The part of the control-plane API the LB uses (ApiClient implements it). */
-export type LbApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'putLbStatus'>;
+export type LbApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'putLbStatus'>
+  & Partial<Pick<ApiClient, 'watchPoolBatches' | 'watchReadiness'>>;
 
 export interface LbServiceOptions {
   readonly api: LbApi;
@@ -70,8 +75,15 @@ export interface LbServiceOptions {
   readonly keyFile?: string;
   /** A node whose last `ready` report is older than this is "agent not in sync" (default 15 s). */
   readonly readyMaxAgeMs?: number;
-  /** How often the pool and its node list are read (default 500 ms). */
+  /**
+   * How the pool and its nodes are followed: 'stream' (the change and readiness streams; the
+   * default when the API has them) or 'poll' (read every pollMs, the former way).
+   */
+  readonly follow?: FollowMode;
+  /** follow 'poll': how often the pool and its node list are read (default 500 ms). */
   readonly pollMs?: number;
+  /** follow 'stream': the safety-net re-read of the pool and its nodes (default 60 s). */
+  readonly resyncMs?: number;
   /** Heartbeat of the status reports to the control plane (default 2000 ms); changes are reported at once. */
   readonly reportMs?: number;
   /** How often the flows per backend are counted (conntrack -L / the BPF flow map; default 2000 ms, 0: never). */
@@ -150,12 +162,14 @@ export function parseEndpoint(endpoint: string | null): { address: string; port:
  * predates weights): nodes without an IP endpoint of the VIP's family are skipped (they
  * cannot be balanced to). Pure.
  */
-export function targetsFromNodes(nodes: readonly Node[], family: 4 | 6, wallNowMs: number, readyMaxAgeMs: number): CheckTarget[] {
+export function targetsFromNodes(
+  nodes: readonly Node[], family: 4 | 6, wallNowMs: number, readyMaxAgeMs: number, readyOf?: ReadonlyMap<string, boolean>,
+): CheckTarget[] {
   const out: CheckTarget[] = [];
   for (const n of nodes) {
     const ep = parseEndpoint(n.endpoint);
     if (!ep || parseIp(ep.address).family !== family) continue;
-    out.push({ name: n.name, address: ep.address, port: ep.port, weight: (n as Partial<Node>).weight ?? DEFAULT_NODE_WEIGHT, adminState: n.adminState, ready: agentReady(n.status, wallNowMs, readyMaxAgeMs) });
+    out.push({ name: n.name, address: ep.address, port: ep.port, weight: (n as Partial<Node>).weight ?? DEFAULT_NODE_WEIGHT, adminState: n.adminState, ready: readyOf ? (readyOf.get(n.name) ?? false) : agentReady(n.status, wallNowMs, readyMaxAgeMs) });
   }
   return out;
 }
@@ -180,7 +194,7 @@ export class LbService {
   private checker: HealthChecker | undefined;
   private readonly family: 4 | 6;
   private probePeer: Peer | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
+  private source: PoolSource | undefined;
   private stopped = false;
   private started = false;
   private readonly nodes = new Map<string, { adminState: string; ready: boolean }>();
@@ -248,18 +262,17 @@ export class LbService {
       },
       onError: (e) => this.log('error', 'applying the table failed', { error: e instanceof Error ? e.message : String(e) }),
     });
-    await this.poll();
-    if (this.stopped) return; // stop() came while starting: start nothing that stop() would miss
+    this.source = this.makeSource();
+    await this.source.start();
+    if (this.stopped) {
+      this.source.stop();
+      return; // stop() came while starting: start nothing that stop() would miss
+    }
     this.checker.start();
     this.reporter.start();
     this.started = true;
     const { affinity, tableSize } = this.controller.tableSettings;
     this.log('info', 'lb started', { pool: this.o.pool, vip: `${this.o.vip}:${this.o.port}`, probePeer: peer.name, tableSize, affinity });
-    const loop = () => {
-      if (this.stopped) return;
-      this.pollTimer = setTimeout(() => void this.poll().finally(loop), this.o.pollMs ?? 500);
-    };
-    loop();
     const flowsMs = this.o.flowsMs ?? 2000;
     const flowsLoop = () => {
       if (this.stopped || flowsMs <= 0) return;
@@ -296,7 +309,7 @@ export class LbService {
   /** Stops polling, probing and reporting; leaves the nft table as it is (flows keep going). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.pollTimer);
+    this.source?.stop();
     clearTimeout(this.flowsTimer);
     this.reporter.stop();
     await this.checker?.stop();
@@ -373,28 +386,25 @@ export class LbService {
     this.reporter.kick(); // the control plane hears of every applied change at once
   }
 
+  /** The pool source of the follow mode (see LbServiceOptions.follow). */
+  private makeSource(): PoolSource {
+    const { api } = this.o;
+    const common = { pool: this.o.pool, readyMaxAgeMs: this.o.readyMaxAgeMs ?? 15_000, onState: (st: PoolState) => this.onState(st), log: this.log };
+    const mode = this.o.follow ?? (api.watchPoolBatches && api.watchReadiness ? 'stream' : 'poll');
+    if (mode === 'poll') return new PollSource({ ...common, api, ...(this.o.pollMs === undefined ? {} : { pollMs: this.o.pollMs }) });
+    if (!api.watchPoolBatches || !api.watchReadiness) throw new FabricError('WGF_ERR_VALIDATION', 'follow stream needs an API client that can watch', { field: 'follow' });
+    const streamApi = { getPool: api.getPool.bind(api), listNodes: api.listNodes.bind(api), watchPoolBatches: api.watchPoolBatches.bind(api), watchReadiness: api.watchReadiness.bind(api) };
+    return new StreamSource({ ...common, api: streamApi, ...(this.o.resyncMs === undefined ? {} : { resyncMs: this.o.resyncMs }) });
+  }
+
   /**
-   * Reads the pool and its nodes. New LB settings go to the controller first, so the push that
-   * setTargets() makes rebuilds the table with them (one full write). Either read failing keeps
-   * everything as it was.
+   * A new view of the pool from the source. New LB settings go to the controller first, so the
+   * push that setTargets() makes rebuilds the table with them (one full write).
    */
-  private async poll(): Promise<void> {
-    let pool: Pool;
-    let nodes: Node[];
-    try {
-      // Both reads at once: one round trip per poll, not two.
-      [pool, nodes] = await Promise.all([this.o.api.getPool(this.o.pool), (async () => {
-        const all: Node[] = [];
-        for await (const n of ApiClient.all((c) => this.o.api.listNodes(this.o.pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) all.push(n);
-        return all;
-      })()]);
-    } catch (e) {
-      this.log('warn', 'reading the pool or its nodes failed; keeping the last known settings and set', { error: e instanceof Error ? e.message : String(e) });
-      return;
-    }
-    this.poolSeen = pool;
-    this.followSettings(lbSettingsOf(pool));
-    const targets = targetsFromNodes(nodes, this.family, Date.now(), this.o.readyMaxAgeMs ?? 15_000);
+  private onState(st: PoolState): void {
+    this.poolSeen = st.pool;
+    this.followSettings(lbSettingsOf(st.pool));
+    const targets = targetsFromNodes(st.nodes, this.family, Date.now(), this.o.readyMaxAgeMs ?? 15_000, st.ready);
     this.nodes.clear();
     for (const t of targets) this.nodes.set(t.name, { adminState: t.adminState, ready: t.ready });
     this.checker?.setTargets(targets);

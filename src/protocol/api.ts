@@ -351,7 +351,11 @@ export const ChangesQuery = Type.Object({
   wait: Type.Optional(Type.String({ pattern: '^(?:[0-9]|[1-5][0-9]|60)$', description: `long-poll seconds 0..${WAIT_MAX_SECONDS}` })),
 }, strict);
 /** Query string of Watch routes (strings on the wire). */
-export const WatchQuery = Type.Object({ since: RevisionQ }, strict);
+export const WatchQuery = Type.Object({
+  since: RevisionQ,
+  /** Only these kinds of changes (comma-separated pool,node,peer; default all): a load balancer needs no peers. */
+  kinds: Type.Optional(Type.String({ pattern: '^(?:pool|node|peer)(?:,(?:pool|node|peer)){0,2}$', description: 'comma-separated change kinds to send: pool, node, peer (default all)' })),
+}, strict);
 
 // ---- static types ----
 

@@ -34,6 +34,7 @@ const EXPECTED: Record<string, string> = {
   'GET /v1/pools/:pool/snapshot': 'read-only+node-pool',
   'GET /v1/pools/:pool/changes': 'read-only+node-pool',
   'GET /v1/pools/:pool/watch': 'read-only+node-pool',
+  'GET /v1/pools/:pool/readiness': 'read-only+node-pool',
   'GET /v1/pools/:pool/nodes': 'read-only',
   'POST /v1/pools/:pool/nodes': 'operator',
   'GET /v1/pools/:pool/nodes/:node': 'read-only',
@@ -101,9 +102,9 @@ async function call(h: Harness, method: string, route: string, token: string | n
     method: method as 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {},
     ...(body === undefined ? {} : { payload: body as object }),
     // The watch never ends by itself: take the head and drop the stream.
-    ...(route.endsWith('/watch') ? { payloadAsStream: true } : {}),
+    ...(route.endsWith('/watch') || route.endsWith('/readiness') ? { payloadAsStream: true } : {}),
   });
-  if (!route.endsWith('/watch')) return { statusCode: res.statusCode, body: res.body, json: () => res.json() };
+  if (!route.endsWith('/watch') && !route.endsWith('/readiness')) return { statusCode: res.statusCode, body: res.body, json: () => res.json() };
   const stream = res.stream();
   let text = '';
   if (res.statusCode === 200) stream.destroy();

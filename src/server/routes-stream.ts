@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ChangesQuery, ChangesResponseSchema, PoolParams, PoolSnapshotSchema, WatchQuery, NoQuery } from '../protocol/api.js';
 import type { ChangesResponse } from '../protocol/api.js';
+import type { PoolChange } from '../protocol/types.js';
 import { FabricError } from '../protocol/errors.js';
 import type { Watcher } from '../store/store.js';
 import type { ControlPlane, PoolView } from '../control/plane.js';
@@ -13,6 +14,7 @@ import { access, responses } from './routes-pools.js';
 import { WatchSlots, type WatchLimits } from './stream-limits.js';
 import { runWatch, type WatchFeed } from './watch-stream.js';
 import { registerRevocationHook, Revocations } from './revocation.js';
+import { registerReadinessRoute } from './routes-readiness.js';
 
 /**
  * The agents' feed: snapshot, long-poll changes and the server-sent-events watch.
@@ -130,7 +132,8 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no',
     });
-    const close = runWatch(res, feedFor(cp, viewOf(req)), pool, since, opts.limits, opts.heartbeatMs, revocations.guard(cp, req, agentRead.access, pool));
+    const feed = onlyKinds(feedFor(cp, viewOf(req)), req.query.kinds);
+    const close = runWatch(res, feed, pool, since, opts.limits, opts.heartbeatMs, revocations.guard(cp, req, agentRead.access, pool));
     // The slot is held until the socket is gone, so a cut client's queued bytes still count.
     const release = streams.add(close);
     res.once('close', () => {
@@ -139,6 +142,7 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
     });
   });
 
+  registerReadinessRoute(app, cp, { streams, slots, heartbeatMs: opts.heartbeatMs, access: agentRead.access });
   app.addHook('preClose', async () => streams.closeAll());
   return streams;
 }
@@ -154,5 +158,24 @@ function feedFor(cp: ControlPlane, view: PoolView): WatchFeed {
     poolBacklog: (pool, since, limit) => cp.poolBacklog(pool, since, limit, view),
     watchPool: (pool, since, onChanges, onError) => cp.watchPool(pool, since, onChanges, onError, view),
     resumeRevision: (pool, delivered) => cp.resumeRevision(pool, delivered),
+  };
+}
+
+/**
+ * The feed with only the asked kinds of changes (`kinds` of the watch query). Filtering before
+ * the SSE text is made keeps the rule "the last change of each revision carries the id"; a
+ * revision with nothing left is covered by the next id or heartbeat.
+ */
+function onlyKinds(feed: WatchFeed, kinds: string | undefined): WatchFeed {
+  if (kinds === undefined) return feed;
+  const keep = new Set(kinds.split(','));
+  const want = (c: PoolChange) => keep.has(c.type.slice(0, c.type.indexOf('.')));
+  return {
+    poolBacklog: async (pool, since, limit) => {
+      const page = await feed.poolBacklog(pool, since, limit);
+      return { ...page, changes: page.changes.filter(want) };
+    },
+    watchPool: (pool, since, onChanges, onError) => feed.watchPool(pool, since, (changes, revision) => onChanges(changes.filter(want), revision), onError),
+    resumeRevision: feed.resumeRevision,
   };
 }
