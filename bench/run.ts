@@ -23,6 +23,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   sessions: async () => (await import('./sessions.js')).benchSessions,
   lab: async () => (await import('./lab.js')).benchLab,
   fabric: async () => (await import('./fabric.js')).benchFabric,
+  'lb-reaction': async () => (await import('./lb-reaction.js')).benchLbReaction,
 };
 
 const wanted = process.argv.slice(2);
