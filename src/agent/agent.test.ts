@@ -4,6 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyPair, toBase64 } from '../wg/keys.js';
 import { Agent } from './agent.js';
 import { FakeDevice } from './device-fake.js';
+import type { DeviceConfig, DeviceState, WireGuardDevice } from './device.js';
+import { specComputations } from './desired.js';
+import type { PeerOp } from './diff.js';
 import { MemorySource } from './testing/memory-source.js';
 
 const newKey = () => toBase64(generateKeyPair().publicKey);
@@ -168,6 +171,37 @@ test('a restarted agent against a populated device changes nothing', async () =>
   await until('synced again', () => again.stats.appliedRevision === source.revision);
   await again.stop();
   assert.equal(device.setOperations, opsBefore, 'no set operation was needed');
+});
+
+/** Counts every call the agent makes to a device. */
+class CountingDevice implements WireGuardDevice {
+  readonly calls = { configure: 0, publicKey: 0, state: 0, apply: 0 };
+  constructor(readonly inner: FakeDevice) {}
+  get name(): string { return this.inner.name; }
+  configure(cfg: DeviceConfig): Promise<void> { this.calls.configure++; return this.inner.configure(cfg); }
+  publicKey(): Promise<string | null> { this.calls.publicKey++; return this.inner.publicKey(); }
+  state(): Promise<DeviceState> { this.calls.state++; return this.inner.state(); }
+  apply(ops: readonly PeerOp[]): Promise<void> { this.calls.apply++; return this.inner.apply(ops); }
+}
+
+test('an agent restart on an in-sync device: one device read, no configure, no set operation; each peer\'s device form computed once', async () => {
+  const source = new MemorySource(toBase64(generateKeyPair().privateKey), 51820);
+  for (let i = 0; i < 300; i++) source.put({ name: `p${i}`, publicKey: newKey(), addresses: [`10.0.${i >> 8}.${i & 255}/32`, `fd00::${i.toString(16)}/128`] });
+  const fake = new FakeDevice();
+  const first = new Agent({ pool: 'p', node: 'n1', source, device: fake, reconcileIntervalMs: 3_600_000, reportIntervalMs: 3_600_000 });
+  first.start();
+  await until('initial sync', () => first.stats.appliedRevision === source.revision);
+  await first.stop();
+  assert.equal(fake.peerStates.size, 300);
+
+  const device = new CountingDevice(fake);
+  const specsBefore = specComputations();
+  agent = new Agent({ pool: 'p', node: 'n1', source, device, reconcileIntervalMs: 3_600_000, reportIntervalMs: 3_600_000 });
+  agent.start();
+  await until('synced again', () => agent!.stats.appliedRevision === source.revision && agent!.ready);
+  await agent.stop();
+  assert.deepEqual(device.calls, { configure: 0, publicKey: 0, state: 1, apply: 0 }, 'one state read and nothing else');
+  assert.equal(specComputations() - specsBefore, 300, 'the device form of each of the 300 peers computed exactly once');
 });
 
 type Line = { level: string; msg: string; fields: Record<string, unknown> };

@@ -187,10 +187,10 @@ export class Agent {
   }
 
   /** The diff of the desired set against the peers just read, applied; runs inside serialized(). */
-  private async repair(actualStates: Map<string, DevicePeerState>, afterSnapshot: boolean): Promise<number> {
+  private async repair(actualStates: Map<string, DevicePeerState>, afterSnapshot: boolean, specs?: Map<string, DevicePeerSpec>): Promise<number> {
     // A device peer is a spec with counters: diffed as it is, no copy per peer.
     const actual: Map<string, DevicePeerSpec> = new Map(actualStates);
-    const ops = diffPeers(this.desired!.deviceSpec(this.now()), actual);
+    const ops = diffPeers(specs ?? this.desired!.deviceSpec(this.now()), actual);
     if (ops.length > 0) {
       if (!afterSnapshot) this.log('warn', 'reconcile: repairing drift', { pool: this.opts.pool, repairs: ops.length, ...summarize(ops) });
       await this.applyOps(ops);
@@ -320,7 +320,7 @@ export class Agent {
       reading.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
       await new Promise((r) => setImmediate(r)); // lets the request reach the socket first
       const desired = DesiredState.fromSnapshot(snap);
-      desired.deviceSpec(this.now());
+      const specs = desired.deviceSpec(this.now());
       const device = await reading;
       const wantKey = toBase64(publicKeyOf(parseKey(privateKey, 'pool private key')));
       if (device.publicKey !== wantKey || (snap.pool.listenPort !== 0 && device.listenPort !== snap.pool.listenPort)) {
@@ -336,7 +336,7 @@ export class Agent {
       if (this.stats.removed !== '') this.log('info', 'serving the pool again', { pool: this.opts.pool });
       this.stats.removed = '';
       this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, snap.revision);
-      await this.repair(device.peers, true);
+      await this.repair(device.peers, true, specs);
     });
     this.stats.appliedRevision = snap.revision;
     this.log('info', 'synced from snapshot', { pool: this.opts.pool, revision: snap.revision, peers: snap.peers.length });

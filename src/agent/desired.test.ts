@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Peer, PoolSnapshot } from '../protocol/types.js';
-import { DesiredState } from './desired.js';
+import { DesiredState, specComputations, specOf } from './desired.js';
+import { normalizeCidr } from '../wg/addr.js';
+import { randomCidr } from '../wg/testing/gen-config.js';
+import { Rng, testSeed } from '../wg/testing/random.js';
 import { diffPeers } from './diff.js';
 
 const NOW = new Date('2026-11-24T12:00:00Z');
@@ -124,4 +127,51 @@ test('a preshared key change alone makes the peer an upsert; the spec carries th
   assert.deepEqual(diffPeers(after, before), [{ op: 'upsert', spec: after.get(key(1)) }], 'same allowed IPs, new key: upsert');
   assert.deepEqual(diffPeers(before, after), [{ op: 'upsert', spec: before.get(key(1)) }], 'key removed: upsert without it');
   assert.deepEqual(diffPeers(after, after), [], 'idempotent');
+});
+
+test('specOf: every address and allowed IP normalised, deduplicated and sorted, whatever their number (property)', () => {
+  const rng = new Rng(testSeed(5150));
+  for (let i = 0; i < 2000; i++) {
+    const pick = (): string => (rng.bool(0.2) ? '10.0.0.1/32' : randomCidr(rng, undefined, rng.bool(0.1)));
+    const p = peer('x', 1, { addresses: Array.from({ length: rng.int(3) }, pick), allowedIps: Array.from({ length: rng.int(3) }, pick) });
+    const want = [...new Set([...p.addresses, ...p.allowedIps].map((c) => normalizeCidr(c) ?? c))].sort();
+    assert.deepEqual(specOf(p).allowedIps, want, JSON.stringify(p));
+  }
+});
+
+test('the device form of each peer version is computed once: later reads and unrelated changes use the cache', () => {
+  const peers = Array.from({ length: 50 }, (_, i) => peer(`p${i}`, i + 1));
+  const s = DesiredState.fromSnapshot(snapshot(peers));
+  const before = specComputations();
+  s.deviceSpec(NOW);
+  assert.equal(specComputations() - before, 50);
+  s.deviceSpec(NOW);
+  s.specsFor([key(1), key(2)], NOW);
+  assert.equal(specComputations() - before, 50, 'served from the cache');
+  s.apply([{ type: 'peer.put', revision: 11, peer: peer('p0', 1, { addresses: ['10.0.0.99/32'], revision: 11 }) }]);
+  assert.deepEqual(s.deviceSpec(NOW).get(key(1))!.allowedIps, ['10.0.0.99/32']);
+  assert.equal(specComputations() - before, 51, 'only the changed peer computed again');
+});
+
+test('diffPeers equals a naive diff over the union of keys, with and without a scope (property)', () => {
+  const rng = new Rng(testSeed(5151));
+  const ips = ['10.0.0.1/32', '10.0.0.2/32', 'fd00::1/128'];
+  const spec = (k: string) => ({ publicKey: k, allowedIps: ips.filter(() => rng.bool()).sort(), ...(rng.bool(0.2) ? { presharedKey: key(99) } : {}) });
+  for (let i = 0; i < 500; i++) {
+    const keys = Array.from({ length: 8 }, (_, j) => key(j + 1));
+    const desired = new Map<string, ReturnType<typeof spec> | undefined>();
+    const actual = new Map<string, ReturnType<typeof spec>>();
+    for (const k of keys) {
+      if (rng.bool(0.6)) desired.set(k, rng.bool(0.1) ? undefined : spec(k));
+      if (rng.bool(0.6)) actual.set(k, rng.bool(0.5) && desired.get(k) ? { ...desired.get(k)! } : spec(k));
+    }
+    const scope = rng.bool() ? keys.filter(() => rng.bool()) : undefined;
+    const want = [...new Set(scope ?? [...desired.keys(), ...actual.keys()])].sort().flatMap((k) => {
+      const w = desired.get(k);
+      const h = actual.get(k);
+      if (w && (!h || w.allowedIps.join() !== h.allowedIps.join() || (w.presharedKey ?? null) !== (h.presharedKey ?? null))) return [{ op: 'upsert', spec: w }];
+      return !w && h ? [{ op: 'remove', publicKey: k }] : [];
+    });
+    assert.deepEqual(diffPeers(desired, actual, scope), want);
+  }
 });

@@ -16,10 +16,29 @@ export function isServed(peer: Peer, now: Date): boolean {
   return peer.enabled && (peer.expiresAt === null || Date.parse(peer.expiresAt) > now.getTime());
 }
 
+let specsComputed = 0;
+
+/** How many times specOf ran in this process (the agent computes each peer version's spec once). */
+export function specComputations(): number {
+  return specsComputed;
+}
+
 /** The device form of a peer; CIDRs printed as wireguard-go prints them, so diffs compare equal. */
 export function specOf(peer: Peer): DevicePeerSpec {
-  const ips = [...peer.addresses, ...peer.allowedIps].map((c) => normalizeCidr(c) ?? c);
-  return { publicKey: peer.publicKey, allowedIps: [...new Set(ips)].sort(), ...(peer.presharedKey ? { presharedKey: peer.presharedKey } : {}) };
+  specsComputed++;
+  const n = peer.addresses.length + peer.allowedIps.length;
+  let allowedIps: string[];
+  if (n <= 2) {
+    // The usual peer (one IPv4 and one IPv6 address): no intermediate arrays, no Set.
+    const all = peer.allowedIps.length === 0 ? peer.addresses : [...peer.addresses, ...peer.allowedIps];
+    const a = all[0] === undefined ? undefined : normalizeCidr(all[0]) ?? all[0];
+    const b = all[1] === undefined ? undefined : normalizeCidr(all[1]) ?? all[1];
+    allowedIps = a === undefined ? [] : b === undefined || a === b ? [a] : a < b ? [a, b] : [b, a];
+  } else {
+    const ips = [...peer.addresses, ...peer.allowedIps].map((c) => normalizeCidr(c) ?? c);
+    allowedIps = [...new Set(ips)].sort();
+  }
+  return { publicKey: peer.publicKey, allowedIps, ...(peer.presharedKey ? { presharedKey: peer.presharedKey } : {}) };
 }
 
 /**

@@ -32,8 +32,12 @@ export class UapiDeviceDriver implements WireGuardDevice {
     const dev = await this.client.get();
     const out = new Map<string, DevicePeerState>();
     for (const p of dev.peers) {
+      // The parsed arrays are ours: sorted in place, and only when out of order.
+      const ips = p.allowedIps;
+      let sorted = true;
+      for (let i = 1; i < ips.length && sorted; i++) sorted = ips[i - 1]! <= ips[i]!;
       out.set(p.publicKey, {
-        publicKey: p.publicKey, allowedIps: [...p.allowedIps].sort(), lastHandshakeMs: p.lastHandshakeMs,
+        publicKey: p.publicKey, allowedIps: sorted ? ips : ips.sort(), lastHandshakeMs: p.lastHandshakeMs,
         rxBytes: p.rxBytes, txBytes: p.txBytes, endpoint: p.endpoint ?? null, ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
       });
     }

@@ -27,18 +27,26 @@ export function diffPeers(
   scope?: Iterable<string>,
 ): PeerOp[] {
   const ops: PeerOp[] = [];
-  const visit = (key: string): void => {
-    const want = desired.get(key);
-    const have = actual.get(key);
-    if (want && (!have || !sameIps(want.allowedIps, have.allowedIps) || (want.presharedKey ?? null) !== (have.presharedKey ?? null))) ops.push({ op: 'upsert', spec: want });
-    else if (!want && have) ops.push({ op: 'remove', publicKey: key });
-  };
-  if (scope) for (const key of new Set(scope)) visit(key);
-  else {
-    // Every key of both sides, each once, without building their union: an in-sync device
-    // of 65k peers is one pass over each map.
-    for (const key of desired.keys()) visit(key);
-    for (const key of actual.keys()) if (!desired.has(key)) visit(key);
+  const differs = (want: DevicePeerSpec, have: DevicePeerSpec | undefined): boolean =>
+    !have || !sameIps(want.allowedIps, have.allowedIps) || (want.presharedKey ?? null) !== (have.presharedKey ?? null);
+  if (scope) {
+    for (const key of new Set(scope)) {
+      const want = desired.get(key);
+      const have = actual.get(key);
+      if (want && differs(want, have)) ops.push({ op: 'upsert', spec: want });
+      else if (!want && have) ops.push({ op: 'remove', publicKey: key });
+    }
+  } else {
+    // One lookup per desired key; the device's keys are walked only when it holds some the
+    // desired set lacks (an in-sync device of 65k peers is one pass, 65k lookups).
+    let found = 0;
+    for (const [key, want] of desired) {
+      if (!want) continue;
+      const have = actual.get(key);
+      if (have) found++;
+      if (differs(want, have)) ops.push({ op: 'upsert', spec: want });
+    }
+    if (found < actual.size) for (const key of actual.keys()) if (!desired.get(key)) ops.push({ op: 'remove', publicKey: key });
   }
   // In key order, as before: deterministic batches (sorting the ops, not every key).
   return ops.sort((x, y) => { const a = keyOf(x); const b = keyOf(y); return a < b ? -1 : a > b ? 1 : 0; });

@@ -97,6 +97,8 @@ export function canonicalIp(s: string): string | null {
  * snapshot, 131k prefixes at 65k peers; addr.test.ts holds it to ipaddr.js on random input.
  */
 export function normalizeCidr(s: string): string | null {
+  const fast = normalizeSimple(s);
+  if (fast !== undefined) return fast;
   const c = parseCidr(s);
   if (c === null) return null;
   if (c.family === 4) {
@@ -111,6 +113,144 @@ export function normalizeCidr(s: string): string | null {
     g[i] = keep === 0 ? 0 : g[i]! & ((0xffff << (16 - keep)) & 0xffff);
   }
   return `${formatIpv6(g)}/${c.prefix}`;
+}
+
+/** Whether `s` is `address/prefix` (parseCidr(s, false) !== null), cheaply for the usual forms. */
+export function isPrefix(s: string): boolean {
+  const fast = normalizeSimple(s);
+  return fast !== undefined ? fast !== null : parseCidr(s, false) !== null;
+}
+
+const scratch = new Array<number>(8).fill(0);
+
+/**
+ * normalizeCidr's fast path for the forms a control plane stores and wireguard-go prints:
+ * `a.b.c.d/n` and lower-case IPv6 without a dotted quad, each with an explicit prefix. One
+ * pass over the characters, no intermediate strings; an input already canonical comes back
+ * as the same string. Undefined for anything else (bare addresses, upper case, IPv4 inside
+ * IPv6, any irregularity, also every invalid input): normalizeCidr's general path decides.
+ */
+function normalizeSimple(s: string): string | null | undefined {
+  const slash = s.indexOf('/');
+  if (slash <= 0 || slash > 39) return undefined;
+  // The prefix: 0 or 1..3 digits without a leading zero.
+  const plen = s.length - slash - 1;
+  if (plen < 1 || plen > 3) return undefined;
+  let prefix = 0;
+  for (let i = slash + 1; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9 || (d === 0 && i === slash + 1 && plen > 1)) return undefined;
+    prefix = prefix * 10 + d;
+  }
+  if (s.indexOf(':') < 0) {
+    let n = 0;
+    let octets = 0;
+    let v = -1;
+    let digits = 0;
+    for (let i = 0; i <= slash; i++) {
+      const c = i === slash ? 46 : s.charCodeAt(i);
+      if (c === 46) {
+        if (digits === 0) return undefined;
+        n = n * 256 + v;
+        octets++;
+        v = -1;
+        digits = 0;
+        continue;
+      }
+      const d = c - 48;
+      if (d < 0 || d > 9 || v === 0) return undefined; // not a digit, or a leading zero
+      v = v < 0 ? d : v * 10 + d;
+      if (++digits > 3 || v > 255) return undefined;
+    }
+    if (octets !== 4 || prefix > 32) return undefined;
+    if (prefix === 32) return s;
+    const m = prefix === 0 ? 0 : (n & (0xffffffff << (32 - prefix))) >>> 0;
+    if (m === n) return s;
+    return `${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}/${prefix}`;
+  }
+  if (prefix > 128) return undefined;
+  // IPv6: groups of 1..4 lower-case hex digits, at most one '::'.
+  const g = scratch;
+  let count = 0;
+  let gap = -1; // group index where '::' stands
+  let v = 0;
+  let digits = 0;
+  for (let i = 0; i < slash; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 58) {
+      if (digits === 0) {
+        // ':' with no digits before: only as the second ':' of '::' (or '::' at the start).
+        if (gap >= 0) return undefined;
+        if (i === 0) {
+          if (s.charCodeAt(1) !== 58) return undefined;
+          continue;
+        }
+        if (s.charCodeAt(i - 1) !== 58) return undefined;
+        gap = count;
+        continue;
+      }
+      if (count === 8) return undefined;
+      g[count++] = v;
+      v = 0;
+      digits = 0;
+      continue;
+    }
+    let d: number;
+    if (c >= 48 && c <= 57) d = c - 48;
+    else if (c >= 97 && c <= 102) d = c - 87;
+    else return undefined;
+    if (++digits > 4) return undefined;
+    v = v * 16 + d;
+  }
+  if (digits > 0) {
+    if (count === 8) return undefined;
+    g[count++] = v;
+  } else if (gap !== count || s.charCodeAt(slash - 1) !== 58 || s.charCodeAt(slash - 2) !== 58) return undefined; // ends in a lone ':'
+  if (gap < 0 ? count !== 8 : count > 7) return undefined;
+  if (gap >= 0) {
+    const zeros = 8 - count;
+    for (let i = count - 1; i >= gap; i--) g[i + zeros] = g[i]!;
+    for (let i = gap; i < gap + zeros; i++) g[i] = 0;
+  }
+  for (let i = 0; i < 8; i++) {
+    const keep = prefix - 16 * i;
+    if (keep <= 0) g[i] = 0;
+    else if (keep < 16) g[i] = g[i]! & ((0xffff << (16 - keep)) & 0xffff);
+  }
+  if (isCanonicalIpv6(g, s, slash)) return s;
+  return `${formatIpv6(g)}/${prefix}`;
+}
+
+/** Whether s[0, end) is exactly what formatIpv6(g) prints, compared in place (no string built). */
+function isCanonicalIpv6(g: readonly number[], s: string, end: number): boolean {
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return false; // printed as ::ffff:a.b.c.d
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  let p = 0;
+  for (let i = 0; i < 8;) {
+    if (i === best) {
+      if (s.charCodeAt(p) !== 58 || s.charCodeAt(p + 1) !== 58) return false;
+      p += 2;
+      i += bestLen;
+      continue;
+    }
+    if (i > 0 && i !== best + bestLen) {
+      if (s.charCodeAt(p++) !== 58) return false;
+    }
+    const x = g[i++]!;
+    for (let shift = x >= 0x1000 ? 12 : x >= 0x100 ? 8 : x >= 0x10 ? 4 : 0; shift >= 0; shift -= 4) {
+      const d = (x >> shift) & 15;
+      if (s.charCodeAt(p++) !== (d < 10 ? 48 + d : 87 + d)) return false;
+    }
+  }
+  return p === end;
 }
 
 /** The eight 16-bit groups of an IPv6 literal already validated by isIpv6. */
@@ -147,7 +287,12 @@ function formatIpv6(g: readonly number[]): string {
     if (j - i > bestLen) { best = i; bestLen = j - i; }
     i = j;
   }
-  const hex = (from: number, to: number): string => g.slice(from, to).map((x) => x.toString(16)).join(':');
+  // Concatenated group by group: no arrays (this runs for every IPv6 prefix of a snapshot).
+  const hex = (from: number, to: number): string => {
+    let out = '';
+    for (let i = from; i < to; i++) out += i === from ? g[i]!.toString(16) : `:${g[i]!.toString(16)}`;
+    return out;
+  };
   return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
 }
 

@@ -80,6 +80,8 @@ export const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 export abstract class Framer {
   protected size = 0;
   protected complete = false;
+  /** False when push() is done with a chunk once it returns: the socket code may then lend its read buffer. */
+  readonly keepsChunks: boolean = true;
 
   /** Adds a chunk; true once the answer is complete. Throws WGF_ERR_UAPI when it is too large. */
   abstract push(chunk: Buffer): boolean;

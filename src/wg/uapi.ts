@@ -5,6 +5,26 @@ import {
   DEFAULT_OPERATION_BYTES, Framer, GET_REQUEST, InterfaceFramer, MAX_RESPONSE_BYTES, ResponseFramer, buildSetOperations, parseGetResponse, parseSetResponse,
   type Device, type DeviceInterface, type KeyInput, type UapiPeerUpdate, type UapiSetRequest,
 } from './uapi-codec.js';
+import { GetResponseParser } from './uapi-get-parser.js';
+
+/** Frames a get answer by parsing it as it arrives; its text is not kept (see GetResponseParser.result). */
+class ParsingFramer extends Framer {
+  override readonly keepsChunks = false;
+
+  constructor(private readonly parser: GetResponseParser) {
+    super();
+  }
+
+  push(chunk: Buffer): boolean {
+    this.complete = this.parser.push(chunk);
+    this.size = this.parser.bytes;
+    return this.complete;
+  }
+
+  text(): string {
+    return '';
+  }
+}
 
 /** What code that drives a WireGuard device needs; UapiClient implements it over the socket. */
 export interface UapiDevice {
@@ -67,8 +87,10 @@ export class UapiClient implements UapiDevice {
 
   /** Reads the whole device state. */
   async get(opts: CallOptions = {}): Promise<Device> {
-    const [text] = await this.call([GET_REQUEST], () => {}, opts);
-    return parseGetResponse(text!);
+    // Parsed chunk by chunk as the answer arrives (a device of 65k peers answers 22 MB).
+    let parser!: GetResponseParser;
+    await this.call([GET_REQUEST], () => {}, opts, () => new ParsingFramer((parser = new GetResponseParser(this.maxResponseBytes))));
+    return parser.result();
   }
 
   /**
@@ -144,7 +166,8 @@ export class UapiClient implements UapiDevice {
           buffer: readBuffer,
           callback: (nread: number, buf: Uint8Array): boolean => {
             try {
-              if (!framer.push(Buffer.from(buf.subarray(0, nread)))) return true;
+              const chunk = framer.keepsChunks ? Buffer.from(buf.subarray(0, nread)) : readBuffer.subarray(0, nread);
+              if (!framer.push(chunk)) return true;
               const answer = framer.text();
               check(answer, answers.length);
               answers.push(answer);
