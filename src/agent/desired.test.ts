@@ -5,7 +5,7 @@ import { DesiredState, specComputations, specOf } from './desired.js';
 import { normalizeCidr } from '../wg/addr.js';
 import { randomCidr } from '../wg/testing/gen-config.js';
 import { Rng, testSeed } from '../wg/testing/random.js';
-import { diffPeers } from './diff.js';
+import { diffPeers, type PeerOp } from './diff.js';
 
 const NOW = new Date('2026-11-24T12:00:00Z');
 const key = (i: number) => Buffer.alloc(32, i).toString('base64');
@@ -166,7 +166,7 @@ test('diffPeers equals a naive diff over the union of keys, with and without a s
       if (rng.bool(0.6)) actual.set(k, rng.bool(0.5) && desired.get(k) ? { ...desired.get(k)! } : spec(k));
     }
     const scope = rng.bool() ? keys.filter(() => rng.bool()) : undefined;
-    const want = [...new Set(scope ?? [...desired.keys(), ...actual.keys()])].sort().flatMap((k) => {
+    const want = [...new Set(scope ?? [...desired.keys(), ...actual.keys()])].sort().flatMap((k): PeerOp[] => {
       const w = desired.get(k);
       const h = actual.get(k);
       if (w && (!h || w.allowedIps.join() !== h.allowedIps.join() || (w.presharedKey ?? null) !== (h.presharedKey ?? null))) return [{ op: 'upsert', spec: w }];
