@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -10,6 +10,7 @@ import { SecretBox } from '../src/control/secrets.js';
 import { buildServer } from '../src/server/app.js';
 import { openStore } from '../src/store/index.js';
 import { prefill } from './api.js';
+import { profiled } from './profile.js';
 
 const run = promisify(execFile);
 const CLIENTS = 16;
@@ -57,58 +58,96 @@ interface ClientResult { rate: number; p50: number; p99: number }
 const client = async (args: (string | number)[]): Promise<ClientResult> =>
   JSON.parse((await run(process.execPath, ['-e', CLIENT, ...args.map(String)], { maxBuffer: 1 << 20 })).stdout) as ClientResult;
 
+/** Median and min..max of per-round figures, as printed. */
+const spread = (xs: number[], digits = 0): string => {
+  const s = [...xs].sort((a, b) => a - b);
+  const med = s[Math.floor(s.length / 2)]!;
+  return s.length === 1 ? med.toFixed(digits) : `${med.toFixed(digits)} (${s[0]!.toFixed(digits)}..${s.at(-1)!.toFixed(digits)})`;
+};
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+
 /**
  * Control-plane scale (issue 14) on the SQLite store: creations/s over HTTP from a separate
  * process with 16 clients in an empty pool and in one of 100,000 peers, against raw store
  * txns and the server's GET /healthz rate; write latency p99 with 5 concurrent snapshots of
- * the 100,000-peer pool running against without. Ratios are printed, nothing is asserted.
+ * the 100,000-peer pool running against without. Each figure is measured in ROUNDS rounds
+ * (WGF_BENCH_ROUNDS, default 3), alternating, and printed as median (min..max); ratios are
+ * of medians. Nothing is asserted. WGF_BENCH_PROFILE=<dir> writes CPU profiles of the
+ * server's phases there (bench/profile.ts).
  */
 export async function benchCpscale(report: (line: string) => void): Promise<void> {
+  const rounds = Math.max(1, Number(process.env.WGF_BENCH_ROUNDS ?? 3));
   const dir = await mkdtemp(join(tmpdir(), 'wgf-bench-cs-'));
   const store = await openStore(`sqlite:${dir}`);
+  report(`cpscale: ${cpus().length} cores, load average ${load()} at start, ${rounds} rounds per figure (median (min..max))`);
   try {
     const cp = new ControlPlane({ store, secrets: SecretBox.random() });
     const token = (await cp.bootstrap())!;
     const app = await buildServer({ control: cp });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
     const value = JSON.stringify({ name: 'x', publicKey: 'A'.repeat(44), addresses: ['10.0.0.2/32', 'fd00::2/128'], labels: {}, createdAt: new Date().toISOString() });
-    const t0 = performance.now();
-    for (let i = 0; i < TXNS; i++) {
-      const k = `bench/${i}`;
-      await store.txn([{ key: `${k}/rec`, modRevision: 0 }, { key: `${k}/pk`, modRevision: 0 }, { key: `${k}/ip4`, modRevision: 0 }, { key: `${k}/ip6`, modRevision: 0 }],
-        ['rec', 'pk', 'ip4', 'ip6', 'hint4', 'hint6', 'audit'].map((s) => ({ type: 'put' as const, key: `${k}/${s}`, value })));
+    const raws: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < TXNS; i++) {
+        const k = `bench/${r}/${i}`;
+        await store.txn([{ key: `${k}/rec`, modRevision: 0 }, { key: `${k}/pk`, modRevision: 0 }, { key: `${k}/ip4`, modRevision: 0 }, { key: `${k}/ip6`, modRevision: 0 }],
+          ['rec', 'pk', 'ip4', 'ip6', 'hint4', 'hint6', 'audit'].map((x) => ({ type: 'put' as const, key: `${k}/${x}`, value })));
+      }
+      raws.push(TXNS / ((performance.now() - t0) / 1000));
     }
-    const raw = TXNS / ((performance.now() - t0) / 1000);
-    report(`cpscale: raw store txns shaped like one peer creation (4 compares, 7 puts): ${raw.toFixed(0)}/s`);
-    const healthz = await client(['healthz', url, token, '-', HEALTHZ, CLIENTS, 'h']);
-    report(`cpscale: GET /healthz, ${CLIENTS} clients in a separate process: ${healthz.rate.toFixed(0)}/s`);
-    const line = (what: string, r: ClientResult) =>
-      report(`cpscale: ${what}: ${r.rate.toFixed(0)}/s = ${(r.rate / raw).toFixed(2)}x raw txns, ${(r.rate / healthz.rate).toFixed(2)}x healthz (p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms)`);
+    const raw = median(raws);
+    report(`cpscale: raw store txns shaped like one peer creation (4 compares, 7 puts): ${spread(raws)}/s`);
+    // Each round measures GET /healthz and then the creations right after it, so that each
+    // ratio compares figures taken under the same load of the (shared) machine.
+    const creations = async (what: string, pool: string, tag: string) => {
+      const hz: number[] = [];
+      const rs: ClientResult[] = [];
+      for (let r = 0; r < rounds; r++) {
+        hz.push((await profiled(`healthz-${tag}-${r}`, () => client(['healthz', url, token, '-', HEALTHZ, CLIENTS, 'h']))).rate);
+        rs.push(await profiled(`${tag}-${r}`, () => client(['create', url, token, pool, CREATES, CLIENTS, `${tag}${r}-`])));
+      }
+      const rate = median(rs.map((x) => x.rate));
+      const ratios = rs.map((x, i) => x.rate / hz[i]!);
+      report(`cpscale: GET /healthz, ${CLIENTS} clients in a separate process (before each round of the next line): ${spread(hz)}/s`);
+      report(`cpscale: ${what}: ${spread(rs.map((x) => x.rate))}/s = ${(rate / raw).toFixed(2)}x raw txns, ${median(ratios).toFixed(2)}x healthz (per round ${ratios.map((x) => x.toFixed(2)).join(', ')}; `
+        + `target >= 5000/s or >= 0.5x healthz; p50 ${spread(rs.map((x) => x.p50), 1)} ms, p99 ${spread(rs.map((x) => x.p99), 1)} ms)`);
+    };
 
     await cp.createPool({ name: 'empty', ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64' }, { actor: 'bench' });
-    line(`creations over HTTP, ${CLIENTS} clients, pool of 0 peers (${CREATES})`, await client(['create', url, token, 'empty', CREATES, CLIENTS, 'c']));
+    await creations(`creations over HTTP, ${CLIENTS} clients, pool of 0 peers (${CREATES} per round)`, 'empty', 'c0');
 
     await cp.createPool({ name: 'big', ipv4Prefix: '10.4.0.0/14', ipv6Prefix: 'fd01::/64' }, { actor: 'bench' });
     const t1 = performance.now();
     await prefill(store, 'big', BIG);
     report(`cpscale: prefilled pool big with ${BIG} peers in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
-    line(`creations over HTTP, ${CLIENTS} clients, pool of ${BIG} peers (${CREATES})`, await client(['create', url, token, 'big', CREATES, CLIENTS, 'c']));
+    await creations(`creations over HTTP, ${CLIENTS} clients, pool of ${BIG} peers (${CREATES} per round)`, 'big', 'c100k');
 
-    const quiet = await client(['latency', url, token, 'empty', LAT_WRITES, 2, 'q']);
+    const quiet: ClientResult[] = [];
+    const busy: ClientResult[] = [];
     const started = performance.now();
-    const readers = execFile(process.execPath, ['-e', CLIENT, 'snapshots', url, token, 'big', '0', String(SNAPSHOTS), 's']);
-    // Let the 5 snapshot readers get going before the writes are timed.
-    await new Promise((r) => setTimeout(r, 1500));
-    const busy = await client(['latency', url, token, 'empty', LAT_WRITES, 2, 'b']);
-    readers.kill();
-    report(`cpscale: write latency (2 writers, ${LAT_WRITES} creations) without snapshots: p50 ${quiet.p50.toFixed(1)} ms, p99 ${quiet.p99.toFixed(1)} ms`);
-    report(`cpscale: write latency during ${SNAPSHOTS} concurrent snapshots of ${BIG} peers: p50 ${busy.p50.toFixed(1)} ms, p99 ${busy.p99.toFixed(1)} ms = ${(busy.p99 / quiet.p99).toFixed(2)}x the p99 without (target <= 2x; ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    for (let r = 0; r < rounds; r++) {
+      quiet.push(await client(['latency', url, token, 'empty', LAT_WRITES, 2, `q${r}-`]));
+      const readers = execFile(process.execPath, ['-e', CLIENT, 'snapshots', url, token, 'big', '0', String(SNAPSHOTS), 's']);
+      // Let the 5 snapshot readers get going before the writes are timed.
+      await new Promise((res) => setTimeout(res, 1500));
+      busy.push(await profiled(`snapshots-${r}`, () => client(['latency', url, token, 'empty', LAT_WRITES, 2, `b${r}-`])));
+      readers.kill();
+      await new Promise((res) => readers.once('exit', res));
+    }
+    const q99 = median(quiet.map((x) => x.p99));
+    const b99 = median(busy.map((x) => x.p99));
+    report(`cpscale: write latency (2 writers, ${LAT_WRITES} creations) without snapshots: p50 ${spread(quiet.map((x) => x.p50), 1)} ms, p99 ${spread(quiet.map((x) => x.p99), 1)} ms`);
+    report(`cpscale: write latency during ${SNAPSHOTS} concurrent snapshots of ${BIG} peers: p50 ${spread(busy.map((x) => x.p50), 1)} ms, p99 ${spread(busy.map((x) => x.p99), 1)} ms `
+      + `= ${(b99 / q99).toFixed(2)}x the p99 without (target <= 2x; per round ${busy.map((b, i) => (b.p99 / quiet[i]!.p99).toFixed(2)).join(', ')}; ${((performance.now() - started) / 1000).toFixed(1)} s)`);
     const snap = performance.now();
     const res = await fetch(`${url}/v1/pools/big/snapshot`, { headers: { authorization: `Bearer ${token}` } });
     const bytes = (await res.arrayBuffer()).byteLength;
     report(`cpscale: one snapshot of pool big alone: ${(performance.now() - snap).toFixed(0)} ms, ${(bytes / 1e6).toFixed(1)} MB, server heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB after`);
+    report(`cpscale: load average ${load()} at the end`);
     await app.close();
   } finally {
     await store.close();

@@ -91,11 +91,17 @@ export class AuthCache {
         this.forget(ops.map((o) => o.key));
       }
     };
+    // Each method bound once (binding on every access cost a closure per store call); looked
+    // up on every access still, so a method replaced on the store (tests) is the one called.
+    const bound = new WeakMap<object, unknown>();
     return new Proxy(store, {
       get: (target, prop) => {
         if (prop === 'txn') return txn;
-        const v = Reflect.get(target, prop, target);
-        return typeof v === 'function' ? v.bind(target) : v;
+        const v: unknown = Reflect.get(target, prop, target);
+        if (typeof v !== 'function') return v;
+        let b = bound.get(v);
+        if (b === undefined) bound.set(v, (b = v.bind(target)));
+        return b;
       },
     });
   }

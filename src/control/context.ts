@@ -59,6 +59,9 @@ export interface MutationOptions {
 export function makeCtx(store: Store, secrets: SecretBox, clock: Clock, maxAttempts = 32): Ctx {
   let seq = 0;
   let lastMs = -1;
+  // Random per process (not per id, which cost a randomBytes call per audit entry): ids of two
+  // replicas made in the same millisecond with the same sequence number still differ.
+  const tail = randomBytes(3).toString('hex');
   const auditId = (): string => {
     const ms = clock.now().getTime();
     if (ms !== lastMs) {
@@ -66,7 +69,7 @@ export function makeCtx(store: Store, secrets: SecretBox, clock: Clock, maxAttem
       seq = 0;
     }
     seq = (seq + 1) % 1_000_000;
-    return `${String(ms).padStart(13, '0')}-${String(seq).padStart(6, '0')}-${randomBytes(3).toString('hex')}`;
+    return `${String(ms).padStart(13, '0')}-${String(seq).padStart(6, '0')}-${tail}`;
   };
   const ctx: { -readonly [K in keyof Ctx]: Ctx[K] } = { store, secrets, clock, lanes: new Lanes(), auditId, maxAttempts, group: undefined as unknown as GroupCommit };
   ctx.group = new GroupCommit(ctx);
@@ -87,7 +90,7 @@ export async function commit<T>(ctx: Ctx, actor: string, plan: (attempt: number)
 export async function txnWithAudit(ctx: Ctx, actor: string, compares: readonly Compare[], ops: readonly Op[], audit: Mutation<unknown>['audit']): Promise<TxnResult> {
   const all = [...ops];
   if (audit) {
-    const changes = await changesOf(ctx, audit, ops);
+    const changes = await changesOf(ctx, audit, ops, compares);
     const rec: AuditRecord = { time: ctx.clock.now().toISOString(), actor, ...audit, ...(changes ? { changes } : {}) };
     all.push({ type: 'put', key: auditKey(ctx.auditId()), value: JSON.stringify(rec) });
   }
@@ -99,10 +102,12 @@ export async function txnWithAudit(ctx: Ctx, actor: string, compares: readonly C
  * before the txn; the plan's compares make the txn fail if it changes in between) against
  * the op that writes or deletes it. Undefined when the txn does not touch the record.
  */
-export async function changesOf(ctx: Ctx, audit: NonNullable<Mutation<unknown>['audit']>, ops: readonly Op[]): Promise<AuditChange[] | undefined> {
+export async function changesOf(ctx: Ctx, audit: NonNullable<Mutation<unknown>['audit']>, ops: readonly Op[], compares: readonly Compare[] = []): Promise<AuditChange[] | undefined> {
   const key = auditedKey(audit.kind, audit.object);
   const op = key === null ? undefined : ops.find((o) => o.key === key);
   if (!op) return undefined;
+  // A creation compares its record with "absent": nothing to read (one store read less each).
+  const created = compares.some((c) => c.key === key && c.modRevision === 0);
   const parse = (v: string | undefined): Record<string, unknown> | null => {
     if (v === undefined) return null;
     try {
@@ -112,7 +117,7 @@ export async function changesOf(ctx: Ctx, audit: NonNullable<Mutation<unknown>['
       return null;
     }
   };
-  const before = parse((await ctx.store.get(key!))?.value);
+  const before = created ? null : parse((await ctx.store.get(key!))?.value);
   return auditChanges(before, op.type === 'put' ? parse(op.value) : null);
 }
 

@@ -25,6 +25,9 @@ export interface Planned<T> {
   readonly actor: string;
 }
 
+/** Resolves after the I/O callbacks of the current event-loop turn have run. */
+const gather = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Most mutations in one group-commit txn (etcd counts every key written against --max-txn-ops). */
 const MAX_GROUP = 64;
 
@@ -50,7 +53,7 @@ export async function commitPlans(ctx: Ctx, planned: readonly Planned<unknown>[]
   for (const { m, actor } of planned) {
     ops.push(...m.ops);
     if (m.audit) {
-      const changes = await changesOf(ctx, m.audit, m.ops);
+      const changes = await changesOf(ctx, m.audit, m.ops, m.compares);
       const rec: AuditRecord = { time: ctx.clock.now().toISOString(), actor, ...m.audit, ...(changes ? { changes } : {}) };
       ops.push({ type: 'put', key: auditKey(ctx.auditId()), value: JSON.stringify(rec) });
     }
@@ -79,6 +82,10 @@ export class GroupCommit {
 
   private async drain(lane: string): Promise<void> {
     for (;;) {
+      // A synchronous store (SQLite) commits without ever yielding to I/O, so nothing would
+      // queue up behind a txn: wait for the end of this event-loop turn, so the requests that
+      // arrived together (one poll of the sockets) go into one txn.
+      await gather();
       const q = this.queues.get(lane)!;
       if (q.length === 0) {
         this.queues.delete(lane);

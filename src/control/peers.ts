@@ -14,6 +14,7 @@ import { readPool, readPoolForChild } from './pools.js';
 import { decode, peerEntity, peerPskContext, type PeerRecord, type PoolRecord, type PskOpener } from './records.js';
 import { sealer } from './master-key.js';
 import * as V from './validate.js';
+import { pskOpenerOf } from './snapshot-stream.js';
 
 /**
  * Peer CRUD with its claims: tunnel addresses (alloc.ts), the public key (one peer per key
@@ -175,7 +176,7 @@ export function planDeletePeer(ctx: Ctx, pool: string, name: string, ifMatch: nu
 
 /** Opens peers' sealed preshared keys with the master key (for the pool's node views). */
 export function pskOpener(ctx: Ctx): PskOpener {
-  return (r) => (r.presharedKeySealed === undefined ? undefined : toBase64(ctx.secrets.open(r.presharedKeySealed, peerPskContext(r.pool, r.name))));
+  return pskOpenerOf(ctx.secrets);
 }
 
 /** A preshared key from the API: 32 bytes, not all zero (WireGuard reads all-zero as "none"). */

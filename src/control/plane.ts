@@ -7,8 +7,8 @@ import type { Store, StoreCheckResult, StoreHealth, Watcher } from '../store/sto
 import { listAudit } from './audit.js';
 import { AuthCache, type AuthCacheOptions } from './auth-cache.js';
 import { mapEvents, snapshotFrom } from './changes.js';
-import { snapshotChunks } from './snapshot-stream.js';
-import { rangePages } from '../store/pages.js';
+import { SNAPSHOT_ENCODER_MODULE, type SnapshotEncoderArgs } from './snapshot-stream.js';
+import { rangeEncoded, rangePages } from '../store/pages.js';
 import { commit, makeCtx, notFound, systemClock, type Clock, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
 import * as lbs from './lbs.js';
@@ -131,14 +131,16 @@ export class ControlPlane {
   }
 
   /**
-   * The same snapshot as JSON text chunks (snapshot-stream.ts), read in pages at one revision
-   * that never hold up writes and written out as they are read. WGF_ERR_NOT_FOUND for a
+   * The same snapshot as JSON bytes (snapshot-stream.ts), read in pages at one revision that
+   * never hold up writes, and decoded and encoded off the event loop where the store can
+   * (SQLite: in its reader thread), written out as they are read. WGF_ERR_NOT_FOUND for a
    * missing pool, and errors of the first page, come before the first chunk.
    */
-  async poolSnapshotStream(pool: string, view: PoolView = {}): Promise<AsyncIterable<string>> {
+  async poolSnapshotStream(pool: string, view: PoolView = {}): Promise<AsyncIterable<Uint8Array>> {
     V.name('pool', pool);
     await pools.readPool(this.ctx, pool);
-    const chunks = snapshotChunks(pool, rangePages(this.store, K.poolPrefix(pool), SNAPSHOT_PAGE), this.opener(view));
+    const args: SnapshotEncoderArgs = { pool, ...(view.presharedKeys ? { masterKeys: this.ctx.secrets.heldKeys() } : {}) };
+    const chunks = rangeEncoded(this.store, K.poolPrefix(pool), SNAPSHOT_PAGE, { module: SNAPSHOT_ENCODER_MODULE, args });
     const first = await chunks.next();
     return (async function* () {
       if (!first.done) yield first.value;

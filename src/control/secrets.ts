@@ -70,6 +70,14 @@ export class SecretBox {
     return this.keys.has(id);
   }
 
+  /**
+   * The keys held now, for a worker thread of this process that opens secrets (the snapshot
+   * encoder of the SQLite reader threads); never to be logged, stored or sent elsewhere.
+   */
+  heldKeys(): Uint8Array[] {
+    return [...this.keys.values()].map((k) => new Uint8Array(k));
+  }
+
   /** Drops keys for good (a finished rotation retired them). */
   retire(ids: Iterable<string>): void {
     for (const id of ids) {

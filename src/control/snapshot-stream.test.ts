@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import type { PoolSnapshot } from '../protocol/types.js';
 import type { KeyValue, RangeResult } from '../store/store.js';
 import { snapshotFrom } from './changes.js';
-import { snapshotChunks } from './snapshot-stream.js';
+import { rangeEncoded } from '../store/pages.js';
+import { SNAPSHOT_ENCODER_MODULE, snapshotChunks } from './snapshot-stream.js';
 import { admin, makePlane, pubkey, rejectsWith } from './testing/fixtures.js';
 import { DRIVERS } from './testing/stores.js';
 
@@ -51,16 +52,50 @@ for (const driver of DRIVERS) {
         await Promise.all(Array.from({ length: 250 }, (_, j) => cp.createPeer('big', { name: `p${i + j}`, publicKey: pubkey() }, admin)));
       }
       const it = (await cp.poolSnapshotStream('big'))[Symbol.asyncIterator]();
-      let json = (await it.next()).value as string;
+      const utf8 = new TextDecoder();
+      let json = utf8.decode((await it.next()).value as Uint8Array, { stream: true });
       // The read is open (pages come as they are asked for): a write now must not wait for it.
       const added = await cp.createPeer('big', { name: 'during', publicKey: pubkey() }, admin);
-      for (let r = await it.next(); !r.done; r = await it.next()) json += r.value;
+      for (let r = await it.next(); !r.done; r = await it.next()) json += utf8.decode(r.value, { stream: true });
       const snap = JSON.parse(json) as PoolSnapshot;
       assert.equal(snap.peers.length, 2500);
       assert.ok(snap.revision < added.revision, `snapshot at ${snap.revision}, write at ${added.revision}`);
       assert.ok(!snap.peers.some((p) => p.name === 'during'));
       assert.deepEqual(snap, JSON.parse(JSON.stringify({ ...(await cp.poolSnapshot('big')), revision: snap.revision, peers: snap.peers })));
       assert.equal((await cp.poolSnapshot('big')).peers.length, 2501);
+    } finally {
+      await cleanup();
+    }
+  });
+}
+
+for (const driver of DRIVERS) {
+  test(`${driver.name}: a streamed snapshot of 1,500 peers for a node view carries the preshared keys, and a pool deleted before the read ends in WGF_ERR_NOT_FOUND`, async () => {
+    const { store, cleanup } = await driver.open();
+    try {
+      const cp = makePlane(store);
+      await cp.createPool({ name: 'psk', ipv4Prefix: '10.81.0.0/16' }, admin);
+      const psk = Buffer.alloc(32, 7).toString('base64');
+      for (let i = 0; i < 1500; i += 250) {
+        await Promise.all(Array.from({ length: 250 }, (_, j) => cp.createPeer('psk', { name: `p${i + j}`, publicKey: pubkey(), ...(i + j === 1499 ? { presharedKey: psk } : {}) }, admin)));
+      }
+      const read = async (view: { presharedKeys?: boolean }) => {
+        const parts: Uint8Array[] = [];
+        for await (const c of await cp.poolSnapshotStream('psk', view)) parts.push(c);
+        return JSON.parse(Buffer.concat(parts).toString('utf8')) as PoolSnapshot;
+      };
+      const node = await read({ presharedKeys: true });
+      assert.equal(node.peers.length, 1500);
+      assert.equal(node.peers.find((p) => p.name === 'p1499')?.presharedKey, psk);
+      assert.equal(node.peers.filter((p) => p.presharedKey !== undefined).length, 1);
+      const adminView = await read({});
+      assert.equal(adminView.peers.find((p) => p.name === 'p1499')?.presharedKey, undefined);
+      assert.equal(adminView.peers.find((p) => p.name === 'p1499')?.hasPresharedKey, true);
+      assert.deepEqual(node, JSON.parse(JSON.stringify(await cp.poolSnapshot('psk', { presharedKeys: true }))));
+      // A read without the pool record (as when the pool is deleted before it): the encoder's
+      // WGF_ERR_NOT_FOUND comes out of the reader thread as that error.
+      const noPool = rangeEncoded(store, 'pools/psk/peers/', 1000, { module: SNAPSHOT_ENCODER_MODULE, args: { pool: 'psk' } });
+      await rejectsWith((async () => { for await (const c of noPool) assert.ok(c.byteLength > 0); })(), 'WGF_ERR_NOT_FOUND');
     } finally {
       await cleanup();
     }

@@ -3,6 +3,7 @@ import { ApiClient } from '../client/api-client.js';
 import { readCaFile } from '../client/tls.js';
 import { FabricError, isFabricError } from '../protocol/errors.js';
 import { run } from '../sys/exec.js';
+import { ETCD_BATCH_LIMITS } from '../store/etcd-limits.js';
 import { etcdEndpoints, initialCluster, type LabControlPlanes, type LabEtcdMember } from './plan-cp.js';
 import { saveState, type LabState } from './state.js';
 
@@ -37,6 +38,8 @@ export function startEtcdMember(state: LabState, steps: LabSteps, m: LabEtcdMemb
     '--initial-cluster', initialCluster(cp), '--initial-cluster-state', 'new', '--initial-cluster-token', `wgl${state.plan.tag}`,
     // A little slower than etcd's 100/1000 ms, so a loaded lab host does not elect for nothing.
     '--heartbeat-interval', '200', '--election-timeout', '2000', '--logger', 'zap', '--log-level', 'warn',
+    // Room for a batch of 1,000 peers in one revision (store/etcd.ts ETCD_BATCH_LIMITS).
+    '--max-txn-ops', String(ETCD_BATCH_LIMITS.maxTxnOps), '--max-request-bytes', String(ETCD_BATCH_LIMITS.maxRequestBytes),
   ], join(state.dir, `${m.name}.log`), m.netns);
 }
 

@@ -121,6 +121,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     });
     if (rotationWarning) app.log.warn(rotationWarning);
+    // etcd's default limits refuse batches of more than ~20 peers: say which flag to raise.
+    if (etcdStore) for (const problem of await etcdStore.checkLimits().catch((e: Error) => [`could not check etcd's limits: ${e.message}`])) app.log.warn(problem);
     if (master.insecureMode) app.log.warn('the master key file is readable by group or others; chmod 600 it');
     if (tls?.keyInsecureMode) app.log.warn(`the TLS key file ${opts.tls!.keyFile} is accessible to group or others; chmod 600 it`);
     if (token !== null) {

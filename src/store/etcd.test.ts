@@ -70,14 +70,19 @@ describe('etcd driver', { skip }, () => {
   });
 
   test('etcd: a txn over the server\'s --max-txn-ops fails whole with WGF_ERR_STORE_TXN_TOO_LARGE', async () => {
-    const small = await startTestEtcd(); // etcd's defaults: 128 ops, 1.5 MiB
+    const small = await startTestEtcd({ maxTxnOps: 128, maxRequestBytes: 1572864 }); // etcd's defaults
     const s = await EtcdStore.open({ endpoints: [small.endpoint], prefix: fresh() });
     try {
+      // What the server logs at start: each limit too small for a batch of 1,000 peers, with its flag.
+      const problems = await s.checkLimits();
+      assert.equal(problems.length, 2, problems.join('\n'));
+      assert.match(problems[0]!, /--max-txn-ops 10000/);
+      assert.match(problems[1]!, /--max-request-bytes 10485760/);
       await s.txn([], [{ type: 'put', key: 'keep', value: '1' }]);
       const ops = Array.from({ length: 200 }, (_, i) => ({ type: 'put' as const, key: `k/${i}`, value: 'v' }));
-      await assert.rejects(s.txn([], ops), (e) => isFabricError(e, 'WGF_ERR_STORE_TXN_TOO_LARGE') && /max-txn-ops/.test(e.message));
+      await assert.rejects(s.txn([], ops), (e) => isFabricError(e, 'WGF_ERR_STORE_TXN_TOO_LARGE') && /Raise etcd's --max-txn-ops/.test(e.message));
       const big = [{ type: 'put' as const, key: 'big', value: 'x'.repeat(2 * 1024 * 1024) }];
-      await assert.rejects(s.txn([], big), (e) => isFabricError(e, 'WGF_ERR_STORE_TXN_TOO_LARGE') && /max-request-bytes/.test(e.message));
+      await assert.rejects(s.txn([], big), (e) => isFabricError(e, 'WGF_ERR_STORE_TXN_TOO_LARGE') && /Raise etcd's --max-request-bytes/.test(e.message));
       assert.equal(await s.currentRevision(), 1);
       assert.equal(await s.count('k/'), 0);
       assert.equal(await s.get('big'), undefined);
@@ -86,6 +91,15 @@ describe('etcd driver', { skip }, () => {
     } finally {
       await s.close();
       await small.stop();
+    }
+  });
+
+  test('etcd: started with the limits of ETCD_BATCH_LIMITS, checkLimits finds no problem', async () => {
+    const s = await EtcdStore.open({ endpoints: [etcd!.endpoint], prefix: fresh() });
+    try {
+      assert.deepEqual(await s.checkLimits(), []);
+    } finally {
+      await s.close();
     }
   });
 

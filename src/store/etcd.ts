@@ -4,6 +4,7 @@ import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel
 import { Etcd3, type IKeyValue, type IOptions, type IRequestOp, type ITxnRequest, type ITxnResponse, GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
 import { FabricError, isFabricError } from '../protocol/errors.js';
 import { decodeKv, decodeLog, EtcdLayout, encodeKv, encodeLog, logId, planTxn } from './etcd-codec.js';
+import { ETCD_BATCH_LIMITS } from './etcd-limits.js';
 import { EtcdLogFollower, EtcdWatch } from './etcd-watch.js';
 import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, RangeResult, Store, TxnResult, Watcher } from './store.js';
 import { isValidKey, validateLimit, validateSince, validateTxn } from './validate.js';
@@ -32,6 +33,11 @@ export const DEFAULT_ETCD_PREFIX = 'wgfabric/';
 /** etcd refuses a txn with more ops than --max-txn-ops (default 128); reads are chunked below it. */
 const READ_CHUNK = 100;
 const PAGE = 1000;
+/** What checkLimits() probes: a batch of 1,000 plain creations (5,004 ops) fits, with room. */
+const PROBE_OPS = 6000;
+const PROBE_BYTES = 4 * 1024 * 1024;
+/** etcd accepts gRPC messages this much larger than --max-request-bytes (its grpcOverheadBytes). */
+const ETCD_GRPC_OVERHEAD = 512 * 1024;
 /** Resends of a txn whose answer was lost, ~6 s in all: longer than an etcd leader election. */
 const COMMIT_RETRIES = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -158,6 +164,34 @@ export class EtcdStore implements Store {
       this.assertOpen();
       page = await this.call(() => this.client.kv.range({ key: this.layout.key(`${last}\x00`), range_end: span.range_end, limit: pageSize, revision: etcdRev }));
     }
+  }
+
+  /**
+   * Problems of the cluster's limits for batches of 1,000 peers (empty when none): probes with
+   * two read-only txns (nothing is written) whether etcd takes a txn of PROBE_OPS operations
+   * (its --max-txn-ops) and a request of PROBE_BYTES (its --max-request-bytes), and names the
+   * flag to raise for each it refuses. The server logs them at start.
+   */
+  async checkLimits(): Promise<string[]> {
+    this.assertOpen();
+    const problems: string[] = [];
+    const fix = (flag: string, value: number) => `start etcd with ${flag} ${value} (or more) so that a batch of up to 1,000 peers commits as one revision (see README, Several control-plane replicas on etcd)`;
+    try {
+      await this.readTxn(Array.from({ length: PROBE_OPS }, (): IRequestOp => ({ request_range: { key: this.layout.rev } })));
+    } catch (e) {
+      if (!isFabricError(e, 'WGF_ERR_STORE_TXN_TOO_LARGE')) throw e;
+      problems.push(`etcd refuses txns of ${PROBE_OPS} operations (its --max-txn-ops is lower, etcd's default is 128): ${fix('--max-txn-ops', ETCD_BATCH_LIMITS.maxTxnOps)}`);
+    }
+    try {
+      // A range of a long key that does not exist: the message is as large as a big write, and
+      // etcd's gRPC layer refuses messages over --max-request-bytes + its overhead allowance.
+      const key = Buffer.concat([this.layout.key('~probe/'), Buffer.alloc(PROBE_BYTES + ETCD_GRPC_OVERHEAD, 0x61)]);
+      await this.readTxn([{ request_range: { key, keys_only: true } }]);
+    } catch (e) {
+      if (!isFabricError(e, 'WGF_ERR_STORE_TXN_TOO_LARGE')) throw e;
+      problems.push(`etcd refuses requests of ${(PROBE_BYTES / 1048576).toFixed(0)} MiB (its --max-request-bytes is lower, etcd's default is 1.5 MiB): ${fix('--max-request-bytes', ETCD_BATCH_LIMITS.maxRequestBytes)}`);
+    }
+    return problems;
   }
 
   async count(prefix: string): Promise<number> {
@@ -376,10 +410,14 @@ export class EtcdStore implements Store {
     const msg = (e as Error)?.message ?? String(e);
     if (this.closed) return new FabricError('WGF_ERR_STORE_UNAVAILABLE', 'store closed', undefined, { cause: e });
     if (/too many operations in txn request/.test(msg)) {
-      return new FabricError('WGF_ERR_STORE_TXN_TOO_LARGE', `etcd refused a txn of ${ops ?? '?'} operations (over its --max-txn-ops); nothing was applied`, { etcdOps: ops, limit: 'max-txn-ops' }, { cause: e });
+      return new FabricError('WGF_ERR_STORE_TXN_TOO_LARGE',
+        `etcd refused a txn of ${ops ?? '?'} operations (over its --max-txn-ops); nothing was applied. Raise etcd's --max-txn-ops (${ETCD_BATCH_LIMITS.maxTxnOps} fits a batch of 1,000 peers)`,
+        { etcdOps: ops, limit: 'max-txn-ops', flag: '--max-txn-ops' }, { cause: e });
     }
     if (/request is too large|larger than max/.test(msg)) {
-      return new FabricError('WGF_ERR_STORE_TXN_TOO_LARGE', `etcd refused a txn larger than its --max-request-bytes; nothing was applied`, { etcdOps: ops, limit: 'max-request-bytes' }, { cause: e });
+      return new FabricError('WGF_ERR_STORE_TXN_TOO_LARGE',
+        `etcd refused a txn larger than its --max-request-bytes; nothing was applied. Raise etcd's --max-request-bytes (${ETCD_BATCH_LIMITS.maxRequestBytes} fits a batch of 1,000 peers)`,
+        { etcdOps: ops, limit: 'max-request-bytes', flag: '--max-request-bytes' }, { cause: e });
     }
     return new FabricError('WGF_ERR_STORE_UNAVAILABLE', `etcd ${this.opts.endpoints.join(',')}: ${msg}`, { endpoints: [...this.opts.endpoints] }, { cause: e });
   }

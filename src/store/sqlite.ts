@@ -1,9 +1,10 @@
 import { chmodSync, closeSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { FabricError } from '../protocol/errors.js';
+import { ERRORS, FabricError, type ErrorCode } from '../protocol/errors.js';
+import { encodePages } from './pages.js';
 import { prefixEnd } from './store.js';
-import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, RangeResult, Store, StoreCheckResult, StoreHealth, TxnResult, Watcher } from './store.js';
+import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, PageEncoderModule, PageEncoderSpec, RangeOptions, RangeResult, Store, StoreCheckResult, StoreHealth, TxnResult, Watcher } from './store.js';
 import { integrityProblems, isCommitFailureCode, isCorruptCode, probeCommit } from './sqlite-health.js';
 import { keepAtTxnBoundary, validateLimit, validateSince, validateTxn } from './validate.js';
 import { WatchHub } from './watch-hub.js';
@@ -280,14 +281,35 @@ export class SqliteStore implements Store {
       yield first;
       return;
     }
+    yield* this.fromReader(this.readers.pages(prefix, prefixEnd(prefix), pageSize));
+  }
+
+  /**
+   * See Store.rangeEncoded: a range of more than one page is read AND encoded by a reader
+   * thread (the event loop only passes the bytes on); one page is read and encoded here.
+   */
+  async *rangeEncoded(prefix: string, pageSize: number, encoder: PageEncoderSpec): AsyncGenerator<Uint8Array> {
+    validateLimit(pageSize);
+    const first = await this.range(prefix, { limit: pageSize });
+    if (!first.more) {
+      const mod = await import(encoder.module) as PageEncoderModule;
+      yield* encodePages([first], mod.createPageEncoder(encoder.args));
+      return;
+    }
+    yield* this.fromReader(this.readers.encoded(prefix, prefixEnd(prefix), pageSize, encoder));
+  }
+
+  private async *fromReader<T>(items: AsyncIterable<T>): AsyncGenerator<T> {
     try {
-      for await (const page of this.readers.pages(prefix, prefixEnd(prefix), pageSize)) {
+      for await (const item of items) {
         this.assertOpen();
-        yield page;
+        yield item;
       }
     } catch (e) {
       if (!(e instanceof ReaderError)) throw e;
       this.assertOpen();
+      // An encoder's own error (e.g. WGF_ERR_NOT_FOUND: the pool was deleted before the read).
+      if (e.code !== undefined && e.code in ERRORS) throw new FabricError(e.code as ErrorCode, e.message, e.details);
       if (isCorruptCode(e.code)) {
         this.markDamaged(`${e.code}: ${e.message}`);
         throw new FabricError('WGF_ERR_STORE_CORRUPT', `store ${this.file}: ${e.message}; stop the server and restore the data directory from a backup`,

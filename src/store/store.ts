@@ -136,6 +136,37 @@ export interface Store {
    * the read. Absent: use rangePages() of pages.ts, which falls back to one range().
    */
   rangePages?(prefix: string, pageSize: number): AsyncIterable<RangeResult>;
+  /**
+   * Optional driver capability: the pages of rangePages(prefix, pageSize) turned into bytes by
+   * the encoder of `encoder.module` (see PageEncoderModule) OFF the event loop (SQLite: in
+   * the reader thread that reads them), so the caller only passes the bytes on. Absent: use
+   * rangeEncoded() of pages.ts, which encodes on the calling thread.
+   */
+  rangeEncoded?(prefix: string, pageSize: number, encoder: PageEncoderSpec): AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Which encoder turns pages into bytes: `module` is the file URL of an ES module (or, running
+ * from TypeScript sources, a .ts file) exporting `createPageEncoder(args)`; `args` must survive
+ * structured cloning (it is sent to a worker thread).
+ */
+export interface PageEncoderSpec {
+  readonly module: string;
+  readonly args: unknown;
+}
+
+/** What an encoder module exports (see PageEncoderSpec). */
+export interface PageEncoderModule {
+  createPageEncoder(args: unknown): PageEncoder;
+}
+
+/**
+ * Text of each page in order, then of the end; a throw (a FabricError for the reader) ends
+ * the read with that error.
+ */
+export interface PageEncoder {
+  page(page: RangeResult): string;
+  end(): string;
 }
 
 /** Smallest string greater than every key with this prefix (for range ends). */

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,5 +49,29 @@ export function withPlaneOn(driver: Driver, fn: (cp: ControlPlane) => Promise<vo
     } finally {
       await cleanup();
     }
+  };
+}
+
+/**
+ * A real etcd (Debian's etcd-server, started on first use with the limits the lab and the
+ * README use, ETCD_BATCH_LIMITS; stopped by stopSharedEtcd) as a driver: each open() is a
+ * fresh store under its own prefix. `skip` is the reason when etcd is not installed.
+ */
+export function etcdDriver(): Driver & { skip: string | false; stop: () => Promise<void> } {
+  let started: Promise<{ endpoint: string; stop: () => Promise<void> }> | undefined;
+  const start = async () => (await import('../../store/testing/etcd-server.js')).startTestEtcd();
+  return {
+    name: 'etcd',
+    skip: spawnSync('sh', ['-c', 'command -v etcd']).status === 0 ? false : 'etcd is not installed (scripts/deps.sh installs it)',
+    open: async () => {
+      started ??= start();
+      const { endpoint } = await started;
+      const { EtcdStore } = await import('../../store/etcd.js');
+      const store = await EtcdStore.open({ endpoints: [endpoint], prefix: `t/${randomBytes(6).toString('hex')}/` });
+      return { store, cleanup: () => store.close() };
+    },
+    stop: async () => {
+      if (started) await (await started).stop();
+    },
   };
 }

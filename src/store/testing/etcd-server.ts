@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ETCD_BATCH_LIMITS } from '../etcd-limits.js';
 
 /**
  * A real etcd member for tests: Debian's etcd-server on loopback with a temp data dir. Test
@@ -52,9 +53,9 @@ export async function freePortPair(): Promise<[number, number]> {
 
 /** Options of startTestEtcd. */
 export interface TestEtcdOptions {
-  /** etcd --max-txn-ops (default: etcd's 128). */
+  /** etcd --max-txn-ops (default: ETCD_BATCH_LIMITS, as the lab and the README run it; etcd's own default is 128). */
   readonly maxTxnOps?: number;
-  /** etcd --max-request-bytes (default: etcd's 1.5 MiB). */
+  /** etcd --max-request-bytes (default: ETCD_BATCH_LIMITS; etcd's own default is 1.5 MiB). */
   readonly maxRequestBytes?: number;
   readonly extraArgs?: readonly string[];
 }
@@ -73,8 +74,8 @@ export async function startTestEtcd(opts: TestEtcdOptions = {}): Promise<TestEtc
       '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
       '--initial-cluster', `ed=http://127.0.0.1:${peer}`,
       '--log-level', 'error', '--logger', 'zap',
-      ...(opts.maxTxnOps ? ['--max-txn-ops', String(opts.maxTxnOps)] : []),
-      ...(opts.maxRequestBytes ? ['--max-request-bytes', String(opts.maxRequestBytes)] : []),
+      '--max-txn-ops', String(opts.maxTxnOps ?? ETCD_BATCH_LIMITS.maxTxnOps),
+      '--max-request-bytes', String(opts.maxRequestBytes ?? ETCD_BATCH_LIMITS.maxRequestBytes),
       ...(opts.extraArgs ?? []),
     ];
     const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } });
