@@ -106,15 +106,18 @@ export async function benchCpscale(report: (line: string) => void): Promise<void
     const creations = async (what: string, pool: string, tag: string) => {
       const hz: number[] = [];
       const rs: ClientResult[] = [];
+      const g0 = cp.groupCommitStats();
       for (let r = 0; r < rounds; r++) {
         hz.push((await profiled(`healthz-${tag}-${r}`, () => client(['healthz', url, token, '-', HEALTHZ, CLIENTS, 'h']))).rate);
         rs.push(await profiled(`${tag}-${r}`, () => client(['create', url, token, pool, CREATES, CLIENTS, `${tag}${r}-`])));
       }
+      const g1 = cp.groupCommitStats();
       const rate = median(rs.map((x) => x.rate));
       const ratios = rs.map((x, i) => x.rate / hz[i]!);
       report(`cpscale: GET /healthz, ${CLIENTS} clients in a separate process (before each round of the next line): ${spread(hz)}/s`);
       report(`cpscale: ${what}: ${spread(rs.map((x) => x.rate))}/s = ${(rate / raw).toFixed(2)}x raw txns, ${median(ratios).toFixed(2)}x healthz (per round ${ratios.map((x) => x.toFixed(2)).join(', ')}; `
-        + `target >= 5000/s or >= 0.5x healthz; p50 ${spread(rs.map((x) => x.p50), 1)} ms, p99 ${spread(rs.map((x) => x.p99), 1)} ms)`);
+        + `target >= 5000/s or >= 0.5x healthz; p50 ${spread(rs.map((x) => x.p50), 1)} ms, p99 ${spread(rs.map((x) => x.p99), 1)} ms; `
+        + `${((g1.mutations - g0.mutations) / Math.max(1, g1.txns - g0.txns)).toFixed(1)} creations per store txn)`);
     };
 
     await cp.createPool({ name: 'empty', ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64' }, { actor: 'bench' });

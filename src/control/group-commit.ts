@@ -64,6 +64,8 @@ export async function commitPlans(ctx: Ctx, planned: readonly Planned<unknown>[]
 /** Queues mutations per lane and commits what queued up together (see the file comment). */
 export class GroupCommit {
   private readonly queues = new Map<string, Item[]>();
+  /** Txns committed and the mutations they carried (for benches and metrics). */
+  readonly stats = { txns: 0, mutations: 0 };
 
   constructor(private readonly ctx: Ctx) {}
 
@@ -125,6 +127,8 @@ export class GroupCommit {
         return;
       }
       if (res.succeeded) {
+        this.stats.txns++;
+        this.stats.mutations += planned.length;
         for (const p of planned) {
           try {
             p.item.resolve(p.m.result(res.revision));

@@ -111,6 +111,8 @@ export class ControlPlane {
   }
   updatePeer(pool: string, name: string, patch: PeerUpdate, opts: MutationOptions): Promise<Peer> { return peers.updatePeer(this.ctx, pool, name, patch, opts); }
   deletePeer(pool: string, name: string, opts: MutationOptions): Promise<void> { return peers.deletePeer(this.ctx, pool, name, opts); }
+  /** Group-commit txns so far and the peer mutations they carried. */
+  groupCommitStats(): { txns: number; mutations: number } { return { ...this.ctx.group.stats }; }
   /** Up to 1,000 peer creations, updates and deletions in one txn, all or nothing (peer-batch.ts). */
   peerBatch(pool: string, items: readonly PeerBatchItem[], opts: MutationOptions): Promise<PeerBatchResult> { return peerBatch(this.ctx, pool, items, opts.actor); }
 
