@@ -8,6 +8,7 @@ import { positiveInt } from './context.js';
 import { collectNodeRows, renderNodeRows, type NodeRow } from './node.js';
 import { emit, renderTable } from './output.js';
 import { LOG_LEVEL_HELP, logLevelOf } from './log.js';
+import { labFailover } from '../lab/failover.js';
 
 interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number; dns?: boolean; anycast?: boolean; announce?: string; logLevel?: string }
 
@@ -51,12 +52,13 @@ export function registerLabCommands(program: Command): void {
         + renderTable(pings, [{ header: 'CLIENT', get: (p) => p.client }, { header: 'VIA', get: (p) => p.backend },
           { header: 'SENT', get: (p) => p.sent }, { header: 'RECEIVED', get: (p) => p.received }, { header: 'AVG MS', get: (p) => p.avgMs }])
         + `\nlab ${l.plan.tag} is up. Try:\n`
-        + `  export WGFABRIC_SERVER=${serverUrlsFor(l.plan)} WGFABRIC_TOKEN_FILE=${l.state.dir}/admin.token${caFile ? ` WGFABRIC_CA_FILE=${caFile}` : ''}\n`
+        + `  export WGFABRIC_SERVER=${serverUrlsFor(l.plan)} WGFABRIC_TOKEN_FILE=${l.state.dir}/operator.token${caFile ? ` WGFABRIC_CA_FILE=${caFile}` : ''}\n`
         + '  npx wgfabric status\n'
         + `  ip netns exec ${l.plan.clients[0]?.netns ?? l.plan.backends[0]!.netns} ping ${l.plan.pool.serverTunnelIp}\n`
         + (l.plan.lb?.instances ?? []).map((i) => `  npx wgfabric lb status --url ${i.statusUrl}\n`).join('')
         + (l.state.dns ? `  ip netns exec ${l.plan.clients[0]?.netns ?? l.state.dns.netns} kdig ${l.state.dns.name} A   # the in-service backends\n` : '')
-        + `  npx wgfabric lab status   |   npx wgfabric lab down --tag ${l.plan.tag}\n`);
+        + `  npx wgfabric lab status   |   npx wgfabric lab down --tag ${l.plan.tag}\n`
+        + `  (operator.token operates the fabric; ${l.state.dir}/admin.token, the bootstrap admin token, also manages tokens)\n`);
     });
   lab.command('status').description('nodes, peers, handshakes and lag of every lab on this host')
     .option('--base <dir>', 'state directory', '.wgfabric')
@@ -75,6 +77,18 @@ export function registerLabCommands(program: Command): void {
       }
       emit(!!f.json, out, () => out.length === 0 ? 'no labs\n' : out.map((o) => `lab ${o.tag} (${o.server})\n${renderNodeRows(o.nodes, o.revision)}`
         + renderTable(o.clients, [{ header: 'CLIENT', get: (c) => c.client }, { header: 'LAST HANDSHAKE', get: (c) => (c.lastHandshakeAgeS === null ? 'never' : `${c.lastHandshakeAgeS}s ago`) }])).join('\n'));
+    });
+  lab.command('failover').description('on a lab with --lb: kill the wireguard-go of the backend serving the most clients and show, live, the LBs taking it out and its clients coming back on other backends (times since the kill); then start it again')
+    .option('--tag <tag>', 'the lab (default: the newest)')
+    .option('--base <dir>', 'state directory', '.wgfabric')
+    .option('--json', 'JSON output (the measured times)')
+    .action(async (f: LabFlags) => {
+      const states = loadStates(f.base).filter((s) => !f.tag || s.plan.tag === f.tag);
+      const st = states[states.length - 1];
+      if (!st) throw new FabricError('WGF_ERR_NOT_FOUND', f.tag ? `no lab with tag ${f.tag}` : 'no lab: run lab up --lb first');
+      const r = await labFailover(st, (line) => void (!f.json && console.log(line)));
+      if (f.json) console.log(JSON.stringify(r, null, 2));
+      if (!r.ok) throw new FabricError('WGF_ERR_UNAVAILABLE', `the failover did not complete: ${JSON.stringify({ lbOut: r.lbOut, clients: r.clients })}`);
     });
   lab.command('down').description('remove a lab (or all) with everything it made, also after a crash')
     .option('--tag <tag>', 'only this lab')

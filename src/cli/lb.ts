@@ -117,7 +117,7 @@ function renderLbStatus(s: LbServiceStatus): string {
     + `${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
     + renderTable(s.backends, [
       { header: 'BACKEND', get: (b) => b.name }, { header: 'ADDRESS', get: (b) => `${b.address}:${b.port}` }, { header: 'STATE', get: (b) => b.state },
-      { header: 'IN TABLE', get: (b) => (b.inTable ? 'yes' : 'no') }, { header: 'SLOTS', get: (b) => b.slots }, { header: 'ADMIN', get: (b) => b.adminState },
+      { header: 'IN TABLE', get: (b) => (b.inTable ? 'yes' : 'no') }, { header: 'SLOTS', get: (b) => b.slots }, { header: 'FLOWS', get: (b) => b.flows ?? null }, { header: 'ADMIN', get: (b) => b.adminState },
       { header: 'RTT MS', get: (b) => (b.lastRttMs === null ? null : b.lastRttMs.toFixed(2)) },
       { header: 'LAST DETECTION MS', get: (b) => (b.lastDetectionMs === null ? null : Math.round(b.lastDetectionMs)) },
       { header: 'REASON', get: (b) => b.reason },

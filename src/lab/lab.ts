@@ -387,6 +387,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       log(`lab ${plan.tag}: lb run in ${lb.netns}, status ${lb.statusUrl}/status`);
     }
     if (opts.dns) await writeRoleToken(api, dir, 'dns');
+    await writeRoleToken(api, dir, 'operator'); // for the operator at the CLI (lab up prints it): not the admin token
     const dns = opts.dns ? await addLabDns(state, labDnsHooks, log) : undefined;
     for (const [j, h] of plan.clients.entries()) {
       await addHostNamespace(state, h);
