@@ -11,22 +11,28 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then echo "wgfabric demo: run as root (it creates network namespaces)" >&2; exit 1; fi
 check=0
 [ "${1:-}" = "--check" ] && check=1
-bash scripts/deps.sh
+# WGF_DEMO_SKIP_SETUP=1: deps and build are known to be done (the demo test after scripts/test.sh's own setup).
+[ "${WGF_DEMO_SKIP_SETUP:-}" = 1 ] || bash scripts/deps.sh
 base=.wgfabric
 wgf() { node bin/wgfabric.js "$@"; }
 before=$(ls "$base/labs" 2>/dev/null || true)
+newlab() { comm -13 <(echo "$before" | sort) <(ls "$base/labs" 2>/dev/null | sort) | head -n 1; }
 tag=
 cleanup() {
-  if [ "$check" = 1 ] && [ -n "$tag" ]; then wgf lab down --tag "$tag" --base "$base" || true; fi
+  # --check removes what it made, also after a failure or Ctrl-C (a lab half made by an interrupted lab up too).
+  if [ "$check" = 1 ]; then
+    [ -n "$tag" ] || tag=$(newlab)
+    if [ -n "$tag" ]; then wgf lab down --tag "$tag" --base "$base" || true; fi
+  fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 echo "== bringing up the fabric: 3 backends, 2 LB instances behind an ECMP router, ${WGF_DEMO_CLIENTS:-6} clients through the VIP"
-wgf lab up --backends 3 --clients "${WGF_DEMO_CLIENTS:-6}" --lb-instances 2 --base "$base" || {
-  # lab up removes what it made when it fails; find a half-made lab anyway for --check's cleanup
-  tag=$(comm -13 <(echo "$before" | sort) <(ls "$base/labs" 2>/dev/null | sort) | head -n 1); exit 1; }
-tag=$(comm -13 <(echo "$before" | sort) <(ls "$base/labs" | sort) | head -n 1)
-dir="$base/labs/$tag"
-state="./$dir/state.json"
+wgf lab up --backends 3 --clients "${WGF_DEMO_CLIENTS:-6}" --lb-instances 2 --base "$base"
+tag=$(newlab)
+[ -n "$tag" ] || { echo "wgfabric demo: lab up made no lab under $base/labs" >&2; exit 1; }
+dir="$PWD/$base/labs/$tag"
+state="$dir/state.json"
 server=$(node -e "console.log(require('$state').plan.serverUrl)")
 pool=$(node -e "console.log(require('$state').plan.pool.name)")
 ca=$(node -e "console.log(require('$state').tls?.caFile ?? '')")   # the lab's own CA (HTTPS)
@@ -40,7 +46,7 @@ echo
 echo "== the LB instances' reports to the control plane (wgfabric lb list --pool $pool):"
 wgf lb list --pool "$pool" "${api[@]}"
 echo
-echo "== failover, live (times since the kill):"
+echo "== failover, live (times since the kill; stock WireGuard clients handshake again about 15 s after their last answered packet):"
 rc=0
 wgf lab failover --tag "$tag" --base "$base" || rc=$?
 echo
@@ -56,8 +62,8 @@ for url in $lbs; do echo "  npx wgfabric lb status --url $url"; done
 echo "  npx wgfabric lb list --pool $pool          # every LB instance's report"
 echo "  npx wgfabric node drain $pool backend-1 --wait --timeout 60   # flows left per LB instance"
 echo "  npx wgfabric audit                        # who changed what (before -> after)"
-echo "  $server/ui                 # the dashboard (sign in with a token; the lab CA: $ca)"
-echo "  logs (one JSON shape): $dir/*.log"
+echo "  dashboard: $server/ui/  (sign in with the token in $dir/operator.token${ca:+; trust the lab CA $ca})"
+echo "  logs (one JSON shape, --log-level / WGFABRIC_LOG_LEVEL): $dir/*.log"
 if [ "$check" = 1 ]; then
   echo
   [ "$rc" = 0 ] && echo "demo check: OK (removing the lab)" || echo "demo check: FAILED (exit $rc; removing the lab)"

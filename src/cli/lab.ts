@@ -9,6 +9,7 @@ import { collectNodeRows, renderNodeRows, type NodeRow } from './node.js';
 import { emit, renderTable } from './output.js';
 import { LOG_LEVEL_HELP, logLevelOf } from './log.js';
 import { labFailover } from '../lab/failover.js';
+import { failoverProblems, failoverSummary } from '../lab/failover-core.js';
 
 interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number; dns?: boolean; anycast?: boolean; announce?: string; logLevel?: string }
 
@@ -82,13 +83,15 @@ export function registerLabCommands(program: Command): void {
     .option('--tag <tag>', 'the lab (default: the newest)')
     .option('--base <dir>', 'state directory', '.wgfabric')
     .option('--json', 'JSON output (the measured times)')
-    .action(async (f: LabFlags) => {
+    .option('--timeout <s>', 'how long each step (LB removal, each client back, the backend back) may take', positiveInt('--timeout'), 120)
+    .action(async (f: LabFlags & { timeout: number }) => {
       const states = loadStates(f.base).filter((s) => !f.tag || s.plan.tag === f.tag);
       const st = states[states.length - 1];
-      if (!st) throw new FabricError('WGF_ERR_NOT_FOUND', f.tag ? `no lab with tag ${f.tag}` : 'no lab: run lab up --lb first');
-      const r = await labFailover(st, (line) => void (!f.json && console.log(line)));
-      if (f.json) console.log(JSON.stringify(r, null, 2));
-      if (!r.ok) throw new FabricError('WGF_ERR_UNAVAILABLE', `the failover did not complete: ${JSON.stringify({ lbOut: r.lbOut, clients: r.clients })}`);
+      if (!st) throw new FabricError('WGF_ERR_NOT_FOUND', f.tag ? `no lab with tag ${f.tag}` : 'no lab: run lab up --lb-instances 2 first');
+      const r = await labFailover(st, (line) => void (!f.json && console.log(line)), f.timeout * 1000);
+      const problems = failoverProblems(r);
+      emit(!!f.json, { ...r, ok: problems.length === 0, problems }, () => `\n${failoverSummary(r).join('\n')}\n`);
+      if (problems.length > 0) throw new FabricError('WGF_ERR_UNAVAILABLE', `the failover did not complete: ${problems.join('; ')}`);
     });
   lab.command('down').description('remove a lab (or all) with everything it made, also after a crash')
     .option('--tag <tag>', 'only this lab')
