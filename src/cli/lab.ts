@@ -11,7 +11,7 @@ import { LOG_LEVEL_HELP, logLevelOf } from './log.js';
 import { labFailover } from '../lab/failover.js';
 import { failoverProblems, failoverSummary } from '../lab/failover-core.js';
 
-interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; tls: boolean; store: string; controlPlanes?: number; dns?: boolean; anycast?: boolean; announce?: string; logLevel?: string }
+interface LabFlags { backends: number; clients: number; base: string; json?: boolean; tag?: string; all?: boolean; reconcileInterval: number; lb?: boolean; lbInstances: number; lbReturnPath?: string; tls: boolean; store: string; controlPlanes?: number; dns?: boolean; anycast?: boolean; announce?: string; logLevel?: string }
 
 /** `wgfabric lab up|status|down`: the whole fabric on this host in network namespaces (root). */
 export function registerLabCommands(program: Command): void {
@@ -24,6 +24,7 @@ export function registerLabCommands(program: Command): void {
     .option('--announce <bgp>', 'with --lb: the LB instances announce the VIP over BGP to a bird2 router (BFD, ECMP) instead of static ECMP routes; implied by --anycast --lb')
     .option('--lb', 'put a load balancer (wgfabric lb run) in front of the backends; clients connect to its VIP')
     .option('--lb-instances <n>', 'LB instances with --lb; two or more sit behind an ECMP router namespace and SNAT replies', positiveInt('--lb-instances'), 1)
+    .option('--lb-return-path <dsr>', 'with --lb (one instance): dsr = direct server return on the bpf data path; backends hold the VIP and answer clients through a router, not the LB')
     .option('--store <sqlite|etcd>', 'sqlite: one control plane on SQLite; etcd: an etcd cluster (one namespace per member) and server replicas on it', 'sqlite')
     .option('--control-planes <n>', 'etcd members and server replicas with --store etcd (default 3); agents and LBs get every replica\'s URL', positiveInt('--control-planes'))
     .option('--dns', 'add an authoritative DNS server (knot) kept current by wgfabric dns run; clients use the pool\'s name vpn.lab.test')
@@ -37,6 +38,7 @@ export function registerLabCommands(program: Command): void {
       const l = await labUp({
         backends: f.backends, clients: f.clients, base: f.base, reconcileInterval: f.reconcileInterval, lb: !!f.lb || f.lbInstances > 1, lbInstances: f.lbInstances, anycast: !!f.anycast,
         ...(f.announce === undefined ? {} : f.announce === 'bgp' ? { lbAnnounce: 'bgp' as const } : fail(`--announce must be bgp, got "${f.announce}"`)),
+        ...(f.lbReturnPath === undefined ? {} : f.lbReturnPath === 'dsr' ? { lbReturnPath: 'dsr' as const } : fail(`--lb-return-path must be dsr, got "${f.lbReturnPath}"`)),
         tls: f.tls, dns: !!f.dns, log: (s) => !f.json && console.log(s),
         ...(f.store === 'etcd' || f.store === 'sqlite' ? { store: f.store } : fail(`--store must be sqlite or etcd, got "${f.store}"`)),
         ...(f.controlPlanes !== undefined ? { controlPlanes: f.controlPlanes } : {}),

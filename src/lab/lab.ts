@@ -21,6 +21,7 @@ import { addAnycastBackend, addAnycastRouter, anycastAgentArgs, anycastNextHops,
 import { startControlPlanes, type LabSteps } from './control-planes.js';
 import { planControlPlanes, serverUrlsFor } from './plan-cp.js';
 import { addLabDns, LAB_DNS_NAME, setLabResolver, type LabDnsHooks } from './dns.js';
+import { addReturnRouter, setUpDsrBackend } from './dsr.js';
 
 const BIN = fileURLToPath(new URL('../../bin/wgfabric.js', import.meta.url));
 export const AGENT_METRICS_PORT = 9586;
@@ -57,6 +58,8 @@ export interface LabOptions {
   readonly anycast?: boolean;
   /** Drain wait of the pool's anycast settings (default 5 s in the lab). */
   readonly anycastDrainSeconds?: number;
+  /** With `lb`: 'dsr' = direct server return (one instance, bpf; see src/lab/dsr.ts). */
+  readonly lbReturnPath?: 'dsr';
   /** With `lb`: 'bgp' makes the LB instances announce the VIP to a bird router (anycast-lb.ts); implied by anycast + lb. */
   readonly lbAnnounce?: 'bgp';
 }
@@ -166,6 +169,7 @@ async function addLbTier(state: LabState, tier: LabLbTier): Promise<void> {
     await run('sysctl', ['-q', '-w', 'net.ipv4.fib_multipath_hash_policy=1'], { netns: r.netns });
     if (!tier.announce) await setVipRoute(state.plan, tier.instances.map((i) => i.name));
   }
+  if (tier.returnRouter) await addReturnRouter(state, tier, { addNamespace: (ns) => addNamespace(state, ns), addLeg: (...a) => addLeg(state, ...a) });
 }
 
 /**
@@ -213,7 +217,7 @@ export function startLb(lab: Pick<Lab, 'state' | 'plan'>, index = 0, extraArgs: 
     process.execPath, BIN, 'lb', 'run', '--server', serverUrlsFor(lab.plan, index), '--token-file', roleTokenFile(lab.state, lb.name),
     '--pool', lab.plan.pool.name, '--vip', `${tier.vip}:${lab.plan.pool.listenPort}`, '--instance', lb.instance,
     '--return-path', tier.returnPath, '--key-file', join(lab.state.dir, `${lb.name}.key`), '--listen', lb.listen, '--ready-max-age-ms', '5000',
-    ...(tier.announce ? lbAnnounceArgs(lab.state.dir, lb) : []), ...extraArgs,
+    ...(tier.announce ? lbAnnounceArgs(lab.state.dir, lb) : []), ...(tier.returnPath === 'dsr' ? ['--dataplane', 'bpf'] : []), ...extraArgs,
   ], join(lab.state.dir, `${lb.name}.log`), lb.netns);
 }
 
@@ -302,10 +306,10 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
   const lbBgp = opts.lb && (opts.anycast || opts.lbAnnounce === 'bgp');
   // BGP needs the routed tier (a router in front): two instances at least.
   const lbInstances = lbBgp ? Math.max(2, opts.lbInstances ?? 2) : opts.lbInstances ?? 1;
-  let lbPlan: { clientOctet: number; instances: number; transitOctet?: number } | undefined;
+  let lbPlan: { clientOctet: number; instances: number; transitOctet?: number; returnPath?: 'dsr' } | undefined;
   if (opts.lb) {
     const clientOctet = await pickOctet([octet]);
-    lbPlan = { clientOctet, instances: lbInstances, ...(lbInstances > 1 ? { transitOctet: await pickOctet([octet, clientOctet]) } : {}) };
+    lbPlan = { clientOctet, instances: lbInstances, ...(lbInstances > 1 ? { transitOctet: await pickOctet([octet, clientOctet]) } : {}), ...(opts.lbReturnPath ? { returnPath: opts.lbReturnPath } : {}) };
   }
   const scheme = opts.tls === false ? 'http' : 'https';
   const planned0 = planLab(uniqueTag(2), octet, opts.backends, opts.clients, lbPlan, scheme);
@@ -368,6 +372,7 @@ export async function labUp(opts: LabOptions): Promise<Lab> {
       // 'via-lb': replies to clients go back through the (single) LB, which un-NATs them. With
       // 'snat' they go to the LB's own address on this segment: no route needed.
       if (plan.lb?.returnPath === 'via-lb') await run('ip', ['route', 'add', plan.lb.clientSubnet, 'via', plan.lb.instances[0]!.address], { netns: h.netns });
+      if (plan.lb?.returnPath === 'dsr') await setUpDsrBackend(h, plan.lb);
       await api.createNode(plan.pool.name, { name: h.name, endpoint: `${h.address}:${plan.pool.listenPort}` });
       if (plan.anycast) {
         await addAnycastBackend({ ...plan, anycast: plan.anycast }, dir, h, hooks);

@@ -1,5 +1,6 @@
 import { FabricError } from '../protocol/errors.js';
 import type { LabControlPlanes } from './plan-cp.js';
+import { planReturnRouter } from './dsr.js';
 
 /**
  * The pure layout of a local fabric lab: every name and address it will create, derived from
@@ -43,8 +44,10 @@ export interface LabLbTier {
   /** The clients' default gateway: the LB (one instance) or the router. */
   readonly gateway: string;
   readonly vip: string;
-  readonly returnPath: 'via-lb' | 'snat';
+  readonly returnPath: 'via-lb' | 'snat' | 'dsr';
   readonly instances: readonly LabLb[];
+  /** Present with returnPath 'dsr' (one instance): the router backends answer clients through (src/lab/dsr.ts). */
+  readonly returnRouter?: LabReturnRouter;
   /** Present with two or more instances. */
   readonly router?: LabRouter;
   /** 'bgp' (`lab up --anycast --lb`): the instances announce the VIP to the router's bird (anycast-lb.ts) instead of static ECMP. */
@@ -85,6 +88,19 @@ export interface LabRouter {
   readonly transitAddress: string;
 }
 
+/** With direct server return: a router between the backend bridge and the client bridge. */
+export interface LabReturnRouter {
+  readonly netns: string;
+  /** Leg on the backend (lab) bridge. */
+  readonly vethHost: string;
+  readonly vethNs: string;
+  readonly address: string;
+  /** Leg on the client bridge. */
+  readonly clientVethHost: string;
+  readonly clientVethNs: string;
+  readonly clientAddress: string;
+}
+
 export interface LabHost {
   readonly name: string;
   readonly netns: string;
@@ -115,6 +131,8 @@ export interface LabLbOptions {
   readonly instances?: number;
   /** Third octet of the transit segment between router and LBs (needed with two or more instances). */
   readonly transitOctet?: number;
+  /** 'dsr': direct server return (one instance; backends answer through a return router, src/lab/dsr.ts). */
+  readonly returnPath?: 'dsr';
 }
 
 /**
@@ -140,6 +158,7 @@ export function planLab(tag: string, octet: number, backends: number, clients: n
   if (lb && lbCount > 1 && !(octetOk(lb.transitOctet) && lb.transitOctet !== lb.clientOctet)) {
     throw new FabricError('WGF_ERR_VALIDATION', 'two or more LB instances need a transit segment octet (1..254) distinct from the other segments');
   }
+  if (lb?.returnPath === 'dsr' && lbCount > 1) throw new FabricError('WGF_ERR_VALIDATION', 'the lab\'s direct server return tier has one LB instance', { field: 'lbInstances' });
   const base = `198.18.${octet}`;
   const host = (role: 'b' | 'c', i: number, addr: string): LabHost => {
     const id = `${role}${i}`;
@@ -189,8 +208,9 @@ function planLbTier(tag: string, base: string, o: LabLbOptions, count: number): 
     // Behind the router the VIP is assigned to no interface: the router's /32 ECMP route sends it
     // to the LBs (as anycast would), and each LB DNATs it in prerouting.
     vip: routed ? `198.18.${o.transitOctet}.2` : `${cbase}.2`,
-    returnPath: routed ? 'snat' : 'via-lb',
+    returnPath: o.returnPath === 'dsr' ? 'dsr' : routed ? 'snat' : 'via-lb',
     instances,
+    ...(o.returnPath === 'dsr' ? { returnRouter: planReturnRouter(n, base, cbase) } : {}),
     ...(routed ? {
       router: {
         netns: n('rt'), clientVethHost: n('rtch'), clientVethNs: n('rtcn'), transitVethHost: n('rtth'), transitVethNs: n('rttn'),

@@ -81,6 +81,7 @@ describe('BPF data path verdicts with direct server return', { skip: root ? fals
     assert.equal(c1.fwd_dsr! - c0.fwd_dsr!, 60);
     assert.equal(c1.fwd_maglev! - c0.fwd_maglev!, 30);
     assert.equal(c1.learned! - c0.learned!, 0);
+    assert.equal(c1.unknown_index! - c0.unknown_index!, 0, 'no receiver-index lookup with dsr');
   });
 
   test('a packet from a backend to a client is not touched (TC_ACT_UNSPEC): no reply rewriting with dsr', async () => {

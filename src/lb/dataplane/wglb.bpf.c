@@ -366,7 +366,8 @@ static __always_inline int handle_forward(struct __sk_buff *skb, const struct wg
 		if (type == 1 && !rate_ok(cfg, h->saddr, now, &reason))
 			return drop(reason);
 	}
-	if (type == 2 || type == 3 || type == 4) {
+	/* With dsr no reply passes here, so no index is ever learned: skip the lookup. */
+	if (!cfg->dsr && (type == 2 || type == 3 || type == 4)) {
 		__u32 idx = u32_at(type == 2 ? &h->wg[8] : &h->wg[4]);
 		struct idx_val *iv = bpf_map_lookup_elem(&wglb_idx, &idx);
 		if (iv && now - iv->seen <= cfg->index_ttl_ns) {
