@@ -150,6 +150,15 @@ export class ControlPlane {
     })();
   }
 
+  /** Whether anything of the pool's snapshot changed after `revision` (true when it can no longer be told). */
+  async poolChangedSince(pool: string, revision: number): Promise<boolean> {
+    try {
+      return (await this.store.changes(K.poolPrefix(pool), revision, 1)).events.length > 0;
+    } catch {
+      return true;
+    }
+  }
+
   /**
    * Changes of the pool with revision > since; follow on with `since = revision` of the
    * answer. Throws WGF_ERR_STORE_COMPACTED when `since` is too old (take a snapshot).

@@ -15,6 +15,7 @@ import { WatchSlots, type WatchLimits } from './stream-limits.js';
 import { runWatch, type WatchFeed } from './watch-stream.js';
 import { registerRevocationHook, Revocations } from './revocation.js';
 import { registerReadinessRoute } from './routes-readiness.js';
+import { SnapshotShare } from './snapshot-share.js';
 
 /**
  * The agents' feed: snapshot, long-poll changes and the server-sent-events watch.
@@ -68,6 +69,7 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
   const streams = new OpenStreams(opts.onWatchers);
   const slots = new WatchSlots(opts.limits);
   const revocations = new Revocations();
+  const share = new SnapshotShare((pool, revision) => cp.poolChangedSince(pool, revision));
   registerRevocationHook(app, revocations);
   const agentRead = access({ ...READ, node: 'pool' } as Access);
   type P = Static<typeof PoolParams>;
@@ -76,10 +78,14 @@ export function registerStreamRoutes(app: FastifyInstance, cp: ControlPlane, opt
     schema: { tags, summary: 'A consistent view of the pool at a revision', querystring: NoQuery, params: PoolParams, response: responses({ 200: PoolSnapshotSchema }) },
     config: agentRead,
   }, async (req, reply) => {
-    // Streamed as it is read (control/snapshot-stream.ts): a large pool is never held whole.
-    const chunks = await cp.poolSnapshotStream(req.params.pool, viewOf(req));
+    // Read at full speed whatever the client's pace and shared by the requests that come
+    // together (snapshot-share.ts): no client holds a store read, 200 agents cost one read.
+    const { pool } = req.params;
+    const view = viewOf(req);
+    const snap = await share.open(pool, JSON.stringify(view), () => cp.poolSnapshotStream(pool, view),
+      { ms: opts.limits.stallMs, cut: () => reply.raw.destroy() });
     reply.type('application/json; charset=utf-8');
-    return reply.send(Readable.from(chunks, { objectMode: false }));
+    return reply.send(Readable.from(snap.body, { objectMode: false }));
   });
 
   app.get<{ Params: P; Querystring: Static<typeof ChangesQuery> }>('/v1/pools/:pool/changes', {
