@@ -17,7 +17,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -100,7 +100,7 @@ export async function benchFabric(report: Report): Promise<void> {
 
     // ---- the control plane, in its own process
     const server = spawn(process.execPath, [BIN, 'server', '--data-dir', join(dir, 'data'), '--master-key-file', join(dir, 'master.key'), '--listen', `127.0.0.1:${port}`],
-      { stdio: ['ignore', 'ignore', 'inherit'] });
+      { stdio: ['ignore', process.env.WGF_FABRIC_SERVER_LOG ? openSync(process.env.WGF_FABRIC_SERVER_LOG, 'w') : 'ignore', 'inherit'] });
     children.push(server);
     const api = new ApiClient({ baseUrl: url, token: admin, timeoutMs: 120_000 });
     for (let i = 0; ; i++) {
@@ -133,7 +133,12 @@ export async function benchFabric(report: Report): Promise<void> {
     const cpu0 = proc(server.pid!).cpuMs;
     const start = epoch();
     workers.forEach((w, i) => w.send({ type: 'start', url, revision, agents: specs.filter((_, j) => j % WORKERS === i) } satisfies ToWorker));
+    let lastNote = epoch();
     while (converged.size < specs.length) {
+      if (epoch() - lastNote > 10_000) {
+        lastNote = epoch();
+        report(`  ... ${converged.size}/${specs.length} nodes converged after ${((epoch() - start) / 1000).toFixed(0)} s; ${problems.length} warnings${problems.length ? `, last: ${problems[problems.length - 1]!.slice(0, 300)}` : ''}`);
+      }
       if (epoch() - start > env('CONVERGE_LIMIT_S', 900) * 1000) throw new Error(`only ${converged.size}/${specs.length} nodes converged in 15 min; ${problems.slice(0, 3).join('; ')}`);
       await sleep(100);
     }
