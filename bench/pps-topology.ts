@@ -17,6 +17,10 @@
  *   sends to VIP:port, the tc program rewrites and redirects each packet; no conntrack, no nft
  *   rule. The program is attached once (also to lo, where nothing of the bench passes, so it
  *   and its maps survive the other modes) and attached to or removed from the veths by tc.
+ * - dsr: the same program with direct server return (`--return-path dsr`): the packet leaves
+ *   unchanged (still VIP:port) towards the backend's MAC; every backend holds the VIP on lo.
+ *   Only its configuration differs from bpf (one map write when the mode changes). The sinks never
+ *   answer, so this measures the forward path; replies would bypass the LB entirely.
  * The ruleset is applied once; a mode change deletes or re-adds its DNAT chain verbatim from the
  * rendered script, and adds or deletes the conntrack table, in one nft transaction: milliseconds,
  * where the 65537-slot map takes about a second.
@@ -42,14 +46,15 @@ const SPORT_BASE = 40001;
 const CT_TABLE = 'wgfpps_conntrack';
 
 /** Measured in this order in every round. */
-export const MODES = ['direct', 'direct+ct', 'vip', 'bpf'] as const;
+export const MODES = ['direct', 'direct+ct', 'vip', 'bpf', 'dsr'] as const;
 export type Mode = (typeof MODES)[number];
 /** What each mode loads in the lb namespace. */
-const LOADED: Record<Mode, { readonly dnat: boolean; readonly ct: boolean; readonly bpf: boolean }> = {
+const LOADED: Record<Mode, { readonly dnat: boolean; readonly ct: boolean; readonly bpf: boolean; readonly dsr?: boolean }> = {
   direct: { dnat: false, ct: false, bpf: false },
   'direct+ct': { dnat: false, ct: true, bpf: false },
   vip: { dnat: true, ct: false, bpf: false },
   bpf: { dnat: false, ct: false, bpf: true },
+  dsr: { dnat: false, ct: false, bpf: true, dsr: true },
 };
 
 export interface Backend {
@@ -148,6 +153,7 @@ export async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise
     const ns = await addNs(`b${i}`);
     legs.push((await box.veth({ ns, addr: `${base}.${net + 2}/28` }, { ns: lb, addr: `${base}.${net + 1}/28` }, `v${i}`)).ifB);
     await run('ip', ['route', 'add', 'default', 'via', `${base}.${net + 1}`], { netns: ns });
+    await run('ip', ['addr', 'add', `${base}.100/32`, 'dev', 'lo'], { netns: ns }); // the VIP, for dsr
     backends.push({ name: `be-${i}`, ns, address: `${base}.${net + 2}` });
   }
   const sorted = sortByName(backends);
@@ -195,9 +201,22 @@ async function loadBpf(lb: string, legs: readonly string[], spec: NftVip): Promi
   return { legs, path };
 }
 
-/** The modes this run measures: bpf only where the program loaded. */
+/** The modes this run measures: bpf and dsr only where the program loaded. */
 export function modesOf(t: Topology): Mode[] {
-  return MODES.filter((m) => m !== 'bpf' || 'path' in t.bpf);
+  return MODES.filter((m) => !LOADED[m].bpf || 'path' in t.bpf);
+}
+
+/** Whether the program of a topology is configured for dsr now (it keeps its config across modes). */
+const dsrConfigured = new WeakMap<Topology, boolean>();
+
+/** Writes the program's configuration for bpf (via-lb) or dsr; dsr checks every backend is on-link first. */
+async function writeBpfConfig(t: Topology, dsr: boolean, checkAll = false): Promise<void> {
+  const path = new BpfDataPath({
+    vip: t.vip, port: PORT, seed: DEFAULT_FLOW_SEED, returnPath: dsr ? 'dsr' : 'via-lb', instance: 'pps', netns: t.lb, interfaces: ['lo'], adoptOnly: true, guard: DEFAULT_GUARD_LIMITS,
+  });
+  await path.open();
+  const spec: NftVip = { vip: t.vip, port: PORT, affinity: 'src-ip-port', backends: t.backends.map((b) => ({ name: b.name, address: b.address, port: PORT })), table: t.table };
+  await path.write(checkAll ? undefined : spec, spec);
 }
 
 /** Switches the lb namespace to `mode`: one nft transaction, and the BPF filter on or off the veths. */
@@ -212,6 +231,10 @@ export async function setMode(t: Topology, mode: Mode): Promise<void> {
       for (const dev of t.bpf.legs) await run('tc', ['filter', 'del', 'dev', dev, 'ingress', 'pref', String(filterPref(t.vip, PORT))], { netns: t.lb });
     }
   }
+  if (to.bpf && !!to.dsr !== (dsrConfigured.get(t) ?? false) && 'path' in t.bpf) {
+    await writeBpfConfig(t, !!to.dsr, !!to.dsr);
+    dsrConfigured.set(t, !!to.dsr);
+  }
   const script = (from.dnat === to.dnat ? '' : to.dnat ? t.nft.dnatOn : t.nft.dnatOff)
     + (from.ct === to.ct ? '' : to.ct ? t.nft.ctOn : t.nft.ctOff);
   await applyRuleset(script, { netns: t.lb });
@@ -223,7 +246,7 @@ export function flows(t: Topology, n: number, mode: Mode): Flow[] {
   return Array.from({ length: n }, (_, i) => {
     const sport = SPORT_BASE + i;
     const backend = lookup(t.table, flowHash(t.client.address, sport));
-    const dst = mode === 'vip' || mode === 'bpf' ? t.vip : t.backends[backend]!.address;
+    const dst = mode === 'vip' || LOADED[mode].bpf ? t.vip : t.backends[backend]!.address;
     return { sport, backend, dst, arg: `${sport},${dst},${PORT}` };
   });
 }

@@ -16,6 +16,8 @@
  *   (bench/pps-topology.ts), where the program loads; bpf/direct is its figure. At the end, junk
  *   (type 9) at the VIP on bpf gives the guard's drop rate. Payloads are WireGuard-transport-shaped
  *   in every mode so the guard forwards them.
+ * - VIP dsr: the same program with direct server return (backends hold the VIP on lo; the packet
+ *   leaves unchanged to the backend's MAC); dsr/direct is its figure, on its own line.
  * VIP/direct is the target figure; (direct+ct)/direct splits off what connection tracking
  * itself costs, VIP/(direct+ct) what the NAT adds on top (the jhash map lookup runs only on a
  * flow's first packet; an established flow pays conntrack's per-packet NAT rewrite). Mode
@@ -290,18 +292,19 @@ async function precheck(t: Topology, mode: Mode, n: number): Promise<number[]> {
   }
   // Entries as "original destination:source port -> reply source", against what the mode predicts.
   const tracked: string[] = [];
-  for (const dst of mode === 'vip' ? [t.vip] : mode === 'bpf' ? [t.vip, ...t.backends.map((b) => b.address)] : t.backends.map((b) => b.address)) {
+  const prog = mode === 'bpf' || mode === 'dsr';
+  for (const dst of mode === 'vip' ? [t.vip] : prog ? [t.vip, ...t.backends.map((b) => b.address)] : t.backends.map((b) => b.address)) {
     for (const [sport, replySrc] of await trackedFlows(t, dst)) tracked.push(`${dst}:${sport} -> ${replySrc}`);
   }
-  const expected = mode === 'direct' || mode === 'bpf' ? [] : fs.map((f) => `${f.dst}:${f.sport} -> ${t.backends[f.backend]!.address}`);
+  const expected = mode === 'direct' || prog ? [] : fs.map((f) => `${f.dst}:${f.sport} -> ${t.backends[f.backend]!.address}`);
   if (tracked.sort().join(', ') !== expected.sort().join(', ')) {
     throw new Error(`pps pre-check (${mode}, ${n} flows): the LB's conntrack holds [${tracked.join(', ')}], expected [${expected.join(', ')}]`);
   }
-  if (mode === 'bpf' && 'path' in t.bpf) {
+  if (prog && 'path' in t.bpf) {
     // The program's own flow table: every flow on its predicted backend.
     const held = new Map((await t.bpf.path.flows()).map((f) => [f.client.port, f.target.address]));
     const wrong = fs.filter((f) => held.get(f.sport) !== t.backends[f.backend]!.address);
-    if (wrong.length > 0) throw new Error(`pps pre-check (bpf, ${n} flows): the BPF flow table holds ${wrong.map((f) => `${f.sport} -> ${held.get(f.sport) ?? 'nothing'}`).join(', ')}, not the predicted backends`);
+    if (wrong.length > 0) throw new Error(`pps pre-check (${mode}, ${n} flows): the BPF flow table holds ${wrong.map((f) => `${f.sport} -> ${held.get(f.sport) ?? 'nothing'}`).join(', ')}, not the predicted backends`);
   }
   return got;
 }
@@ -313,7 +316,7 @@ const r3 = (x: number): string => x.toFixed(3);
 const spread = (s: Stat, f: (x: number) => string): string => `${f(s.median)} (min ${f(s.min)}, max ${f(s.max)})`;
 const med = (rs: readonly Round[], f: (r: Round) => number): number => stat(rs.map(f)).median;
 const label = (flows: number): string => `pps ${String(flows).padStart(2)} flow${flows === 1 ? ' ' : 's'}`;
-const MODE_NAME: Record<Mode, string> = { direct: 'direct', 'direct+ct': 'direct+ct', vip: 'VIP nft', bpf: 'VIP bpf' };
+const MODE_NAME: Record<Mode, string> = { direct: 'direct', 'direct+ct': 'direct+ct', vip: 'VIP nft', bpf: 'VIP bpf', dsr: 'VIP dsr' };
 const modeName = (mode: Mode): string => MODE_NAME[mode].padEnd(9);
 
 /** WGF_BENCH_VERBOSE=1 prints every round. */
@@ -362,6 +365,7 @@ const ratioText = (x: Ratio): string => `received-rate ratio ${r3(x.rate)} (per 
 /** A variant's figures: VIP/direct (the target), (direct+ct)/direct (conntrack) and VIP/(direct+ct) (NAT); bpf/direct where bpf ran. */
 interface Ratios {
   readonly bpf?: Ratio;
+  readonly dsr?: Ratio;
   readonly vip: Ratio;
   readonly ct: Ratio;
   readonly nat: Ratio;
@@ -378,12 +382,13 @@ async function measureVariant(t: Topology, v: Variant, report: Report): Promise<
     // Flushed first: the bpf path must leave nothing in conntrack (VIP entries come back in the warm-up).
     await run('conntrack', ['-F'], { netns: t.lb, allowFailure: true });
     await precheck(t, 'bpf', v.flows);
+    if (modes.includes('dsr')) await precheck(t, 'dsr', v.flows);
   }
   report(`${label(v.flows)} pre-check: ${CHECK_PER_FLOW} packets per flow, split ${t.backends.map((b, i) => `${b.name} ${split[i]}`).join(', ')} `
     + `as Maglev predicts in all ${modes.length} modes; VIP flows tracked and DNATed to their predicted backend, direct+ct flows tracked un-NATed, `
     + `direct${modes.includes('bpf') ? ' and bpf flows untracked, bpf flows in the program\'s flow table on their predicted backend' : ' flows untracked'}`);
   for (const mode of modes) await measureRound(t, mode, v.flows, v.warmupMs);
-  const rounds: Record<Mode, Round[]> = { direct: [], 'direct+ct': [], vip: [], bpf: [] };
+  const rounds: Record<Mode, Round[]> = { direct: [], 'direct+ct': [], vip: [], bpf: [], dsr: [] };
   for (let i = 0; i < v.rounds; i++) {
     for (const mode of modes) {
       const r = await measureRound(t, mode, v.flows, v.windowMs);
@@ -393,9 +398,11 @@ async function measureVariant(t: Topology, v: Variant, report: Report): Promise<
   }
   const { direct, vip } = rounds;
   const tracked = rounds['direct+ct'];
-  const out = { vip: ratio(direct, vip), ct: ratio(direct, tracked), nat: ratio(tracked, vip), ...(modes.includes('bpf') ? { bpf: ratio(direct, rounds.bpf) } : {}) };
+  const out = { vip: ratio(direct, vip), ct: ratio(direct, tracked), nat: ratio(tracked, vip), ...(modes.includes('bpf') ? { bpf: ratio(direct, rounds.bpf) } : {}),
+    ...(modes.includes('dsr') ? { dsr: ratio(direct, rounds.dsr) } : {}) };
   for (const mode of modes) report(modeLine(v, mode, rounds[mode]));
   if (out.bpf) report(`${label(v.flows)} bpf/direct: ${ratioText(out.bpf)}: the BPF data path adds ${us(out.bpf.addedNs)} us/pkt`);
+  if (out.dsr) report(`${label(v.flows)} dsr/direct: ${ratioText(out.dsr)}: direct server return (bpf) adds ${us(out.dsr.addedNs)} us/pkt`);
   report(`${label(v.flows)} VIP/direct: ${ratioText(out.vip)}: DNAT + conntrack add ${us(out.vip.addedNs)} us/pkt; `
     + `${v.rounds} rounds of ${(v.windowMs / 1000).toFixed(1)} s each`);
   const share = out.vip.addedNs > 0 ? `, ${pct(out.ct.addedNs / out.vip.addedNs)} of what VIP adds` : '';
@@ -466,7 +473,13 @@ export async function benchPps(report: Report): Promise<void> {
     } else {
       report(`pps bpf skipped: ${'missing' in t.bpf ? t.bpf.missing : ''}`);
     }
-    report('pps direct server return: not measured, the BPF data path has no DSR mode yet (it rewrites addresses; see README)');
+    if (head.dsr) {
+      report(`pps direct server return (bpf, --return-path dsr) against direct routing with ${VARIANTS[0]!.flows} flows: received rate ${r3(head.dsr.rate)}, CPU-normalised ${r3(head.dsr.cpu)}; `
+        + `per flow count (received rate, CPU-normalised): ${VARIANTS.map((v, i) => `${v.flows}: dsr ${r3(ratios[i]!.dsr!.rate)}/${r3(ratios[i]!.dsr!.cpu)}`).join('; ')} `
+        + '(forward path only: the sinks never answer; DSR replies would not pass the LB at all)');
+    } else {
+      report('pps direct server return: not measured (the BPF program did not load)');
+    }
     report(`pps split with ${VARIANTS[0]!.flows} flows: conntrack alone, (direct+ct)/direct, received rate ${r3(head.ct.rate)}, CPU-normalised ${r3(head.ct.cpu)}; `
       + `DNAT on top, VIP/(direct+ct), received rate ${r3(head.nat.rate)}, CPU-normalised ${r3(head.nat.cpu)}`);
     report('pps note: the sender\'s core also runs the whole data path (veth delivers in its softirq), so the ratios compare the full path '
