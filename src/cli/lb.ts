@@ -39,7 +39,7 @@ interface RunFlags extends ApiFlags, BgpSpeakerFlags {
   pool: string[]; vip: string[]; instance: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; follow: string; resyncMs: number; reportIntervalMs: number;
   drainTimeoutMs: number; dampingPenalty?: number; dampingSuppressAbove?: number; dampingReuseBelow?: number; dampingHalfLifeMs?: number;
-  dampingMaxSuppressMs?: number; dataplane: string; guard: boolean; guardSourceRate: number; guardGlobalRate: number;
+  dampingMaxSuppressMs?: number; dataplane: string; xdpVeth?: boolean; guard: boolean; guardSourceRate: number; guardGlobalRate: number;
 }
 
 /** One VIP of `lb run`: the pool behind it and its canonical address and port. */
@@ -113,7 +113,7 @@ async function lbGet(base: string, path: string, onNotFound?: () => Promise<unkn
 
 /** One VIP of `lb status`: a summary line, the last error, and a table of its backends. */
 function renderLbStatus(s: LbServiceStatus): string {
-  return `lb ${s.instance} ${formatIpPort(s.vip, s.port)} pool ${s.pool}  table ${s.tableSize} slots, affinity ${s.affinity}, generation ${s.generation}${s.failOpen ? ', fail-open on readiness' : ''}`
+  return `lb ${s.instance} ${formatIpPort(s.vip, s.port)} pool ${s.pool}  table ${s.tableSize} slots, affinity ${s.affinity}, generation ${s.generation}, data path ${s.dataplane ?? 'nft'}${s.attach ? ` at ${s.attach}` : ''}${s.failOpen ? ', fail-open on readiness' : ''}`
     + `${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
     + renderTable(s.backends, [
       { header: 'BACKEND', get: (b) => b.name }, { header: 'ADDRESS', get: (b) => `${b.address}:${b.port}` }, { header: 'STATE', get: (b) => b.state },
@@ -151,14 +151,15 @@ export function registerLbCommands(program: Command): void {
     .option('--damping-max-suppress-ms <ms>', `flap damping: longest suppression (default ${DEFAULT_HEALTH_CONFIG.damping.maxSuppressMs})`, positiveInt('--damping-max-suppress-ms'))
     .option('--key-file <file>', 'keep the probe private key here (0600) and re-use it across restarts; one key for every pool of this instance')
     .option('--listen <host:port>', 'serve /status, /status/all, /metrics and /healthz here')
-    .option('--dataplane <nft|bpf|auto>', 'nft: nftables DNAT + conntrack; bpf: tc BPF program (IPv4: same Maglev table and hash, LRU flow table, WireGuard receiver-index steering, guard); auto: bpf where it loads, nft otherwise', 'nft')
+    .option('--dataplane <nft|bpf|xdp|auto>', 'nft: nftables DNAT + conntrack; bpf: tc BPF program (IPv4: same Maglev table and hash, LRU flow table, WireGuard receiver-index steering, guard); xdp: the same program at XDP in front of tc; auto: xdp where every interface takes XDP_REDIRECT, else bpf where it loads, else nft', 'nft')
+    .option('--xdp-veth', 'xdp/auto: veths take XDP_REDIRECT (their peers run an XDP program or have GRO on)')
     .option('--no-guard', 'bpf: let non-WireGuard packets and any initiation rate through to the backends')
     .option('--guard-source-rate <n>', 'bpf guard: initiations per second per source address (burst the same)', positiveInt('--guard-source-rate'), DEFAULT_GUARD_LIMITS.perSourceRate)
     .option('--log-level <level>', LOG_LEVEL_HELP, 'info')
     .option('--guard-global-rate <n>', 'bpf guard: initiations per second at the VIP from all sources (burst a fifth of it)', positiveInt('--guard-global-rate'), DEFAULT_GUARD_LIMITS.globalRate)
     .action(async (f: RunFlags) => {
       const jsonLog: LogFn = roleLog('lb', f);
-      if (!(DATAPATH_CHOICES as readonly string[]).includes(f.dataplane)) throw new FabricError('WGF_ERR_VALIDATION', `--dataplane must be nft, bpf or auto, got "${f.dataplane}"`);
+      if (!(DATAPATH_CHOICES as readonly string[]).includes(f.dataplane)) throw new FabricError('WGF_ERR_VALIDATION', `--dataplane must be nft, bpf, xdp or auto, got "${f.dataplane}"`);
       const guard = f.guard ? { perSourceRate: f.guardSourceRate, perSourceBurst: f.guardSourceRate, globalRate: f.guardGlobalRate, globalBurst: Math.max(1, Math.round(f.guardGlobalRate / 5)) } : undefined;
       const pairs = lbRunPairs(f.pool, f.vip);
       const returnPath = f.returnPath;
@@ -175,7 +176,7 @@ export function registerLbCommands(program: Command): void {
       const paths: ChosenDataPath[] = [];
       for (const { pool, vip, port } of pairs) {
         paths.push(await chooseDataPath({
-          choice: f.dataplane as DataPathChoice, vip, port, seed: DEFAULT_FLOW_SEED, returnPath, instance: f.instance, ...(guard ? { guard } : {}),
+          choice: f.dataplane as DataPathChoice, vip, port, seed: DEFAULT_FLOW_SEED, returnPath, instance: f.instance, ...(guard ? { guard } : {}), ...(f.xdpVeth ? { xdpVeth: true } : {}),
           log: (level, msg, fields) => jsonLog(level, msg, { pool, vip: formatIpPort(vip, port), ...fields }),
         }));
       }
@@ -183,7 +184,7 @@ export function registerLbCommands(program: Command): void {
         const path = paths[i]!;
         if (path.counters) metrics.attachDataPathCounters(pool, vip, port, path.counters);
         const service = new LbService({
-          api, pool, vip, port, instance: f.instance, returnPath, dataplane: path.kind, ...(path.writer ? { writer: path.writer } : {}),
+          api, pool, vip, port, instance: f.instance, returnPath, dataplane: path.kind, ...(path.attach ? { attach: path.attach } : {}), ...(path.writer ? { writer: path.writer } : {}),
           health, applier: nftApplier(), conntrack: path.flows, readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs,
           follow: f.follow as FollowMode, resyncMs: f.resyncMs,
           reportMs: f.reportIntervalMs, drainTimeoutMs,

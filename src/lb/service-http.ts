@@ -88,6 +88,14 @@ export class LbMetrics {
       },
     });
     serviceGauge('wgfabric_lb_table_generation', 'Successful table applies so far', (s) => s.generation);
+    new Gauge({
+      name: 'wgfabric_lb_dataplane_info', help: 'Always 1: the data path of the VIP (nft or bpf) and where a bpf program runs (xdp or tc)',
+      labelNames: ['pool', 'vip', 'dataplane', 'attach'], registers,
+      collect() {
+        this.reset();
+        for (const s of statuses()) this.set({ pool: s.pool, vip: vipOf(s), dataplane: s.dataplane ?? 'nft', attach: s.attach ?? 'none' }, 1);
+      },
+    });
     serviceGauge('wgfabric_lb_fail_open', '1 while fail-open on readiness holds backends in the table (no backend\'s agent is in sync)', (s) => (s.failOpen ? 1 : 0));
   }
 

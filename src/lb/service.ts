@@ -71,6 +71,8 @@ export interface LbServiceOptions {
   readonly writer?: TableWriter;
   /** Which data path forwards (shown in /status; default 'nft'). */
   readonly dataplane?: DataPathKind;
+  /** bpf: where the program runs, 'xdp' (in front of tc) or 'tc' (shown in /status). */
+  readonly attach?: 'xdp' | 'tc';
   /** Keep the probe private key here (mode 0600) and re-use it across restarts; in memory when absent. */
   readonly keyFile?: string;
   /** A node whose last `ready` report is older than this is "agent not in sync" (default 15 s). */
@@ -136,6 +138,8 @@ export interface LbServiceStatus {
   readonly failOpen: boolean;
   /** The data path forwarding this VIP ('nft' or 'bpf'; absent from LBs that predate the choice). */
   readonly dataplane?: DataPathKind;
+  /** bpf: where the program runs, 'xdp' (XDP in front of tc) or 'tc'. */
+  readonly attach?: 'xdp' | 'tc';
   readonly backends: readonly LbServiceBackend[];
 }
 
@@ -322,7 +326,7 @@ export class LbService {
     return {
       pool: this.o.pool, instance: this.o.instance, vip: c.vip, port: c.port, tableSize: c.tableSize, affinity: c.affinity, generation: c.generation,
       probePeer: this.probePeer ? { name: this.probePeer.name, publicKey: this.probePeer.publicKey, address: this.probePeer.addresses[0] ?? '' } : null,
-      lastError: c.lastError, failOpen, dataplane: this.o.dataplane ?? 'nft',
+      lastError: c.lastError, failOpen, dataplane: this.o.dataplane ?? 'nft', ...(this.o.attach ? { attach: this.o.attach } : {}),
       backends: c.backends.map((b) => {
         const s = checks.get(b.name);
         const n = this.nodes.get(b.name);

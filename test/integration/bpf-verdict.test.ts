@@ -12,22 +12,19 @@ import { BpfDataPath } from '../../src/lb/dataplane/bpf.js';
 import { buildMaglevTable, DEFAULT_FLOW_SEED, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
 import type { NftVip } from '../../src/lb/nft.js';
 import { run } from '../../src/sys/exec.js';
-import { addrsOf, checksumsOk, progRun, TC_ACT_REDIRECT, TC_ACT_SHOT, udpFrame, wgMessage } from './fixtures/bpf-run.js';
+import { addrsOf, checksumsOk, progRun, udpFrame, VERDICTS, wgMessage } from './fixtures/bpf-run.js';
 
 const root = process.getuid?.() === 0;
-const NS = `wgf-bp-v${randomBytes(3).toString('hex')}`;
+
 const VIP = '198.18.251.2';
 const PORT = 28100;
 const SIZE = 251;
+let clientN = 0;
 const BACKENDS = [
   { name: 'b1', address: '198.18.250.10', port: 51820 },
   { name: 'b2', address: '198.18.250.11', port: 51821 },
   { name: 'b3', address: '198.18.250.12', port: 51822 },
 ];
-let dp: BpfDataPath;
-let ifindex: number;
-let spec: NftVip;
-let clientN = 0;
 
 function specOf(backends: typeof BACKENDS): NftVip {
   return { vip: VIP, port: PORT, affinity: 'src-ip-port', backends, table: buildMaglevTable(backends.map((b) => ({ name: b.name, weight: 1 })), SIZE) };
@@ -45,17 +42,24 @@ function client(): { src: string; sport: number } {
   return { src: `198.18.250.${100 + (clientN % 100)}`, sport: 30000 + clientN };
 }
 
-async function send(src: string, sport: number, payload: Buffer, dst = VIP, dport = PORT) {
-  return progRun(NS, dp.programId!, udpFrame(src, sport, dst, dport, payload), ifindex);
-}
+for (const attach of ['tc', 'xdp'] as const) describe(`BPF data path verdicts at ${attach} (BPF_PROG_TEST_RUN)`, { skip: root ? false : 'needs root' }, () => {
+  const NS = `wgf-bp-${attach}${randomBytes(3).toString('hex')}`;
+  const V = VERDICTS[attach];
+  let dp: BpfDataPath;
+  let ifindex: number;
+  let progId: number;
+  let spec: NftVip;
 
-async function delta(name: string, f: () => Promise<unknown>): Promise<number> {
-  const before = (await dp.counters())[name]!;
-  await f();
-  return (await dp.counters())[name]! - before;
-}
+  async function send(src: string, sport: number, payload: Buffer, dst = VIP, dport = PORT, frame?: Buffer) {
+    return progRun(NS, progId, frame ?? udpFrame(src, sport, dst, dport, payload), ifindex, attach);
+  }
 
-describe('BPF data path verdicts (BPF_PROG_TEST_RUN)', { skip: root ? false : 'needs root' }, () => {
+  async function delta(name: string, f: () => Promise<unknown>): Promise<number> {
+    const before = (await dp.counters())[name]!;
+    await f();
+    return (await dp.counters())[name]! - before;
+  }
+
   before(async () => {
     await run('ip', ['netns', 'add', NS]);
     await run('ip', ['link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'], { netns: NS });
@@ -64,10 +68,20 @@ describe('BPF data path verdicts (BPF_PROG_TEST_RUN)', { skip: root ? false : 'n
     await run('sysctl', ['-qw', 'net.ipv4.ip_forward=1'], { netns: NS });
     ifindex = (JSON.parse((await run('ip', ['-j', 'link', 'show', 'v1'], { netns: NS })).stdout) as { ifindex: number }[])[0]!.ifindex;
     dp = new BpfDataPath({
-      vip: VIP, port: PORT, seed: DEFAULT_FLOW_SEED, returnPath: 'via-lb', instance: 'bpv', netns: NS, interfaces: ['v1'],
+      vip: VIP, port: PORT, seed: DEFAULT_FLOW_SEED, returnPath: 'via-lb', instance: 'bpv', netns: NS,
+      ...(attach === 'xdp' ? { interfaces: ['v0', 'v1'], attach, xdpVeth: true } : { interfaces: ['v1'] }),
       guard: { perSourceRate: 1, perSourceBurst: 3, globalRate: 0, globalBurst: 0 }, indexTtlMs: 1500,
     });
     await dp.open();
+    progId = dp.programId!;
+    if (attach === 'xdp') {
+      assert.equal(dp.attachMode, 'xdp');
+      assert.deepEqual([...dp.xdp!.redirect].sort(), ['v0', 'v1']);
+      progId = (JSON.parse((await run('ip', ['-j', 'link', 'show', 'v1'], { netns: NS })).stdout) as { xdp?: { prog?: { id: number } } }[])[0]!.xdp!.prog!.id;
+      // XDP forwards only to resolved neighbours: backends and clients .10-.199 get one; .250 has none.
+      const neigh = Array.from({ length: 190 }, (_, i) => `neigh replace 198.18.250.${10 + i} lladdr 02:00:00:00:fa:${(10 + i).toString(16).padStart(2, '0')} dev v0 nud permanent`);
+      await run('ip', ['-batch', '-'], { netns: NS, input: neigh.join('\n') + '\n' });
+    }
     spec = specOf(BACKENDS);
     await dp.write(undefined, spec);
   });
@@ -84,7 +98,7 @@ describe('BPF data path verdicts (BPF_PROG_TEST_RUN)', { skip: root ? false : 'n
     for (let i = 0; i < 40; i++) {
       const c = client();
       const r = await send(c.src, c.sport, wgMessage(1, 148, { sender: 1000 + i }));
-      assert.equal(r.ret, TC_ACT_REDIRECT);
+      assert.equal(r.ret, V.forward);
       const a = addrsOf(r.out);
       assert.deepEqual({ address: a.dst, port: a.dport }, predicted(spec, c.src, c.sport), `flow ${c.src}:${c.sport}`);
       assert.equal(a.src, c.src, 'via-lb keeps the client address');
@@ -107,7 +121,7 @@ describe('BPF data path verdicts (BPF_PROG_TEST_RUN)', { skip: root ? false : 'n
       const c = client();
       let r: { ret: number; out: Buffer } | undefined;
       const d = await delta(reason ?? 'drop_size', async () => { r = await send(c.src, c.sport, wgMessage(type, size, { receiver: 0xdead0000 + clientN })); });
-      assert.equal(r!.ret, reason ? TC_ACT_SHOT : TC_ACT_REDIRECT);
+      assert.equal(r!.ret, reason ? V.drop : V.forward);
       assert.equal(d, reason ? 1 : 0);
     });
   }
@@ -117,15 +131,15 @@ describe('BPF data path verdicts (BPF_PROG_TEST_RUN)', { skip: root ? false : 'n
       const m = wgMessage(1, 148);
       m[i] = 1;
       const c = client();
-      const d = await delta('drop_reserved', async () => assert.equal((await send(c.src, c.sport, m)).ret, TC_ACT_SHOT));
+      const d = await delta('drop_reserved', async () => assert.equal((await send(c.src, c.sport, m)).ret, V.drop));
       assert.equal(d, 1);
     }
   });
 
   test('other ports of the VIP and other destinations are left to the stack', async () => {
     const c = client();
-    assert.equal((await send(c.src, c.sport, Buffer.from('junk'), VIP, PORT + 1)).ret, 0xffffffff);
-    assert.equal((await send(c.src, c.sport, Buffer.from('junk'), '198.18.250.1', 53)).ret, 0xffffffff);
+    assert.equal((await send(c.src, c.sport, Buffer.from('junk'), VIP, PORT + 1)).ret, V.pass);
+    assert.equal((await send(c.src, c.sport, Buffer.from('junk'), '198.18.250.1', 53)).ret, V.pass);
   });
 
   test('learned receiver index: a roaming client (new address and port) keeps its backend; unknown indices fall back to Maglev', async () => {
@@ -136,7 +150,7 @@ describe('BPF data path verdicts (BPF_PROG_TEST_RUN)', { skip: root ? false : 'n
     const index = 0x51d00000 + clientN;
     const learned = await delta('learned', async () => {
       const reply = await send(backend.dst, backend.dport, wgMessage(2, 92, { sender: index, receiver: 7 }), c.src, c.sport);
-      assert.equal(reply.ret, TC_ACT_REDIRECT);
+      assert.equal(reply.ret, V.forward);
       const a = addrsOf(reply.out);
       assert.deepEqual([a.src, a.sport, a.dst, a.dport], [VIP, PORT, c.src, c.sport], 'the reply leaves from VIP:port');
       assert.ok(checksumsOk(reply.out));
@@ -194,11 +208,11 @@ describe('BPF data path verdicts (BPF_PROG_TEST_RUN)', { skip: root ? false : 'n
     const d = await delta('drop_rate_source', async () => {
       for (let i = 0; i < 6; i++) verdicts.push((await send(c.src, c.sport + i, wgMessage(1, 148))).ret);
     });
-    assert.deepEqual(verdicts.slice(0, 3), [TC_ACT_REDIRECT, TC_ACT_REDIRECT, TC_ACT_REDIRECT]);
-    assert.ok(verdicts.slice(3).every((v) => v === TC_ACT_SHOT), `later initiations dropped: ${verdicts.join(',')}`);
+    assert.deepEqual(verdicts.slice(0, 3), [V.forward, V.forward, V.forward]);
+    assert.ok(verdicts.slice(3).every((v) => v === V.drop), `later initiations dropped: ${verdicts.join(',')}`);
     assert.equal(d, 3);
     // Transport from the same source is not rate-limited.
-    assert.equal((await send(c.src, c.sport, wgMessage(4, 32))).ret, TC_ACT_REDIRECT);
+    assert.equal((await send(c.src, c.sport, wgMessage(4, 32))).ret, V.forward);
   });
 
   test('global rate cap: distinct sources beyond the global burst are dropped', async () => {
@@ -211,7 +225,7 @@ describe('BPF data path verdicts (BPF_PROG_TEST_RUN)', { skip: root ? false : 'n
         verdicts.push((await send(c.src, c.sport, wgMessage(1, 148))).ret);
       }
     });
-    assert.equal(verdicts.filter((v) => v === TC_ACT_REDIRECT).length, 4, verdicts.join(','));
+    assert.equal(verdicts.filter((v) => v === V.forward).length, 4, verdicts.join(','));
     assert.equal(d, 4);
     dp.setGuard({ perSourceRate: 1, perSourceBurst: 3, globalRate: 0, globalBurst: 0 });
     await dp.write(spec, spec);
@@ -240,15 +254,38 @@ describe('BPF data path verdicts (BPF_PROG_TEST_RUN)', { skip: root ? false : 'n
     const empty: NftVip = { vip: VIP, port: PORT, affinity: 'src-ip-port', backends: [], table: new Int32Array(SIZE).fill(-1) };
     await dp.write(spec, empty);
     const c = client();
-    const d = await delta('drop_no_backend', async () => assert.equal((await send(c.src, c.sport, wgMessage(1, 148))).ret, TC_ACT_SHOT));
+    const d = await delta('drop_no_backend', async () => assert.equal((await send(c.src, c.sport, wgMessage(1, 148))).ret, V.drop));
     assert.equal(d, 1);
     await dp.write(undefined, spec);
   });
 
+  test('xdp: what XDP cannot finish goes to tc untouched (partial checksum, unresolved neighbour); what it does is counted', { skip: attach !== 'xdp' }, async () => {
+    const fwd = await delta('xdp_fwd', async () => assert.equal((await send('198.18.250.20', 40000, wgMessage(1, 148))).ret, V.forward));
+    assert.equal(fwd, 1);
+    // A local socket's packet over a veth: the UDP checksum holds only the pseudo-header sum.
+    const frame = udpFrame('198.18.250.21', 40001, VIP, PORT, wgMessage(1, 148));
+    const pseudo = [frame.readUInt16BE(26), frame.readUInt16BE(28), frame.readUInt16BE(30), frame.readUInt16BE(32), 17, frame.readUInt16BE(38)].reduce((a, b) => a + b);
+    frame.writeUInt16BE(((pseudo & 0xffff) + (pseudo >>> 16)) & 0xffff, 40);
+    const before = await dp.counters();
+    assert.equal((await send('', 0, Buffer.alloc(0), VIP, PORT, frame)).ret, V.pass);
+    const afterPartial = await dp.counters();
+    assert.equal(afterPartial.xdp_pass! - before.xdp_pass!, 1);
+    assert.equal(afterPartial.fwd_maglev! + afterPartial.fwd_flow! - before.fwd_maglev! - before.fwd_flow!, 0, 'left to tc: not counted as forwarded');
+    assert.ok(!(await dp.flows()).some((f) => f.client.address === '198.18.250.21'), 'no flow written');
+    // A reply to a client without a neighbour entry: passed, nothing learned (tc will learn it).
+    const b = addrsOf((await send('198.18.250.250', 40002, wgMessage(1, 148))).out);
+    const learned = await delta('learned', async () => {
+      assert.equal((await send(b.dst, b.dport, wgMessage(2, 92, { sender: 0x9a550000, receiver: 1 }), '198.18.250.250', 40002)).ret, V.pass);
+    });
+    assert.equal(learned, 0);
+  });
+
   test('restart: a second data path adopts the attached program with its flows', async () => {
-    const again = new BpfDataPath({ vip: VIP, port: PORT, seed: DEFAULT_FLOW_SEED, returnPath: 'via-lb', instance: 'bpv2', netns: NS, interfaces: ['v1'] });
+    const again = new BpfDataPath({ vip: VIP, port: PORT, seed: DEFAULT_FLOW_SEED, returnPath: 'via-lb', instance: 'bpv2', netns: NS,
+      ...(attach === 'xdp' ? { interfaces: ['v0', 'v1'], attach, xdpVeth: true } : { interfaces: ['v1'] }) });
     await again.open();
     assert.equal(again.adopted, true);
+    assert.equal(again.attachMode, attach);
     assert.equal(again.programId, dp.programId);
     assert.ok((await again.listFlowTargets(VIP, PORT)).length > 0);
   });

@@ -14,6 +14,7 @@ export const COUNTERS = [
   'drop_type', 'drop_size', 'drop_reserved', 'drop_rate_source', 'drop_rate_global',
   'drop_no_backend', 'drop_fragment', 'drop_snat_ports', 'pass_stack',
   'fwd_dsr', 'drop_dsr_off_link',
+  'xdp_fwd', 'xdp_pass',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 

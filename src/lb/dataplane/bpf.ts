@@ -30,6 +30,7 @@ import {
 } from './bpf-maps.js';
 import type { DataPath, WriteResult } from './port.js';
 import { checkDsrBackends } from './dsr.js';
+import { attachXdp, detachXdp, xdpCapable, type BpfAttach, type XdpCmd } from './xdp.js';
 
 export interface BpfDataPathOptions {
   readonly vip: string;
@@ -50,10 +51,20 @@ export interface BpfDataPathOptions {
   readonly adoptOnly?: boolean;
   /** The compiled program (default: build/bpf/wglb.bpf.o of this checkout, or $WGFABRIC_BPF_OBJECT). */
   readonly objectPath?: string;
+  /**
+   * 'xdp': also attach the program's XDP side (native, driver mode) in front of tc; it forwards
+   * what it can and leaves the rest to tc (see xdp.ts). Default 'tc' (an XDP side of this VIP
+   * left by an earlier run is removed).
+   */
+  readonly attach?: BpfAttach;
+  /** xdp: veths count as XDP_REDIRECT targets (their peers run an XDP program or have GRO on). */
+  readonly xdpVeth?: boolean;
 }
 
 const MAP_NAMES = ['wglb_cfg', 'wglb_slots', 'wglb_flows', 'wglb_idx', 'wglb_cnt'] as const;
 type MapName = (typeof MAP_NAMES)[number];
+/** The maps user space writes; wglb_tx (XDP's redirect targets) is absent from programs that predate XDP. */
+type Maps = Record<MapName, number> & { wglb_tx?: number };
 
 /** The compiled program of this checkout. */
 export function defaultBpfObject(): string {
@@ -91,8 +102,9 @@ D=$1; OBJ=$2; PROG=$3; PREF=$4; shift 4
 grep -q ' /sys/fs/bpf .* - bpf ' /proc/self/mountinfo || mount -t bpf bpf /sys/fs/bpf
 mkdir -p "$D"
 trap 'rm -rf "$D"' EXIT
-if [ "$PROG" = new ]; then bpftool prog load "$OBJ" "$D/prog" type classifier; else bpftool prog pin id "$PROG" "$D/prog"; fi
-for dev in "$@"; do tc filter replace dev "$dev" ingress pref "$PREF" handle 1 bpf da object-pinned "$D/prog"; done
+# loadall: the object holds an XDP program too (its type comes from its section).
+if [ "$PROG" = new ]; then bpftool prog loadall "$OBJ" "$D/all"; P="$D/all/wglb_tc"; else bpftool prog pin id "$PROG" "$D/prog"; P="$D/prog"; fi
+for dev in "$@"; do tc filter replace dev "$dev" ingress pref "$PREF" handle 1 bpf da object-pinned "$P"; done
 `;
 
 /** Monotonic ns, the clock of bpf_ktime_get_ns(). */
@@ -100,7 +112,7 @@ const monoNs = (): bigint => process.hrtime.bigint();
 
 export class BpfDataPath implements DataPath {
   readonly kind = 'bpf' as const;
-  private maps: Record<MapName, number> | undefined;
+  private maps: Maps | undefined;
   private progId: number | undefined;
   private interfaces: string[] = [];
   private readonly pref: number;
@@ -173,15 +185,39 @@ export class BpfDataPath implements DataPath {
       if (prog === undefined) throw bpfError('the BPF program did not show up on the interface after attaching it', { interfaces: this.interfaces });
       this.progId = prog;
       this.maps = await this.findMaps(prog);
+      if (this.o.attach === 'xdp') {
+        this.xdp = await attachXdp(this.xdpCmd(), { object: obj, tcProg: prog, cfgMap: this.maps.wglb_cfg, interfaces: this.interfaces, pinDir: `${this.pinDir()}-xdp`, veth: this.o.xdpVeth ?? false });
+      } else {
+        await detachXdp(this.xdpCmd(), this.interfaces, this.maps.wglb_cfg);
+      }
     } catch (e) {
       for (const dev of attachedTo) await this.cmd('tc', ['filter', 'del', 'dev', dev, 'ingress', 'pref', String(this.pref)]).catch(() => {});
       throw e;
     }
   }
 
+  /** XDP side: the interfaces it runs on and those it redirects to (empty in tc mode). */
+  xdp: { readonly attached: readonly string[]; readonly redirect: readonly string[] } | undefined;
+
+  /** Where the program runs: 'xdp' (XDP in front of tc) or 'tc'. */
+  get attachMode(): BpfAttach {
+    return this.xdp && this.xdp.attached.length > 0 ? 'xdp' : 'tc';
+  }
+
+  /** Whether XDP can forward on every interface of this data path (`--dataplane auto`). */
+  async xdpCapable(): Promise<{ ok: boolean; why?: string }> {
+    return xdpCapable(this.xdpCmd(), this.o.interfaces ?? await this.listInterfaces(), this.o.xdpVeth ?? false);
+  }
+
+  private xdpCmd(): XdpCmd {
+    return (cmd, args, input) => this.cmd(cmd, args, input);
+  }
+
   /** Removes this VIP's filter from every interface (the program and its maps go with it). */
   async detach(): Promise<void> {
     const devs = this.interfaces.length > 0 ? this.interfaces : [...(this.o.interfaces ?? await this.listInterfaces())];
+    const cfgMap = this.maps?.wglb_cfg ?? await this.attachedCfgMap(devs).catch(() => undefined);
+    if (cfgMap !== undefined) await detachXdp(this.xdpCmd(), devs, cfgMap).catch(() => {});
     for (const dev of devs) await this.cmd('tc', ['filter', 'del', 'dev', dev, 'ingress', 'pref', String(this.pref)]).catch(() => {});
     this.maps = undefined;
   }
@@ -196,6 +232,13 @@ export class BpfDataPath implements DataPath {
     return this.progId;
   }
 
+  /** The config map id of this VIP's attached tc program, if any. */
+  private async attachedCfgMap(devs: readonly string[]): Promise<number | undefined> {
+    let prog: number | undefined;
+    for (const dev of devs) prog ??= await this.attachedProg(dev);
+    return prog === undefined ? undefined : (await this.findMaps(prog)).wglb_cfg;
+  }
+
   private async listInterfaces(): Promise<string[]> {
     const links = JSON.parse(await this.cmd('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
     return links.map((l) => l.ifname).filter((n) => n !== 'lo');
@@ -205,18 +248,18 @@ export class BpfDataPath implements DataPath {
     return `/sys/fs/bpf/wgfabric-${this.o.instance.replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}-${parseIp(this.o.vip).text.replace(/[.:]/g, '_')}-${this.o.port}`;
   }
 
-  private async findMaps(prog: number): Promise<Record<MapName, number>> {
+  private async findMaps(prog: number): Promise<Maps> {
     const info = JSON.parse(await this.cmd('bpftool', ['-j', 'prog', 'show', 'id', String(prog)])) as { map_ids?: number[] };
-    const out: Partial<Record<MapName, number>> = {};
+    const out: Partial<Maps> = {};
     for (const id of info.map_ids ?? []) {
       const m = JSON.parse(await this.cmd('bpftool', ['-j', 'map', 'show', 'id', String(id)])) as { name?: string };
-      if (MAP_NAMES.includes(m.name as MapName)) out[m.name as MapName] = id;
+      if (MAP_NAMES.includes(m.name as MapName) || m.name === 'wglb_tx') out[m.name as MapName] = id;
     }
     for (const n of MAP_NAMES) if (out[n] === undefined) throw bpfError(`program ${prog} has no map ${n}: not a wgfabric LB program`, { prog });
-    return out as Record<MapName, number>;
+    return out as Maps;
   }
 
-  private need(): Record<MapName, number> {
+  private need(): Maps {
     if (!this.maps) throw bpfError('the BPF data path is not open', {});
     return this.maps;
   }

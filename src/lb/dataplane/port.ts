@@ -10,9 +10,9 @@
 import type { ConntrackPort } from '../conntrack.js';
 import type { NftVip, SlotTarget } from '../nft.js';
 
-/** The data path kinds `lb run --dataplane` accepts ('auto' resolves to one of the others). */
+/** The data path kinds ('xdp' is the bpf kind attached at XDP, 'auto' resolves to one of them). */
 export type DataPathKind = 'nft' | 'bpf';
-export const DATAPATH_CHOICES = ['nft', 'bpf', 'auto'] as const;
+export const DATAPATH_CHOICES = ['nft', 'bpf', 'auto', 'xdp'] as const;
 export type DataPathChoice = (typeof DATAPATH_CHOICES)[number];
 
 /** What one write did: 'delta' (only changed slots), 'full' (everything), 'none' (nothing changed). */

@@ -30,6 +30,7 @@
 #include <linux/ip.h>
 #include <linux/udp.h>
 #include <linux/pkt_cls.h>
+#include <linux/if_link.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -43,6 +44,7 @@ enum {
 	C_DROP_TYPE, C_DROP_SIZE, C_DROP_RESERVED, C_DROP_RATE_SOURCE, C_DROP_RATE_GLOBAL,
 	C_DROP_NO_BACKEND, C_DROP_FRAGMENT, C_DROP_SNAT_PORTS, C_PASS_STACK,
 	C_FWD_DSR, C_DROP_DSR_OFFLINK,
+	C_XDP_FWD, C_XDP_PASS,
 	C_MAX
 };
 
@@ -348,95 +350,131 @@ static __always_inline int dsr_out(struct __sk_buff *skb, const struct hdrs *h, 
 	return bpf_redirect_neigh(p.ifindex, &nh, sizeof(nh), 0);
 }
 
-static __always_inline int handle_forward(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
+/* Where a packet to the VIP goes, found by map lookups only (nothing is written yet, so an XDP
+ * program can still leave the packet to tc). */
+struct pick {
+	struct target t;
+	struct flow *f;   /* the flow entry of the source, if any */
+	__u32 via;        /* C_FWD_INDEX, C_FWD_FLOW or C_FWD_MAGLEV */
+	__u8 stale;       /* f is older than the flow TTL */
+	__u8 unknown;     /* a receiver index nobody learned */
+};
+
+/* 0, or C_DROP_NO_BACKEND. */
+static __always_inline __u32 pick_backend(const struct wglb_cfg *cfg, const struct hdrs *h, __u64 now, struct pick *p)
 {
-	__u64 now = bpf_ktime_get_ns();
 	__u8 type = h->wg[0];
 	struct flow_key fk = { .addr = h->saddr, .port = h->sport };
-	struct target t = {};
-	struct flow *f;
-	int found = 0, stale = 0, ifindex;
-	__be32 src = h->saddr;
-	__be16 sport = h->sport;
+	int found = 0;
 
-	if (cfg->guard) {
-		__u32 reason = guard_reason(h);
-		if (reason)
-			return drop(reason);
-		if (type == 1 && !rate_ok(cfg, h->saddr, now, &reason))
-			return drop(reason);
-	}
+	p->unknown = 0;
 	/* With dsr no reply passes here, so no index is ever learned: skip the lookup. */
 	if (!cfg->dsr && (type == 2 || type == 3 || type == 4)) {
 		__u32 idx = u32_at(type == 2 ? &h->wg[8] : &h->wg[4]);
 		struct idx_val *iv = bpf_map_lookup_elem(&wglb_idx, &idx);
 		if (iv && now - iv->seen <= cfg->index_ttl_ns) {
-			t = iv->t;
+			p->t = iv->t;
+			p->via = C_FWD_INDEX;
 			found = 1;
-			count(C_FWD_INDEX);
 		} else {
-			count(C_UNKNOWN_INDEX);
+			p->unknown = 1;
 		}
 	}
-	f = bpf_map_lookup_elem(&wglb_flows, &fk);
-	if (f && now - f->seen > cfg->flow_ttl_ns)
-		stale = 1;
-	if (!found && f && !stale) {
-		t = f->t;
+	p->f = bpf_map_lookup_elem(&wglb_flows, &fk);
+	p->stale = p->f && now - p->f->seen > cfg->flow_ttl_ns;
+	if (!found && p->f && !p->stale) {
+		p->t = p->f->t;
+		p->via = C_FWD_FLOW;
 		found = 1;
-		count(C_FWD_FLOW);
 	}
 	if (!found) {
 		__u32 slot, w1 = cfg->affinity == 0 ? (__u32)h->sport : 0;
 		struct target *st;
 		if (cfg->size == 0 || cfg->size > MAX_SLOTS)
-			return drop(C_DROP_NO_BACKEND);
+			return C_DROP_NO_BACKEND;
 		slot = (__u32)(((__u64)jhash_tail(h->saddr, w1, cfg->affinity == 0 ? 8 : 4, cfg->seed) * cfg->size) >> 32);
 		st = bpf_map_lookup_elem(&wglb_slots, &slot);
 		if (!st || st->addr == 0)
-			return drop(C_DROP_NO_BACKEND);
-		t = *st;
-		count(C_FWD_MAGLEV);
+			return C_DROP_NO_BACKEND;
+		p->t = *st;
+		p->via = C_FWD_MAGLEV;
 	}
+	return 0;
+}
 
-	if (f && !stale && f->t.addr == t.addr && f->t.port == t.port) {
+/* Counts the pick and records the flow (with snat: picks our port towards the backend, *sport).
+ * 0, or C_DROP_SNAT_PORTS. */
+static __always_inline __u32 commit_flow(const struct wglb_cfg *cfg, const struct hdrs *h, __u64 now, struct pick *p, __be16 *sport)
+{
+	struct flow_key fk = { .addr = h->saddr, .port = h->sport };
+	struct flow *f = p->f;
+
+	if (p->unknown)
+		count(C_UNKNOWN_INDEX);
+	count(p->via);
+	*sport = h->sport;
+	if (f && !p->stale && f->t.addr == p->t.addr && f->t.port == p->t.port) {
 		f->seen = now;
-		sport = f->lport ? f->lport : h->sport;
-	} else {
-		struct flow nf = { .t = t, .seen = now };
-		if (cfg->snat) {
-			/* A port of ours towards this backend: hashed from the client, probed a few times. */
-			__u32 base = jhash_tail(h->saddr, h->sport, 8, cfg->seed ^ t.addr);
-			int ok = 0;
-#pragma unroll
-			for (int i = 0; i < 8; i++) {
-				__u16 lp = 20000 + (base + i * 7919) % 40000;
-				struct rev_key rk = { .baddr = t.addr, .bport = t.port, .lport = bpf_htons(lp) };
-				struct flow_key *owner = bpf_map_lookup_elem(&wglb_rev, &rk);
-				if (!owner || (owner->addr == fk.addr && owner->port == fk.port)) {
-					bpf_map_update_elem(&wglb_rev, &rk, &fk, BPF_ANY);
-					nf.lport = rk.lport;
-					ok = 1;
-					break;
-				}
-			}
-			if (!ok)
-				return drop(C_DROP_SNAT_PORTS);
-			sport = nf.lport;
-		}
-		bpf_map_update_elem(&wglb_flows, &fk, &nf, BPF_ANY);
+		*sport = f->lport ? f->lport : h->sport;
+		return 0;
 	}
+	struct flow nf = { .t = p->t, .seen = now };
+	if (cfg->snat) {
+		/* A port of ours towards this backend: hashed from the client, probed a few times. */
+		__u32 base = jhash_tail(h->saddr, h->sport, 8, cfg->seed ^ p->t.addr);
+		int ok = 0;
+#pragma unroll
+		for (int i = 0; i < 8; i++) {
+			__u16 lp = 20000 + (base + i * 7919) % 40000;
+			struct rev_key rk = { .baddr = p->t.addr, .bport = p->t.port, .lport = bpf_htons(lp) };
+			struct flow_key *owner = bpf_map_lookup_elem(&wglb_rev, &rk);
+			if (!owner || (owner->addr == fk.addr && owner->port == fk.port)) {
+				bpf_map_update_elem(&wglb_rev, &rk, &fk, BPF_ANY);
+				nf.lport = rk.lport;
+				ok = 1;
+				break;
+			}
+		}
+		if (!ok)
+			return C_DROP_SNAT_PORTS;
+		*sport = nf.lport;
+	}
+	bpf_map_update_elem(&wglb_flows, &fk, &nf, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int handle_forward(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct pick p = {};
+	__u32 reason;
+	int ifindex;
+	__be32 src = h->saddr;
+	__be16 sport;
+
+	if (cfg->guard) {
+		reason = guard_reason(h);
+		if (reason)
+			return drop(reason);
+		if (h->wg[0] == 1 && !rate_ok(cfg, h->saddr, now, &reason))
+			return drop(reason);
+	}
+	reason = pick_backend(cfg, h, now, &p);
+	if (!reason)
+		reason = commit_flow(cfg, h, now, &p, &sport);
+	if (reason)
+		return drop(reason);
 
 	if (cfg->dsr)
-		return dsr_out(skb, h, &t);
+		return dsr_out(skb, h, &p.t);
 	if (h->ttl <= 1)
 		return TC_ACT_UNSPEC;
-	ifindex = forward(skb, h->saddr, t.addr, cfg->snat, cfg->snat ? &src : 0);
+	ifindex = forward(skb, h->saddr, p.t.addr, cfg->snat, cfg->snat ? &src : 0);
 	if (ifindex < 0) {
 		count(C_PASS_STACK);
 		return TC_ACT_UNSPEC;
 	}
-	if (set_addr(skb, IP_OFF(daddr), h->daddr, t.addr) || set_port(skb, UDP_OFF(dest), h->dport, t.port))
+	if (set_addr(skb, IP_OFF(daddr), h->daddr, p.t.addr) || set_port(skb, UDP_OFF(dest), h->dport, p.t.port))
 		return TC_ACT_SHOT;
 	if (cfg->snat && (set_addr(skb, IP_OFF(saddr), h->saddr, src) || set_port(skb, UDP_OFF(source), h->sport, sport)))
 		return TC_ACT_SHOT;
@@ -445,35 +483,54 @@ static __always_inline int handle_forward(struct __sk_buff *skb, const struct wg
 	return bpf_redirect_neigh(ifindex, 0, 0, 0);
 }
 
-/* A packet from a backend: one of our flows' replies, or not ours (TC_ACT_UNSPEC). With direct
- * server return the backends answer clients themselves: nothing comes back here. */
-static __always_inline int handle_reply(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
+/* The client flow a packet from a backend answers, or NULL when it is not one of ours. */
+static __always_inline struct flow *reply_flow(const struct wglb_cfg *cfg, const struct hdrs *h, struct flow_key *ck)
 {
-	struct flow_key ck = { .addr = h->daddr, .port = h->dport };
 	struct flow *f;
-	int ifindex;
-	__u8 type = h->wg[0];
-
-	if (cfg->dsr)
-		return TC_ACT_UNSPEC;
+	ck->addr = h->daddr;
+	ck->port = h->dport;
+	ck->pad = 0;
 	if (cfg->snat) {
 		struct rev_key rk = { .baddr = h->saddr, .bport = h->sport, .lport = h->dport };
 		struct flow_key *c = bpf_map_lookup_elem(&wglb_rev, &rk);
 		if (!c)
-			return TC_ACT_UNSPEC;
-		ck = *c;
+			return 0;
+		*ck = *c;
 	}
-	f = bpf_map_lookup_elem(&wglb_flows, &ck);
+	f = bpf_map_lookup_elem(&wglb_flows, ck);
 	if (!f || f->t.addr != h->saddr || f->t.port != h->sport)
-		return TC_ACT_UNSPEC;
+		return 0;
+	return f;
+}
+
+/* Learns the backend's own index from its handshake messages (clients send it back as the
+ * receiver index) and counts the reply. */
+static __always_inline void learn_reply(const struct hdrs *h, const struct flow *f)
+{
+	__u8 type = h->wg[0];
 	if ((type == 1 && h->plen == 148) || (type == 2 && h->plen == 92)) {
-		/* The backend's own index: clients send it back as the receiver index. */
 		__u32 idx = u32_at(&h->wg[4]);
 		struct idx_val v = { .t = f->t, .seen = bpf_ktime_get_ns() };
 		bpf_map_update_elem(&wglb_idx, &idx, &v, BPF_ANY);
 		count(C_LEARNED);
 	}
 	count(C_REPLY);
+}
+
+/* A packet from a backend: one of our flows' replies, or not ours (TC_ACT_UNSPEC). With direct
+ * server return the backends answer clients themselves: nothing comes back here. */
+static __always_inline int handle_reply(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
+{
+	struct flow_key ck;
+	struct flow *f;
+	int ifindex;
+
+	if (cfg->dsr)
+		return TC_ACT_UNSPEC;
+	f = reply_flow(cfg, h, &ck);
+	if (!f)
+		return TC_ACT_UNSPEC;
+	learn_reply(h, f);
 	if (h->ttl <= 1)
 		return TC_ACT_UNSPEC;
 	ifindex = forward(skb, cfg->vip, ck.addr, 0, 0);
@@ -516,3 +573,5 @@ int wglb_tc(struct __sk_buff *skb)
 }
 
 char LICENSE[] SEC("license") = "GPL";
+
+#include "wglb-xdp.bpf.h"
