@@ -16,7 +16,7 @@ export type BpfAttach = 'tc' | 'xdp';
 /** Runs a command (in the data path's namespace) and returns its stdout; rejects on failure. */
 export type XdpCmd = (cmd: string, args: readonly string[], input?: string) => Promise<string>;
 
-interface Link {
+export interface Link {
   readonly ifname: string;
   readonly ifindex: number;
   readonly linkinfo?: { readonly info_kind?: string };
