@@ -71,3 +71,23 @@ test('every variable in the example EnvironmentFiles is a flag of the unit\'s co
     for (const v of vars) assert.ok(flags.has(v), `${file}: ${v} is not a flag of wgfabric ${path.join(' ')}`);
   }
 });
+
+test('the guide\'s table of ports (docs/deploy.md) is what the example files, the defaults and the cloud health check use', async () => {
+  const { DEFAULT_LISTEN_PORT } = await import('../../src/control/pools.js');
+  const guide = readFileSync(fileURLToPath(new URL('../../docs/deploy.md', import.meta.url)), 'utf8');
+  const row = (role: string, what: RegExp): string => {
+    const line = guide.split('\n').find((l) => l.startsWith(`| ${role} |`) && what.test(l));
+    assert.ok(line, `a row for ${role} in the guide's port table`);
+    return /(\d{2,5})/.exec(line.split('|')[2]!)![1]!;
+  };
+  const envPort = (file: string, v: string): string => /:(\d+)\s*$/m.exec(readFileSync(join(DIR, file), 'utf8').split('\n').find((l) => l.startsWith(`${v}=`)) ?? '')?.[1] ?? 'none';
+  const server = row('server', /HTTPS/), agent = row('agent', /readyz/), lb = row('LB', /status/), vip = row('LB', /WireGuard/), backend = row('backend', /WireGuard/);
+  assert.equal(server, envPort('server.env.example', 'WGFABRIC_LISTEN'));
+  assert.equal(server, /:(\d+)$/.exec(String(command(['server']).options.find((o) => o.long === '--listen')!.defaultValue))![1]);
+  assert.equal(agent, envPort('agent.env.example', 'WGFABRIC_LISTEN'));
+  assert.equal(lb, envPort('lb.env.example', 'WGFABRIC_LISTEN'));
+  assert.equal(vip, envPort('lb.env.example', 'WGFABRIC_VIP'));
+  assert.equal(backend, String(DEFAULT_LISTEN_PORT));
+  assert.match(guide, new RegExp(`health check HTTP on port ${agent} path \`/readyz\``));
+  console.log(`ports: server ${server}/tcp, agent ${agent}/tcp, LB ${lb}/tcp, VIP and backends ${vip}/udp (guide = example files = defaults)`);
+});
