@@ -48,4 +48,5 @@ test('every metric a dashboard panel queries is exported by the server, an agent
   }
   assert.ok(queried > 20, 'the panels query wgfabric metrics');
   assert.deepEqual(missing, []);
+  console.log(`${panels.length} panels, ${queried} metric references: every one exported by the server, an agent or an LB`);
 });

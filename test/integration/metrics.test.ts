@@ -74,7 +74,7 @@ describe('metrics that work in Prometheus (server, agents, LB); readiness for cl
     assert.ok(agentBytes > 0, 'agents counted received bytes');
     assert.ok(grew(`lb ${lab.plan.lb!.instances[0]!.name}`, 'wgfabric_lb_probes_total') > 0, 'the LB counted probes');
     const families = [...second.values()].reduce((n, e) => n + e.types.size, 0);
-    console.log(`scraped ${second.size} components twice, ${families} metric families: every counter and histogram monotonic and consistent; agents counted ${agentBytes} bytes received between the scrapes`);
+    console.log(`scraped ${second.size} components twice (${[...second].map(([w, e]) => `${w}: ${e.types.size} families`).join(', ')}), ${families} metric families: every counter and histogram monotonic and consistent; agents counted ${agentBytes} bytes received between the scrapes`);
   });
 
   test('an agent\'s /readyz (the health check a cloud UDP load balancer uses) answers 503 with the reason while its device is down, 200 again once it is back', async () => {
