@@ -12,6 +12,10 @@ export class ReadinessTracker {
   private readonly reports = new Map<string, { ready: boolean; at: number }>();
   /** What the follower was told last. */
   private readonly told = new Map<string, boolean>();
+  /** Nodes with a report or deletion since the last next() (the rest only change by ageing). */
+  private readonly dirty = new Set<string>();
+  /** Clock time of the earliest expiry as of the last next() (null: none). */
+  private expiry: number | null = null;
 
   constructor(private readonly prefix: string, private readonly maxAgeMs: number, private readonly now: () => number) {}
 
@@ -25,6 +29,7 @@ export class ReadinessTracker {
     for (const e of events) {
       if (e.type === 'put' && e.value !== undefined) this.put(e.key, e.value);
       else this.reports.delete(this.nameOf(e.key));
+      this.dirty.add(this.nameOf(e.key));
     }
   }
 
@@ -33,7 +38,18 @@ export class ReadinessTracker {
     const now = this.now();
     const nodes: Record<string, boolean> = {};
     let any = false;
-    for (const [name, r] of this.reports) {
+    // Only reported nodes can flip, unless a report may have aged out: then look at all.
+    const all = full || (this.expiry !== null && now >= this.expiry);
+    const names = all ? new Set([...this.reports.keys(), ...this.told.keys()]) : this.dirty;
+    for (const name of names) {
+      const r = this.reports.get(name);
+      if (!r) {
+        if (this.told.delete(name) && !full) {
+          nodes[name] = false;
+          any = true;
+        }
+        continue;
+      }
       const ready = this.readyAt(r, now);
       if (full || this.told.get(name) !== ready) {
         nodes[name] = ready;
@@ -41,22 +57,27 @@ export class ReadinessTracker {
         any = true;
       }
     }
-    for (const name of [...this.told.keys()]) {
-      if (this.reports.has(name)) continue;
-      this.told.delete(name);
-      if (!full) {
-        nodes[name] = false;
-        any = true;
-      }
+    // A full look recomputes the earliest expiry; otherwise only new reports can bring it closer
+    // (a renewed report leaves an early expiry behind: it costs one look at all, then is gone).
+    if (all) this.expiry = this.computeExpiry(now, this.reports.keys());
+    else {
+      const e = this.computeExpiry(now, names);
+      if (e !== null && (this.expiry === null || e < this.expiry)) this.expiry = e;
     }
+    this.dirty.clear();
     return full || any ? { full, nodes } : null;
   }
 
-  /** Clock time (ms) at which the next ready node's report expires; null when none will. */
+  /** Clock time (ms) at which the next ready node's report expires, as of the last next(); null when none will. */
   nextExpiry(): number | null {
-    const now = this.now();
+    return this.expiry;
+  }
+
+  private computeExpiry(now: number, names: Iterable<string>): number | null {
     let min: number | null = null;
-    for (const r of this.reports.values()) {
+    for (const name of names) {
+      const r = this.reports.get(name);
+      if (!r) continue;
       if (!this.readyAt(r, now)) continue;
       const t = r.at + this.maxAgeMs + 1;
       if (min === null || t < min) min = t;
