@@ -51,7 +51,7 @@ export function resolveCa(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env)
  * The API client of a command: server(s), token and CA from its flags or the environment;
  * `extra` adds client options (e.g. a failover log line for long-running roles).
  */
-export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env, extra: Pick<ApiClientOptions, 'onFailover'> = {}): ApiClient {
+export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env, extra: Pick<ApiClientOptions, 'onFailover' | 'fetch'> = {}): ApiClient {
   const ca = resolveCa(flags, env);
   return new ApiClient({ baseUrl: flags.server ?? env.WGFABRIC_SERVER ?? DEFAULT_SERVER, token: resolveToken(flags, env), ...(ca !== undefined ? { ca } : {}), ...extra });
 }

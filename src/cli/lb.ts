@@ -171,8 +171,8 @@ export function registerLbCommands(program: Command): void {
       const listen = f.listen ? parseListen(f.listen) : undefined;
       let announce: LbAnnounce | undefined;
       const speaker = await setUpBirdSpeaker(f, [], () => announce?.watchdogFired(), 'lb');
-      const api = apiClient(f, process.env, { onFailover: (e) => jsonLog('warn', 'control plane replica failed; trying the next', { ...e }) });
       const metrics = new LbMetrics({ instance: f.instance });
+      const api = apiClient(f, process.env, { onFailover: (e) => jsonLog('warn', 'control plane replica failed; trying the next', { ...e }), fetch: metrics.countingFetch() });
       const paths: ChosenDataPath[] = [];
       for (const { pool, vip, port } of pairs) {
         paths.push(await chooseDataPath({

@@ -32,6 +32,7 @@ export class LbMetrics {
   private readonly rtt: Histogram<'backend' | 'pool' | 'vip'>;
   private readonly detection: Histogram<'backend' | 'pool' | 'vip'>;
   private readonly services: Pick<LbService, 'status'>[] = [];
+  private readonly controlRequests: Counter<'method'>;
   private readonly dataPathCounters: { labels: { pool: string; vip: string }; read: () => Promise<Record<string, number>> }[] = [];
 
   constructor(labels: { instance: string }) {
@@ -87,6 +88,10 @@ export class LbMetrics {
         }
       },
     });
+    this.controlRequests = new Counter({
+      name: 'wgfabric_lb_control_plane_requests_total', help: 'Requests this LB process sent to the control plane, by method (a stream counts once, when it opens)',
+      labelNames: ['method'], registers,
+    });
     serviceGauge('wgfabric_lb_table_generation', 'Successful table applies so far', (s) => s.generation);
     new Gauge({
       name: 'wgfabric_lb_dataplane_info', help: 'Always 1: the data path of the VIP (nft or bpf) and where a bpf program runs (xdp or tc)',
@@ -106,6 +111,14 @@ export class LbMetrics {
    */
   attachDataPathCounters(pool: string, vip: string, port: number, read: () => Promise<Record<string, number>>): void {
     this.dataPathCounters.push({ labels: { pool, vip: formatIpPort(vip, port) }, read });
+  }
+
+  /** A fetch that counts each request in wgfabric_lb_control_plane_requests_total (give it to the LB's ApiClient). */
+  countingFetch(inner: typeof fetch = fetch): typeof fetch {
+    return (input, init) => {
+      this.controlRequests.inc({ method: init?.method ?? 'GET' });
+      return inner(input, init);
+    };
   }
 
   /** Adds a service whose status the gauges read (once per service). */

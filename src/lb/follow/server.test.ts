@@ -6,6 +6,7 @@ import { ApiClient } from '../../client/api-client.js';
 import { harness, type Harness } from '../../server/testing/harness.js';
 import { healthConfig } from '../health.js';
 import { LbService } from '../service.js';
+import { LbMetrics } from '../service-http.js';
 import { FakeApplier } from '../testing/fake-applier.js';
 import { FakeConntrack } from '../testing/fake-conntrack.js';
 
@@ -26,6 +27,9 @@ describe('LbService following a real control plane (in-process server, fake prob
   /** "METHOD /path" of every request the LB's client made, in order. */
   const requests: string[] = [];
   let svc: LbService;
+  const metrics = new LbMetrics({ instance: 'ls' });
+  /** wgfabric_lb_control_plane_requests_total by method. */
+  const counted = async () => Object.fromEntries((await metrics.registry.getSingleMetric('wgfabric_lb_control_plane_requests_total')!.get()).values.map((v) => [v.labels['method'], v.value]));
 
   before(async () => {
     h = await harness({ heartbeatMs: 200 });
@@ -39,7 +43,7 @@ describe('LbService following a real control plane (in-process server, fake prob
       requests.push(`${init?.method ?? 'GET'} ${new URL(String(input)).pathname}`);
       return fetch(input, init);
     };
-    const api = new ApiClient({ baseUrl: base, token: h.tokens.operator, fetch: counting });
+    const api = new ApiClient({ baseUrl: base, token: h.tokens.operator, fetch: metrics.countingFetch(counting) });
     svc = new LbService({
       api, pool: 'p1', vip: '198.18.1.2', port: 51820, instance: 'ls', health: healthConfig({ intervalMs: 20, timeoutMs: 50, fall: 2, rise: 2 }),
       applier: new FakeApplier(), conntrack: new FakeConntrack(), readyMaxAgeMs: 60_000, reportMs: 60_000, flowsMs: 0,
@@ -73,8 +77,11 @@ describe('LbService following a real control plane (in-process server, fake prob
   test('an idle LB makes no requests to the control plane (its two streams stay open)', async () => {
     await sleep(300); // let the last changes settle
     const from = requests.length;
+    const metricFrom = await counted();
     await sleep(2000);
     const idle = requests.slice(from);
+    assert.equal((await counted())['GET'], metricFrom['GET'], 'wgfabric_lb_control_plane_requests_total{method="GET"} did not move');
+    assert.ok((metricFrom['GET'] ?? 0) >= 4, 'the metric counts the reads and streams of the start');
     console.log(`idle LB (stream): ${idle.length} requests in 2 s: ${JSON.stringify(idle)}`);
     assert.deepEqual(idle.filter((r) => r.startsWith('GET')), [], 'no reads while idle');
     const streams = requests.filter((r) => r.endsWith('/watch') || r.endsWith('/readiness'));
