@@ -189,17 +189,21 @@ export class Agent {
   /** The diff of the desired set against the peers just read, applied; runs inside serialized(). */
   private async repair(actualStates: Map<string, DevicePeerState>, afterSnapshot: boolean, specs?: Map<string, DevicePeerSpec>): Promise<number> {
     // A device peer is a spec with counters: diffed as it is, no copy per peer.
-    const actual: Map<string, DevicePeerSpec> = new Map(actualStates);
-    const ops = diffPeers(specs ?? this.desired!.deviceSpec(this.now()), actual);
+    const ops = diffPeers(specs ?? this.desired!.deviceSpec(this.now()), actualStates);
     if (ops.length > 0) {
       if (!afterSnapshot) this.log('warn', 'reconcile: repairing drift', { pool: this.opts.pool, repairs: ops.length, ...summarize(ops) });
       await this.applyOps(ops);
       if (afterSnapshot) this.stats.snapshotOps += ops.length;
       else this.stats.driftRepairs += ops.length;
     }
-    this.applied = actual;
-    for (const o of ops) o.op === 'remove' ? this.applied.delete(o.publicKey) : this.applied.set(o.spec.publicKey, o.spec);
+    // The peers just read are the applied set; the map is copied only once a change is applied
+    // (an agent restarted on an in-sync device does not copy 65k entries to change nothing).
+    this.applied = actualStates;
     this.lastPeerStates = actualStates;
+    if (ops.length > 0) {
+      const applied = this.ownApplied();
+      for (const o of ops) o.op === 'remove' ? applied.delete(o.publicKey) : applied.set(o.spec.publicKey, o.spec);
+    }
     this.stats.reconciles++;
     this.stats.lastReconcileAt = this.now();
     this.stats.deviceUp = true;
@@ -297,7 +301,7 @@ export class Agent {
         const ops: PeerOp[] = [...keys].map((publicKey) => ({ op: 'remove', publicKey }));
         if (ops.length > 0) await this.applyOps(ops);
         removed = ops.length;
-        this.applied.clear();
+        this.applied = new Map();
         this.lastPeerStates = new Map();
       } catch (e) {
         this.log('error', 'node removed but its peers could not be taken off the device', { pool: this.opts.pool, error: e instanceof Error ? e.message : String(e) });
@@ -363,7 +367,8 @@ export class Agent {
       const ops = diffPeers(desired.specsFor(touched, this.now()), this.applied, touched);
       if (ops.length > 0) {
         await this.applyOps(ops);
-        for (const o of ops) o.op === 'remove' ? this.applied.delete(o.publicKey) : this.applied.set(o.spec.publicKey, o.spec);
+        const applied = this.ownApplied();
+        for (const o of ops) o.op === 'remove' ? applied.delete(o.publicKey) : applied.set(o.spec.publicKey, o.spec);
         this.stats.incrementalOps += ops.length;
       }
       this.stats.appliedRevision = desired.revision;
@@ -399,6 +404,12 @@ export class Agent {
       this.stats.lastError = e instanceof Error ? e.message : String(e);
       throw e;
     }
+  }
+
+  /** The applied set, made the agent's own (copied from the last device read) before it is changed. */
+  private ownApplied(): Map<string, DevicePeerSpec> {
+    if (this.applied === this.lastPeerStates) this.applied = new Map(this.applied);
+    return this.applied;
   }
 
   private refreshCounts(): void {
