@@ -5,8 +5,9 @@
  *    peers onto a fresh wireguard-go, from start() until appliedRevision reaches the source
  *    revision, against `wg setconf` of the same peers and against a bare socket loop sending
  *    the agent's own prebuilt set operations (the floor for any UAPI client), each on its own
- *    fresh wireguard-go in one namespace, order rotating per round. Then an agent restart on
- *    the loaded device against `wg syncconf`, and where the agent's time goes. Only one device
+ *    fresh wireguard-go in one namespace, order rotating per round, and where the agent's time
+ *    goes. Then (bench/agent-restart.ts, also alone as part `restart`) agent restarts on a loaded
+ *    device against `wg syncconf`, rounds alternating. Only one device
  *    lives at a time (65,536 peers take about 1 GB of RSS). wireguard-go refuses more than
  *    65,536 peers (MaxPeers = 1 << 16), so a larger P is capped there and the cap is checked.
  * 2. Propagation: createPeer through the REST API until the peer's key is listed by every
@@ -14,7 +15,7 @@
  *
  * Needs root. This 2-core machine is shared and noisy: compare ratios, not absolute times.
  * Run: node --import tsx bench/agent.ts   (WGF_BENCH_PEERS=20000 for a quicker load;
- * WGF_BENCH_AGENT_PARTS=load or =labs for one part)
+ * WGF_BENCH_AGENT_PARTS=load, =restart or =labs for one part)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
