@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import type { PoolSnapshot } from '../protocol/types.js';
 import type { KeyValue, RangeResult } from '../store/store.js';
 import { snapshotFrom } from './changes.js';
 import { rangeEncoded } from '../store/pages.js';
 import { SNAPSHOT_ENCODER_MODULE, snapshotChunks } from './snapshot-stream.js';
 import { admin, makePlane, pubkey, rejectsWith } from './testing/fixtures.js';
-import { DRIVERS } from './testing/stores.js';
+import { DRIVERS, etcdDriver } from './testing/stores.js';
+
+// etcd too: its pages are read on the event loop and encoded in an encoder thread.
+const etcd = etcdDriver();
+after(() => etcd.stop());
 
 const poolRec = JSON.stringify({ name: 'p', ipv4Prefix: '10.0.0.0/24', ipv6Prefix: null, listenPort: 51820, dns: [], mtu: null, persistentKeepalive: null, labels: {}, privateKeySealed: 'x', publicKey: 'k', createdAt: '2030-01-01T00:00:00Z', updatedAt: '2030-01-01T00:00:00Z' });
 const kv = (key: string, value: string, rev = 1): KeyValue => ({ key, value, createRevision: rev, modRevision: rev });
@@ -48,8 +52,8 @@ for (const driver of DRIVERS) {
     try {
       const cp = makePlane(store);
       await cp.createPool({ name: 'big', ipv4Prefix: '10.80.0.0/16' }, admin);
-      for (let i = 0; i < 2500; i += 250) {
-        await Promise.all(Array.from({ length: 250 }, (_, j) => cp.createPeer('big', { name: `p${i + j}`, publicKey: pubkey() }, admin)));
+      for (let i = 0; i < 2500; i += 1000) {
+        await cp.peerBatch('big', Array.from({ length: Math.min(1000, 2500 - i) }, (_, j) => ({ op: 'create' as const, peer: { name: `p${i + j}`, publicKey: pubkey() } })), admin);
       }
       const it = (await cp.poolSnapshotStream('big'))[Symbol.asyncIterator]();
       const utf8 = new TextDecoder();
@@ -69,15 +73,15 @@ for (const driver of DRIVERS) {
   });
 }
 
-for (const driver of DRIVERS) {
-  test(`${driver.name}: a streamed snapshot of 1,500 peers for a node view carries the preshared keys, and a pool deleted before the read ends in WGF_ERR_NOT_FOUND`, async () => {
+for (const driver of [...DRIVERS, etcd]) {
+  test(`${driver.name}: a streamed snapshot of 1,500 peers for a node view carries the preshared keys, and a pool deleted before the read ends in WGF_ERR_NOT_FOUND`, { skip: driver === etcd ? etcd.skip : false }, async () => {
     const { store, cleanup } = await driver.open();
     try {
       const cp = makePlane(store);
       await cp.createPool({ name: 'psk', ipv4Prefix: '10.81.0.0/16' }, admin);
       const psk = Buffer.alloc(32, 7).toString('base64');
-      for (let i = 0; i < 1500; i += 250) {
-        await Promise.all(Array.from({ length: 250 }, (_, j) => cp.createPeer('psk', { name: `p${i + j}`, publicKey: pubkey(), ...(i + j === 1499 ? { presharedKey: psk } : {}) }, admin)));
+      for (let i = 0; i < 1500; i += 750) {
+        await cp.peerBatch('psk', Array.from({ length: 750 }, (_, j) => ({ op: 'create' as const, peer: { name: `p${i + j}`, publicKey: pubkey(), ...(i + j === 1499 ? { presharedKey: psk } : {}) } })), admin);
       }
       const read = async (view: { presharedKeys?: boolean }) => {
         const parts: Uint8Array[] = [];

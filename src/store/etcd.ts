@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IOptions, type IRequestOp, type ITxnRequest, type ITxnResponse, GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
-import { FabricError, isFabricError } from '../protocol/errors.js';
+import { ERRORS, FabricError, isFabricError, type ErrorCode } from '../protocol/errors.js';
+import { EncodeError, sharedEncodeThreads } from './encode-threads.js';
 import { decodeKv, decodeLog, EtcdLayout, encodeKv, encodeLog, logId, planTxn } from './etcd-codec.js';
 import { ETCD_BATCH_LIMITS } from './etcd-limits.js';
 import { EtcdLogFollower, EtcdWatch } from './etcd-watch.js';
-import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, RangeOptions, RangeResult, Store, TxnResult, Watcher } from './store.js';
+import type { ChangeEvent, ChangesResult, Compare, KeyValue, Op, PageEncoderSpec, RangeOptions, RangeResult, Store, TxnResult, Watcher } from './store.js';
 import { isValidKey, validateLimit, validateSince, validateTxn } from './validate.js';
 
 /** How to reach and use an etcd cluster. */
@@ -163,6 +164,20 @@ export class EtcdStore implements Store {
       const last = kvs.at(-1)!.key;
       this.assertOpen();
       page = await this.call(() => this.client.kv.range({ key: this.layout.key(`${last}\x00`), range_end: span.range_end, limit: pageSize, revision: etcdRev }));
+    }
+  }
+
+  /**
+   * See Store.rangeEncoded: the pages of rangePages(), read here (the gRPC client lives on the
+   * event loop), decoded and encoded in an encoder thread (encode-threads.ts).
+   */
+  async *rangeEncoded(prefix: string, pageSize: number, encoder: PageEncoderSpec): AsyncGenerator<Uint8Array> {
+    try {
+      yield* sharedEncodeThreads().encode(this.rangePages(prefix, pageSize), encoder);
+    } catch (e) {
+      // An encoder's own error (e.g. WGF_ERR_NOT_FOUND: the pool was deleted before the read).
+      if (e instanceof EncodeError && e.code !== undefined && e.code in ERRORS) throw new FabricError(e.code as ErrorCode, e.message, e.details);
+      throw e;
     }
   }
 
