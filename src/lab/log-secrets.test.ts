@@ -16,7 +16,7 @@ test('the lab log scan finds tokens and known keys in any log line, and passes c
     const line = (msg: string, extra = '') => `{"level":"info","time":"2026-01-01T00:00:00.000Z","role":"server","pid":1${extra},"msg":"${msg}"}\n`;
     writeFileSync(join(dir, 'server.log'), line('started') + line('peer added', ',"publicKey":"xyz"'));
     assert.equal(labSecrets(dir).size, 3);
-    assert.deepEqual(assertNoSecretsInLogs(dir), { files: 1, secrets: 3 });
+    assert.deepEqual(assertNoSecretsInLogs(dir), { files: 1, secrets: 3, shaped: 'server 2 lines' });
     writeFileSync(join(dir, 'node-1.agent.log'), `ok\n{"error":"bad ${psk}"}\n{"token":"wgf_${'c'.repeat(16)}_${'D'.repeat(43)}"}\n${priv}\n`);
     const hits = findSecretsInLogs(dir, labSecrets(dir));
     assert.deepEqual(hits, [
