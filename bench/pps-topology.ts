@@ -21,6 +21,12 @@
  *   unchanged (still VIP:port) towards the backend's MAC; every backend holds the VIP on lo.
  *   Only its configuration differs from bpf (one map write when the mode changes). The sinks never
  *   answer, so this measures the forward path; replies would bypass the LB entirely.
+ * - xdp: the same program with its XDP side attached in front of tc on the LB's veths
+ *   (BpfDataPath attach 'xdp', xdpVeth): XDP rewrites and redirects each packet before an skb
+ *   exists. For XDP_REDIRECT into a veth to deliver, the backends' ends of the veths have GRO on
+ *   (it gives them the NAPI context redirected frames need); for XDP to forward at all the
+ *   client's veth computes full UDP checksums (tx checksum offload off: a CHECKSUM_PARTIAL packet
+ *   is left to tc, see wglb-xdp.bpf.h). Both settings hold in every mode, so every mode pays them.
  * The ruleset is applied once; a mode change deletes or re-adds its DNAT chain verbatim from the
  * rendered script, and adds or deletes the conntrack table, in one nft transaction: milliseconds,
  * where the 65537-slot map takes about a second.
@@ -46,16 +52,20 @@ const SPORT_BASE = 40001;
 const CT_TABLE = 'wgfpps_conntrack';
 
 /** Measured in this order in every round. */
-export const MODES = ['direct', 'direct+ct', 'vip', 'bpf', 'dsr'] as const;
+export const MODES = ['direct', 'direct+ct', 'vip', 'bpf', 'xdp', 'dsr'] as const;
 export type Mode = (typeof MODES)[number];
 /** What each mode loads in the lb namespace. */
-const LOADED: Record<Mode, { readonly dnat: boolean; readonly ct: boolean; readonly bpf: boolean; readonly dsr?: boolean }> = {
+const LOADED: Record<Mode, { readonly dnat: boolean; readonly ct: boolean; readonly bpf: boolean; readonly dsr?: boolean; readonly xdp?: boolean }> = {
   direct: { dnat: false, ct: false, bpf: false },
   'direct+ct': { dnat: false, ct: true, bpf: false },
   vip: { dnat: true, ct: false, bpf: false },
   bpf: { dnat: false, ct: false, bpf: true },
+  xdp: { dnat: false, ct: false, bpf: true, xdp: true },
   dsr: { dnat: false, ct: false, bpf: true, dsr: true },
 };
+
+/** True for the modes the BPF program forwards (at tc or at XDP). */
+export const isBpf = (mode: Mode): boolean => LOADED[mode].bpf;
 
 export interface Backend {
   readonly name: string;
@@ -76,6 +86,8 @@ export interface Topology {
   readonly cpu: { readonly sender?: number; readonly sinks?: number };
   /** The BPF data path, or why it is not there (the bpf mode is then left out). */
   readonly bpf: { readonly legs: readonly string[]; readonly path: BpfDataPath } | { readonly missing: string };
+  /** Why the xdp mode cannot run (the veth settings it needs failed), or undefined. */
+  readonly xdpMissing?: string;
   mode: Mode;
 }
 
@@ -141,7 +153,13 @@ export async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise
   const lb = await addNs('lb');
   await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: lb });
   const client = { ns: await addNs('cl'), address: `${base}.2` };
-  const { ifB: lbClientLeg } = await box.veth({ ns: client.ns, addr: `${client.address}/28` }, { ns: lb, addr: `${base}.1/28` }, 'c');
+  const { ifA: clientIf, ifB: lbClientLeg } = await box.veth({ ns: client.ns, addr: `${client.address}/28` }, { ns: lb, addr: `${base}.1/28` }, 'c');
+  const xdpSettings: string[] = [];
+  const ethtool = async (ns: string, args: string[]): Promise<void> => {
+    const r = await run('ethtool', args, { netns: ns, allowFailure: true });
+    if (r.code !== 0) xdpSettings.push(`ethtool ${args.join(' ')}: ${r.stderr.trim()}`);
+  };
+  await ethtool(client.ns, ['-K', clientIf, 'tx', 'off']);
   await run('ip', ['route', 'add', 'default', 'via', `${base}.1`], { netns: client.ns });
   const vip = `${base}.100`;
   await run('ip', ['addr', 'add', `${vip}/32`, 'dev', lbClientLeg], { netns: lb });
@@ -151,7 +169,9 @@ export async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise
   for (let i = 0; i < BACKENDS; i++) {
     const net = 16 * (i + 1);
     const ns = await addNs(`b${i}`);
-    legs.push((await box.veth({ ns, addr: `${base}.${net + 2}/28` }, { ns: lb, addr: `${base}.${net + 1}/28` }, `v${i}`)).ifB);
+    const leg = await box.veth({ ns, addr: `${base}.${net + 2}/28` }, { ns: lb, addr: `${base}.${net + 1}/28` }, `v${i}`);
+    legs.push(leg.ifB);
+    await ethtool(ns, ['-K', leg.ifA, 'gro', 'on']);
     await run('ip', ['route', 'add', 'default', 'via', `${base}.${net + 1}`], { netns: ns });
     await run('ip', ['addr', 'add', `${base}.100/32`, 'dev', 'lo'], { netns: ns }); // the VIP, for dsr
     backends.push({ name: `be-${i}`, ns, address: `${base}.${net + 2}` });
@@ -174,7 +194,7 @@ export async function buildTopology(box: Sandbox, bin: Topology['bin']): Promise
   const n = cpus().length;
   const bpf = await loadBpf(lb, [lbClientLeg, ...legs], { vip, port: PORT, affinity: 'src-ip-port', backends: sorted.map((b) => ({ name: b.name, address: b.address, port: PORT })), table });
   return {
-    bin, client, lb, vip, backends: sorted, table, bpf,
+    bin, client, lb, vip, backends: sorted, table, bpf, ...(xdpSettings.length > 0 ? { xdpMissing: xdpSettings.join('; ') } : {}),
     nft: {
       dnatOff: `flush chain ${NFT_FAMILY} ${nftTable} prerouting\ndelete chain ${NFT_FAMILY} ${nftTable} prerouting\n`,
       dnatOn: `table ${NFT_FAMILY} ${nftTable} {\n${lines.slice(start, end + 1).join('\n')}\n}\n`,
@@ -203,7 +223,7 @@ async function loadBpf(lb: string, legs: readonly string[], spec: NftVip): Promi
 
 /** The modes this run measures: bpf and dsr only where the program loaded. */
 export function modesOf(t: Topology): Mode[] {
-  return MODES.filter((m) => !LOADED[m].bpf || 'path' in t.bpf);
+  return MODES.filter((m) => !isBpf(m) || ('path' in t.bpf && (m !== 'xdp' || t.xdpMissing === undefined)));
 }
 
 /** Whether the program of a topology is configured for dsr now (it keeps its config across modes). */
@@ -223,12 +243,19 @@ async function writeBpfConfig(t: Topology, dsr: boolean, checkAll = false): Prom
 export async function setMode(t: Topology, mode: Mode): Promise<void> {
   if (t.mode === mode) return;
   const [from, to] = [LOADED[t.mode], LOADED[mode]];
-  if (from.bpf !== to.bpf && 'path' in t.bpf) {
+  if ((from.bpf !== to.bpf || from.xdp !== to.xdp) && 'path' in t.bpf) {
     if (to.bpf) {
-      // Adopts the program still attached to lo (maps and flows included) onto the veths.
-      await new BpfDataPath({ vip: t.vip, port: PORT, seed: DEFAULT_FLOW_SEED, returnPath: 'via-lb', instance: 'pps', netns: t.lb, interfaces: ['lo', ...t.bpf.legs] }).open();
+      // Adopts the program still attached to lo (maps and flows included) onto the veths; at tc
+      // it also removes the XDP side, at XDP it attaches it.
+      await new BpfDataPath({
+        vip: t.vip, port: PORT, seed: DEFAULT_FLOW_SEED, returnPath: 'via-lb', instance: 'pps', netns: t.lb, interfaces: ['lo', ...t.bpf.legs],
+        attach: to.xdp ? 'xdp' : 'tc', xdpVeth: true,
+      }).open();
     } else {
-      for (const dev of t.bpf.legs) await run('tc', ['filter', 'del', 'dev', dev, 'ingress', 'pref', String(filterPref(t.vip, PORT))], { netns: t.lb });
+      for (const dev of t.bpf.legs) {
+        await run('ip', ['link', 'set', 'dev', dev, 'xdp', 'off'], { netns: t.lb });
+        await run('tc', ['filter', 'del', 'dev', dev, 'ingress', 'pref', String(filterPref(t.vip, PORT))], { netns: t.lb });
+      }
     }
   }
   if (to.bpf && !!to.dsr !== (dsrConfigured.get(t) ?? false) && 'path' in t.bpf) {
@@ -246,7 +273,7 @@ export function flows(t: Topology, n: number, mode: Mode): Flow[] {
   return Array.from({ length: n }, (_, i) => {
     const sport = SPORT_BASE + i;
     const backend = lookup(t.table, flowHash(t.client.address, sport));
-    const dst = mode === 'vip' || LOADED[mode].bpf ? t.vip : t.backends[backend]!.address;
+    const dst = mode === 'vip' || isBpf(mode) ? t.vip : t.backends[backend]!.address;
     return { sport, backend, dst, arg: `${sport},${dst},${PORT}` };
   });
 }

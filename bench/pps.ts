@@ -13,8 +13,10 @@
  * - VIP: the lb namespace holds the real ruleset (renderRuleset + applyRuleset, M = 65537,
  *   3 backends) and the client sends to VIP:port: DNAT + conntrack in the LB.
  * - VIP bpf: the BPF data path (tc program, guard on) with the same table instead of nftables
- *   (bench/pps-topology.ts), where the program loads; bpf/direct is its figure. At the end, junk
- *   (type 9) at the VIP on bpf gives the guard's drop rate. Payloads are WireGuard-transport-shaped
+ *   (bench/pps-topology.ts), where the program loads; bpf/direct is its figure.
+ * - VIP xdp: the same program with its XDP side in front of tc (pre-checked: XDP forwarded every
+ *   packet, none was left to tc); xdp/direct is its figure. At the end, junk (type 9) at the VIP
+ *   on tc and on XDP gives the guard's drop rates. Payloads are WireGuard-transport-shaped
  *   in every mode so the guard forwards them.
  * - VIP dsr: the same program with direct server return (backends hold the VIP on lo; the packet
  *   leaves unchanged to the backend's MAC); dsr/direct is its figure, on its own line.
@@ -58,7 +60,7 @@ import { pathToFileURL } from 'node:url';
 import { listArgs, parseFlows, parseShownCount } from '../src/lb/conntrack.js';
 import { run } from '../src/sys/exec.js';
 import { Sandbox, stopProcess } from '../src/sys/netns.js';
-import { BACKENDS, buildTopology, compile, flows, M, missingPrerequisite, type Mode, modesOf, PORT, setMode, type Topology } from './pps-topology.js';
+import { BACKENDS, buildTopology, compile, flows, isBpf, M, missingPrerequisite, type Mode, modesOf, PORT, setMode, type Topology } from './pps-topology.js';
 import { stat, type Stat } from './stats.js';
 
 const PAYLOAD = 64;
@@ -277,6 +279,7 @@ async function precheck(t: Topology, mode: Mode, n: number): Promise<number[]> {
   await setMode(t, mode);
   const fs = flows(t, n, mode);
   const want = t.backends.map((_, i) => fs.filter((f) => f.backend === i).length * CHECK_PER_FLOW);
+  const countersBefore = 'path' in t.bpf && mode === 'xdp' ? await t.bpf.path.counters() : undefined;
   const { sinks, blast } = await startLoad(t, [...fs.flatMap((f) => ['--flow', f.arg]), '--per-flow', String(CHECK_PER_FLOW)]);
   const now = nowNs();
   // Bounds only: the sinks count everything and are stopped once the sender is done.
@@ -292,15 +295,20 @@ async function precheck(t: Topology, mode: Mode, n: number): Promise<number[]> {
   }
   // Entries as "original destination:source port -> reply source", against what the mode predicts.
   const tracked: string[] = [];
-  const prog = mode === 'bpf' || mode === 'dsr';
-  for (const dst of mode === 'vip' ? [t.vip] : prog ? [t.vip, ...t.backends.map((b) => b.address)] : t.backends.map((b) => b.address)) {
+  for (const dst of mode === 'vip' ? [t.vip] : isBpf(mode) ? [t.vip, ...t.backends.map((b) => b.address)] : t.backends.map((b) => b.address)) {
     for (const [sport, replySrc] of await trackedFlows(t, dst)) tracked.push(`${dst}:${sport} -> ${replySrc}`);
   }
-  const expected = mode === 'direct' || prog ? [] : fs.map((f) => `${f.dst}:${f.sport} -> ${t.backends[f.backend]!.address}`);
+  const expected = mode === 'direct' || isBpf(mode) ? [] : fs.map((f) => `${f.dst}:${f.sport} -> ${t.backends[f.backend]!.address}`);
   if (tracked.sort().join(', ') !== expected.sort().join(', ')) {
     throw new Error(`pps pre-check (${mode}, ${n} flows): the LB's conntrack holds [${tracked.join(', ')}], expected [${expected.join(', ')}]`);
   }
-  if (prog && 'path' in t.bpf) {
+  if (countersBefore && 'path' in t.bpf) {
+    // XDP itself forwarded every packet: none was left to tc.
+    const c = await t.bpf.path.counters();
+    const [fwd, pass] = [c.xdp_fwd! - countersBefore.xdp_fwd!, c.xdp_pass! - countersBefore.xdp_pass!];
+    if (fwd < n * CHECK_PER_FLOW || pass > 0) throw new Error(`pps pre-check (xdp, ${n} flows): XDP forwarded ${fwd} of ${n * CHECK_PER_FLOW} packets and left ${pass} to tc`);
+  }
+  if (isBpf(mode) && 'path' in t.bpf) {
     // The program's own flow table: every flow on its predicted backend.
     const held = new Map((await t.bpf.path.flows()).map((f) => [f.client.port, f.target.address]));
     const wrong = fs.filter((f) => held.get(f.sport) !== t.backends[f.backend]!.address);
@@ -316,7 +324,7 @@ const r3 = (x: number): string => x.toFixed(3);
 const spread = (s: Stat, f: (x: number) => string): string => `${f(s.median)} (min ${f(s.min)}, max ${f(s.max)})`;
 const med = (rs: readonly Round[], f: (r: Round) => number): number => stat(rs.map(f)).median;
 const label = (flows: number): string => `pps ${String(flows).padStart(2)} flow${flows === 1 ? ' ' : 's'}`;
-const MODE_NAME: Record<Mode, string> = { direct: 'direct', 'direct+ct': 'direct+ct', vip: 'VIP nft', bpf: 'VIP bpf', dsr: 'VIP dsr' };
+const MODE_NAME: Record<Mode, string> = { direct: 'direct', 'direct+ct': 'direct+ct', vip: 'VIP nft', bpf: 'VIP bpf', xdp: 'VIP xdp', dsr: 'VIP dsr' };
 const modeName = (mode: Mode): string => MODE_NAME[mode].padEnd(9);
 
 /** WGF_BENCH_VERBOSE=1 prints every round. */
@@ -366,6 +374,7 @@ const ratioText = (x: Ratio): string => `received-rate ratio ${r3(x.rate)} (per 
 interface Ratios {
   readonly bpf?: Ratio;
   readonly dsr?: Ratio;
+  readonly xdp?: Ratio;
   readonly vip: Ratio;
   readonly ct: Ratio;
   readonly nat: Ratio;
@@ -378,17 +387,16 @@ async function measureVariant(t: Topology, v: Variant, report: Report): Promise<
   await precheck(t, 'direct+ct', v.flows);
   await precheck(t, 'vip', v.flows);
   const modes = modesOf(t);
-  if (modes.includes('bpf')) {
+  for (const mode of modes.filter(isBpf)) {
     // Flushed first: the bpf path must leave nothing in conntrack (VIP entries come back in the warm-up).
     await run('conntrack', ['-F'], { netns: t.lb, allowFailure: true });
-    await precheck(t, 'bpf', v.flows);
-    if (modes.includes('dsr')) await precheck(t, 'dsr', v.flows);
+    await precheck(t, mode, v.flows);
   }
   report(`${label(v.flows)} pre-check: ${CHECK_PER_FLOW} packets per flow, split ${t.backends.map((b, i) => `${b.name} ${split[i]}`).join(', ')} `
     + `as Maglev predicts in all ${modes.length} modes; VIP flows tracked and DNATed to their predicted backend, direct+ct flows tracked un-NATed, `
     + `direct${modes.includes('bpf') ? ' and bpf flows untracked, bpf flows in the program\'s flow table on their predicted backend' : ' flows untracked'}`);
   for (const mode of modes) await measureRound(t, mode, v.flows, v.warmupMs);
-  const rounds: Record<Mode, Round[]> = { direct: [], 'direct+ct': [], vip: [], bpf: [], dsr: [] };
+  const rounds: Record<Mode, Round[]> = { direct: [], 'direct+ct': [], vip: [], bpf: [], xdp: [], dsr: [] };
   for (let i = 0; i < v.rounds; i++) {
     for (const mode of modes) {
       const r = await measureRound(t, mode, v.flows, v.windowMs);
@@ -399,9 +407,11 @@ async function measureVariant(t: Topology, v: Variant, report: Report): Promise<
   const { direct, vip } = rounds;
   const tracked = rounds['direct+ct'];
   const out = { vip: ratio(direct, vip), ct: ratio(direct, tracked), nat: ratio(tracked, vip), ...(modes.includes('bpf') ? { bpf: ratio(direct, rounds.bpf) } : {}),
+    ...(modes.includes('xdp') ? { xdp: ratio(direct, rounds.xdp) } : {}),
     ...(modes.includes('dsr') ? { dsr: ratio(direct, rounds.dsr) } : {}) };
   for (const mode of modes) report(modeLine(v, mode, rounds[mode]));
-  if (out.bpf) report(`${label(v.flows)} bpf/direct: ${ratioText(out.bpf)}: the BPF data path adds ${us(out.bpf.addedNs)} us/pkt`);
+  if (out.bpf) report(`${label(v.flows)} bpf/direct: ${ratioText(out.bpf)}: the BPF data path at tc adds ${us(out.bpf.addedNs)} us/pkt`);
+  if (out.xdp) report(`${label(v.flows)} xdp/direct: ${ratioText(out.xdp)}: the BPF data path at XDP adds ${us(out.xdp.addedNs)} us/pkt`);
   if (out.dsr) report(`${label(v.flows)} dsr/direct: ${ratioText(out.dsr)}: direct server return (bpf) adds ${us(out.dsr.addedNs)} us/pkt`);
   report(`${label(v.flows)} VIP/direct: ${ratioText(out.vip)}: DNAT + conntrack add ${us(out.vip.addedNs)} us/pkt; `
     + `${v.rounds} rounds of ${(v.windowMs / 1000).toFixed(1)} s each`);
@@ -415,17 +425,18 @@ async function measureVariant(t: Topology, v: Variant, report: Report): Promise<
  * The guard's drop rate: junk (type 9, 64 bytes) at the VIP on the bpf path, 8 flows, 3 rounds of
  * 1 s. Nothing may reach a backend; the drop rate per core is 1 / (path CPU per packet).
  */
-async function measureJunk(t: Topology, report: Report): Promise<void> {
+async function measureJunk(t: Topology, report: Report, mode: Mode): Promise<void> {
   if (!('path' in t.bpf)) return;
+  await setMode(t, mode);
   const before = await t.bpf.path.counters();
   const rs: Round[] = [];
-  for (let i = 0; i < 3; i++) rs.push(await measureRound(t, 'bpf', 8, 1000, ['--type', '9']));
+  for (let i = 0; i < 3; i++) rs.push(await measureRound(t, mode, 8, 1000, ['--type', '9']));
   const after = await t.bpf.path.counters();
   const dropped = (after.drop_type ?? 0) - (before.drop_type ?? 0);
   const reached = rs.reduce((a, r) => a + r.recvPps, 0);
   if (reached > 0) throw new Error(`pps guard: ${reached} junk packets/s reached a backend`);
   const ns = med(rs, (r) => r.pathNs);
-  report(`pps guard (bpf, 8 flows of junk type 9): sent ${spread(stat(rs.map((r) => r.sentPps)), k)} pps, all dropped (drop_type +${dropped}), none reached a backend; `
+  report(`pps guard (${mode === 'xdp' ? 'xdp' : 'bpf at tc'}, 8 flows of junk type 9): sent ${spread(stat(rs.map((r) => r.sentPps)), k)} pps, all dropped (drop_type +${dropped}), none reached a backend; `
     + `path CPU ${spread(stat(rs.map((r) => r.pathNs)), us)} us/pkt: ${k(1e9 / ns)} pps of junk dropped per core of the sender's path`);
 }
 
@@ -469,7 +480,15 @@ export async function benchPps(report: Report): Promise<void> {
       report(`pps target bpf/direct >= ${BPF_TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${r3(head.bpf.rate)} ${head.bpf.rate >= BPF_TARGET ? 'met' : 'NOT met'}, `
         + `CPU-normalised ${r3(head.bpf.cpu)} ${head.bpf.cpu >= BPF_TARGET ? 'met' : 'NOT met'}; `
         + `per flow count (received rate, CPU-normalised): ${VARIANTS.map((v, i) => `${v.flows}: bpf ${r3(ratios[i]!.bpf!.rate)}/${r3(ratios[i]!.bpf!.cpu)}, nft ${r3(ratios[i]!.vip.rate)}/${r3(ratios[i]!.vip.cpu)}`).join('; ')}`);
-      await measureJunk(t, report);
+      if (head.xdp) {
+        report(`pps target xdp/direct >= ${BPF_TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${r3(head.xdp.rate)} ${head.xdp.rate >= BPF_TARGET ? 'met' : 'NOT met'}, `
+          + `CPU-normalised ${r3(head.xdp.cpu)} ${head.xdp.cpu >= BPF_TARGET ? 'met' : 'NOT met'}; `
+          + `per flow count (received rate, CPU-normalised): ${VARIANTS.map((v, i) => `${v.flows}: xdp ${r3(ratios[i]!.xdp!.rate)}/${r3(ratios[i]!.xdp!.cpu)}`).join('; ')}`);
+      } else {
+        report(`pps xdp skipped: ${t.xdpMissing ?? 'the BPF program did not load'}`);
+      }
+      await measureJunk(t, report, 'bpf');
+      if (head.xdp) await measureJunk(t, report, 'xdp');
     } else {
       report(`pps bpf skipped: ${'missing' in t.bpf ? t.bpf.missing : ''}`);
     }
