@@ -4,6 +4,7 @@
  * devices (FakeDevice). Driven by its parent over IPC; times are epoch ms
  * (performance.timeOrigin + now) so the parent can compare them with its own.
  */
+import { createHash } from 'node:crypto';
 import { Agent } from '../src/agent/agent.js';
 import { FakeDevice } from '../src/agent/device-fake.js';
 import type { PeerOp } from '../src/agent/diff.js';
@@ -40,6 +41,27 @@ class StampedDevice extends FakeDevice {
   }
 }
 
+/**
+ * Immutable data shared between the simulated agents of this process: every agent fetches
+ * its snapshot over HTTP itself (the control plane serves each one, the bytes are counted),
+ * but identical answers (the agents of one pool asking at the same revision) are parsed once
+ * and the parsed snapshot, which the agent only reads, is shared.
+ */
+const parsed = new Map<string, unknown>();
+const sharingFetch: typeof fetch = async (input, init) => {
+  const res = await fetch(input, init);
+  if (!res.ok || !String(input).includes('/snapshot')) return res;
+  const buf = Buffer.from(await res.arrayBuffer());
+  const key = createHash('sha256').update(buf).digest('base64');
+  let value = parsed.get(key);
+  if (value === undefined) {
+    value = JSON.parse(buf.toString('utf8'));
+    parsed.set(key, value);
+    if (parsed.size > 16) parsed.delete(parsed.keys().next().value!);
+  }
+  return { ok: true, status: res.status, headers: res.headers, json: async () => value, text: async () => buf.toString('utf8') } as unknown as Response;
+};
+
 const agents: Agent[] = [];
 const send = (m: FromWorker): void => void process.send!(m);
 
@@ -48,7 +70,7 @@ process.on('message', (m: ToWorker) => {
     for (const spec of m.agents) {
       const agent = new Agent({
         pool: spec.pool, node: spec.node, device: new StampedDevice(spec.node),
-        source: new HttpSource(new ApiClient({ baseUrl: m.url, token: spec.token, timeoutMs: 120_000 })),
+        source: new HttpSource(new ApiClient({ baseUrl: m.url, token: spec.token, timeoutMs: 120_000, fetch: sharingFetch })),
         // Status reports at the default period (they load the control plane, as real ones do);
         // the periodic full reconcile (30 s by default) would only re-read in-memory devices.
         reconcileIntervalMs: 3_600_000,

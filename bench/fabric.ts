@@ -139,7 +139,7 @@ export async function benchFabric(report: Report): Promise<void> {
         lastNote = epoch();
         report(`  ... ${converged.size}/${specs.length} nodes converged after ${((epoch() - start) / 1000).toFixed(0)} s; ${problems.length} warnings${problems.length ? `, last: ${problems[problems.length - 1]!.slice(0, 300)}` : ''}`);
       }
-      if (epoch() - start > env('CONVERGE_LIMIT_S', 900) * 1000) throw new Error(`only ${converged.size}/${specs.length} nodes converged in 15 min; ${problems.slice(0, 3).join('; ')}`);
+      if (epoch() - start > env('CONVERGE_LIMIT_S', 900) * 1000) throw new Error(`only ${converged.size}/${specs.length} nodes converged in ${env('CONVERGE_LIMIT_S', 900)} s; ${problems.slice(0, 3).join('; ')}`);
       await sleep(100);
     }
     const times = [...converged.values()].map((at) => at - start);
