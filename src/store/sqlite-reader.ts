@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { KeyValue, PageEncoderSpec, RangeResult } from './store.js';
+import { ask, tsxFor, WORKER_LOAD_SOURCE, WorkerPool } from './worker-pool.js';
 
 /**
  * Consistent paged reads of a SqliteStore off the event loop: each reader is a worker thread
@@ -19,7 +20,6 @@ const MAX_IDLE = 2;
 // and the bytes are transferred (not copied) to the main thread.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { fileURLToPath } = require('node:url');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true, timeout: workerData.busyTimeoutMs });
 db.pragma('query_only = ON');
@@ -27,22 +27,10 @@ const cols = 'key, value, create_rev AS createRevision, mod_rev AS modRevision';
 const revision = db.prepare("SELECT value FROM meta WHERE name = 'revision'").pluck();
 const from = db.prepare('SELECT ' + cols + ' FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?');
 const after = db.prepare('SELECT ' + cols + ' FROM kv WHERE key > ? AND key < ? ORDER BY key LIMIT ?');
-const modules = new Map();
 const utf8 = new TextEncoder();
 let cur = null;
 const end = () => { if (db.inTransaction) db.exec('COMMIT'); cur = null; };
-async function load(url, tsx) {
-  if (!modules.has(url)) {
-    let mod;
-    if (url.endsWith('.ts')) {
-      // Running from TypeScript sources (tests, benches): tsx's require hook works in a worker.
-      require(tsx).register();
-      mod = require(fileURLToPath(url));
-    } else mod = await import(url);
-    modules.set(url, mod);
-  }
-  return modules.get(url);
-}
+${WORKER_LOAD_SOURCE}
 function page() {
   const c = cur;
   const kvs = c.after === undefined ? from.all(c.prefix, c.end, c.pageSize + 1) : after.all(c.after, c.end, c.pageSize + 1);
@@ -91,13 +79,12 @@ export class ReaderError extends Error {
 
 /** The reader workers of one database file. */
 export class SqliteReaders {
-  private readonly idle: Worker[] = [];
-  private readonly all = new Set<Worker>();
-  private readonly waiting: ((w: Worker) => void)[] = [];
-  private closed = false;
-  private readonly driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  private readonly pool: WorkerPool;
 
-  constructor(private readonly file: string, private readonly busyTimeoutMs: number) {}
+  constructor(file: string, busyTimeoutMs: number) {
+    const workerData = { driver: createRequire(import.meta.url).resolve('better-sqlite3'), file, busyTimeoutMs };
+    this.pool = new WorkerPool(() => new Worker(WORKER_SOURCE, { eval: true, workerData }), MAX_READERS, MAX_IDLE);
+  }
 
   /** Pages of every key in [prefix, end), all from one read transaction. */
   async *pages(prefix: string, end: string, pageSize: number): AsyncGenerator<RangeResult> {
@@ -108,17 +95,17 @@ export class SqliteReaders {
 
   /** The same pages turned into bytes by `encoder` in the reader thread (Store.rangeEncoded). */
   async *encoded(prefix: string, end: string, pageSize: number, encoder: PageEncoderSpec): AsyncGenerator<Uint8Array> {
-    const tsx = encoder.module.endsWith('.ts') ? createRequire(import.meta.url).resolve('tsx/cjs/api') : undefined;
-    for await (const r of this.read({ type: 'start', prefix, end, pageSize, encoder, tsx })) {
+    for await (const r of this.read({ type: 'start', prefix, end, pageSize, encoder, tsx: tsxFor(encoder.module) })) {
       if (r.type === 'bytes' && r.bytes.byteLength > 0) yield r.bytes;
     }
   }
 
   private async *read(start: object): AsyncGenerator<Reply> {
-    const w = await this.acquire();
+    const w = await this.pool.acquire();
+    const askReader = (msg: object) => ask<Reply>(w, msg, (e) => new ReaderError(`store reader failed: ${e.message}`, undefined));
     let finished = false;
     try {
-      let reply = await this.ask(w, start);
+      let reply = await askReader(start);
       for (;;) {
         if (reply.type === 'error') {
           finished = true;
@@ -127,70 +114,17 @@ export class SqliteReaders {
         finished = !reply.more;
         yield reply;
         if (finished) return;
-        reply = await this.ask(w, { type: 'next' });
+        reply = await askReader({ type: 'next' });
       }
     } finally {
       // The consumer stopped early: end the read transaction before the worker is reused.
-      if (!finished && this.all.has(w)) w.postMessage({ type: 'end' });
-      this.release(w);
+      if (!finished && this.pool.has(w)) w.postMessage({ type: 'end' });
+      this.pool.release(w);
     }
   }
 
-  /** Ends every worker; reads in progress fail. */
+  /** Ends every worker; reads in progress fail, later ones are refused. */
   async close(): Promise<void> {
-    this.closed = true;
-    const workers = [...this.all];
-    this.all.clear();
-    this.idle.length = 0;
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
-
-  private acquire(): Promise<Worker> {
-    if (this.closed) return Promise.reject(new ReaderError('the store is closed', undefined));
-    const w = this.idle.pop();
-    if (w) return Promise.resolve(w);
-    if (this.all.size < MAX_READERS) {
-      const fresh = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver: this.driver, file: this.file, busyTimeoutMs: this.busyTimeoutMs } });
-      fresh.unref();
-      fresh.on('error', () => this.all.delete(fresh));
-      fresh.on('exit', () => this.all.delete(fresh));
-      this.all.add(fresh);
-      return Promise.resolve(fresh);
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  private release(w: Worker): void {
-    if (!this.all.has(w)) return;
-    const next = this.waiting.shift();
-    if (next) next(w);
-    else if (this.idle.length < MAX_IDLE) this.idle.push(w);
-    else {
-      this.all.delete(w);
-      void w.terminate();
-    }
-  }
-
-  private ask(w: Worker, msg: object): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: Reply) => {
-        done();
-        resolve(m);
-      };
-      const onError = (e: Error) => {
-        done();
-        reject(new ReaderError(`store reader failed: ${e.message}`, undefined));
-      };
-      const onExit = () => onError(new Error('the reader thread ended'));
-      const done = () => {
-        w.off('message', onMessage);
-        w.off('error', onError);
-        w.off('exit', onExit);
-      };
-      w.on('message', onMessage);
-      w.on('error', onError);
-      w.on('exit', onExit);
-      w.postMessage(msg);
-    });
+    await this.pool.close(new ReaderError('the store is closed', undefined));
   }
 }
