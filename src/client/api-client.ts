@@ -9,7 +9,7 @@ import type { SessionReportInput, SessionReportResult, SessionSummary } from '..
 import type { AdminState, AuditEntry, LbReport, Node, NodeStatus, Page, Peer, Pool, PoolChange, PoolSnapshot, TokenInfo } from '../protocol/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs, Endpoints, failureKind, mayFailOver, parseServerUrls, repeatable, type FailoverOptions } from './failover.js';
-import { SseParser } from './sse.js';
+import { type SseEvent, SseParser } from './sse.js';
 import { caDispatcher, tlsProblem } from './tls.js';
 
 /** Where the API is and how to authenticate. */
@@ -137,54 +137,26 @@ export class ApiClient {
    * (for an agent that applies each batch to its device in one operation).
    */
   async watchPoolBatches(pool: string, since: number, onChanges: (changes: PoolChange[]) => void | Promise<void>, o: WatchOptions): Promise<void> {
-    const idle = new AbortController();
-    const signal = AbortSignal.any([o.signal, idle.signal]);
-    let timer: NodeJS.Timeout | undefined;
-    const kick = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => idle.abort(), o.idleTimeoutMs ?? 30_000);
-    };
-    kick();
-    let server = this.endpoints.active;
-    try {
-      const { res, base } = await this.send('GET', `/v1/pools/${seg(pool)}/watch`, { query: { since, kinds: o.kinds?.join(',') }, signal }, false);
-      server = base;
-      o.onOpen?.(originOf(base));
-      if (!res.body) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream has no body');
-      const parser = new SseParser();
-      const decoder = new TextDecoder();
-      let partial: PoolChange[] = []; // changes of a revision whose last change has not arrived yet
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        kick();
-        let batch: PoolChange[] = [];
-        for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
-          if (ev.event === 'change') {
-            partial.push(JSON.parse(ev.data) as PoolChange);
-            if (ev.id === undefined) continue;
-            batch.push(...partial);
-            partial = [];
-          } else if (ev.event === 'heartbeat') {
-            if (batch.length > 0) await onChanges(batch);
-            batch = [];
-            o.onHeartbeat?.((JSON.parse(ev.data) as { revision: number }).revision);
-          } else if (ev.event === 'error') {
-            if (batch.length > 0) await onChanges(batch);
-            throw fromErrorBody(JSON.parse(ev.data), 503);
-          }
+    let partial: PoolChange[] = []; // changes of a revision whose last change has not arrived yet
+    await this.followSse('watch', `/v1/pools/${seg(pool)}/watch`, { since, kinds: o.kinds?.join(',') }, o, async (events) => {
+      let batch: PoolChange[] = [];
+      for (const ev of events) {
+        if (ev.event === 'change') {
+          partial.push(JSON.parse(ev.data) as PoolChange);
+          if (ev.id === undefined) continue;
+          batch.push(...partial);
+          partial = [];
+        } else if (ev.event === 'heartbeat') {
+          if (batch.length > 0) await onChanges(batch);
+          batch = [];
+          o.onHeartbeat?.((JSON.parse(ev.data) as { revision: number }).revision);
+        } else if (ev.event === 'error') {
+          if (batch.length > 0) await onChanges(batch);
+          throw fromErrorBody(JSON.parse(ev.data), 503);
         }
-        if (batch.length > 0) await onChanges(batch);
       }
-      if (o.signal.aborted) return;
-      throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream ended; reconnect');
-    } catch (e) {
-      if (o.signal.aborted) return;
-      // A stream that breaks or stalls most likely lost its replica: the next request tries another first.
-      if (this.endpoints.urls.length > 1) this.endpoints.failed(server);
-      if (idle.signal.aborted) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the watch stream went silent; reconnect');
-      throw e instanceof FabricError ? e : unreachable(server, e);
-    } finally {
-      clearTimeout(timer);
-    }
+      if (batch.length > 0) await onChanges(batch);
+    });
   }
 
   /**
@@ -194,6 +166,22 @@ export class ApiClient {
    * stream starts with the full state again).
    */
   async watchReadiness(pool: string, maxAgeMs: number, onEvent: (e: ReadinessEvent) => void, o: Omit<WatchOptions, 'onHeartbeat' | 'kinds'>): Promise<void> {
+    await this.followSse('readiness', `/v1/pools/${seg(pool)}/readiness`, { maxAgeMs }, o, (events) => {
+      for (const ev of events) {
+        if (ev.event === 'readiness') onEvent(JSON.parse(ev.data) as ReadinessEvent);
+        else if (ev.event === 'error') throw fromErrorBody(JSON.parse(ev.data), 503);
+      }
+    });
+  }
+
+  /**
+   * One server-sent-event stream of `what`: `onEvents` gets the events of each chunk as they
+   * arrive. Resolves when `o.signal` aborts; a stream that ends, breaks or stays silent for
+   * idleTimeoutMs rejects with WGF_ERR_UNAVAILABLE (and, with several replicas, the next request
+   * tries another first); an error `onEvents` throws is passed on.
+   */
+  private async followSse(what: string, path: string, query: Req['query'], o: Pick<WatchOptions, 'signal' | 'idleTimeoutMs' | 'onOpen'>,
+    onEvents: (events: SseEvent[]) => void | Promise<void>): Promise<void> {
     const idle = new AbortController();
     const signal = AbortSignal.any([o.signal, idle.signal]);
     let timer: NodeJS.Timeout | undefined;
@@ -204,25 +192,23 @@ export class ApiClient {
     kick();
     let server = this.endpoints.active;
     try {
-      const { res, base } = await this.send('GET', `/v1/pools/${seg(pool)}/readiness`, { query: { maxAgeMs }, signal }, false);
+      const { res, base } = await this.send('GET', path, { query, signal }, false);
       server = base;
       o.onOpen?.(originOf(base));
-      if (!res.body) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the readiness stream has no body');
+      if (!res.body) throw new FabricError('WGF_ERR_UNAVAILABLE', `the ${what} stream has no body`);
       const parser = new SseParser();
       const decoder = new TextDecoder();
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         kick();
-        for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
-          if (ev.event === 'readiness') onEvent(JSON.parse(ev.data) as ReadinessEvent);
-          else if (ev.event === 'error') throw fromErrorBody(JSON.parse(ev.data), 503);
-        }
+        await onEvents(parser.push(decoder.decode(chunk, { stream: true })));
       }
       if (o.signal.aborted) return;
-      throw new FabricError('WGF_ERR_UNAVAILABLE', 'the readiness stream ended; reconnect');
+      throw new FabricError('WGF_ERR_UNAVAILABLE', `the ${what} stream ended; reconnect`);
     } catch (e) {
       if (o.signal.aborted) return;
+      // A stream that breaks or stalls most likely lost its replica: the next request tries another first.
       if (this.endpoints.urls.length > 1) this.endpoints.failed(server);
-      if (idle.signal.aborted) throw new FabricError('WGF_ERR_UNAVAILABLE', 'the readiness stream went silent; reconnect');
+      if (idle.signal.aborted) throw new FabricError('WGF_ERR_UNAVAILABLE', `the ${what} stream went silent; reconnect`);
       throw e instanceof FabricError ? e : unreachable(server, e);
     } finally {
       clearTimeout(timer);
