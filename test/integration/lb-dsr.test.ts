@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { labDown, labUp, lbStatus, type Lab } from '../../src/lab/lab.js';
+import { ownersOf } from '../../src/lab/failover-core.js';
 import type { LabHost } from '../../src/lab/plan.js';
 import { latestHandshakes, peerEndpoints, ping } from '../../src/lab/traffic.js';
 import { BpfDataPath } from '../../src/lb/dataplane/bpf.js';
@@ -44,16 +45,8 @@ function predictor(names: readonly string[], size: number): (c: LabHost) => stri
 async function owners(): Promise<Map<string, string | undefined>> {
   const hs = new Map<string, Map<string, number>>();
   for (const b of lab.plan.backends) hs.set(b.name, await latestHandshakes(b.netns, b.wgIface));
-  const out = new Map<string, string | undefined>();
-  for (const c of lab.plan.clients) {
-    let best: [string, number] | undefined;
-    for (const [b, m] of hs) {
-      const t = m.get(keyOf(c)) ?? 0;
-      if (t > 0 && (!best || t > best[1])) best = [b, t];
-    }
-    out.set(c.name, best?.[0]);
-  }
-  return out;
+  const owner = ownersOf(hs, new Map(lab.plan.clients.map((c) => [c.name, keyOf(c)])));
+  return new Map([...owner].map(([c, b]) => [c, b ?? undefined]));
 }
 
 /** Packets sent and received by an interface inside a namespace. */

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { serverUrlsFor } from '../../src/lab/plan-cp.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { labDown, labUp, lbStatus, type Lab } from '../../src/lab/lab.js';
+import { ownersOf } from '../../src/lab/failover-core.js';
 import type { LabHost } from '../../src/lab/plan.js';
 import { latestHandshakes, ping } from '../../src/lab/traffic.js';
 import { defaultNftTable } from '../../src/lb/controller.js';
@@ -99,17 +100,8 @@ async function handshakes(): Promise<Map<string, Map<string, number>>> {
 
 /** The backend holding each client's most recent handshake (undefined: none yet). */
 async function owners(): Promise<Map<string, string | undefined>> {
-  const hs = await handshakes();
-  const out = new Map<string, string | undefined>();
-  for (const c of lab.plan.clients) {
-    let best: [string, number] | undefined;
-    for (const [b, m] of hs) {
-      const t = m.get(keyOf(c)) ?? 0;
-      if (t > 0 && (!best || t > best[1])) best = [b, t];
-    }
-    out.set(c.name, best?.[0]);
-  }
-  return out;
+  const owner = ownersOf(await handshakes(), new Map(lab.plan.clients.map((c) => [c.name, keyOf(c)])));
+  return new Map([...owner].map(([c, b]) => [c, b ?? undefined]));
 }
 
 function pidOf(what: string): number {
