@@ -221,9 +221,11 @@ function normalizeSimple(s: string): string | null | undefined {
   return `${formatIpv6(g)}/${prefix}`;
 }
 
-/** Whether s[0, end) is exactly what formatIpv6(g) prints, compared in place (no string built). */
-function isCanonicalIpv6(g: readonly number[], s: string, end: number): boolean {
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return false; // printed as ::ffff:a.b.c.d
+/**
+ * The longest run (2+) of zero groups, the first on a tie, as RFC 5952 compresses it: start << 4
+ * | length, start -1 when there is none. One integer, so the per-prefix hot path allocates nothing.
+ */
+function zeroRun(g: readonly number[]): number {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8;) {
@@ -233,6 +235,15 @@ function isCanonicalIpv6(g: readonly number[], s: string, end: number): boolean 
     if (j - i > bestLen) { best = i; bestLen = j - i; }
     i = j;
   }
+  return (best << 4) | bestLen;
+}
+
+/** Whether s[0, end) is exactly what formatIpv6(g) prints, compared in place (no string built). */
+function isCanonicalIpv6(g: readonly number[], s: string, end: number): boolean {
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return false; // printed as ::ffff:a.b.c.d
+  const run = zeroRun(g);
+  const best = run >> 4;
+  const bestLen = run & 15;
   let p = 0;
   for (let i = 0; i < 8;) {
     if (i === best) {
@@ -278,15 +289,9 @@ function formatIpv6(g: readonly number[]): string {
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
     return `::ffff:${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
   }
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
+  const run = zeroRun(g);
+  const best = run >> 4;
+  const bestLen = run & 15;
   // Concatenated group by group: no arrays (this runs for every IPv6 prefix of a snapshot).
   const hex = (from: number, to: number): string => {
     let out = '';
