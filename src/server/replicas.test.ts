@@ -202,16 +202,18 @@ describe('control-plane replicas on etcd', { skip }, () => {
       // Replica A dies as under SIGKILL: connections cut, nothing flushed. Changes go on through B.
       a.app.server.closeAllConnections();
       await a.close();
-      assert.equal((await api(b, token, 'POST', '/v1/pools/p/peers', { name: 'after', publicKey: toBase64(generateKeyPair().publicKey) })).status, 201);
+      const afterKey = toBase64(generateKeyPair().publicKey);
+      assert.equal((await api(b, token, 'POST', '/v1/pools/p/peers', { name: 'after', publicKey: afterKey })).status, 201);
       assert.equal((await api(b, token, 'DELETE', '/v1/pools/p/peers/before0')).status, 204);
       // A resume at least once: under load B's stream may break and be resumed again, which is
       // fine as long as no snapshot is taken (asserted below).
-      await until('the changes made while A was gone are on the device', () => device.peerStates.size === 3 && agent!.stats.server === b.url && agent!.stats.watchResumes >= 1 && device.setOperations >= opsBefore + 2,
+      await until('the changes made while A was gone are on the device', () => device.peerStates.size === 3 && agent!.stats.server === b.url && agent!.stats.watchResumes >= 1 && device.peerStates.has(afterKey) && device.setOperations >= opsBefore + 1,
         () => ({ peers: device.peerStates.size, setOperations: device.setOperations - opsBefore, server: agent!.stats.server, b: b.url, resumes: agent!.stats.watchResumes, snapshots: agent!.stats.snapshots, lastError: agent!.stats.lastError }));
       await new Promise((r) => setTimeout(r, 500)); // anything extra would show up now
       assert.equal(agent.stats.snapshots, 1, 'no second snapshot');
       assert.equal(await snapshotsOnB(), 0, 'no snapshot request reached replica B');
-      assert.equal(device.setOperations - opsBefore, 2, 'set operations: the added and the removed peer only');
+      // The two revisions arrive in one batch (one set operation) or in two, depending on when the stream resumes.
+      assert.ok(device.setOperations - opsBefore <= 2, `set operations: the added and the removed peer only (got ${device.setOperations - opsBefore})`);
       console.log(`agent resumed on replica B ${agent.stats.lastResumeGapMs} ms after replica A's stream broke (resumes: ${agent.stats.watchResumes}); snapshots on B: 0; set operations after the switch: ${device.setOperations - opsBefore}`);
     } finally {
       await agent?.stop();
