@@ -19,7 +19,7 @@ import { ControlPlane } from '../src/control/plane.js';
 import { SecretBox } from '../src/control/secrets.js';
 import { healthConfig } from '../src/lb/health.js';
 import { LbService } from '../src/lb/service.js';
-import type { FollowMode } from '../src/lb/follow/source.js';
+import type { FollowMode } from '../src/follow/source.js';
 import { FakeConntrack } from '../src/lb/testing/fake-conntrack.js';
 import { buildServer } from '../src/server/app.js';
 import { openStore } from '../src/store/index.js';

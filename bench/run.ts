@@ -24,6 +24,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   lab: async () => (await import('./lab.js')).benchLab,
   fabric: async () => (await import('./fabric.js')).benchFabric,
   'lb-reaction': async () => (await import('./lb-reaction.js')).benchLbReaction,
+  'dns-reaction': async () => (await import('./dns-reaction.js')).benchDnsReaction,
 };
 
 const wanted = process.argv.slice(2);

@@ -15,11 +15,12 @@ import { apiClient, CA_FILE_HELP, positiveInt, type ApiFlags } from './context.j
 import { dnsRegistry, startDnsMetrics } from '../dns/metrics.js';
 import { parseListen } from './server.js';
 import { LOG_LEVEL_HELP, roleLog } from './log.js';
+import { FOLLOW_MODES, type FollowMode } from '../follow/source.js';
 
 interface DnsRunFlags extends ApiFlags {
   logLevel?: string;
   pool: string; zone: string; name: string; dnsServer: string; tsigKeyFile: string; ttl: number; source: string; probe: boolean;
-  instance: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; resyncMs: number; probeIntervalMs: number; probeTimeoutMs: number;
+  instance: string; keyFile?: string; readyMaxAgeMs: number; follow: string; pollMs: number; resyncMs: number; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string;
 }
 
@@ -41,7 +42,8 @@ export function registerDnsCommands(program: Command): void {
     .option('--instance <name>', 'names this updater\'s probe peer dnsprobe-<instance>', 'dns1')
     .option('--key-file <file>', 'keep the probe private key here (0600) and re-use it across restarts')
     .option('--ready-max-age-ms <ms>', 'an agent (or LB) report older than this counts as gone', positiveInt('--ready-max-age-ms'), 15_000)
-    .option('--poll-ms <ms>', 'how often the control plane is read', positiveInt('--poll-ms'), 500)
+    .option('--follow <stream|poll>', 'stream: follow the nodes through the control plane\'s change and readiness streams; poll: read them every --poll-ms (for servers without the readiness route)', 'stream')
+    .option('--poll-ms <ms>', 'how often the control plane is read: the nodes with --follow poll, the LB reports with --source lbs', positiveInt('--poll-ms'), 500)
     .option('--resync-ms <ms>', 'how often the zone is read back and repaired even without a change', positiveInt('--resync-ms'), 10_000)
     .option('--probe-interval-ms <ms>', 'probe start interval per node', positiveInt('--probe-interval-ms'), DEFAULT_HEALTH_CONFIG.intervalMs)
     .option('--probe-timeout-ms <ms>', 'probe budget', positiveInt('--probe-timeout-ms'), DEFAULT_HEALTH_CONFIG.timeoutMs)
@@ -51,6 +53,7 @@ export function registerDnsCommands(program: Command): void {
     .option('--log-level <level>', LOG_LEVEL_HELP, 'info')
     .action(async (f: DnsRunFlags) => {
       const jsonLog: LogFn = roleLog('dns', f);
+      if (!(FOLLOW_MODES as readonly string[]).includes(f.follow)) throw new FabricError('WGF_ERR_VALIDATION', `--follow must be stream or poll, got "${f.follow}"`, { field: 'follow' });
       const s = dnsRunSettings({ zone: f.zone, name: f.name, server: f.dnsServer, ttl: f.ttl, source: f.source });
       const health = healthConfig({ intervalMs: f.probeIntervalMs, timeoutMs: f.probeTimeoutMs, fall: f.failAfter, rise: f.recoverAfter });
       for (const [flag, v] of [['--poll-ms', f.pollMs], ['--resync-ms', f.resyncMs], ['--ready-max-age-ms', f.readyMaxAgeMs]] as const) {
@@ -66,7 +69,7 @@ export function registerDnsCommands(program: Command): void {
       jsonLog('info', 'dns target', { zone: s.zone, name: s.name, ttl: s.ttl, dnsServer: `${s.server.host}:${s.server.port}`, tsigKey: key.name });
       const updater = new DnsUpdater({
         api: apiClient(f), announcer, pool: f.pool, source: s.source,
-        probe: f.probe, instance: f.instance, health, readyMaxAgeMs: f.readyMaxAgeMs, pollMs: f.pollMs, resyncMs: f.resyncMs, log: jsonLog,
+        probe: f.probe, instance: f.instance, health, readyMaxAgeMs: f.readyMaxAgeMs, follow: f.follow as FollowMode, pollMs: f.pollMs, resyncMs: f.resyncMs, log: jsonLog,
         ...(f.keyFile ? { keyFile: f.keyFile } : {}),
       });
       const http = listen

@@ -32,7 +32,7 @@ import { registerAnnounceMetrics } from '../announce/metrics.js';
 import type { AnnounceReport } from '../protocol/announce.js';
 
 import { LOG_LEVEL_HELP, roleLog } from './log.js';
-import { FOLLOW_MODES, type FollowMode } from '../lb/follow/source.js';
+import { FOLLOW_MODES, type FollowMode } from '../follow/source.js';
 
 interface RunFlags extends ApiFlags, BgpSpeakerFlags {
   logLevel?: string;

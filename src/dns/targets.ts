@@ -31,8 +31,12 @@ export function endpointAddress(endpoint: string | null): { address: string; por
   }
 }
 
-/** Probe targets of the nodes with an IP endpoint (either family); nodes without one are listed in `skipped`. */
-export function nodeTargets(nodes: readonly Pick<Node, 'name' | 'endpoint' | 'adminState' | 'status'>[], wallNowMs: number, readyMaxAgeMs: number): { targets: CheckTarget[]; skipped: string[] } {
+/**
+ * Probe targets of the nodes with an IP endpoint (either family); nodes without one are listed
+ * in `skipped`. Readiness comes from `ready` when given (the readiness stream: a node missing
+ * there is not ready), else from each node's last report.
+ */
+export function nodeTargets(nodes: readonly Pick<Node, 'name' | 'endpoint' | 'adminState' | 'status'>[], wallNowMs: number, readyMaxAgeMs: number, ready?: ReadonlyMap<string, boolean>): { targets: CheckTarget[]; skipped: string[] } {
   const targets: CheckTarget[] = [];
   const skipped: string[] = [];
   for (const n of nodes) {
@@ -41,7 +45,7 @@ export function nodeTargets(nodes: readonly Pick<Node, 'name' | 'endpoint' | 'ad
       skipped.push(n.name);
       continue;
     }
-    targets.push({ name: n.name, address: ep.address, port: ep.port, weight: 1, adminState: n.adminState as AdminState, ready: agentReady(n.status as NodeStatus | null, wallNowMs, readyMaxAgeMs) });
+    targets.push({ name: n.name, address: ep.address, port: ep.port, weight: 1, adminState: n.adminState as AdminState, ready: ready ? ready.get(n.name) === true : agentReady(n.status as NodeStatus | null, wallNowMs, readyMaxAgeMs) });
   }
   return { targets, skipped };
 }

@@ -9,6 +9,7 @@ import type { DnsApi } from './updater.js';
 import { DnsUpdater } from './updater.js';
 import type { RecordSet, UpdatePlan } from './plan.js';
 import { DnsAnnouncer } from '../announce/dns.js';
+import { at, FakeStreams } from '../follow/testing/fake-streams.js';
 
 const status = (ready = true) => ({ reportedAt: new Date().toISOString(), appliedRevision: 1, peersDesired: 1, peersApplied: 1, lastReconcileAt: null, driftRepairs: 0, ready, message: '' });
 const node = (name: string, address: string, over: Partial<Node> = {}): Node => ({
@@ -46,7 +47,7 @@ function setup(nodes: Node[]) {
   const logs: string[] = [];
   const updater = new DnsUpdater({
     api, announcer: new DnsAnnouncer({ client: zone, zone: 'example.net', name: 'vpn.example.net', ttl: 5 }), pool: 'p', source: 'nodes', probe: true, instance: 't', prober,
-    health: healthConfig({ intervalMs: 20, timeoutMs: 30, fall: 2, rise: 1 }), readyMaxAgeMs: 15_000, pollMs: 30, resyncMs: 200,
+    health: healthConfig({ intervalMs: 20, timeoutMs: 30, fall: 2, rise: 1 }), readyMaxAgeMs: 15_000, follow: 'poll', pollMs: 30, resyncMs: 200,
     log: (_l, msg) => logs.push(msg),
   });
   return { zone, dead, updater, logs, setCpDown: (v: boolean) => { cpDown = v; } };
@@ -60,7 +61,7 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
   }
 }
 
-test('the name follows the probes, admin state and readiness; a dead node leaves also with the control plane away', async () => {
+test('follow poll: the name follows the probes, admin state and readiness; a dead node leaves also with the control plane away', async () => {
   const nodes = [node('a', '198.18.0.10'), node('b', '198.18.0.11'), node('c', '198.18.0.12', { adminState: 'draining' }), node('d', '198.18.0.13', { status: status(false) })];
   const { zone, dead, updater, setCpDown } = setup(nodes);
   await updater.start();
@@ -78,7 +79,7 @@ test('the name follows the probes, admin state and readiness; a dead node leaves
   }
 });
 
-test('nothing in service keeps the last records; a hand edit of the zone is repaired at the next resync; a DNS outage is retried', async () => {
+test('follow poll: nothing in service keeps the last records; a hand edit of the zone is repaired at the next resync; a DNS outage is retried', async () => {
   const { zone, dead, updater, logs } = setup([node('a', '198.18.0.10'), node('b', '198.18.0.11')]);
   await updater.start();
   try {
@@ -96,6 +97,59 @@ test('nothing in service keeps the last records; a hand edit of the zone is repa
     zone.down = false;
     await until('the hand edit is repaired', () => !zone.addresses.has('203.0.113.9'));
     assert.equal(updater.status().lastError, null);
+  } finally {
+    await updater.stop();
+  }
+});
+
+test('follow stream: a readiness flip and a drain reach the records from the streams, without a poll (poll and zone resync 1 h)', async () => {
+  const api = new FakeStreams();
+  const zone = new FakeZone();
+  const logs: string[] = [];
+  const updater = new DnsUpdater({
+    api: api as unknown as DnsApi, announcer: new DnsAnnouncer({ client: zone, zone: 'example.net', name: 'vpn.example.net', ttl: 5 }), pool: 'p', source: 'nodes',
+    probe: true, instance: 't', prober: async () => ({ ok: true, rttMs: 1 }), health: healthConfig({ intervalMs: 20, timeoutMs: 30, fall: 2, rise: 1 }),
+    readyMaxAgeMs: 15_000, pollMs: 3_600_000, resyncMs: 3_600_000, followResyncMs: 0, log: (_l, msg) => logs.push(msg),
+  });
+  await updater.start();
+  try {
+    await until('a and b published', () => [...zone.addresses].sort().join() === '198.18.0.10,198.18.0.11');
+    await until('both streams open', () => api.watch !== undefined && api.readiness !== undefined);
+    assert.deepEqual(api.watch!.o.kinds, ['pool', 'node']);
+    api.readiness!.push({ full: true, nodes: { a: true, b: true } });
+    api.readiness!.push({ full: false, nodes: { b: false } }); // b's agent reports not ready
+    await until('b removed by the readiness stream', () => [...zone.addresses].join() === '198.18.0.10');
+    api.readiness!.push({ full: false, nodes: { b: true } });
+    await until('b back', () => zone.addresses.size === 2);
+    api.watch!.push([{ type: 'node.put', revision: 11, node: at(api.nodes[0]!, 11, { adminState: 'draining' }) }]);
+    await until('a removed by the change stream', () => [...zone.addresses].join() === '198.18.0.11');
+    assert.equal(api.reads, 1, 'one read at start, no polling');
+    assert.ok(logs.includes('dns updater started'));
+  } finally {
+    await updater.stop();
+  }
+});
+
+test('follow stream: the control plane gone keeps the last nodes and their probes; back, the streams resume', async () => {
+  const api = new FakeStreams();
+  const zone = new FakeZone();
+  const dead = new Set<string>();
+  const updater = new DnsUpdater({
+    api: api as unknown as DnsApi, announcer: new DnsAnnouncer({ client: zone, zone: 'example.net', name: 'vpn.example.net', ttl: 5 }), pool: 'p', source: 'nodes',
+    probe: true, instance: 't', prober: async (b) => (dead.has(b.name) ? { ok: false, reason: 'timeout' } : { ok: true, rttMs: 1 }),
+    health: healthConfig({ intervalMs: 20, timeoutMs: 30, fall: 2, rise: 1 }), readyMaxAgeMs: 15_000, pollMs: 3_600_000, resyncMs: 200, followResyncMs: 0,
+  });
+  await updater.start();
+  try {
+    await until('both streams open', () => api.watch !== undefined && api.readiness !== undefined);
+    api.down = true;
+    api.cut();
+    dead.add('a');
+    await until('a removed while the control plane is gone', () => [...zone.addresses].join() === '198.18.0.11');
+    api.down = false;
+    await until('streams back', () => api.watch !== undefined && api.readiness !== undefined);
+    dead.delete('a');
+    await until('a back', () => zone.addresses.size === 2);
   } finally {
     await updater.stop();
   }

@@ -3,8 +3,10 @@
  * addresses (targets.ts) on an authoritative server, through TSIG-signed RFC 2136 updates.
  *
  * It runs centrally, not on the nodes, so a node that is gone entirely (agent included) still
- * leaves the name: its probes fail and its reports age. It follows the control plane by
- * polling (nodes, or LB reports), probes every node itself through its own probe peer
+ * leaves the name: its probes fail and its reports age. It follows the pool's nodes through
+ * the control plane's change and readiness streams (src/follow/stream.ts, as the LB does;
+ * `follow: 'poll'` reads them every pollMs instead, for servers without the readiness route),
+ * LB reports by polling (they are in no stream), probes every node itself through its own probe peer
  * `dnsprobe-<instance>` (registered like the LB's), and after every change of the in-service
  * set (and every resyncMs, which also repairs hand edits of the zone) reads the name's records
  * from the server and sends the difference (plan.ts). While the control plane is unreachable
@@ -22,8 +24,11 @@ import type { LogFn } from '../sys/log.js';
 import { generatePrivateKey, parseKey, publicKeyOf, toBase64, type Key } from '../wg/keys.js';
 import { NO_ATTRIBUTES, type Announcer } from '../announce/announcer.js';
 import { inServiceAddresses, lbAddresses, nodeTargets } from './targets.js';
+import { PollSource } from '../follow/poll.js';
+import type { FollowMode, PoolSource, PoolState } from '../follow/source.js';
+import { StreamSource } from '../follow/stream.js';
 
-export type DnsApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'listLbStatus'>;
+export type DnsApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'listLbStatus' | 'watchPoolBatches' | 'watchReadiness'>;
 
 export interface DnsUpdaterOptions {
   readonly api: DnsApi;
@@ -39,8 +44,14 @@ export interface DnsUpdaterOptions {
   readonly keyFile?: string;
   readonly health?: HealthConfig;
   readonly readyMaxAgeMs: number;
+  /** Source nodes: follow the pool through its streams (default) or poll it every pollMs. */
+  readonly follow?: FollowMode;
+  /** Polling interval: of the nodes with follow poll, of the LB reports with source lbs. */
   readonly pollMs: number;
+  /** How often the zone is read back and repaired even without a change. */
   readonly resyncMs: number;
+  /** follow stream: the safety-net re-read of the pool and its nodes (default 60 s). */
+  readonly followResyncMs?: number;
   readonly log?: LogFn;
   /** Replaces the WireGuard prober (tests). */
   readonly prober?: Prober;
@@ -59,6 +70,7 @@ const noProbe: Prober = async () => ({ ok: true, rttMs: 0 });
 
 export class DnsUpdater {
   private checker: HealthChecker | undefined;
+  private source: PoolSource | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -92,22 +104,32 @@ export class DnsUpdater {
         onError: (e) => this.log('warn', 'decision push failed', { error: msgOf(e) }),
       });
     }
-    await this.poll();
-    this.checker?.start();
-    const loop = (): void => {
-      this.pollTimer = setTimeout(() => void this.poll().finally(() => !this.stopped && loop()), this.o.pollMs);
-    };
-    loop();
+    if (this.o.source === 'nodes') {
+      const follow = this.o.follow ?? 'stream';
+      const common = { api: this.o.api, pool: this.o.pool, readyMaxAgeMs: this.o.readyMaxAgeMs, onState: (st: PoolState) => this.onPoolState(st), log: this.log };
+      this.source = follow === 'stream'
+        ? new StreamSource({ ...common, ...(this.o.followResyncMs !== undefined ? { resyncMs: this.o.followResyncMs } : {}) })
+        : new PollSource({ ...common, pollMs: this.o.pollMs });
+      await this.source.start();
+      this.checker?.start();
+    } else {
+      await this.pollLbs();
+      const loop = (): void => {
+        this.pollTimer = setTimeout(() => void this.pollLbs().finally(() => !this.stopped && loop()), this.o.pollMs);
+      };
+      loop();
+    }
     const resync = (): void => {
       this.resyncTimer = setTimeout(() => { this.kick(); resync(); }, this.o.resyncMs);
     };
     resync();
     this.kick();
-    this.log('info', 'dns updater started', { pool: this.o.pool, source: this.o.source, probe: this.o.source === 'nodes' && this.o.probe });
+    this.log('info', 'dns updater started', { pool: this.o.pool, source: this.o.source, probe: this.o.source === 'nodes' && this.o.probe, follow: this.o.source === 'nodes' ? this.o.follow ?? 'stream' : 'poll' });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.source?.stop();
     clearTimeout(this.pollTimer);
     clearTimeout(this.resyncTimer);
     await this.checker?.stop();
@@ -134,26 +156,30 @@ export class DnsUpdater {
     this.kick();
   }
 
-  /** Reads the control plane; a failed read keeps the last known state (and the probes of the last nodes go on). */
-  private async poll(): Promise<void> {
+  /** Reads the LB reports; a failed read keeps the last known state. */
+  private async pollLbs(): Promise<void> {
     try {
-      if (this.o.source === 'lbs') {
-        const reports: LbReport[] = [];
-        for await (const r of ApiClient.all((c) => this.o.api.listLbStatus(this.o.pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) reports.push(r);
-        this.setDesired(lbAddresses(reports, Date.now(), this.o.readyMaxAgeMs));
-        return;
-      }
-      const nodes: Node[] = [];
-      for await (const n of ApiClient.all((c) => this.o.api.listNodes(this.o.pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) nodes.push(n);
-      const { targets, skipped } = nodeTargets(nodes, Date.now(), this.o.readyMaxAgeMs);
-      if (skipped.join(',') !== this.skippedLogged) {
-        this.skippedLogged = skipped.join(',');
-        if (skipped.length) this.log('warn', 'nodes without an IP endpoint are not published', { nodes: skipped });
-      }
-      this.checker?.setTargets(targets as CheckTarget[]);
+      const reports: LbReport[] = [];
+      for await (const r of ApiClient.all((c) => this.o.api.listLbStatus(this.o.pool, { limit: 1000, ...(c ? { cursor: c } : {}) }))) reports.push(r);
+      this.setDesired(lbAddresses(reports, Date.now(), this.o.readyMaxAgeMs));
     } catch (e) {
       this.log('warn', 'reading the control plane failed; keeping the last known state', { error: msgOf(e) });
     }
+  }
+
+  /**
+   * A new view of the pool (a whole revision, or a readiness flip): the probe targets follow it
+   * at once. The source keeps the last view while the control plane is gone, so the probes of
+   * the last nodes go on and dead nodes still leave the name.
+   */
+  private onPoolState(st: PoolState): void {
+    if (this.stopped) return;
+    const { targets, skipped } = nodeTargets(st.nodes, Date.now(), this.o.readyMaxAgeMs, st.ready);
+    if (skipped.join(',') !== this.skippedLogged) {
+      this.skippedLogged = skipped.join(',');
+      if (skipped.length) this.log('warn', 'nodes without an IP endpoint are not published', { nodes: skipped });
+    }
+    this.checker?.setTargets(targets as CheckTarget[]);
   }
 
   /** Runs a sync now, or once more after the running one. */

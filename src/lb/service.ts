@@ -45,9 +45,9 @@ import type { NftVip } from './nft.js';
 import type { DataPathKind, TableWriter, WriteResult } from './dataplane/port.js';
 import { lbReportInput, StatusReporter } from './report.js';
 import type { LogFn } from '../sys/log.js';
-import { PollSource } from './follow/poll.js';
-import type { FollowMode, PoolSource, PoolState } from './follow/source.js';
-import { StreamSource } from './follow/stream.js';
+import { PollSource } from '../follow/poll.js';
+import type { FollowMode, PoolSource, PoolState } from '../follow/source.js';
+import { StreamSource } from '../follow/stream.js';
 
 /** The part of the control-plane API the LB uses (ApiClient implements it). */
 export type LbApi = Pick<ApiClient, 'getPool' | 'listNodes' | 'getPeer' | 'createPeer' | 'deletePeer' | 'putLbStatus'>

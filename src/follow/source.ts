@@ -1,7 +1,7 @@
-import type { Node, Pool } from '../../protocol/types.js';
+import type { Node, Pool } from '../protocol/types.js';
 
 /**
- * What an LB service knows of its pool: the pool (its LB and anycast settings), the nodes
+ * What an LB service or the DNS updater knows of its pool: the pool (its LB and anycast settings), the nodes
  * (desired state: endpoint, weight, admin state) and each node's readiness.
  */
 export interface PoolState {

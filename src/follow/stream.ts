@@ -9,11 +9,11 @@
  * anything a stream could have missed. While the control plane is gone the last state stays
  * (the table is kept); it is logged once, and both streams reconnect with backoff.
  */
-import type { ApiClient } from '../../client/api-client.js';
-import { isFabricError, needsResnapshot } from '../../protocol/errors.js';
-import type { Node, Pool } from '../../protocol/types.js';
-import type { LogFn } from '../../sys/log.js';
-import { agentReady } from '../health.js';
+import type { ApiClient } from '../client/api-client.js';
+import { isFabricError, needsResnapshot } from '../protocol/errors.js';
+import type { Node, Pool } from '../protocol/types.js';
+import type { LogFn } from '../sys/log.js';
+import { agentReady } from '../lb/health.js';
 import { PoolMirror } from './mirror.js';
 import type { PoolSource, PoolState } from './source.js';
 

@@ -1,4 +1,4 @@
-import type { Node, Pool, PoolChange } from '../../protocol/types.js';
+import type { Node, Pool, PoolChange } from '../protocol/types.js';
 
 /**
  * The LB's copy of its pool's desired state (pool record and nodes), fed by reads and by the

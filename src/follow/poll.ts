@@ -1,7 +1,7 @@
-import { ApiClient } from '../../client/api-client.js';
-import type { Node, Pool } from '../../protocol/types.js';
-import type { LogFn } from '../../sys/log.js';
-import { agentReady } from '../health.js';
+import { ApiClient } from '../client/api-client.js';
+import type { Node, Pool } from '../protocol/types.js';
+import type { LogFn } from '../sys/log.js';
+import { agentReady } from '../lb/health.js';
 import type { PoolSource, PoolState } from './source.js';
 
 /** The part of the API the poll source uses. */
