@@ -29,19 +29,10 @@ export class UapiDeviceDriver implements WireGuardDevice {
   }
 
   async state(): Promise<DeviceState> {
-    const dev = await this.client.get();
-    const out = new Map<string, DevicePeerState>();
-    for (const p of dev.peers) {
-      // The parsed arrays are ours: sorted in place, and only when out of order.
-      const ips = p.allowedIps;
-      let sorted = true;
-      for (let i = 1; i < ips.length && sorted; i++) sorted = ips[i - 1]! <= ips[i]!;
-      out.set(p.publicKey, {
-        publicKey: p.publicKey, allowedIps: sorted ? ips : ips.sort(), lastHandshakeMs: p.lastHandshakeMs,
-        rxBytes: p.rxBytes, txBytes: p.txBytes, endpoint: p.endpoint ?? null, ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
-      });
-    }
-    return { publicKey: dev.publicKey ?? null, listenPort: dev.listenPort, peers: out };
+    // Each peer parsed straight into its state (allowed IPs sorted), keyed as it arrives.
+    const dev = await this.client.getState();
+    const peers: Map<string, DevicePeerState> = dev.peers;
+    return { publicKey: dev.publicKey ?? null, listenPort: dev.listenPort, peers };
   }
 
   async apply(ops: readonly PeerOp[]): Promise<void> {

@@ -98,3 +98,54 @@ test('an answer over the size limit is refused as it arrives', () => {
   p.push(Buffer.from('listen_port=1\n'.repeat(5)));
   assert.throws(() => p.push(Buffer.from('listen_port=1\n'.repeat(5))), (e: unknown) => e instanceof FabricError && e.code === 'WGF_ERR_UAPI' && /larger than 100 bytes/.test(e.message));
 });
+
+/** What state mode must give for a device read in device mode: each peer by key, endpoint null when absent, allowed IPs sorted. */
+function asStates(dev: Device): { iface: Omit<Device, 'peers'>; peers: Map<string, unknown> } {
+  const { peers, ...iface } = dev;
+  return {
+    iface,
+    peers: new Map(peers.map((p) => [p.publicKey, {
+      publicKey: p.publicKey, allowedIps: [...p.allowedIps].sort(), lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes,
+      endpoint: p.endpoint ?? null, persistentKeepaliveInterval: p.persistentKeepaliveInterval, protocolVersion: p.protocolVersion,
+      ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
+    }])),
+  };
+}
+
+test('state mode: each peer straight into its state, keyed by public key, the same as device mode read whole, in random chunks (property)', () => {
+  const rng = new Rng(testSeed(4404));
+  const keys = keyPairs(rng, 10);
+  for (let i = 0; i < 300; i++) {
+    const dev = randomDevice(rng, keys);
+    const bytes = Buffer.from(renderDevice(dev, rng.bool() ? Buffer.from(keys[0]!.privateKey, 'base64').toString('hex') : undefined), 'latin1');
+    const want = parseGetResponse(bytes.toString('latin1'));
+    const p = new GetResponseParser(undefined, 'state');
+    const sizes = Array.from({ length: 1 + rng.int(4) }, () => 1 + rng.int(rng.bool() ? 8 : 300));
+    for (let at = 0, k = 0; at < bytes.length; k++) {
+      const n = sizes[k % sizes.length]!;
+      p.push(bytes.subarray(at, at + n));
+      at += n;
+    }
+    const { peers: none, ...iface } = p.result();
+    assert.deepEqual(none, [], 'state mode lists no peers in result()');
+    const got = { iface, peers: new Map([...p.peerStates].map(([k, v]) => [k, { ...v }])) };
+    assert.deepEqual(got, asStates(want), `case ${i}`);
+  }
+});
+
+test('state mode: a malformed answer is refused with the same WGF_ERR_UAPI as device mode; peerStates needs state mode', () => {
+  const bytes = Buffer.from('public_key=zz\nerrno=0\n\n', 'latin1');
+  const dev = outcome(() => streamed(bytes, [5]));
+  const st = outcome(() => { const p = new GetResponseParser(undefined, 'state'); p.push(bytes); return p.result(); });
+  assert.ok('error' in dev);
+  assert.deepEqual(st, dev);
+  assert.throws(() => new GetResponseParser().peerStates, /state mode/);
+});
+
+test('a preshared_key line of 64 zero digits is no key; one of 63 zeros and a non-hex digit is still refused', () => {
+  const pub = Buffer.alloc(32, 7).toString('hex');
+  const ok = new GetResponseParser();
+  ok.push(Buffer.from(`public_key=${pub}\npreshared_key=${'0'.repeat(64)}\nerrno=0\n\n`));
+  assert.equal(ok.result().peers[0]!.presharedKey, undefined);
+  assert.equal(outcome(() => streamed(Buffer.from(`public_key=${pub}\npreshared_key=${'0'.repeat(63)}g\nerrno=0\n\n`), [7])).hasOwnProperty('error'), true);
+});

@@ -14,7 +14,9 @@ import { MAX_RESPONSE_BYTES, checkErrno, type Device, type DevicePeer } from './
 export class GetResponseParser {
   private readonly dev: Device = { listenPort: 0, fwmark: 0, peers: [] };
   private privateKey: Buffer | null = null;
-  private peer: DevicePeer | null = null;
+  private peer: DevicePeer | PeerState | null = null;
+  /** In state mode (see peerStates), the peers by public key as they are read; else null. */
+  private readonly byKey: Map<string, PeerState> | null;
   private hsSec = 0;
   private hsNsec = 0;
   private errno: number | null = null;
@@ -25,7 +27,21 @@ export class GetResponseParser {
   private carry: Buffer | null = null;
   private readonly key = Buffer.alloc(32);
 
-  constructor(private readonly maxBytes = MAX_RESPONSE_BYTES) {}
+  /**
+   * @param mode 'device' (result() lists DevicePeer objects) or 'state': each peer is read
+   *   straight into its PeerState (endpoint null when absent, allowed IPs sorted) and keyed by
+   *   public key as it ends, so a reader of the whole device (the agent) gets the map it needs
+   *   without a second object per peer; result() then lists no peers (see peerStates).
+   */
+  constructor(private readonly maxBytes = MAX_RESPONSE_BYTES, mode: 'device' | 'state' = 'device') {
+    this.byKey = mode === 'state' ? new Map() : null;
+  }
+
+  /** State mode: the peers read so far by base64 public key (complete once result() returned). */
+  get peerStates(): Map<string, PeerState> {
+    if (!this.byKey) throw new Error('GetResponseParser: peerStates needs state mode');
+    return this.byKey;
+  }
 
   get done(): boolean {
     return this.complete;
@@ -123,10 +139,10 @@ export class GetResponseParser {
       case 10:
         if (is(b, start, 'public_key')) {
           this.finishPeer();
-          this.peer = {
-            publicKey: this.hexKey(b, v, end, line, 'public_key').toString('base64'), persistentKeepaliveInterval: 0,
-            lastHandshakeMs: null, rxBytes: 0, txBytes: 0, allowedIps: [], protocolVersion: 1,
-          };
+          const publicKey = this.hexKey(b, v, end, line, 'public_key').toString('base64');
+          this.peer = this.byKey
+            ? { publicKey, allowedIps: [], lastHandshakeMs: null, rxBytes: 0, txBytes: 0, endpoint: null, persistentKeepaliveInterval: 0, protocolVersion: 1 }
+            : { publicKey, persistentKeepaliveInterval: 0, lastHandshakeMs: null, rxBytes: 0, txBytes: 0, allowedIps: [], protocolVersion: 1 };
           this.hsSec = 0;
           this.hsNsec = 0;
           return;
@@ -142,6 +158,7 @@ export class GetResponseParser {
       case 13:
         if (is(b, start, 'preshared_key')) {
           const peer = this.inPeer(line, 'preshared_key');
+          if (end - v === 64 && allZeroDigits(b, v, end)) return; // no preshared key: the usual line, not decoded
           const k = this.hexKey(b, v, end, line, 'preshared_key');
           if (!isZero(k)) peer.presharedKey = k.toString('base64');
           return;
@@ -191,7 +208,7 @@ export class GetResponseParser {
     // Any other key: forward compatible, ignored.
   }
 
-  private inPeer(line: number, key: string): DevicePeer {
+  private inPeer(line: number, key: string): DevicePeer | PeerState {
     if (!this.peer) malformed(line, `${key} before any public_key`);
     return this.peer;
   }
@@ -200,8 +217,20 @@ export class GetResponseParser {
     const peer = this.peer;
     if (!peer) return;
     peer.lastHandshakeMs = this.hsSec === 0 && this.hsNsec === 0 ? null : this.hsSec * 1000 + Math.floor(this.hsNsec / 1e6);
-    this.dev.peers.push(peer);
     this.peer = null;
+    if (!this.byKey) {
+      this.dev.peers.push(peer as DevicePeer);
+      return;
+    }
+    // Sorted in place, and only when out of order (wireguard-go prints them in trie order).
+    const ips = peer.allowedIps;
+    for (let i = 1; i < ips.length; i++) {
+      if (ips[i - 1]! > ips[i]!) {
+        ips.sort();
+        break;
+      }
+    }
+    this.byKey.set(peer.publicKey, peer as PeerState);
   }
 
   /** 64 hex digits into the shared 32-byte buffer (valid until the next key). */
@@ -216,6 +245,22 @@ export class GetResponseParser {
     }
     return k;
   }
+}
+
+/**
+ * One peer read in state mode: what an agent keeps of a device peer (its spec and counters).
+ * Keys are base64; the preshared key is present only when the device holds one.
+ */
+export interface PeerState {
+  readonly publicKey: string;
+  allowedIps: string[];
+  presharedKey?: string;
+  lastHandshakeMs: number | null;
+  rxBytes: number;
+  txBytes: number;
+  endpoint: string | null;
+  persistentKeepaliveInterval: number;
+  protocolVersion: number;
 }
 
 const ERRNO_RE = /^-?[0-9]{1,10}$/;
@@ -250,6 +295,12 @@ function num(b: Buffer, from: number, to: number, line: number, what: string): n
   }
   // Past 2^53 the digit sum may round differently from Number(text): take Number's reading.
   return len > 15 ? Number(b.toString('latin1', from, to)) : n;
+}
+
+/** Whether b[from..to) is all ASCII '0'. */
+function allZeroDigits(b: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0x30) return false;
+  return true;
 }
 
 function isZero(k: Uint8Array): boolean {

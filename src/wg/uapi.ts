@@ -5,7 +5,12 @@ import {
   DEFAULT_OPERATION_BYTES, Framer, GET_REQUEST, InterfaceFramer, MAX_RESPONSE_BYTES, ResponseFramer, buildSetOperations, parseGetResponse, parseSetResponse,
   type Device, type DeviceInterface, type KeyInput, type UapiPeerUpdate, type UapiSetRequest,
 } from './uapi-codec.js';
-import { GetResponseParser } from './uapi-get-parser.js';
+import { GetResponseParser, type PeerState } from './uapi-get-parser.js';
+
+/** The whole device read for a reconcile: its own settings, and its peers by base64 public key. */
+export interface DeviceStateRead extends Omit<Device, 'peers'> {
+  peers: Map<string, PeerState>;
+}
 
 /** Frames a get answer by parsing it as it arrives; its text is not kept (see GetResponseParser.result). */
 class ParsingFramer extends Framer {
@@ -91,6 +96,17 @@ export class UapiClient implements UapiDevice {
     let parser!: GetResponseParser;
     await this.call([GET_REQUEST], () => {}, opts, () => new ParsingFramer((parser = new GetResponseParser(this.maxResponseBytes))));
     return parser.result();
+  }
+
+  /**
+   * Reads the whole device as get() does, each peer straight into its PeerState, keyed by public
+   * key as it arrives (no peer list, no second object per peer: what a reconcile needs).
+   */
+  async getState(opts: CallOptions = {}): Promise<DeviceStateRead> {
+    let parser!: GetResponseParser;
+    await this.call([GET_REQUEST], () => {}, opts, () => new ParsingFramer((parser = new GetResponseParser(this.maxResponseBytes, 'state'))));
+    const { peers: _none, ...iface } = parser.result();
+    return { ...iface, peers: parser.peerStates };
   }
 
   /**
