@@ -7,7 +7,7 @@
  * Run from bench/agent.ts (part `restart`, also part of `load`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,22 @@ const sec = (ms: number): string => (ms / 1000).toFixed(2);
 const fmtS = (s: Stat): string => `${sec(s.median)} s (min ${sec(s.min)}, max ${sec(s.max)})`;
 const fmtX = (s: Stat): string => `${s.median.toFixed(2)}x (min ${s.min.toFixed(2)}, max ${s.max.toFixed(2)})`;
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+const CLK_TCK = 100; // USER_HZ on Linux/x86-64
+
+/** User + system CPU in ms of a process (fields 14, 15), or of its reaped children (16, 17). */
+function procCpuMs(pid: number | 'self', children = false): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const i = children ? 13 : 11;
+  return ((Number(f[i]) + Number(f[i + 1])) * 1000) / CLK_TCK;
+}
+
+/** This process's CPU in ms (finer than /proc's ticks). */
+function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 
 /** Counts and times the driver's calls. */
 class CountingDevice implements WireGuardDevice {
@@ -98,6 +114,9 @@ export async function benchRestart(report: Report, P: number): Promise<void> {
       const firsts: number[] = [];
       const lasts: number[] = [];
       const outside: number[] = [];
+      /** CPU per round: node and wireguard-go during the restart; wg and wireguard-go during syncconf. */
+      const cpu = { agentNode: [] as number[], agentWg: [] as number[], syncWgTool: [] as number[], syncWg: [] as number[] };
+      const wgPid = device.pid!;
       let bytes = 0;
       let calls = '';
       const load0 = load();
@@ -109,6 +128,8 @@ export async function benchRestart(report: Report, P: number): Promise<void> {
             pool: 'p', node: 'n', source, device: dev, reconcileIntervalMs: 3_600_000, reportIntervalMs: 3_600_000,
             log: (level, msg) => level !== 'info' && problems.push(`${level}: ${msg}`),
           });
+          const c0 = selfCpuMs();
+          const w0 = procCpuMs(wgPid);
           const t0 = performance.now();
           agent.start();
           try {
@@ -117,6 +138,8 @@ export async function benchRestart(report: Report, P: number): Promise<void> {
             await agent.stop();
           }
           const ms = performance.now() - t0;
+          cpu.agentNode.push(selfCpuMs() - c0);
+          cpu.agentWg.push(procCpuMs(wgPid) - w0);
           if (problems.length > 0) throw new Error(`agent restart: ${problems.join('; ')}`);
           if (dev.ops !== 0 || dev.stateCalls !== 1) throw new Error(`agent restart on an in-sync device: ${dev.stateCalls} state reads, ${dev.ops} ops`);
           restarts.push(ms);
@@ -125,9 +148,13 @@ export async function benchRestart(report: Report, P: number): Promise<void> {
           calls = `${dev.stateCalls} state read, ${dev.otherCalls} other device calls, ${dev.ops} ops`;
         };
         const syncconf = async (): Promise<void> => {
+          const k0 = procCpuMs('self', true);
+          const w0 = procCpuMs(wgPid);
           const t0 = performance.now();
           await run('wg', ['syncconf', iface, conf], { timeoutMs: 600_000 });
           syncconfs.push(performance.now() - t0);
+          cpu.syncWgTool.push(procCpuMs('self', true) - k0);
+          cpu.syncWg.push(procCpuMs(wgPid) - w0);
         };
         // Alternate which goes first, so a drift in machine load favours neither.
         if (round % 2 === 0) { await restart(); await syncconf(); } else { await syncconf(); await restart(); }
@@ -146,6 +173,14 @@ export async function benchRestart(report: Report, P: number): Promise<void> {
       report(`  ratio agent restart / wg syncconf  ${(r.median / s.median).toFixed(2)}x of medians, per round ${fmtX(stat(restarts.map((x, i) => x / syncconfs[i]!)))}   (target <= 1.10)`);
       report(`  ratio agent restart / bare get     ${(r.median / g.median).toFixed(2)}x of medians, per round ${fmtX(stat(restarts.map((x, i) => x / lasts[i]!)))}`);
       report(`  agent restart: state() (get + parse, specs computed meanwhile) ${fmtS(stat(reads))}; outside device calls ${fmtS(stat(outside))}`);
+      // CPU does not depend on how busy the machine is the way wall time does: the load-proof view.
+      const ms = (xs: number[]): string => `${stat(xs).median.toFixed(0)} ms`;
+      const agentCpu = cpu.agentNode.map((x, i) => x + cpu.agentWg[i]!);
+      const syncCpu = cpu.syncWgTool.map((x, i) => x + cpu.syncWg[i]!);
+      report(`  CPU per round (median; /proc ticks of 10 ms): agent restart = node ${ms(cpu.agentNode)} + wireguard-go ${ms(cpu.agentWg)}; ` +
+        `wg syncconf = wg ${ms(cpu.syncWgTool)} + wireguard-go ${ms(cpu.syncWg)}`);
+      report(`  ratio of CPU agent restart / wg syncconf  ${(stat(agentCpu).median / stat(syncCpu).median).toFixed(2)}x of medians; node's own CPU ${((stat(cpu.agentNode).median * 1000) / P).toFixed(1)} us per peer`);
+      report(`  target agent restart <= 1.10x wg syncconf (wall, medians): ${r.median / s.median <= 1.1 ? 'met' : 'NOT met'} (${(r.median / s.median).toFixed(2)}x at load ${loadavg()[0]!.toFixed(1)})`);
     } finally {
       await stopProcess(device);
     }

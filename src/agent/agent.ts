@@ -6,7 +6,7 @@ import { DesiredState } from './desired.js';
 import type { DevicePeerSpec } from './desired.js';
 import type { DevicePeerState, DeviceState, WireGuardDevice } from './device.js';
 import { parseKey, publicKeyOf, toBase64 } from '../wg/keys.js';
-import { diffPeers, type PeerOp } from './diff.js';
+import { diffDesired, diffPeers, type PeerOp } from './diff.js';
 import type { DesiredStateSource } from './source.js';
 
 /** The common log call (sys/log.ts). */
@@ -187,9 +187,9 @@ export class Agent {
   }
 
   /** The diff of the desired set against the peers just read, applied; runs inside serialized(). */
-  private async repair(actualStates: Map<string, DevicePeerState>, afterSnapshot: boolean, specs?: Map<string, DevicePeerSpec>): Promise<number> {
-    // A device peer is a spec with counters: diffed as it is, no copy per peer.
-    const ops = diffPeers(specs ?? this.desired!.deviceSpec(this.now()), actualStates);
+  private async repair(actualStates: Map<string, DevicePeerState>, afterSnapshot: boolean): Promise<number> {
+    // A device peer is a spec with counters: diffed as it is, no copy per peer, no map of specs.
+    const ops = diffDesired(this.desired!, actualStates, this.now());
     if (ops.length > 0) {
       if (!afterSnapshot) this.log('warn', 'reconcile: repairing drift', { pool: this.opts.pool, repairs: ops.length, ...summarize(ops) });
       await this.applyOps(ops);
@@ -324,7 +324,7 @@ export class Agent {
       reading.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
       await new Promise((r) => setImmediate(r)); // lets the request reach the socket first
       const desired = DesiredState.fromSnapshot(snap);
-      const specs = desired.deviceSpec(this.now());
+      desired.forEachSpec(this.now(), () => {});
       const device = await reading;
       const wantKey = toBase64(publicKeyOf(parseKey(privateKey, 'pool private key')));
       if (device.publicKey !== wantKey || (snap.pool.listenPort !== 0 && device.listenPort !== snap.pool.listenPort)) {
@@ -340,7 +340,7 @@ export class Agent {
       if (this.stats.removed !== '') this.log('info', 'serving the pool again', { pool: this.opts.pool });
       this.stats.removed = '';
       this.stats.controlPlaneRevision = Math.max(this.stats.controlPlaneRevision, snap.revision);
-      await this.repair(device.peers, true, specs);
+      await this.repair(device.peers, true);
     });
     this.stats.appliedRevision = snap.revision;
     this.log('info', 'synced from snapshot', { pool: this.opts.pool, revision: snap.revision, peers: snap.peers.length });

@@ -5,7 +5,7 @@ import { DesiredState, specComputations, specOf } from './desired.js';
 import { normalizeCidr } from '../wg/addr.js';
 import { randomCidr } from '../wg/testing/gen-config.js';
 import { Rng, testSeed } from '../wg/testing/random.js';
-import { diffPeers, type PeerOp } from './diff.js';
+import { diffDesired, diffPeers, type PeerOp } from './diff.js';
 
 const NOW = new Date('2026-11-24T12:00:00Z');
 const key = (i: number) => Buffer.alloc(32, i).toString('base64');
@@ -173,5 +173,25 @@ test('diffPeers equals a naive diff over the union of keys, with and without a s
       return !w && h ? [{ op: 'remove', publicKey: k }] : [];
     });
     assert.deepEqual(diffPeers(desired, actual, scope), want);
+  }
+});
+
+test('diffDesired (the reconcile, no map of specs) gives exactly diffPeers(deviceSpec(now), actual) (property)', () => {
+  const rng = new Rng(testSeed(5152));
+  const ips = ['10.0.0.1/32', '10.0.0.2/32', 'fd00::1/128', '10.0.0.9/24'];
+  for (let i = 0; i < 300; i++) {
+    const peers = Array.from({ length: rng.int(12) }, (_, j) => peer(`p${j}`, j + 1, {
+      addresses: ips.filter(() => rng.bool()), enabled: rng.bool(0.85),
+      expiresAt: rng.bool(0.2) ? (rng.bool() ? '2026-11-24T11:00:00Z' : '2026-11-24T13:00:00Z') : null,
+      ...(rng.bool(0.2) ? { presharedKey: key(99) } : {}),
+    }));
+    const s = DesiredState.fromSnapshot(snapshot(peers));
+    const actual = new Map<string, { publicKey: string; allowedIps: string[]; presharedKey?: string }>();
+    for (let j = 1; j <= 14; j++) {
+      if (!rng.bool(0.6)) continue;
+      const want = s.deviceSpec(NOW).get(key(j));
+      actual.set(key(j), want && rng.bool(0.6) ? { ...want, allowedIps: [...want.allowedIps] } : { publicKey: key(j), allowedIps: ips.slice(0, 2).filter(() => rng.bool()) });
+    }
+    assert.deepEqual(diffDesired(s, actual, NOW), diffPeers(s.deviceSpec(NOW), actual), `case ${i}`);
   }
 });

@@ -13,7 +13,17 @@ export interface DevicePeerSpec {
 
 /** A peer is on the device when it is enabled and not expired at `now`. */
 export function isServed(peer: Peer, now: Date): boolean {
-  return peer.enabled && (peer.expiresAt === null || Date.parse(peer.expiresAt) > now.getTime());
+  return served(peer, now.getTime());
+}
+
+function served(peer: Peer, nowMs: number): boolean {
+  return peer.enabled && (peer.expiresAt === null || Date.parse(peer.expiresAt) > nowMs);
+}
+
+/** One peer version and its device form, computed on first use. */
+interface Entry {
+  readonly peer: Peer;
+  spec: DevicePeerSpec | null;
 }
 
 let specsComputed = 0;
@@ -38,7 +48,8 @@ export function specOf(peer: Peer): DevicePeerSpec {
     const ips = [...peer.addresses, ...peer.allowedIps].map((c) => normalizeCidr(c) ?? c);
     allowedIps = [...new Set(ips)].sort();
   }
-  return { publicKey: peer.publicKey, allowedIps, ...(peer.presharedKey ? { presharedKey: peer.presharedKey } : {}) };
+  // One object literal per branch (no spread): both shapes are built directly.
+  return peer.presharedKey ? { publicKey: peer.publicKey, allowedIps, presharedKey: peer.presharedKey } : { publicKey: peer.publicKey, allowedIps };
 }
 
 /**
@@ -49,11 +60,15 @@ export function specOf(peer: Peer): DevicePeerSpec {
  * applied after a reconnect is harmless and every change of a new revision is applied.
  */
 export class DesiredState {
-  private readonly peers = new Map<string, Peer>();
-  /** The peers by public key, kept with `peers` (a change touches one entry, not a rebuild). */
-  private readonly byKey = new Map<string, Peer>();
-  /** The device form of each peer version, computed once (peers are replaced, never changed in place). */
-  private readonly specs = new WeakMap<Peer, DevicePeerSpec>();
+  /**
+   * The peers by name, each with the device form of that peer version, computed once when first
+   * asked for (a peer is replaced by a new entry, never changed in place). A plain field rather
+   * than a WeakMap from peer to spec: 65k weak entries cost the garbage collector more than the
+   * specs themselves.
+   */
+  private readonly peers = new Map<string, Entry>();
+  /** The same entries by public key, kept with `peers` (a change touches one entry, not a rebuild). */
+  private readonly byKey = new Map<string, Entry>();
   private rev = 0;
   private deleted = false;
 
@@ -83,18 +98,18 @@ export class DesiredState {
     for (const c of changes) {
       if (c.revision <= from) continue;
       if (c.type === 'peer.put') {
-        const old = this.peers.get(c.peer.name);
+        const old = this.peers.get(c.peer.name)?.peer;
         if (old) touched.add(old.publicKey);
         this.put(c.peer);
         touched.add(c.peer.publicKey);
       } else if (c.type === 'peer.delete') {
-        const old = this.peers.get(c.name);
+        const old = this.peers.get(c.name)?.peer;
         if (old) touched.add(old.publicKey);
         else touched.add(c.publicKey);
         if (old) this.remove(old);
       } else if (c.type === 'pool.delete') {
         // Every peer goes with the pool, also one whose own delete event were missing.
-        for (const p of this.peers.values()) touched.add(p.publicKey);
+        for (const e of this.peers.values()) touched.add(e.peer.publicKey);
         this.peers.clear();
         this.byKey.clear();
         this.deleted = true;
@@ -106,21 +121,15 @@ export class DesiredState {
 
   private put(peer: Peer): void {
     const old = this.peers.get(peer.name);
-    if (old) this.remove(old);
-    this.peers.set(peer.name, peer);
-    this.byKey.set(peer.publicKey, peer);
+    if (old) this.remove(old.peer);
+    const e: Entry = { peer, spec: null };
+    this.peers.set(peer.name, e);
+    this.byKey.set(peer.publicKey, e);
   }
 
   private remove(peer: Peer): void {
     this.peers.delete(peer.name);
-    if (this.byKey.get(peer.publicKey) === peer) this.byKey.delete(peer.publicKey);
-  }
-
-  /** The device form of `peer`, cached per peer version. */
-  private specOf(peer: Peer): DevicePeerSpec {
-    let spec = this.specs.get(peer);
-    if (!spec) this.specs.set(peer, (spec = specOf(peer)));
-    return spec;
+    if (this.byKey.get(peer.publicKey)?.peer === peer) this.byKey.delete(peer.publicKey);
   }
 
   /** Moves the revision forward without changes (heartbeat carrying the store revision). */
@@ -131,21 +140,44 @@ export class DesiredState {
   /** All peers that should be on the device at `now`, keyed by public key. */
   deviceSpec(now: Date): Map<string, DevicePeerSpec> {
     const out = new Map<string, DevicePeerSpec>();
-    for (const p of this.peers.values()) if (isServed(p, now)) out.set(p.publicKey, this.specOf(p));
+    const t = now.getTime();
+    for (const e of this.peers.values()) if (served(e.peer, t)) out.set(e.peer.publicKey, e.spec ??= specOf(e.peer));
     return out;
+  }
+
+  /**
+   * Calls `fn` with the device form of every peer that should be on the device at `now` (what
+   * deviceSpec lists, in the same order), without building a map of them; returns how many.
+   */
+  forEachSpec(now: Date, fn: (spec: DevicePeerSpec) => void): number {
+    const t = now.getTime();
+    let n = 0;
+    for (const e of this.peers.values()) {
+      if (!served(e.peer, t)) continue;
+      fn(e.spec ??= specOf(e.peer));
+      n++;
+    }
+    return n;
+  }
+
+  /** Whether the peer with this public key should be on the device at `now`. */
+  serves(publicKey: string, now: Date): boolean {
+    const e = this.byKey.get(publicKey);
+    return e !== undefined && isServed(e.peer, now);
   }
 
   /** Peer names by public key (for labels such as metrics' friendly_name). */
   namesByKey(): Map<string, string> {
     const out = new Map<string, string>();
-    for (const p of this.peers.values()) out.set(p.publicKey, p.name);
+    for (const { peer } of this.peers.values()) out.set(peer.publicKey, peer.name);
     return out;
   }
 
   /** Number of peers that should be on the device at `now` (cheap: no spec is built). */
   servedCount(now: Date): number {
     let n = 0;
-    for (const p of this.peers.values()) if (isServed(p, now)) n++;
+    const t = now.getTime();
+    for (const e of this.peers.values()) if (served(e.peer, t)) n++;
     return n;
   }
 
@@ -153,8 +185,8 @@ export class DesiredState {
   specsFor(keys: Iterable<string>, now: Date): Map<string, DevicePeerSpec | undefined> {
     const out = new Map<string, DevicePeerSpec | undefined>();
     for (const k of keys) {
-      const p = this.byKey.get(k);
-      out.set(k, p && isServed(p, now) ? this.specOf(p) : undefined);
+      const e = this.byKey.get(k);
+      out.set(k, e && isServed(e.peer, now) ? (e.spec ??= specOf(e.peer)) : undefined);
     }
     return out;
   }
@@ -162,7 +194,7 @@ export class DesiredState {
   /** Earliest future expiry, so the agent can wake up and remove the peer on time. */
   nextExpiry(now: Date): Date | null {
     let best: number | null = null;
-    for (const p of this.peers.values()) {
+    for (const { peer: p } of this.peers.values()) {
       if (!p.enabled || p.expiresAt === null) continue;
       const t = Date.parse(p.expiresAt);
       if (t > now.getTime() && (best === null || t < best)) best = t;

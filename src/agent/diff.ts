@@ -1,9 +1,14 @@
-import type { DevicePeerSpec } from './desired.js';
+import type { DesiredState, DevicePeerSpec } from './desired.js';
 
 /** One change to a device's peer set. A batch of these goes to the device as one set operation. */
 export type PeerOp =
   | { readonly op: 'upsert'; readonly spec: DevicePeerSpec }
   | { readonly op: 'remove'; readonly publicKey: string };
+
+/** Whether the device peer `have` needs an upsert to become `want`. */
+function differs(want: DevicePeerSpec, have: DevicePeerSpec | undefined): boolean {
+  return !have || !sameIps(want.allowedIps, have.allowedIps) || (want.presharedKey ?? null) !== (have.presharedKey ?? null);
+}
 
 function sameIps(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -27,8 +32,6 @@ export function diffPeers(
   scope?: Iterable<string>,
 ): PeerOp[] {
   const ops: PeerOp[] = [];
-  const differs = (want: DevicePeerSpec, have: DevicePeerSpec | undefined): boolean =>
-    !have || !sameIps(want.allowedIps, have.allowedIps) || (want.presharedKey ?? null) !== (have.presharedKey ?? null);
   if (scope) {
     for (const key of new Set(scope)) {
       const want = desired.get(key);
@@ -48,7 +51,28 @@ export function diffPeers(
     }
     if (found < actual.size) for (const key of actual.keys()) if (!desired.get(key)) ops.push({ op: 'remove', publicKey: key });
   }
-  // In key order, as before: deterministic batches (sorting the ops, not every key).
+  return sorted(ops);
+}
+
+/**
+ * diffPeers(desired.deviceSpec(now), actual), the same ops, without building the map of specs
+ * first: a reconcile (and an agent restart) walks the desired peers once, each spec computed
+ * at most once and cached, one lookup in `actual` per peer.
+ */
+export function diffDesired(desired: DesiredState, actual: ReadonlyMap<string, DevicePeerSpec>, now: Date): PeerOp[] {
+  const ops: PeerOp[] = [];
+  let found = 0;
+  desired.forEachSpec(now, (want) => {
+    const have = actual.get(want.publicKey);
+    if (have) found++;
+    if (differs(want, have)) ops.push({ op: 'upsert', spec: want });
+  });
+  if (found < actual.size) for (const key of actual.keys()) if (!desired.serves(key, now)) ops.push({ op: 'remove', publicKey: key });
+  return sorted(ops);
+}
+
+/** In key order, as before: deterministic batches (sorting the ops, not every key). */
+function sorted(ops: PeerOp[]): PeerOp[] {
   return ops.sort((x, y) => { const a = keyOf(x); const b = keyOf(y); return a < b ? -1 : a > b ? 1 : 0; });
 }
 
