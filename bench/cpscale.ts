@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ControlPlane } from '../src/control/plane.js';
 import { SecretBox } from '../src/control/secrets.js';
@@ -14,49 +15,27 @@ import { profiled } from './profile.js';
 
 const run = promisify(execFile);
 const CLIENTS = 16;
-const CREATES = 3000;
-const HEALTHZ = 6000;
+const CREATES = 5000;
+const HEALTHZ = 20000;
 const BIG = 100_000;
 const TXNS = 3000;
 const LAT_WRITES = 300;
 const SNAPSHOTS = 5;
+const TARGET_RATE = 5000;
+const TARGET_RATIO = 0.5;
 
 /**
- * The load generator, run in a child process so that its clients do not share the server's
- * event loop. Modes: healthz (GET /healthz), create (POST peers), latency (creations, 2
- * clients, each request timed), snapshots (5 clients reading full snapshots until killed).
- * Prints one JSON line.
+ * The load generator (bench/http-load.mjs), run in a child process so that its clients do not
+ * share the server's event loop: raw keep-alive connections, one request in flight each,
+ * requests prepared before the clock starts. Modes: healthz (GET /healthz), create (POST
+ * peers), latency (creations, 2 clients, each request timed), snapshots (5 clients reading
+ * full snapshots until killed). Prints one JSON line.
  */
-const CLIENT = `
-const [mode, url, token, pool, n, clients, tag] = process.argv.slice(1);
-const { generateKeyPairSync } = require('node:crypto');
-const auth = { authorization: 'Bearer ' + token, 'content-type': 'application/json' };
-const key = () => generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(12).toString('base64');
-(async () => {
-  const total = Number(n); let next = 0; const lat = [];
-  const keys = mode === 'healthz' || mode === 'snapshots' ? [] : Array.from({ length: total }, key);
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: Number(clients) }, async () => {
-    for (let i = next++; mode === 'snapshots' || i < total; i = next++) {
-      const s = performance.now();
-      const res = mode === 'healthz' ? await fetch(url + '/healthz')
-        : mode === 'snapshots' ? await fetch(url + '/v1/pools/' + pool + '/snapshot', { headers: auth })
-        : await fetch(url + '/v1/pools/' + pool + '/peers', { method: 'POST', headers: auth, body: JSON.stringify({ name: tag + i, publicKey: keys[i] }) });
-      await res.arrayBuffer();
-      if (res.status >= 300) throw new Error(mode + ' failed: ' + res.status);
-      lat.push(performance.now() - s);
-    }
-  }));
-  const secs = (performance.now() - t0) / 1000;
-  lat.sort((a, b) => a - b);
-  const p = (q) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))];
-  console.log(JSON.stringify({ rate: total / secs, p50: p(0.5), p99: p(0.99) }));
-})().catch((e) => { console.error(String(e)); process.exit(1); });
-`;
+const LOAD = fileURLToPath(new URL('./http-load.mjs', import.meta.url));
 
-interface ClientResult { rate: number; p50: number; p99: number }
+interface ClientResult { rate: number; p50: number; p99: number; cpuUsPerRequest: number }
 const client = async (args: (string | number)[]): Promise<ClientResult> =>
-  JSON.parse((await run(process.execPath, ['-e', CLIENT, ...args.map(String)], { maxBuffer: 1 << 20 })).stdout) as ClientResult;
+  JSON.parse((await run(process.execPath, [LOAD, ...args.map(String)], { maxBuffer: 1 << 20 })).stdout) as ClientResult;
 
 /** Median and min..max of per-round figures, as printed. */
 const spread = (xs: number[], digits = 0): string => {
@@ -103,38 +82,43 @@ export async function benchCpscale(report: (line: string) => void): Promise<void
     report(`cpscale: raw store txns shaped like one peer creation (4 compares, 7 puts): ${spread(raws)}/s`);
     // Each round measures GET /healthz and then the creations right after it, so that each
     // ratio compares figures taken under the same load of the (shared) machine.
-    const creations = async (what: string, pool: string, tag: string) => {
-      const hz: number[] = [];
+    const creations = async (what: string, pool: string, tag: string, peers: number) => {
+      const hz: ClientResult[] = [];
       const rs: ClientResult[] = [];
       const g0 = cp.groupCommitStats();
       for (let r = 0; r < rounds; r++) {
-        hz.push((await profiled(`healthz-${tag}-${r}`, () => client(['healthz', url, token, '-', HEALTHZ, CLIENTS, 'h']))).rate);
+        hz.push(await profiled(`healthz-${tag}-${r}`, () => client(['healthz', url, token, '-', HEALTHZ, CLIENTS, 'h'])));
         rs.push(await profiled(`${tag}-${r}`, () => client(['create', url, token, pool, CREATES, CLIENTS, `${tag}${r}-`])));
       }
       const g1 = cp.groupCommitStats();
       const rate = median(rs.map((x) => x.rate));
-      const ratios = rs.map((x, i) => x.rate / hz[i]!);
-      report(`cpscale: GET /healthz, ${CLIENTS} clients in a separate process (before each round of the next line): ${spread(hz)}/s`);
-      report(`cpscale: ${what}: ${spread(rs.map((x) => x.rate))}/s = ${(rate / raw).toFixed(2)}x raw txns, ${median(ratios).toFixed(2)}x healthz (per round ${ratios.map((x) => x.toFixed(2)).join(', ')}; `
-        + `target >= 5000/s or >= 0.5x healthz; p50 ${spread(rs.map((x) => x.p50), 1)} ms, p99 ${spread(rs.map((x) => x.p99), 1)} ms; `
-        + `${((g1.mutations - g0.mutations) / Math.max(1, g1.txns - g0.txns)).toFixed(1)} creations per store txn)`);
+      const ratios = rs.map((x, i) => x.rate / hz[i]!.rate);
+      const ratio = median(ratios);
+      report(`cpscale: GET /healthz, ${CLIENTS} clients in a separate process (before each round of the next line): ${spread(hz.map((x) => x.rate))}/s `
+        + `(load generator ${spread(hz.map((x) => x.cpuUsPerRequest))} us CPU per request)`);
+      report(`cpscale: ${what}: ${spread(rs.map((x) => x.rate))}/s = ${(rate / raw).toFixed(2)}x raw txns, ${ratio.toFixed(2)}x healthz (per round ${ratios.map((x) => x.toFixed(2)).join(', ')}; `
+        + `p50 ${spread(rs.map((x) => x.p50), 1)} ms, p99 ${spread(rs.map((x) => x.p99), 1)} ms; `
+        + `${((g1.mutations - g0.mutations) / Math.max(1, g1.txns - g0.txns)).toFixed(1)} creations per store txn; `
+        + `load generator ${spread(rs.map((x) => x.cpuUsPerRequest))} us CPU per request)`);
+      report(`cpscale: target at ${peers} peers (>= ${TARGET_RATE}/s or >= ${TARGET_RATIO}x healthz): ${rate >= TARGET_RATE || ratio >= TARGET_RATIO ? 'met' : 'NOT met'} `
+        + `(${rate.toFixed(0)}/s, ${ratio.toFixed(2)}x)`);
     };
 
     await cp.createPool({ name: 'empty', ipv4Prefix: '10.0.0.0/16', ipv6Prefix: 'fd00::/64' }, { actor: 'bench' });
-    await creations(`creations over HTTP, ${CLIENTS} clients, pool of 0 peers (${CREATES} per round)`, 'empty', 'c0');
+    await creations(`creations over HTTP, ${CLIENTS} clients, pool of 0 peers (${CREATES} per round)`, 'empty', 'c0', 0);
 
     await cp.createPool({ name: 'big', ipv4Prefix: '10.4.0.0/14', ipv6Prefix: 'fd01::/64' }, { actor: 'bench' });
     const t1 = performance.now();
     await prefill(store, 'big', BIG);
     report(`cpscale: prefilled pool big with ${BIG} peers in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
-    await creations(`creations over HTTP, ${CLIENTS} clients, pool of ${BIG} peers (${CREATES} per round)`, 'big', 'c100k');
+    await creations(`creations over HTTP, ${CLIENTS} clients, pool of ${BIG} peers (${CREATES} per round)`, 'big', 'c100k', BIG);
 
     const quiet: ClientResult[] = [];
     const busy: ClientResult[] = [];
     const started = performance.now();
     for (let r = 0; r < rounds; r++) {
       quiet.push(await client(['latency', url, token, 'empty', LAT_WRITES, 2, `q${r}-`]));
-      const readers = execFile(process.execPath, ['-e', CLIENT, 'snapshots', url, token, 'big', '0', String(SNAPSHOTS), 's']);
+      const readers = execFile(process.execPath, [LOAD, 'snapshots', url, token, 'big', '0', String(SNAPSHOTS), 's']);
       // Let the 5 snapshot readers get going before the writes are timed.
       await new Promise((res) => setTimeout(res, 1500));
       busy.push(await profiled(`snapshots-${r}`, () => client(['latency', url, token, 'empty', LAT_WRITES, 2, `b${r}-`])));

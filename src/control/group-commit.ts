@@ -58,7 +58,19 @@ export async function commitPlans(ctx: Ctx, planned: readonly Planned<unknown>[]
       ops.push({ type: 'put', key: auditKey(ctx.auditId()), value: JSON.stringify(rec) });
     }
   }
-  return ctx.store.txn(mergeCompares(planned.map((p) => p.m)), ops);
+  return ctx.store.txn(mergeCompares(planned.map((p) => p.m)), planned.length > 1 ? lastWrites(ops) : ops);
+}
+
+/**
+ * The ops of several plans with every put dropped that a later op of the same txn overwrites
+ * (the allocator hints of a group are written by each creation in turn): the txn leaves the
+ * same state at the same revision, with one change event per key, for fewer store writes.
+ */
+export function lastWrites(ops: readonly Op[]): Op[] {
+  const last = new Map<string, number>();
+  ops.forEach((op, i) => last.set(op.key, i));
+  if (last.size === ops.length) return [...ops];
+  return ops.filter((op, i) => op.type !== 'put' || last.get(op.key) === i);
 }
 
 /** Queues mutations per lane and commits what queued up together (see the file comment). */

@@ -15,6 +15,13 @@ export const PENDING_REVISION = -1;
  */
 export class Overlay implements Reader {
   private readonly pending = new Map<string, string | null>();
+  /**
+   * Reads of the base already made through this overlay: the plans of one txn read the same
+   * keys (the pool record, each creation's) again and again. A remembered read is only an
+   * earlier one; every read a plan's decision rests on is guarded by a compare, and the first
+   * compare of a key (at the modRevision first read) is the one kept (mergeCompares).
+   */
+  private readonly read = new Map<string, Promise<KeyValue | undefined>>();
 
   constructor(private readonly base: Reader) {}
 
@@ -29,7 +36,15 @@ export class Overlay implements Reader {
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    if (!this.pending.has(key)) return this.base.get(key);
+    if (!this.pending.has(key)) {
+      let kv = this.read.get(key);
+      if (!kv) {
+        kv = this.base.get(key);
+        this.read.set(key, kv);
+        kv.catch(() => this.read.delete(key));
+      }
+      return kv;
+    }
     const value = this.pending.get(key);
     return value === null || value === undefined ? undefined : { key, value, createRevision: PENDING_REVISION, modRevision: PENDING_REVISION };
   }

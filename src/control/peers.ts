@@ -26,6 +26,18 @@ import { pskOpenerOf } from './snapshot-stream.js';
  * input at once (throwing) and return the plan, which reads through `r` (an Overlay).
  */
 
+/** Parsed pool prefixes by text (a Net is immutable): every creation of a pool parses the same two. */
+const prefixes = new Map<string, Net>();
+function poolPrefix(text: string): Net {
+  let net = prefixes.get(text);
+  if (!net) {
+    if (prefixes.size >= 1024) prefixes.clear();
+    net = parseNet(text);
+    prefixes.set(text, net);
+  }
+  return net;
+}
+
 /** The lane of a pool's peer mutations. */
 export const peerLane = (pool: string): string => `peers/${pool}`;
 
@@ -47,7 +59,7 @@ export function planCreatePeer(ctx: Ctx, pool: string, input: PeerCreate): Plan<
   const psk = input.presharedKey === undefined ? undefined : presharedKeyOf(input.presharedKey);
   const path = `pools/${pool}/peers/${name}`;
   return async (r, attempt) => {
-    const p = await readPoolForChild(ctx, pool);
+    const p = await readPoolForChild(ctx, pool, r);
     if (await r.get(K.peerKey(pool, name))) throw new FabricError('WGF_ERR_ALREADY_EXISTS', `peer ${name} already exists in pool ${pool}`, { object: path });
     const pk = await pubkeyClaim(r, pool, publicKey, name);
     const claims: Claim[] = [];
@@ -57,7 +69,7 @@ export function planCreatePeer(ctx: Ctx, pool: string, input: PeerCreate): Plan<
         if (want) throw new FabricError('WGF_ERR_ADDRESS_OUTSIDE_POOL', `pool ${pool} has no IPv${fam} prefix`, { address: formatNet(want) });
         continue;
       }
-      const prefix = parseNet(text);
+      const prefix = poolPrefix(text);
       claims.push(want ? await claimRequested(r, pool, prefix, want, name) : await allocate(r, pool, prefix, name, attempt));
     }
     const cidr = await cidrClaims(r, pool, p.rec, extra, [], name);
@@ -120,7 +132,7 @@ export function planUpdatePeer(ctx: Ctx, pool: string, name: string, patch: Peer
   const psk = patch.presharedKey === undefined || patch.presharedKey === null ? patch.presharedKey : presharedKeyOf(patch.presharedKey);
   const path = `pools/${pool}/peers/${name}`;
   return async (r) => {
-    const p = await readPoolForChild(ctx, pool);
+    const p = await readPoolForChild(ctx, pool, r);
     const kv = await readPeer(ctx, r, pool, name);
     checkIfMatch(kv, ifMatch, path);
     const old = decode<PeerRecord>(kv);

@@ -13,6 +13,7 @@ import { DEFAULT_LB_SETTINGS } from '../protocol/lb-settings.js';
 import { decode, lbSettingsOf, poolEntity, poolKeyContext, type PoolRecord } from './records.js';
 import { sealer } from './master-key.js';
 import * as V from './validate.js';
+import type { Reader } from './overlay.js';
 
 /** Pool CRUD. The server key pair is made here; only its sealed private key is stored. */
 
@@ -165,9 +166,9 @@ export async function poolPrivateKey(ctx: Ctx, name: string, opts: MutationOptio
 }
 
 /** Reads the pool record or throws WGF_ERR_NOT_FOUND. */
-export async function readPool(ctx: Ctx, name: string): Promise<{ kv: KeyValue; rec: PoolRecord }> {
+export async function readPool(ctx: Ctx, name: string, r: Reader = ctx.store): Promise<{ kv: KeyValue; rec: PoolRecord }> {
   V.name('pool', name);
-  const kv = await ctx.store.get(K.poolKey(name));
+  const kv = await r.get(K.poolKey(name));
   if (!kv) throw notFound(`pool ${name}`, `pools/${name}`);
   return { kv, rec: decode<PoolRecord>(kv) };
 }
@@ -186,8 +187,8 @@ export async function readPoolChild(ctx: Ctx, pool: string, key: string, what: s
   return kv;
 }
 
-export async function readPoolForChild(ctx: Ctx, name: string): Promise<{ kv: KeyValue; rec: PoolRecord }> {
-  const p = await readPool(ctx, name);
+export async function readPoolForChild(ctx: Ctx, name: string, r: Reader = ctx.store): Promise<{ kv: KeyValue; rec: PoolRecord }> {
+  const p = await readPool(ctx, name, r);
   if (p.rec.deleting) throw beingDeleted(name);
   return p;
 }

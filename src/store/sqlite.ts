@@ -396,12 +396,19 @@ export class SqliteStore implements Store {
   }
 
   private applyTxn(compares: readonly Compare[], ops: readonly Op[]): { failed: string[]; revision: number; events: ChangeEvent[] } {
-    const failed = compares.filter((c) => ((this.s.modRev.get(c.key) as number | undefined) ?? 0) !== c.modRevision).map((c) => c.key);
+    // Keys a compare found absent need no read of their previous value below (a creation
+    // compares each key it writes with 0), until an op of this txn writes them.
+    const absent = new Set<string>();
+    const failed = compares.filter((c) => {
+      const mod = (this.s.modRev.get(c.key) as number | undefined) ?? 0;
+      if (mod === 0) absent.add(c.key);
+      return mod !== c.modRevision;
+    }).map((c) => c.key);
     if (failed.length > 0 || ops.length === 0) return { failed, revision: this.rev, events: [] };
     const revision = this.rev + 1;
     const events: ChangeEvent[] = [];
     for (const op of ops) {
-      const prev = this.s.prev.get(op.key) as { value: string; create_rev: number } | undefined;
+      const prev = absent.delete(op.key) ? undefined : this.s.prev.get(op.key) as { value: string; create_rev: number } | undefined;
       if (op.type === 'put') {
         this.s.upsert.run(op.key, op.value, prev?.create_rev ?? revision, revision);
         this.s.logInsert.run(revision, events.length, 'put', op.key, op.value, prev?.value ?? null);
