@@ -3,6 +3,8 @@ import { after, describe, test } from 'node:test';
 import type { PeerBatchItem } from '../protocol/api.js';
 import { isFabricError } from '../protocol/errors.js';
 import { MemoryStore } from '../store/memory.js';
+import type { Store } from '../store/store.js';
+import { lastWrites } from './group-commit.js';
 import { Overlay } from './overlay.js';
 import { admin, makePlane, pubkey, rejectsWith } from './testing/fixtures.js';
 import { checkInvariants } from './testing/invariants.js';
@@ -23,6 +25,18 @@ for (const driver of [...DRIVERS, etcd]) {
       const cp = makePlane(store);
       await cp.createPool({ name: 'b', ipv4Prefix: '10.90.0.0/22', ipv6Prefix: 'fd90::/64' }, admin);
       await fn(cp);
+      assert.deepEqual(await checkInvariants(store), []);
+    } finally {
+      await cleanup();
+    }
+  };
+
+  const withStore = (fn: (cp: ControlPlane, store: Store) => Promise<void>) => async () => {
+    const { store, cleanup } = await driver.open();
+    try {
+      const cp = makePlane(store);
+      await cp.createPool({ name: 'b', ipv4Prefix: '10.90.0.0/22', ipv6Prefix: 'fd90::/64' }, admin);
+      await fn(cp, store);
       assert.deepEqual(await checkInvariants(store), []);
     } finally {
       await cleanup();
@@ -104,6 +118,23 @@ for (const driver of [...DRIVERS, etcd]) {
       assert.equal(await cp.currentRevision(), before + revisions.size);
       assert.equal((await cp.listAudit({ limit: 1000 })).items.filter((a) => a.action === 'create' && a.kind === 'peer').length, 198);
     }));
+
+    test('group commit: a txn of several creations writes each key once (the allocator hints too), in the state the creations one by one leave', withStore(async (cp, store) => {
+      const before = await store.currentRevision();
+      const peers = await Promise.all(Array.from({ length: 40 }, (_, i) => cp.createPeer('b', { name: `h${i}`, publicKey: pubkey() }, admin)));
+      const { events } = await store.changes('', before);
+      const revs = new Set(events.map((e) => e.revision));
+      assert.ok(revs.size < 40, `40 creations took ${revs.size} revisions`);
+      for (const rev of revs) {
+        const keys = events.filter((e) => e.revision === rev).map((e) => e.key);
+        assert.equal(new Set(keys).size, keys.length, `revision ${rev} writes a key twice: ${keys.join(' ')}`);
+      }
+      // The hint points past the highest address handed out, as after 40 creations one by one.
+      const n = (a: string) => { const [x, y] = a.split('/')[0]!.split('.').slice(2).map(Number); return 256 * x! + y!; };
+      const highest = Math.max(...peers.map((p) => n(p.addresses[0]!)));
+      const next = await cp.createPeer('b', { name: 'h-next', publicKey: pubkey() }, admin);
+      assert.equal(n(next.addresses[0]!), highest + 1);
+    }));
   });
 }
 
@@ -125,4 +156,26 @@ test('overlay: reads see pending puts and deletes, pages stay ordered and comple
   }
   assert.deepEqual(keys, ['a/1', 'a/3', 'a/4', 'a/7', 'a/9']);
   assert.deepEqual((await o.range('a/')).kvs.map((kv) => kv.key), ['a/1', 'a/3', 'a/4', 'a/7', 'a/9']);
+});
+
+test('lastWrites: a put that a later op of the txn overwrites is dropped; deletes and the order of the rest stay', () => {
+  const put = (key: string, value: string) => ({ type: 'put' as const, key, value });
+  const del = (key: string) => ({ type: 'delete' as const, key });
+  assert.deepEqual(lastWrites([put('h', '1'), put('a', 'x'), put('h', '2'), del('b'), put('b', 'y'), put('c', 'z'), del('c'), put('h', '3')]),
+    [put('a', 'x'), del('b'), put('b', 'y'), del('c'), put('h', '3')]);
+  const once = [put('a', '1'), del('b')];
+  assert.deepEqual(lastWrites(once), once);
+});
+
+test('overlay: a key read twice from the store is read once (the plans of one txn share their reads); pending writes still win', async () => {
+  const store = new MemoryStore();
+  await store.txn([], [{ type: 'put', key: 'k', value: 'v1' }]);
+  let reads = 0;
+  const counting = { get: async (key: string) => { reads++; return store.get(key); }, range: store.range.bind(store) };
+  const o = new Overlay(counting);
+  assert.equal((await o.get('k'))?.value, 'v1');
+  assert.equal((await o.get('k'))?.value, 'v1');
+  assert.equal(reads, 1);
+  o.apply([{ type: 'put', key: 'k', value: 'v2' }]);
+  assert.equal((await o.get('k'))?.value, 'v2');
 });
