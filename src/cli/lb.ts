@@ -39,7 +39,7 @@ interface RunFlags extends ApiFlags, BgpSpeakerFlags {
   pool: string[]; vip: string[]; instance: string; returnPath: string; probeIntervalMs: number; probeTimeoutMs: number;
   failAfter: number; recoverAfter: number; listen?: string; keyFile?: string; readyMaxAgeMs: number; pollMs: number; follow: string; resyncMs: number; reportIntervalMs: number;
   drainTimeoutMs: number; dampingPenalty?: number; dampingSuppressAbove?: number; dampingReuseBelow?: number; dampingHalfLifeMs?: number;
-  dampingMaxSuppressMs?: number; dataplane: string; xdpVeth?: boolean; guard: boolean; guardSourceRate: number; guardGlobalRate: number;
+  dampingMaxSuppressMs?: number; dataplane: string; xdpVeth?: boolean; guard: boolean; guardSourceRate: number; guardGlobalRate: number; verifyMac1: boolean;
 }
 
 /** One VIP of `lb run`: the pool behind it and its canonical address and port. */
@@ -113,7 +113,7 @@ async function lbGet(base: string, path: string, onNotFound?: () => Promise<unkn
 
 /** One VIP of `lb status`: a summary line, the last error, and a table of its backends. */
 function renderLbStatus(s: LbServiceStatus): string {
-  return `lb ${s.instance} ${formatIpPort(s.vip, s.port)} pool ${s.pool}  table ${s.tableSize} slots, affinity ${s.affinity}, generation ${s.generation}, data path ${s.dataplane ?? 'nft'}${s.attach ? ` at ${s.attach}` : ''}${s.failOpen ? ', fail-open on readiness' : ''}`
+  return `lb ${s.instance} ${formatIpPort(s.vip, s.port)} pool ${s.pool}  table ${s.tableSize} slots, affinity ${s.affinity}, generation ${s.generation}, data path ${s.dataplane ?? 'nft'}${s.attach ? ` at ${s.attach}` : ''}${s.mac1 ? (s.mac1.verify ? ', mac1 checked' : `, mac1 not checked: ${s.mac1.reason ?? 'off'}`) : ''}${s.failOpen ? ', fail-open on readiness' : ''}`
     + `${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
     + renderTable(s.backends, [
       { header: 'BACKEND', get: (b) => b.name }, { header: 'ADDRESS', get: (b) => `${b.address}:${b.port}` }, { header: 'STATE', get: (b) => b.state },
@@ -156,6 +156,7 @@ export function registerLbCommands(program: Command): void {
     .option('--no-guard', 'bpf: let non-WireGuard packets and any initiation rate through to the backends')
     .option('--guard-source-rate <n>', 'bpf guard: initiations per second per source address (burst the same)', positiveInt('--guard-source-rate'), DEFAULT_GUARD_LIMITS.perSourceRate)
     .option('--log-level <level>', LOG_LEVEL_HELP, 'info')
+    .option('--no-verify-mac1', 'bpf: do not check the mac1 of initiations with the pool\'s public key (by default those that fail are dropped before any backend, counted as drop_mac1)')
     .option('--guard-global-rate <n>', 'bpf guard: initiations per second at the VIP from all sources (burst a fifth of it)', positiveInt('--guard-global-rate'), DEFAULT_GUARD_LIMITS.globalRate)
     .action(async (f: RunFlags) => {
       const jsonLog: LogFn = roleLog('lb', f);
@@ -177,6 +178,7 @@ export function registerLbCommands(program: Command): void {
       for (const { pool, vip, port } of pairs) {
         paths.push(await chooseDataPath({
           choice: f.dataplane as DataPathChoice, vip, port, seed: DEFAULT_FLOW_SEED, returnPath, instance: f.instance, ...(guard ? { guard } : {}), ...(f.xdpVeth ? { xdpVeth: true } : {}),
+          ...(f.verifyMac1 === false ? { verifyMac1: false } : {}),
           log: (level, msg, fields) => jsonLog(level, msg, { pool, vip: formatIpPort(vip, port), ...fields }),
         }));
       }

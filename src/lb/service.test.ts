@@ -373,4 +373,29 @@ describe('LbService (fake control plane, prober, nft and conntrack)', () => {
       await svc.stop();
     }
   });
+
+  test('bpf: the pool\'s public key goes to the writer\'s mac1 check at start and when it rotates; status() shows the check', async () => {
+    const api = new FakeApi();
+    api.nodes = [node('backend-1', '198.18.0.10:51820')];
+    const keys: (string | undefined)[] = [];
+    const writer = {
+      write: async () => ({ mode: 'full' as const, slots: 251 }),
+      setPoolKey: async (k: string | undefined) => { keys.push(k); },
+      mac1: () => (keys.length > 0 ? { verify: true } : { verify: false, reason: 'the pool public key is not known yet' }),
+    };
+    const svc = new LbService({
+      api, pool: 'p', vip: '198.18.1.2', port: 51820, instance: 't', health, applier: new FakeApplier(), conntrack: new FakeConntrack(), writer, dataplane: 'bpf',
+      pollMs: 10, readyMaxAgeMs: 60_000, prober: async () => ({ ok: true, rttMs: 1 }),
+    });
+    await svc.start();
+    try {
+      assert.ok(keys.length >= 1 && keys.every((k) => k === POOL.publicKey), 'the pool key, before any other (each pool read hands it again; the data path skips unchanged keys)');
+      assert.deepEqual(svc.status().mac1, { verify: true });
+      const rotated = toBase64(generateKeyPair().publicKey);
+      api.pool = { ...POOL, publicKey: rotated, revision: 2 };
+      await until('the rotated key reaches the writer', () => keys.at(-1) === rotated);
+    } finally {
+      await svc.stop();
+    }
+  });
 });

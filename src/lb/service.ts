@@ -42,7 +42,7 @@ import { agentReady, failOpenInEffect, type HealthConfig, type HealthDecision } 
 import type { Affinity, ReturnPath } from './nft.js';
 import type { RulesetApplier } from './nft-apply.js';
 import type { NftVip } from './nft.js';
-import type { DataPathKind, TableWriter, WriteResult } from './dataplane/port.js';
+import type { DataPathKind, Mac1State, TableWriter, WriteResult } from './dataplane/port.js';
 import { lbReportInput, StatusReporter } from './report.js';
 import type { LogFn } from '../sys/log.js';
 import { PollSource } from '../follow/poll.js';
@@ -140,6 +140,8 @@ export interface LbServiceStatus {
   readonly dataplane?: DataPathKind;
   /** bpf: where the program runs, 'xdp' (XDP in front of tc) or 'tc'. */
   readonly attach?: 'xdp' | 'tc';
+  /** bpf: whether the program verifies initiations' mac1 with the pool's public key (and why not). */
+  readonly mac1?: Mac1State;
   readonly backends: readonly LbServiceBackend[];
 }
 
@@ -245,6 +247,7 @@ export class LbService {
   async start(): Promise<void> {
     const pool = await this.o.api.getPool(this.o.pool);
     this.poolSeen = pool;
+    await this.followPoolKey(pool);
     this.controller.setSettings(lbSettingsOf(pool));
     const target = serverTunnelIp(pool, this.family);
     if (!target) throw new FabricError('WGF_ERR_VALIDATION', `pool ${pool.name} has no IPv${this.family} prefix for the VIP's family`, { field: 'vip' });
@@ -327,6 +330,7 @@ export class LbService {
       pool: this.o.pool, instance: this.o.instance, vip: c.vip, port: c.port, tableSize: c.tableSize, affinity: c.affinity, generation: c.generation,
       probePeer: this.probePeer ? { name: this.probePeer.name, publicKey: this.probePeer.publicKey, address: this.probePeer.addresses[0] ?? '' } : null,
       lastError: c.lastError, failOpen, dataplane: this.o.dataplane ?? 'nft', ...(this.o.attach ? { attach: this.o.attach } : {}),
+      ...(this.o.writer?.mac1 ? { mac1: this.o.writer.mac1() } : {}),
       backends: c.backends.map((b) => {
         const s = checks.get(b.name);
         const n = this.nodes.get(b.name);
@@ -339,6 +343,15 @@ export class LbService {
         };
       }),
     };
+  }
+
+  /** bpf: hands the pool's public key to the program's mac1 check (a failed write is logged; the check keeps its last key). */
+  private async followPoolKey(pool: Pool): Promise<void> {
+    try {
+      await this.o.writer?.setPoolKey?.(pool.publicKey);
+    } catch (e) {
+      this.log('warn', 'could not write the pool key for the mac1 check', { error: e instanceof Error ? e.message : String(e) });
+    }
   }
 
   private async timedWrite(from: NftVip | undefined, to: NftVip): Promise<WriteResult> {
@@ -407,6 +420,7 @@ export class LbService {
    */
   private onState(st: PoolState): void {
     this.poolSeen = st.pool;
+    void this.followPoolKey(st.pool);
     this.followSettings(lbSettingsOf(st.pool));
     const targets = targetsFromNodes(st.nodes, this.family, Date.now(), this.o.readyMaxAgeMs ?? 15_000, st.ready);
     this.nodes.clear();

@@ -12,6 +12,9 @@ import { BpfDataPath } from '../../src/lb/dataplane/bpf.js';
 import { buildMaglevTable, DEFAULT_FLOW_SEED, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
 import type { NftVip } from '../../src/lb/nft.js';
 import { run } from '../../src/sys/exec.js';
+import { generateKeyPair, toBase64 } from '../../src/wg/keys.js';
+import { computeMac1, mac1Key } from '../../src/wg/macs.js';
+import { Initiator } from '../../src/wg/noise.js';
 import { addrsOf, checksumsOk, progRun, udpFrame, VERDICTS, wgMessage } from './fixtures/bpf-run.js';
 
 const root = process.getuid?.() === 0;
@@ -257,6 +260,44 @@ for (const attach of ['tc', 'xdp'] as const) describe(`BPF data path verdicts at
     const d = await delta('drop_no_backend', async () => assert.equal((await send(c.src, c.sport, wgMessage(1, 148))).ret, V.drop));
     assert.equal(d, 1);
     await dp.write(undefined, spec);
+  });
+
+  test('mac1: with the pool key set, a real initiation passes; a flipped bit in the message or in mac1, or another pool\'s key, is dropped as drop_mac1; no key: not checked', async () => {
+    const pool = generateKeyPair();
+    const other = generateKeyPair();
+    const initiation = (to: Uint8Array): Buffer => Buffer.from(new Initiator({ privateKey: generateKeyPair().privateKey, peerPublicKey: to }).createInitiation().message);
+    const verdict = async (m: Buffer): Promise<{ ret: number; mac1: number }> => {
+      const c = client();
+      let ret = -1;
+      const mac1 = await delta('drop_mac1', async () => { ret = (await send(c.src, c.sport, m)).ret; });
+      return { ret, mac1 };
+    };
+    assert.equal(dp.mac1().verify, false, 'no key yet');
+    await dp.setPoolKey(toBase64(pool.publicKey));
+    assert.deepEqual(dp.mac1(), { verify: true });
+    try {
+      const good = initiation(pool.publicKey);
+      assert.ok(computeMac1(good, mac1Key(pool.publicKey)).every((b, i) => b === good[116 + i]), 'the initiator wrote mac1 (TS implementation agrees)');
+      assert.deepEqual(await verdict(good), { ret: V.forward, mac1: 0 }, 'valid mac1 passes');
+      for (const [what, byte] of [['message byte 0x2c', 0x2c], ['sender index', 4], ['message byte 115', 115], ['mac1 first byte', 116], ['mac1 last byte', 131]] as const) {
+        const m = Buffer.from(initiation(pool.publicKey));
+        m[byte] = m[byte]! ^ 0x10;
+        assert.deepEqual(await verdict(m), { ret: V.drop, mac1: 1 }, `one flipped bit in ${what}: dropped as drop_mac1`);
+      }
+      const mac2 = Buffer.from(initiation(pool.publicKey));
+      mac2[140] = mac2[140]! ^ 1;
+      assert.deepEqual(await verdict(mac2), { ret: V.forward, mac1: 0 }, 'mac2 is left to the backends');
+      assert.deepEqual(await verdict(initiation(other.publicKey)), { ret: V.drop, mac1: 1 }, 'another VIP\'s (pool\'s) key: dropped');
+      const forged = wgMessage(1, 148, { sender: 0xf0f0 });
+      assert.deepEqual(await verdict(forged), { ret: V.drop, mac1: 1 }, 'random mac1: dropped');
+      // Only initiations carry a mac1 the LB can check: other types go on as before.
+      assert.deepEqual(await verdict(wgMessage(4, 32)), { ret: V.forward, mac1: 0 });
+      assert.deepEqual(await verdict(wgMessage(3, 64)), { ret: V.forward, mac1: 0 });
+    } finally {
+      await dp.setPoolKey(undefined);
+    }
+    assert.equal(dp.mac1().verify, false);
+    assert.deepEqual(await verdict(initiation(other.publicKey)), { ret: V.forward, mac1: 0 }, 'no key: not checked');
   });
 
   test('xdp: what XDP cannot finish goes to tc untouched (partial checksum, unresolved neighbour); what it does is counted', { skip: attach !== 'xdp' }, async () => {

@@ -1,6 +1,8 @@
 /**
  * The BPF data path on the lab with stock wireguard-go clients: a bounded flood of junk and of
- * forged initiations at the VIP while 10 clients ping (no ping lost, drop counters printed);
+ * forged initiations at the VIP while 10 clients ping (no ping lost, drop counters printed; the
+ * program checks mac1 with the pool's key, on by default: the clients' real initiations pass, the
+ * forged ones are all dropped as drop_mac1 before any backend or rate bucket);
  * roaming (source port change, then source address change, mid-ping: same backend, same
  * handshake); and the same port change on the nft data path for comparison (printed, not
  * asserted: there the flow is hashed again and lands on another backend about 2 times in 3).
@@ -20,6 +22,8 @@ import { BpfDataPath } from '../../src/lb/dataplane/bpf.js';
 import { DEFAULT_GUARD_LIMITS } from '../../src/lb/dataplane/bpf-maps.js';
 import { buildMaglevTable, DEFAULT_FLOW_SEED, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
 import { run } from '../../src/sys/exec.js';
+import { generateKeyPair, parseKey } from '../../src/wg/keys.js';
+import { Initiator } from '../../src/wg/noise.js';
 import { natRebind } from './fixtures/roaming.js';
 import { until } from './fixtures/until.js';
 
@@ -115,6 +119,7 @@ const end = Date.now() + limitS * 1000;
 const perTick = Math.max(1, Math.round(pps / 1000));
 let sent = 0;
 function payload(i) {
+  if (kind.startsWith('replay:')) return Buffer.from(kind.slice(7), 'hex');
   if (kind === 'forged') { const b = Buffer.alloc(148); require('node:crypto').randomFillSync(b); b[0] = 1; b[1] = b[2] = b[3] = 0; return b; }
   const sizes = [1, 17, 64, 92, 148, 200, 1400];
   const b = Buffer.alloc(sizes[i % sizes.length]); b[0] = [0, 1, 2, 3, 4, 5, 9][i % 7]; if (i % 5 === 0) b[1] = 1; return b;
@@ -158,20 +163,28 @@ describe('BPF data path on the lab: flood guard and WireGuard-aware roaming (nft
     // Every client holds a session first: the flood is about packets, not about first handshakes.
     await Promise.all(lab.plan.clients.map((c) => until(`${c.name} to ping through the VIP`, async () => (await ping(c.netns, lab.plan.pool.serverTunnelIp, 1, 0.2, 2)).received === 1, 60_000)));
     const before = await counters();
+    const st = await lbStatus(lab);
+    console.log(`# mac1 check: ${JSON.stringify(st?.mac1)}; before the flood: fwd_maglev=${before.fwd_maglev} fwd_flow=${before.fwd_flow} drop_mac1=${before.drop_mac1}`);
+    assert.deepEqual(st?.mac1, { verify: true }, 'mac1 is checked by default (the pool key is known)');
+    assert.ok(before.fwd_maglev! > 0, 'the clients\' initiations went through the program');
+    assert.equal(before.drop_mac1, 0, 'every real wireguard-go initiation so far passed the mac1 check');
     const drops0 = backlogDrops();
     const pings = Promise.all(lab.plan.clients.map((c) => ping(c.netns, lab.plan.pool.serverTunnelIp, 40, 0.1, 2)));
     await sleep(500);
     const t0 = Date.now();
     const vipPort = String(lab.plan.pool.listenPort);
-    const [junk, forged] = await Promise.all([
+    // One real initiation (valid mac1 under the pool key) sent again and again: passes mac1, meets the rate buckets.
+    const replay = Buffer.from(new Initiator({ privateKey: generateKeyPair().privateKey, peerPublicKey: parseKey(lab.pool.publicKey) }).createInitiation().message).toString('hex');
+    const [junk, forged, replayed] = await Promise.all([
       run('ip', ['netns', 'exec', FLOOD_NS, process.execPath, '-e', FLOOD_JS, tier.vip, vipPort, 'junk', '30000', '15000', '5']),
       run('ip', ['netns', 'exec', FLOOD_NS, process.execPath, '-e', FLOOD_JS, tier.vip, vipPort, 'forged', '10000', '5000', '5']),
+      run('ip', ['netns', 'exec', FLOOD_NS, process.execPath, '-e', FLOOD_JS, tier.vip, vipPort, `replay:${replay}`, '3000', '1000', '5']),
     ]);
     const floodS = (Date.now() - t0) / 1000;
     const results = await pings;
     const afterC = await counters();
     const d = Object.fromEntries(Object.entries(afterC).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-    console.log(`# flood: ${junk.stdout.trim()} junk + ${forged.stdout.trim()} forged initiations from ${addr} in ${floodS.toFixed(1)} s`);
+    console.log(`# flood: ${junk.stdout.trim()} junk + ${forged.stdout.trim()} forged initiations (random mac1) + ${replayed.stdout.trim()} copies of one valid initiation from ${addr} in ${floodS.toFixed(1)} s`);
     console.log(`# counter deltas: ${Object.entries(d).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     const sent = results.reduce((a, r) => a + r.sent, 0);
     const received = results.reduce((a, r) => a + r.received, 0);
@@ -189,13 +202,18 @@ describe('BPF data path on the lab: flood guard and WireGuard-aware roaming (nft
     assert.ok(d.drop_type! > 0 && d.drop_size! > 0 && d.drop_reserved! > 0, 'junk dropped by type, size and reserved bytes');
     // The sender stops at its time limit on a loaded machine: bound by what it did send.
     const forgedSent = Number(forged.stdout.trim());
+    // Random mac1: every forged initiation the program saw is dropped by the mac1 check, before the
+    // rate buckets (so they use up none of the real clients' budget).
+    assert.ok(d.drop_mac1! >= forgedSent - backlog && d.drop_mac1! <= forgedSent, `forged initiations dropped as drop_mac1 (${d.drop_mac1} of ${forgedSent})`);
+    // The copies of a valid initiation pass mac1; beyond the source's burst and rate they are rate-limited.
+    const replaySent = Number(replayed.stdout.trim());
     const allowed = DEFAULT_GUARD_LIMITS.perSourceBurst + DEFAULT_GUARD_LIMITS.perSourceRate * Math.ceil(floodS + 2);
-    assert.ok(d.drop_rate_source! >= forgedSent - allowed - backlog, `forged initiations beyond the source's burst and rate rate-limited (${d.drop_rate_source} of ${forgedSent})`);
+    assert.ok(d.drop_rate_source! >= replaySent - allowed - backlog && d.drop_rate_source! <= replaySent, `valid initiations beyond the source's burst and rate rate-limited (${d.drop_rate_source} of ${replaySent})`);
     // The clients' transport packets go by receiver index; what went by flow table or Maglev are
-    // the forged initiations the per-source bucket let through (its burst plus its rate).
-    const forgedPassed = d.fwd_maglev! + d.fwd_flow!;
-    console.log(`# forged initiations forwarded to a backend: ${forgedPassed} (per-source bucket: burst ${DEFAULT_GUARD_LIMITS.perSourceBurst}, ${DEFAULT_GUARD_LIMITS.perSourceRate}/s)`);
-    assert.ok(forgedPassed <= DEFAULT_GUARD_LIMITS.perSourceBurst + DEFAULT_GUARD_LIMITS.perSourceRate * Math.ceil(floodS + 2) + 2 * CLIENTS, `at most the bucket's burst + rate x duration got through (${forgedPassed})`);
+    // the copies the per-source bucket let through and the clients' own handshakes: no forged one.
+    const passed = d.fwd_maglev! + d.fwd_flow!;
+    console.log(`# initiations forwarded to a backend during the flood: ${passed} (valid copies within the per-source bucket: burst ${DEFAULT_GUARD_LIMITS.perSourceBurst}, ${DEFAULT_GUARD_LIMITS.perSourceRate}/s; the clients' own)`);
+    assert.ok(passed <= allowed + 2 * CLIENTS, `at most the bucket's burst + rate x duration got through, no forged initiation (${passed})`);
   });
 
   test('roaming on bpf: a source port change, then a NAT rebinding to a new source address, mid-ping keep the backend and the handshake', async () => {

@@ -53,3 +53,19 @@ test('dump readers: flows, counters (summed over CPUs), junk output refused', ()
   assert.equal(Object.keys(cnt).length, COUNTERS.length);
   assert.throws(() => parseDump('Error: nope'), (e: Error & { code?: string }) => e.code === 'WGF_ERR_BPF');
 });
+
+test('mac1KeyBytes lays out struct mac1_key: on, then the BLAKE2s-128 state after the mac1 key block; none = all zero (off)', async () => {
+  const { mac1KeyBytes, mac1Line } = await import('./bpf-maps.js');
+  const { keyBlockState } = await import('../../wg/blake2s.js');
+  const { mac1Key } = await import('../../wg/macs.js');
+  const pub = new Uint8Array(32).fill(7);
+  const b = mac1KeyBytes(pub);
+  assert.equal(b.length, 36);
+  assert.equal(b.readUInt32LE(0), 1);
+  const h = keyBlockState(mac1Key(pub), 16);
+  for (let i = 0; i < 8; i++) assert.equal(b.readUInt32LE(4 + 4 * i), h[i]);
+  assert.ok(mac1KeyBytes(undefined).equals(Buffer.alloc(36)));
+  assert.match(mac1Line(9, pub), /^map update id 9 key hex 00 00 00 00 value hex 01 00 00 00 /);
+  assert.throws(() => mac1KeyBytes(new Uint8Array(31)), RangeError);
+  assert.ok(COUNTERS.includes('drop_mac1'));
+});

@@ -7,6 +7,8 @@
 import { FabricError } from '../../protocol/errors.js';
 import type { Affinity, NftVip } from '../nft.js';
 import { parseIp } from '../addr.js';
+import { keyBlockState } from '../../wg/blake2s.js';
+import { mac1Key } from '../../wg/macs.js';
 
 /** Counter names in the order of the program's counter indexes (the C enum). */
 export const COUNTERS = [
@@ -15,6 +17,7 @@ export const COUNTERS = [
   'drop_no_backend', 'drop_fragment', 'drop_snat_ports', 'pass_stack',
   'fwd_dsr', 'drop_dsr_off_link',
   'xdp_fwd', 'xdp_pass',
+  'drop_mac1',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
@@ -240,4 +243,23 @@ export function decodeIndexes(entries: readonly DumpEntry[]): IndexEntry[] {
     target: { address: ip4(e.value, 0), port: e.value.readUInt16BE(4) },
     seenNs: e.value.readBigUInt64LE(8),
   }));
+}
+
+/**
+ * struct mac1_key (wglb-mac1.bpf.h): `on`, then the chaining value of keyed BLAKE2s-128 after
+ * the block of the mac1 key HASH("mac1----" || pool public key), so the program compresses only
+ * the message. undefined: all zero, mac1 not checked.
+ */
+export function mac1KeyBytes(poolPublicKey: Uint8Array | undefined): Buffer {
+  const b = Buffer.alloc(36);
+  if (!poolPublicKey) return b;
+  if (poolPublicKey.length !== 32) throw new RangeError('a WireGuard public key is 32 bytes');
+  b.writeUInt32LE(1, 0);
+  keyBlockState(mac1Key(poolPublicKey), 16).forEach((w, i) => b.writeUInt32LE(w, 4 + 4 * i));
+  return b;
+}
+
+/** Batch line that writes the mac1 key (undefined: checks off). */
+export function mac1Line(mac1MapId: number, poolPublicKey: Uint8Array | undefined): string {
+  return mapUpdateLine(mac1MapId, u32Key(0), mac1KeyBytes(poolPublicKey));
 }

@@ -25,12 +25,14 @@ import { parseIp } from '../addr.js';
 import type { FlowTarget } from '../conntrack.js';
 import type { NftVip, ReturnPath, SlotTarget } from '../nft.js';
 import {
-  BPF_MAX_SLOTS, configLine, hexArg, decodeFlows, decodeIndexes, mapDeleteLine, parseDump, readCounters, slotChanges, slotLines,
+  BPF_MAX_SLOTS, configLine, hexArg, decodeFlows, decodeIndexes, mac1Line, mapDeleteLine, parseDump, readCounters, slotChanges, slotLines,
   type BpfConfig, type FlowEntry, type GuardLimits,
 } from './bpf-maps.js';
 import type { DataPath, WriteResult } from './port.js';
 import { checkDsrBackends } from './dsr.js';
 import { attachXdp, detachXdp, xdpCapable, type BpfAttach, type XdpCmd } from './xdp.js';
+import { parseKey } from '../../wg/keys.js';
+import type { Mac1State } from './port.js';
 
 export interface BpfDataPathOptions {
   readonly vip: string;
@@ -59,12 +61,17 @@ export interface BpfDataPathOptions {
   readonly attach?: BpfAttach;
   /** xdp: veths count as XDP_REDIRECT targets (their peers run an XDP program or have GRO on). */
   readonly xdpVeth?: boolean;
+  /**
+   * Verify mac1 of initiations with the pool's public key (setPoolKey) and drop those that fail
+   * (drop_mac1). Default true; false (`lb run --no-verify-mac1`) writes the check off.
+   */
+  readonly verifyMac1?: boolean;
 }
 
 const MAP_NAMES = ['wglb_cfg', 'wglb_slots', 'wglb_flows', 'wglb_idx', 'wglb_cnt'] as const;
 type MapName = (typeof MAP_NAMES)[number];
 /** The maps user space writes; wglb_tx (XDP's redirect targets) is absent from programs that predate XDP. */
-type Maps = Record<MapName, number> & { wglb_tx?: number };
+type Maps = Record<MapName, number> & { wglb_tx?: number; wglb_mac1?: number };
 
 /** The compiled program of this checkout. */
 export function defaultBpfObject(): string {
@@ -253,7 +260,7 @@ export class BpfDataPath implements DataPath {
     const out: Partial<Maps> = {};
     for (const id of info.map_ids ?? []) {
       const m = JSON.parse(await this.cmd('bpftool', ['-j', 'map', 'show', 'id', String(id)])) as { name?: string };
-      if (MAP_NAMES.includes(m.name as MapName) || m.name === 'wglb_tx') out[m.name as MapName] = id;
+      if (MAP_NAMES.includes(m.name as MapName) || m.name === 'wglb_tx' || m.name === 'wglb_mac1') out[m.name as MapName] = id;
     }
     for (const n of MAP_NAMES) if (out[n] === undefined) throw bpfError(`program ${prog} has no map ${n}: not a wgfabric LB program`, { prog });
     return out as Maps;
@@ -355,6 +362,33 @@ export class BpfDataPath implements DataPath {
     const cfg = parseDump(await this.dump('wglb_cfg'))[0]?.value;
     if (!cfg) throw bpfError('the BPF config map is empty', {});
     return { size: cfg.readUInt32LE(8), affinity: cfg[6] === 1 ? 'src-ip' : 'src-ip-port' };
+  }
+
+  private poolKey: Uint8Array | undefined;
+  private mac1Written: string | undefined;
+
+  /**
+   * The public key of the VIP's pool (base64; undefined: unknown): with verifyMac1 on, the
+   * program drops initiations whose mac1 does not verify with it. Writes the key map at once when
+   * it changes (the pool's key may rotate while the table stays). Rejects with WGF_ERR_BPF when
+   * the write fails, WGF_ERR_VALIDATION for a key that is not one.
+   */
+  async setPoolKey(publicKey: string | undefined): Promise<void> {
+    this.poolKey = publicKey === undefined ? undefined : parseKey(publicKey, 'pool public key');
+    const maps = this.need();
+    if (maps.wglb_mac1 === undefined) return;
+    const line = mac1Line(maps.wglb_mac1, this.o.verifyMac1 === false ? undefined : this.poolKey);
+    if (line === this.mac1Written) return;
+    await this.cmd('bpftool', ['batch', 'file', '-'], line + '\n');
+    this.mac1Written = line;
+  }
+
+  /** Whether initiations' mac1 is checked now, and why not. */
+  mac1(): Mac1State {
+    if (this.o.verifyMac1 === false) return { verify: false, reason: 'turned off (--no-verify-mac1)' };
+    if (this.maps && this.maps.wglb_mac1 === undefined) return { verify: false, reason: 'the attached program was loaded before mac1 checks existed (kept for its flows; detach it to load the new one)' };
+    if (!this.poolKey || this.mac1Written === undefined) return { verify: false, reason: 'the pool public key is not known yet' };
+    return { verify: true };
   }
 
   async counters(): Promise<Record<string, number>> {

@@ -28,7 +28,7 @@ export interface ChosenDataPath {
 }
 
 /** What the BPF data path needs (bpf.ts), plus the choice and a log. */
-export interface ChooseOptions extends Pick<BpfDataPathOptions, 'vip' | 'port' | 'seed' | 'returnPath' | 'instance' | 'guard' | 'xdpVeth' | 'netns' | 'interfaces'> {
+export interface ChooseOptions extends Pick<BpfDataPathOptions, 'vip' | 'port' | 'seed' | 'returnPath' | 'instance' | 'guard' | 'xdpVeth' | 'netns' | 'interfaces' | 'verifyMac1'> {
   readonly choice: DataPathChoice;
   readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -40,7 +40,8 @@ export async function chooseDataPath(o: ChooseOptions): Promise<ChosenDataPath> 
   }
   if (o.choice !== 'nft' && (v4 || o.choice !== 'auto')) {
     const base = { vip: o.vip, port: o.port, seed: o.seed, returnPath: o.returnPath, instance: o.instance, ...(o.guard ? { guard: o.guard } : {}),
-      ...(o.netns ? { netns: o.netns } : {}), ...(o.interfaces ? { interfaces: o.interfaces } : {}), ...(o.xdpVeth ? { xdpVeth: true } : {}) };
+      ...(o.netns ? { netns: o.netns } : {}), ...(o.interfaces ? { interfaces: o.interfaces } : {}), ...(o.xdpVeth ? { xdpVeth: true } : {}),
+      ...(o.verifyMac1 === false ? { verifyMac1: false } : {}) };
     let attach: BpfAttach = o.choice === 'xdp' ? 'xdp' : 'tc';
     if (o.choice === 'auto') {
       const probe = new BpfDataPath(base);

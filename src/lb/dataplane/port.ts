@@ -32,6 +32,16 @@ export interface TableWriter {
    * call then passes `from` undefined.
    */
   write(from: NftVip | undefined, to: NftVip): Promise<WriteResult>;
+  /** bpf: the pool's public key, for the program's mac1 check of initiations (see bpf.ts). */
+  setPoolKey?(publicKey: string | undefined): Promise<void>;
+  /** bpf: whether mac1 is checked now. */
+  mac1?(): Mac1State;
+}
+
+/** Whether the BPF program verifies initiations' mac1, and why not when it does not. */
+export interface Mac1State {
+  readonly verify: boolean;
+  readonly reason?: string;
 }
 
 /** One VIP's data path: its table writer, its flow table (conntrack or the BPF LRU) and read-back. */

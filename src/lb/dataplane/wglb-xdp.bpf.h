@@ -178,6 +178,8 @@ static __always_inline int xdp_forward(struct xdp_md *ctx, const struct wglb_cfg
 		if (reason)
 			return xdrop(reason);
 	}
+	if (!mac1_ok_xdp(ctx, h))
+		return xdrop(C_DROP_MAC1);
 	if (pick_backend(cfg, h, now, &p)) {
 		if (cfg->guard && h->wg[0] == 1 && !rate_ok(cfg, h->saddr, now, &reason))
 			return xdrop(reason);

@@ -45,6 +45,7 @@ enum {
 	C_DROP_NO_BACKEND, C_DROP_FRAGMENT, C_DROP_SNAT_PORTS, C_PASS_STACK,
 	C_FWD_DSR, C_DROP_DSR_OFFLINK,
 	C_XDP_FWD, C_XDP_PASS,
+	C_DROP_MAC1,
 	C_MAX
 };
 
@@ -314,6 +315,8 @@ static __always_inline __u32 guard_reason(const struct hdrs *h)
 	}
 }
 
+#include "wglb-mac1.bpf.h"
+
 /*
  * Direct server return: the packet leaves unchanged (destination still VIP:port, TTL and
  * checksums untouched) towards the backend's MAC address: bpf_redirect_neigh resolves the
@@ -456,9 +459,12 @@ static __always_inline int handle_forward(struct __sk_buff *skb, const struct wg
 		reason = guard_reason(h);
 		if (reason)
 			return drop(reason);
-		if (h->wg[0] == 1 && !rate_ok(cfg, h->saddr, now, &reason))
-			return drop(reason);
 	}
+	/* Before the rate limits: forged initiations must not use up the real clients' budget. */
+	if (!mac1_ok_skb(skb, h))
+		return drop(C_DROP_MAC1);
+	if (cfg->guard && h->wg[0] == 1 && !rate_ok(cfg, h->saddr, now, &reason))
+		return drop(reason);
 	reason = pick_backend(cfg, h, now, &p);
 	if (!reason)
 		reason = commit_flow(cfg, h, now, &p, &sport);
