@@ -25,6 +25,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   fabric: async () => (await import('./fabric.js')).benchFabric,
   'lb-reaction': async () => (await import('./lb-reaction.js')).benchLbReaction,
   'dns-reaction': async () => (await import('./dns-reaction.js')).benchDnsReaction,
+  mac1: async () => (await import('./mac1.js')).benchMac1,
 };
 
 const wanted = process.argv.slice(2);
