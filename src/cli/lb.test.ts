@@ -123,3 +123,26 @@ test('lb status reads every VIP of an LB (/status/all), or one with --vip', asyn
     server.close();
   }
 });
+
+test('lb status says whether the BPF program checks mac1, and why not', async () => {
+  const status = (vip: string, mac1: LbServiceStatus['mac1']): LbServiceStatus => ({
+    pool: `p${vip.slice(-1)}`, instance: 'lb1', vip, port: 51820, tableSize: 251, affinity: 'src-ip-port', generation: 1, probePeer: null, lastError: null, failOpen: false,
+    dataplane: 'bpf', attach: 'tc', ...(mac1 ? { mac1 } : {}), backends: [],
+  });
+  const members = [
+    status('198.51.100.1', { verify: true }),
+    status('198.51.100.2', { verify: false, reason: 'turned off (--no-verify-mac1)' }),
+  ].map((st) => ({ running: true, start: async () => {}, stop: async () => {}, status: () => st }));
+  const server = await startLbHttp(new LbGroup(members), new LbMetrics({ instance: 'lb1' }), '127.0.0.1', 0);
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const all = await cli('lb', 'status', '--url', url);
+    assert.equal(all.code, 0, all.err);
+    assert.match(all.out, /198\.51\.100\.1:51820 .*data path bpf at tc, mac1 checked/);
+    assert.match(all.out, /198\.51\.100\.2:51820 .*data path bpf at tc, mac1 not checked: turned off \(--no-verify-mac1\)/);
+    const json = await cli('lb', 'status', '--url', url, '--vip', '198.51.100.1:51820', '--json');
+    assert.deepEqual((JSON.parse(json.out) as LbServiceStatus).mac1, { verify: true });
+  } finally {
+    server.close();
+  }
+});
