@@ -73,6 +73,20 @@ describe('LB metrics', () => {
     assert.ok(lines(await metrics.registry.metrics()).includes(`wgfabric_lb_fail_open{${labels}} 1`), 'fail-open on');
   });
 
+  test('bpf: wgfabric_lb_bpf_mac1_check is 1 while the program checks mac1, 0 while not; drop_mac1 among the packet reasons; absent on nft', async () => {
+    const { metrics } = serve(
+      status('a', '198.51.100.1', { dataplane: 'bpf', attach: 'tc', mac1: { verify: true } }),
+      status('b', '198.51.100.2', { dataplane: 'bpf', attach: 'tc', mac1: { verify: false, reason: 'turned off (--no-verify-mac1)' } }),
+      status('c', '198.51.100.3'),
+    );
+    metrics.attachDataPathCounters('a', '198.51.100.1', 51820, async () => ({ drop_mac1: 10000, fwd_maglev: 3 }));
+    const text = await metrics.registry.metrics();
+    assert.equal(sample(text, 'wgfabric_lb_bpf_mac1_check', { pool: 'a', vip: '198.51.100.1:51820', lb_instance: 't' }), 1);
+    assert.equal(sample(text, 'wgfabric_lb_bpf_mac1_check', { pool: 'b', vip: '198.51.100.2:51820', lb_instance: 't' }), 0);
+    assert.equal(sample(text, 'wgfabric_lb_bpf_mac1_check', { pool: 'c', vip: '198.51.100.3:51820', lb_instance: 't' }), undefined);
+    assert.equal(sample(text, 'wgfabric_lb_bpf_packets_total', { pool: 'a', vip: '198.51.100.1:51820', reason: 'drop_mac1', lb_instance: 't' }), 10000);
+  });
+
   test('two VIPs: one exposition, every series labelled by its pool and vip, each HELP and TYPE once', async () => {
     const { metrics } = serve(status('a', '198.51.100.1', { generation: 3 }), status('b', '2001:db8::2', { generation: 9, failOpen: true }));
     const ha = metrics.hooksFor('a', '198.51.100.1', 51820);

@@ -101,6 +101,14 @@ export class LbMetrics {
         for (const s of statuses()) this.set({ pool: s.pool, vip: vipOf(s), dataplane: s.dataplane ?? 'nft', attach: s.attach ?? 'none' }, 1);
       },
     });
+    new Gauge({
+      name: 'wgfabric_lb_bpf_mac1_check', help: 'BPF data path: 1 while the program drops initiations whose mac1 does not verify with the pool key (drop_mac1), 0 while it does not check',
+      labelNames: ['pool', 'vip'], registers,
+      collect() {
+        this.reset();
+        for (const s of statuses()) if (s.mac1) this.set({ pool: s.pool, vip: vipOf(s) }, s.mac1.verify ? 1 : 0);
+      },
+    });
     serviceGauge('wgfabric_lb_fail_open', '1 while fail-open on readiness holds backends in the table (no backend\'s agent is in sync)', (s) => (s.failOpen ? 1 : 0));
   }
 
