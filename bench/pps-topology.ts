@@ -223,7 +223,10 @@ async function loadBpf(lb: string, legs: readonly string[], spec: NftVip): Promi
 
 /** The modes this run measures: bpf and dsr only where the program loaded. */
 export function modesOf(t: Topology): Mode[] {
-  return MODES.filter((m) => !isBpf(m) || ('path' in t.bpf && (m !== 'xdp' || t.xdpMissing === undefined)));
+  // WGF_PPS_MODES=bpf,dsr narrows the BPF modes to these (for profiling; the full run measures all).
+  const only = process.env.WGF_PPS_MODES?.split(',').filter((m) => m !== '');
+  return MODES.filter((m) => !isBpf(m) || ('path' in t.bpf && (m !== 'xdp' || t.xdpMissing === undefined)))
+    .filter((m) => !only || !isBpf(m) || only.includes(m));
 }
 
 /** Whether the program of a topology is configured for dsr now (it keeps its config across modes). */

@@ -50,6 +50,8 @@
  *
  * Needs root, gcc, nft, conntrack (skips with one line otherwise); about 90 s.
  * WGF_BENCH_VERBOSE=1 prints every round. Run: node --import tsx bench/pps.ts
+ * For profiling only: WGF_PPS_FLOWS=8 runs that variant alone, WGF_PPS_MODES=bpf keeps only those
+ * BPF modes; bench/pps-perf.ts gives the program's own ns per packet (bpf_stats) and perf data.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -210,7 +212,7 @@ const runtimeNs = (pid: number | undefined): number =>
   pid === undefined ? 0 : Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
 
 /** One measured round of `mode` with n flows over a window of windowMs. */
-async function measureRound(t: Topology, mode: Mode, n: number, windowMs: number, extra: readonly string[] = []): Promise<Round> {
+export async function measureRound(t: Topology, mode: Mode, n: number, windowMs: number, extra: readonly string[] = []): Promise<Round> {
   await setMode(t, mode);
   const cpu = t.cpu.sender ?? 0;
   const softirqd = ksoftirqdPid(cpu);
@@ -471,21 +473,24 @@ export async function benchPps(report: Report): Promise<void> {
       + `${t.cpu.sender === undefined ? 'no CPU pinning (1 core)' : `sender + data path on cpu ${t.cpu.sender}, sinks on cpu ${t.cpu.sinks}`}; `
       + `namespaces + ruleset up in ${((Date.now() - t0) / 1000).toFixed(1)} s; load average ${load}`);
     const ratios: Ratios[] = [];
-    for (const v of VARIANTS) ratios.push(await measureVariant(t, v, report));
+    // WGF_PPS_FLOWS=8 runs only that variant (for profiling; the target line needs the 8-flow one).
+    const onlyFlows = process.env.WGF_PPS_FLOWS?.split(',').map(Number);
+    const variants = VARIANTS.filter((v) => !onlyFlows || onlyFlows.includes(v.flows));
+    for (const v of variants) ratios.push(await measureVariant(t, v, report));
     const head = ratios[0]!;
     const verdict = (x: number): string => `${r3(x)} ${x >= TARGET ? 'met' : 'NOT met'}`;
-    report(`pps target VIP/direct >= ${TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${verdict(head.vip.rate)}, CPU-normalised ${verdict(head.vip.cpu)}; `
+    report(`pps target VIP/direct >= ${TARGET} with ${variants[0]!.flows} flows: received rate ${verdict(head.vip.rate)}, CPU-normalised ${verdict(head.vip.cpu)}; `
       + `load average now ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     if (head.bpf) {
-      report(`pps target bpf/direct >= ${BPF_TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${r3(head.bpf.rate)} ${head.bpf.rate >= BPF_TARGET ? 'met' : 'NOT met'}, `
+      report(`pps target bpf/direct >= ${BPF_TARGET} with ${variants[0]!.flows} flows: received rate ${r3(head.bpf.rate)} ${head.bpf.rate >= BPF_TARGET ? 'met' : 'NOT met'}, `
         + `CPU-normalised ${r3(head.bpf.cpu)} ${head.bpf.cpu >= BPF_TARGET ? 'met' : 'NOT met'}; `
-        + `per flow count (received rate, CPU-normalised): ${VARIANTS.map((v, i) => `${v.flows}: bpf ${r3(ratios[i]!.bpf!.rate)}/${r3(ratios[i]!.bpf!.cpu)}, nft ${r3(ratios[i]!.vip.rate)}/${r3(ratios[i]!.vip.cpu)}`).join('; ')}`);
+        + `per flow count (received rate, CPU-normalised): ${variants.map((v, i) => `${v.flows}: bpf ${r3(ratios[i]!.bpf!.rate)}/${r3(ratios[i]!.bpf!.cpu)}, nft ${r3(ratios[i]!.vip.rate)}/${r3(ratios[i]!.vip.cpu)}`).join('; ')}`);
       if (head.xdp) {
-        report(`pps target xdp/direct >= ${BPF_TARGET} with ${VARIANTS[0]!.flows} flows: received rate ${r3(head.xdp.rate)} ${head.xdp.rate >= BPF_TARGET ? 'met' : 'NOT met'}, `
+        report(`pps target xdp/direct >= ${BPF_TARGET} with ${variants[0]!.flows} flows: received rate ${r3(head.xdp.rate)} ${head.xdp.rate >= BPF_TARGET ? 'met' : 'NOT met'}, `
           + `CPU-normalised ${r3(head.xdp.cpu)} ${head.xdp.cpu >= BPF_TARGET ? 'met' : 'NOT met'}; `
-          + `per flow count (received rate, CPU-normalised): ${VARIANTS.map((v, i) => `${v.flows}: xdp ${r3(ratios[i]!.xdp!.rate)}/${r3(ratios[i]!.xdp!.cpu)}`).join('; ')}`);
+          + `per flow count (received rate, CPU-normalised): ${variants.map((v, i) => `${v.flows}: xdp ${r3(ratios[i]!.xdp!.rate)}/${r3(ratios[i]!.xdp!.cpu)}`).join('; ')}`);
       } else {
-        report(`pps xdp skipped: ${t.xdpMissing ?? 'the BPF program did not load'}`);
+        report(`pps xdp skipped: ${t.xdpMissing ?? (process.env.WGF_PPS_MODES ? 'not in WGF_PPS_MODES' : 'the BPF program did not load')}`);
       }
       await measureJunk(t, report, 'bpf');
       if (head.xdp) await measureJunk(t, report, 'xdp');
@@ -493,13 +498,13 @@ export async function benchPps(report: Report): Promise<void> {
       report(`pps bpf skipped: ${'missing' in t.bpf ? t.bpf.missing : ''}`);
     }
     if (head.dsr) {
-      report(`pps direct server return (bpf, --return-path dsr) against direct routing with ${VARIANTS[0]!.flows} flows: received rate ${r3(head.dsr.rate)}, CPU-normalised ${r3(head.dsr.cpu)}; `
-        + `per flow count (received rate, CPU-normalised): ${VARIANTS.map((v, i) => `${v.flows}: dsr ${r3(ratios[i]!.dsr!.rate)}/${r3(ratios[i]!.dsr!.cpu)}`).join('; ')} `
+      report(`pps direct server return (bpf, --return-path dsr) against direct routing with ${variants[0]!.flows} flows: received rate ${r3(head.dsr.rate)}, CPU-normalised ${r3(head.dsr.cpu)}; `
+        + `per flow count (received rate, CPU-normalised): ${variants.map((v, i) => `${v.flows}: dsr ${r3(ratios[i]!.dsr!.rate)}/${r3(ratios[i]!.dsr!.cpu)}`).join('; ')} `
         + '(forward path only: the sinks never answer; DSR replies would not pass the LB at all)');
     } else {
-      report('pps direct server return: not measured (the BPF program did not load)');
+      report(`pps direct server return: not measured (${process.env.WGF_PPS_MODES ? 'not in WGF_PPS_MODES' : 'the BPF program did not load'})`);
     }
-    report(`pps split with ${VARIANTS[0]!.flows} flows: conntrack alone, (direct+ct)/direct, received rate ${r3(head.ct.rate)}, CPU-normalised ${r3(head.ct.cpu)}; `
+    report(`pps split with ${variants[0]!.flows} flows: conntrack alone, (direct+ct)/direct, received rate ${r3(head.ct.rate)}, CPU-normalised ${r3(head.ct.cpu)}; `
       + `DNAT on top, VIP/(direct+ct), received rate ${r3(head.nat.rate)}, CPU-normalised ${r3(head.nat.cpu)}`);
     report('pps note: the sender\'s core also runs the whole data path (veth delivers in its softirq), so the ratios compare the full path '
       + '(send, 2 veth hops, forwarding, delivery) with and without conntrack and DNAT; path CPU leaves out time other tenants took. See bench/pps.ts.');

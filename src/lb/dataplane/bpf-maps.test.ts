@@ -48,6 +48,8 @@ test('slotChanges is the nft slot delta: the same slots as renderSlotDelta, all 
 test('dump readers: flows, counters (summed over CPUs), junk output refused', () => {
   const flows = parseDump(JSON.stringify([{ key: ['0xc6', '0x12', '0x00', '0x05', '0x75', '0x30', '0x00', '0x00'], value: [...'c6 12 01 0a ca 6c 00 00 00 00 00 00 00 00 00 00 2a 00 00 00 00 00 00 00'.split(' ').map((h) => `0x${h}`)] }]));
   assert.deepEqual(decodeFlows(flows).map((f) => [f.client, f.target, f.seenNs]), [[{ address: '198.18.0.5', port: 30000 }, { address: '198.18.1.10', port: 51820 }, 42n]]);
+  const cached = parseDump(JSON.stringify([{ key: ['0xc6', '0x12', '0x00', '0x05', '0x75', '0x30', '0x00', '0x00'], value: [...'c6 12 01 0a ca 6c 00 00 00 00 00 00 00 00 00 00 2a 00 00 00 00 00 00 00 03 00 00 00 c6 12 01 0a c6 12 00 01 5c 00 00 00'.split(' ').map((h) => `0x${h}`)] }]));
+  assert.deepEqual(decodeFlows(cached).map((f) => [f.target, f.seenNs]), [[{ address: '198.18.1.10', port: 51820 }, 42n]], 'an entry with its route cached (40 bytes)');
   const cnt = readCounters(JSON.stringify([{ key: ['0x06', '0x00', '0x00', '0x00'], values: [{ cpu: 0, value: ['0x02', '0', '0', '0', '0', '0', '0', '0'] }, { cpu: 1, value: ['0x03', '0', '0', '0', '0', '0', '0', '0'] }] }]));
   assert.equal(cnt.drop_type, 5);
   assert.equal(Object.keys(cnt).length, COUNTERS.length);

@@ -217,9 +217,10 @@ export interface FlowEntry {
 
 const ip4 = (b: Buffer, o: number): string => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
 
-/** Decodes wglb_flows entries (struct flow_key -> struct flow). */
+/** Decodes wglb_flows entries (struct flow_key -> struct flow: 40 bytes, whose first 24 are the
+ * whole entry of programs before the route cache, which a restart may still have attached). */
 export function decodeFlows(entries: readonly DumpEntry[]): FlowEntry[] {
-  return entries.filter((e) => e.key.length === 8 && e.value.length === 24).map((e) => ({
+  return entries.filter((e) => e.key.length === 8 && (e.value.length === 24 || e.value.length === 40)).map((e) => ({
     key: e.key,
     client: { address: ip4(e.key, 0), port: e.key.readUInt16BE(4) },
     target: { address: ip4(e.value, 0), port: e.value.readUInt16BE(4) },

@@ -114,7 +114,7 @@ if [ "$PROG" = new ]; then bpftool prog loadall "$OBJ" "$D/all"; P="$D/all/wglb_
 for dev in "$@"; do tc filter replace dev "$dev" ingress pref "$PREF" handle 1 bpf da object-pinned "$P"; done
 `;
 
-/** Monotonic ns, the clock of bpf_ktime_get_ns(). */
+/** Monotonic ns, the clock of bpf_ktime_get_coarse_ns() (which lags it by at most a tick). */
 const monoNs = (): bigint => process.hrtime.bigint();
 
 export class BpfDataPath implements DataPath {

@@ -62,13 +62,6 @@ static __always_inline int xparse(struct xdp_md *ctx, struct hdrs *h)
 	return 0;
 }
 
-static __always_inline __u16 fold16(__u32 s)
-{
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (__u16)s;
-}
-
 /* True when the UDP checksum field holds only the pseudo-header sum (CHECKSUM_PARTIAL). */
 static __always_inline int csum_pending(const struct iphdr *ip, const struct udphdr *udp)
 {
@@ -167,7 +160,7 @@ static __always_inline int xsend_dsr(struct xdp_md *ctx, const struct bpf_fib_lo
 
 static __always_inline int xdp_forward(struct xdp_md *ctx, const struct wglb_cfg *cfg, const struct hdrs *h)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	struct bpf_fib_lookup fib;
 	struct pick p = {};
 	__u32 reason = 0;

@@ -14,15 +14,20 @@
  *     the Maglev slot table (the table is written by user space, identical to the nft map).
  *  3. Direct server return (cfg dsr): send the packet unchanged to the backend's MAC (dsr_out).
  *     Otherwise rewrite destination (and, with snat, the source to the LB's address and a port of its own),
- *     fix the checksums, decrement TTL, look the route up (bpf_fib_lookup) and send the packet
- *     out with bpf_redirect_neigh: no conntrack, no netfilter, no second routing pass.
+ *     fix the checksums, decrement TTL, look the route up (bpf_fib_lookup; an established flow
+ *     keeps its route for up to a second, see forward_cached) and send the packet to the next
+ *     hop with bpf_redirect_neigh: no conntrack, no netfilter, no second routing pass.
+ * Per packet cost (README, "where a packet's time goes"): headers are read and written by direct
+ * packet access, the IP checksum is updated by hand, the UDP checksum with one helper call; an
+ * established flow's entry is written at most once a second; counters are per CPU.
  * Packets from a backend that belong to one of our flows ("reply"): learn the sender index of
  * handshake messages (types 1 and 2), rewrite the source back to VIP:port (and, with snat, the
  * destination back to the client) and redirect likewise. Everything else: TC_ACT_UNSPEC (the next
  * filter, or the normal stack, decides).
  *
- * The program never reads the wall clock: times are bpf_ktime_get_ns() (CLOCK_MONOTONIC), which
- * user space compares with its own monotonic clock.
+ * The program never reads the wall clock: times are bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC
+ * at tick resolution, a few ms; no clock source read per packet), which user space compares with
+ * its own monotonic clock.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -84,6 +89,15 @@ struct flow {
 	__u16 pad;
 	__u32 pad2;
 	__u64 seen;
+	/* The route towards the backend as bpf_fib_lookup gave it, kept for one refresh interval
+	 * (see commit_flow; 0 = look it up): egress interface, next hop, with snat the source address
+	 * it picks, and the longest IP packet it was checked for (a longer one is looked up again,
+	 * so the MTU verdict stays per packet). Only the tc program's forward path uses it. */
+	__u32 oif;
+	__be32 nh;
+	__be32 rsrc;
+	__u16 rlen;
+	__u16 pad3;
 };
 
 struct idx_val {
@@ -201,8 +215,14 @@ static __always_inline int rate_ok(const struct wglb_cfg *cfg, __be32 src, __u64
 	return 1;
 }
 
-/* Sends the rewritten packet out of the interface the route to its destination names. */
-static __always_inline int forward(struct __sk_buff *skb, __be32 saddr, __be32 daddr, int want_src, __be32 *src_out)
+/*
+ * The route to daddr: the egress interface (returned, -1 when there is none), its next hop in
+ * *nh (the gateway, or daddr itself on-link) and, with want_src, the source address it picks.
+ * The next hop goes to bpf_redirect_neigh, which then skips its own output route lookup and
+ * hands the packet to the kernel's neighbour entry (cached Ethernet header; ARP, stale and
+ * changed MACs handled as for any forwarded packet).
+ */
+static __always_inline int forward(struct __sk_buff *skb, __be32 saddr, __be32 daddr, int want_src, __be32 *src_out, struct bpf_redir_neigh *nh)
 {
 	struct bpf_fib_lookup p = {};
 	int rc;
@@ -217,6 +237,9 @@ static __always_inline int forward(struct __sk_buff *skb, __be32 saddr, __be32 d
 		return -1;
 	if (src_out)
 		*src_out = p.ipv4_src;
+	__builtin_memset(nh, 0, sizeof(*nh));
+	nh->nh_family = AF_INET;
+	nh->ipv4_nh = p.ipv4_dst;  /* bpf_fib_lookup put the gateway here when the route has one */
 	return p.ifindex;
 }
 
@@ -234,62 +257,127 @@ struct hdrs {
 #define UDP_CSUM UDP_OFF(check)
 #define IP_CSUM IP_OFF(check)
 
-static __always_inline int set_addr(struct __sk_buff *skb, __u32 off, __be32 from, __be32 to)
+static __always_inline __u16 fold16(__u32 s)
 {
-	if (from == to)
-		return 0;
-	if (bpf_l4_csum_replace(skb, UDP_CSUM, from, to, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4))
-		return -1;
-	if (bpf_l3_csum_replace(skb, IP_CSUM, from, to, 4))
-		return -1;
-	return bpf_skb_store_bytes(skb, off, &to, 4, 0);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
 }
 
-static __always_inline int set_port(struct __sk_buff *skb, __u32 off, __be16 from, __be16 to)
+/* Ones' complement difference of a 32- or 16-bit field changing from -> to (RFC 1624: ~m + m'),
+ * as a sum of 16-bit words read from memory like the checksum itself. */
+static __always_inline __u32 diff32(__u32 from, __u32 to)
 {
-	if (from == to)
-		return 0;
-	if (bpf_l4_csum_replace(skb, UDP_CSUM, from, to, BPF_F_MARK_MANGLED_0 | 2))
-		return -1;
-	return bpf_skb_store_bytes(skb, off, &to, 2, 0);
+	return (~from & 0xffff) + (~from >> 16) + (to & 0xffff) + (to >> 16);
 }
 
-static __always_inline int dec_ttl(struct __sk_buff *skb, __u8 ttl)
+static __always_inline __u32 diff16(__u16 from, __u16 to)
 {
+	return (__u16)~from + (__u32)to;
+}
+
+/* Packet bytes [0, n) in the skb's linear part, where direct packet access reaches them: pulled
+ * there when they are not (a non-linear skb). 0 when they are, -1 for a shorter packet. */
+static __always_inline int linear(struct __sk_buff *skb, __u32 n)
+{
+	if ((void *)(long)skb->data + n <= (void *)(long)skb->data_end)
+		return 0;
+	if (skb->len < n || bpf_skb_pull_data(skb, n))
+		return -1;
+	return (void *)(long)skb->data + n <= (void *)(long)skb->data_end ? 0 : -1;
+}
+
+#define L4_OFF (ETH_HLEN + sizeof(struct iphdr))
+#define WG_OFF (L4_OFF + sizeof(struct udphdr))
+
+/*
+ * Rewrites addresses, ports and TTL by direct packet access (parse() made the headers linear).
+ * The IP header checksum is updated by hand (RFC 1624). The UDP checksum goes through
+ * bpf_l4_csum_replace with the precomputed differences, at most two calls (addresses as part of
+ * the pseudo header, ports): only the kernel knows whether the skb carries a complete checksum
+ * or a partial one (a local sender's packet over veth holds only the pseudo-header sum, where
+ * ports must not be added), and it keeps a CHECKSUM_COMPLETE skb's csum right.
+ */
+static __always_inline int rewrite(struct __sk_buff *skb, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct udphdr *udp = data + L4_OFF;
+	__u32 pseudo = 0, ports = 0, ttl;
+
+	if ((void *)(udp + 1) > end)
+		return -1;
+	if (ip->saddr != saddr)
+		pseudo += diff32(ip->saddr, saddr);
+	if (ip->daddr != daddr)
+		pseudo += diff32(ip->daddr, daddr);
+	if (udp->source != sport)
+		ports += diff16(udp->source, sport);
+	if (udp->dest != dport)
+		ports += diff16(udp->dest, dport);
 	/* TTL shares a 16-bit checksum word with the protocol byte. */
-	__be16 from = bpf_htons((__u16)ttl << 8 | IPPROTO_UDP);
-	__be16 to = bpf_htons((__u16)(ttl - 1) << 8 | IPPROTO_UDP);
-	__u8 nt = ttl - 1;
-	if (bpf_l3_csum_replace(skb, IP_CSUM, from, to, 2))
+	ttl = diff16(bpf_htons((__u16)ip->ttl << 8 | ip->protocol), bpf_htons((__u16)(ip->ttl - 1) << 8 | ip->protocol));
+	ip->check = ~fold16((__u16)~ip->check + pseudo + ttl);
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+	ip->ttl--;
+	udp->source = sport;
+	udp->dest = dport;
+	/* From here on packet pointers are stale (the helpers may move the data). */
+	if (pseudo && bpf_l4_csum_replace(skb, UDP_CSUM, 0, pseudo, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0))
 		return -1;
-	return bpf_skb_store_bytes(skb, IP_OFF(ttl), &nt, 1, 0);
+	if (ports && bpf_l4_csum_replace(skb, UDP_CSUM, 0, ports, BPF_F_MARK_MANGLED_0))
+		return -1;
+	return 0;
 }
 
 /* Parses Ethernet + IPv4 (no options) + UDP and the first WG_HDR payload bytes (zero when
- * shorter). Returns 0 when the packet is such a packet, 1 for a fragment, -1 otherwise. */
+ * shorter), by direct packet access. Returns 0 when the packet is such a packet, 1 for a
+ * fragment, -1 otherwise. */
 static __always_inline int parse(struct __sk_buff *skb, struct hdrs *h)
 {
-	struct ethhdr eth;
-	struct iphdr ip;
-	struct udphdr udp;
-	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) || eth.h_proto != bpf_htons(ETH_P_IP))
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	struct udphdr *udp;
+	void *data, *end;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) || linear(skb, L4_OFF))
 		return -1;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) || ip.ihl != 5 || ip.protocol != IPPROTO_UDP)
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	ip = data + ETH_HLEN;
+	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return -1;
-	h->saddr = ip.saddr;
-	h->daddr = ip.daddr;
-	h->ttl = ip.ttl;
-	if (ip.frag_off & bpf_htons(0x3fff))
+	if (ip->ihl != 5 || ip->protocol != IPPROTO_UDP)
+		return -1;
+	h->saddr = ip->saddr;
+	h->daddr = ip->daddr;
+	h->ttl = ip->ttl;
+	if (ip->frag_off & bpf_htons(0x3fff))
 		return 1;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN + sizeof(ip), &udp, sizeof(udp)))
+	if (linear(skb, WG_OFF))
 		return -1;
-	h->sport = udp.source;
-	h->dport = udp.dest;
-	h->plen = bpf_ntohs(udp.len);
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	udp = data + L4_OFF;
+	if ((void *)(udp + 1) > end)
+		return -1;
+	h->sport = udp->source;
+	h->dport = udp->dest;
+	h->plen = bpf_ntohs(udp->len);
 	h->plen = h->plen >= 8 ? h->plen - 8 : 0;
 	__builtin_memset(h->wg, 0, WG_HDR);
-	if (h->plen >= WG_HDR)
-		bpf_skb_load_bytes(skb, ETH_HLEN + sizeof(ip) + sizeof(udp), h->wg, WG_HDR);
+	if (h->plen >= WG_HDR) {
+		if (linear(skb, WG_OFF + WG_HDR) == 0) {
+			data = (void *)(long)skb->data;
+			end = (void *)(long)skb->data_end;
+			if (data + WG_OFF + WG_HDR <= end)
+				__builtin_memcpy(h->wg, data + WG_OFF, WG_HDR);
+		} else {
+			bpf_skb_load_bytes(skb, WG_OFF, h->wg, WG_HDR);
+		}
+	}
 	return 0;
 }
 
@@ -361,6 +449,7 @@ struct pick {
 	__u32 via;        /* C_FWD_INDEX, C_FWD_FLOW or C_FWD_MAGLEV */
 	__u8 stale;       /* f is older than the flow TTL */
 	__u8 unknown;     /* a receiver index nobody learned */
+	__u8 est;         /* set by commit_flow: f stays this flow's entry (established, same backend) */
 };
 
 /* 0, or C_DROP_NO_BACKEND. */
@@ -417,8 +506,17 @@ static __always_inline __u32 commit_flow(const struct wglb_cfg *cfg, const struc
 	count(p->via);
 	*sport = h->sport;
 	if (f && !p->stale && f->t.addr == p->t.addr && f->t.port == p->t.port) {
-		f->seen = now;
+		/* An established flow: no write per packet (a shared entry's cache line stays clean);
+		 * its time is refreshed once it is older than a sixteenth of the TTL (at most 1 s). */
+		__u64 every = cfg->flow_ttl_ns >> 4;
+		if (every > 1000000000ULL)
+			every = 1000000000ULL;
+		if (now - f->seen > every) {
+			f->seen = now;
+			f->oif = 0;  /* the route is looked up again on this packet */
+		}
 		*sport = f->lport ? f->lport : h->sport;
+		p->est = 1;
 		return 0;
 	}
 	struct flow nf = { .t = p->t, .seen = now };
@@ -446,10 +544,43 @@ static __always_inline __u32 commit_flow(const struct wglb_cfg *cfg, const struc
 	return 0;
 }
 
+/*
+ * forward() for a packet to the VIP, through the route kept in its flow entry when the flow is
+ * established: a fib lookup costs about as much as the rest of the program. The entry's route
+ * is dropped at each refresh of the flow's time (at most every second), so a route change
+ * reaches an established flow within that interval; the neighbour (MAC) is resolved by
+ * bpf_redirect_neigh on every packet either way, so a changed MAC is followed at once.
+ */
+static __always_inline int forward_cached(struct __sk_buff *skb, const struct wglb_cfg *cfg, const struct hdrs *h, const struct pick *p, __be32 *src, struct bpf_redir_neigh *nh)
+{
+	struct flow *f = p->est ? p->f : 0;
+	__u32 len = skb->len - ETH_HLEN;
+	int ifindex;
+
+	if (f && f->oif && len <= f->rlen) {
+		__builtin_memset(nh, 0, sizeof(*nh));
+		nh->nh_family = AF_INET;
+		nh->ipv4_nh = f->nh;
+		if (cfg->snat)
+			*src = f->rsrc;
+		return f->oif;
+	}
+	ifindex = forward(skb, h->saddr, p->t.addr, cfg->snat, cfg->snat ? src : 0, nh);
+	if (f && ifindex > 0 && len <= 0xffff) {
+		f->nh = nh->ipv4_nh;
+		f->rsrc = *src;
+		f->rlen = len > f->rlen || !f->oif ? len : f->rlen;
+		asm volatile("" ::: "memory");  /* oif last: a reader on another CPU takes it as "valid" */
+		f->oif = ifindex;
+	}
+	return ifindex;
+}
+
 static __always_inline int handle_forward(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	struct pick p = {};
+	struct bpf_redir_neigh nh;
 	__u32 reason;
 	int ifindex;
 	__be32 src = h->saddr;
@@ -475,18 +606,14 @@ static __always_inline int handle_forward(struct __sk_buff *skb, const struct wg
 		return dsr_out(skb, h, &p.t);
 	if (h->ttl <= 1)
 		return TC_ACT_UNSPEC;
-	ifindex = forward(skb, h->saddr, p.t.addr, cfg->snat, cfg->snat ? &src : 0);
+	ifindex = forward_cached(skb, cfg, h, &p, &src, &nh);
 	if (ifindex < 0) {
 		count(C_PASS_STACK);
 		return TC_ACT_UNSPEC;
 	}
-	if (set_addr(skb, IP_OFF(daddr), h->daddr, p.t.addr) || set_port(skb, UDP_OFF(dest), h->dport, p.t.port))
+	if (rewrite(skb, src, cfg->snat ? sport : h->sport, p.t.addr, p.t.port))
 		return TC_ACT_SHOT;
-	if (cfg->snat && (set_addr(skb, IP_OFF(saddr), h->saddr, src) || set_port(skb, UDP_OFF(source), h->sport, sport)))
-		return TC_ACT_SHOT;
-	if (dec_ttl(skb, h->ttl))
-		return TC_ACT_SHOT;
-	return bpf_redirect_neigh(ifindex, 0, 0, 0);
+	return bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0);
 }
 
 /* The client flow a packet from a backend answers, or NULL when it is not one of ours. */
@@ -516,7 +643,7 @@ static __always_inline void learn_reply(const struct hdrs *h, const struct flow 
 	__u8 type = h->wg[0];
 	if ((type == 1 && h->plen == 148) || (type == 2 && h->plen == 92)) {
 		__u32 idx = u32_at(&h->wg[4]);
-		struct idx_val v = { .t = f->t, .seen = bpf_ktime_get_ns() };
+		struct idx_val v = { .t = f->t, .seen = bpf_ktime_get_coarse_ns() };
 		bpf_map_update_elem(&wglb_idx, &idx, &v, BPF_ANY);
 		count(C_LEARNED);
 	}
@@ -527,6 +654,7 @@ static __always_inline void learn_reply(const struct hdrs *h, const struct flow 
  * server return the backends answer clients themselves: nothing comes back here. */
 static __always_inline int handle_reply(struct __sk_buff *skb, const struct wglb_cfg *cfg, struct hdrs *h)
 {
+	struct bpf_redir_neigh nh;
 	struct flow_key ck;
 	struct flow *f;
 	int ifindex;
@@ -539,18 +667,14 @@ static __always_inline int handle_reply(struct __sk_buff *skb, const struct wglb
 	learn_reply(h, f);
 	if (h->ttl <= 1)
 		return TC_ACT_UNSPEC;
-	ifindex = forward(skb, cfg->vip, ck.addr, 0, 0);
+	ifindex = forward(skb, cfg->vip, ck.addr, 0, 0, &nh);
 	if (ifindex < 0) {
 		count(C_PASS_STACK);
 		return TC_ACT_UNSPEC;
 	}
-	if (set_addr(skb, IP_OFF(saddr), h->saddr, cfg->vip) || set_port(skb, UDP_OFF(source), h->sport, cfg->port))
+	if (rewrite(skb, cfg->vip, cfg->port, cfg->snat ? ck.addr : h->daddr, cfg->snat ? ck.port : h->dport))
 		return TC_ACT_SHOT;
-	if (cfg->snat && (set_addr(skb, IP_OFF(daddr), h->daddr, ck.addr) || set_port(skb, UDP_OFF(dest), h->dport, ck.port)))
-		return TC_ACT_SHOT;
-	if (dec_ttl(skb, h->ttl))
-		return TC_ACT_SHOT;
-	return bpf_redirect_neigh(ifindex, 0, 0, 0);
+	return bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0);
 }
 
 SEC("tc")
