@@ -3,6 +3,16 @@ import type { DeviceConfig, DevicePeerState, DeviceState, WireGuardDevice } from
 import type { PeerOp } from './diff.js';
 
 /**
+ * The agent sends each batch as one set=1 operation, however big, as `wg setconf` does:
+ * wireguard-go applies its lines as they arrive, so a bulk load streams without a pause. Cut
+ * into 64 KiB operations (UapiClient's default), every cut waits a round trip for errno=0,
+ * with wireguard-go idle meanwhile: about 170 waits at 65k peers, long ones on a busy machine
+ * (bench/agent.ts measured 1.5x `wg setconf` under load that way). On a refusal wireguard-go
+ * answers errno and hangs up on the rest; the answer is still read (uapi.test.ts).
+ */
+export const DEVICE_OPERATION_BYTES = Number.POSITIVE_INFINITY;
+
+/**
  * WireGuardDevice over the cross-platform UAPI socket (wireguard-go, boringtun). Upserts use
  * replace_allowed_ips on an existing peer, which keeps its session; configure() only writes
  * what differs, because re-setting listen_port makes wireguard-go rebind its socket.
@@ -10,8 +20,12 @@ import type { PeerOp } from './diff.js';
 export class UapiDeviceDriver implements WireGuardDevice {
   private readonly client: UapiClient;
 
+  /**
+   * @param opts operationBytes defaults to DEVICE_OPERATION_BYTES: each batch goes as ONE set
+   *   operation, validated whole before its first byte is sent (UapiClient.set).
+   */
   constructor(readonly name: string, opts: UapiClientOptions = {}) {
-    this.client = new UapiClient(name, opts);
+    this.client = new UapiClient(name, { operationBytes: DEVICE_OPERATION_BYTES, ...opts });
   }
 
   async configure(cfg: DeviceConfig): Promise<void> {

@@ -5,6 +5,7 @@ import { publicKeyOf, toBase64 } from './keys.js';
 import {
   GET_REQUEST, InterfaceFramer, ResponseFramer, buildSetOperations, buildSetRequest, checkErrno, parseGetResponse, parseSetResponse, type Device, type UapiSetRequest,
 } from './uapi-codec.js';
+import { parseCidr } from './addr.js';
 import { keyPairs } from './testing/gen-config.js';
 import { FakeDevice, renderDevice } from './testing/fake-device.js';
 import { randomCidr, randomIpv4, randomIpv6 } from './testing/gen-config.js';
@@ -360,4 +361,28 @@ test('buildSetOperations cuts big requests between peers, each operation within 
 test('buildSetOperations keeps a small request in one operation and refuses tiny limits', () => {
   assert.deepEqual(buildSetOperations({ listenPort: 1, peers: [{ publicKey: B.publicKey }] }), [buildSetRequest({ listenPort: 1, peers: [{ publicKey: B.publicKey }] })]);
   throwsCode(() => buildSetOperations({}, 100), 'WGF_ERR_VALIDATION');
+});
+
+test('buildSetRequest: keys and allowed IPs written exactly as the general parsers read them, fast paths or not (property)', () => {
+  const rng = new Rng(testSeed(7301));
+  const keys = keyPairs(rng, 8);
+  const LOW = 'X5yVvKNQjCSx0LFVnIPvWwREXMRYHI6G2CJO3dCfEVc='; // order 8: refused as a public key, fine as a preshared key
+  for (let i = 0; i < 400; i++) {
+    const k = rng.pick(keys);
+    const raw = Buffer.from(k.publicKey, 'base64');
+    const form = rng.int(4);
+    const publicKey = form === 0 ? k.publicKey : form === 1 ? raw.toString('hex') : form === 2 ? new Uint8Array(raw) : ` ${k.publicKey}`;
+    const ips = Array.from({ length: rng.int(4) }, () => (rng.bool(0.1) ? rng.pick(['10.0.0.01/32', '10.0.0.1/033', 'fd00::1/129', '1.2.3.4/', '/32', 'FD00::1/64']) : randomCidr(rng)));
+    const psk = rng.bool(0.3) ? LOW : undefined;
+    const req = { peers: [{ publicKey, allowedIps: ips, ...(psk ? { presharedKey: psk } : {}) }] };
+    const bad = ips.findIndex((c) => parseCidr(c) === null);
+    if (bad >= 0) {
+      assert.throws(() => buildSetRequest(req), (e: unknown) => e instanceof FabricError && e.code === 'WGF_ERR_VALIDATION' && e.details?.field === `peers[0].allowedIps[${bad}]`, ips[bad]);
+      continue;
+    }
+    const want = [`public_key=${raw.toString('hex')}`, ...(psk ? [`preshared_key=${Buffer.from(psk, 'base64').toString('hex')}`] : []),
+      ...ips.map((c) => { const p = parseCidr(c)!; return `allowed_ip=${p.addr}/${p.prefix}`; })];
+    assert.deepEqual(buildSetRequest(req).split('\n').slice(1, -2), want);
+  }
+  assert.throws(() => buildSetRequest({ peers: [{ publicKey: LOW }] }), (e: unknown) => e instanceof FabricError && e.code === 'WGF_ERR_WEAK_KEY');
 });

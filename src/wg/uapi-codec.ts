@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { FabricError } from '../protocol/errors.js';
-import { parseKey, parsePublicKey, publicKeyOf, toBase64, type Key } from './keys.js';
-import { parseCidr, parseEndpoint } from './addr.js';
+import { isLowOrderPoint, parseKey, parsePublicKey, publicKeyOf, toBase64, type Key } from './keys.js';
+import { isPrefix, parseCidr, parseEndpoint } from './addr.js';
 
 /**
  * The WireGuard cross-platform configuration protocol (UAPI) as pure functions: requests are
@@ -189,7 +189,16 @@ function invalid(field: string, reason: string): never {
   throw new FabricError('WGF_ERR_VALIDATION', `UAPI request: ${field} ${reason}`, { field });
 }
 
+/** Canonical base64 of 32 bytes, as parseKey accepts it (the last character carries 4 zero bits). */
+const B64_KEY_RE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+const keyScratch = Buffer.alloc(32);
+
 function keyHex(field: string, k: KeyInput, publicKey: boolean): string {
+  // The usual input, a canonical base64 key: decoded into one reused buffer, one string out
+  // (a bulk load converts 65k keys). Anything else takes the general path and its errors.
+  if (typeof k === 'string' && B64_KEY_RE.test(k) && keyScratch.write(k, 'base64') === 32 && !(publicKey && isLowOrderPoint(keyScratch))) {
+    return keyScratch.toString('hex');
+  }
   try {
     if (typeof k !== 'string' && !(k instanceof Uint8Array)) invalid(field, 'must be a key (bytes, base64 or hex)');
     const text = typeof k === 'string' ? k : toBase64(k);
@@ -300,7 +309,14 @@ function peerLines(p: UapiPeerUpdate, f: string): { header: string[]; body: stri
   const ips = p.allowedIps ?? [];
   if (!Array.isArray(ips)) invalid(`${f}.allowedIps`, 'must be a list');
   for (let j = 0; j < ips.length; j++) {
-    const c = typeof ips[j] === 'string' ? parseCidr(ips[j]!) : null;
+    const ip = ips[j];
+    // `addr/prefix` that parses is sent as written (it is what parseCidr gives back), so the
+    // cheap check suffices; bare addresses and everything else take parseCidr.
+    if (typeof ip === 'string' && ip.indexOf('/') > 0 && isPrefix(ip)) {
+      body.push(`allowed_ip=${ip}`);
+      continue;
+    }
+    const c = typeof ip === 'string' ? parseCidr(ip) : null;
     if (!c) invalid(`${f}.allowedIps[${j}]`, 'is not a valid IP address or prefix (CIDR)');
     body.push(`allowed_ip=${c.addr}/${c.prefix}`);
   }
