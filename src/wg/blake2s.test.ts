@@ -4,7 +4,10 @@ import { createHash } from 'node:crypto';
 import { blake2s as nobleBlake2s } from '@noble/hashes/blake2.js';
 import { blake2s, compress, keyBlockState } from './blake2s.js';
 import { mac } from './crypto.js';
+import { parseKey } from './keys.js';
+import { mac1Key } from './macs.js';
 import { seededRandom } from './testing/rng.js';
+import { WIREGUARD_GO_INITIATION_HEX, WIREGUARD_GO_SERVER_PUBLIC_KEY } from './testing/wireguard-go-initiation.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const random = seededRandom(7715);
@@ -65,6 +68,20 @@ describe('BLAKE2s (RFC 7693)', () => {
       for (let w = 0; w < 4; w++) out.writeUInt32LE(h[w]!, 4 * w);
       assert.equal(hex(out), hex(mac(key, msg)));
     }
+  });
+
+  test('a real wireguard-go initiation: key-block state + two message blocks give the mac1 wireguard-go wrote', () => {
+    const msg = Buffer.from(WIREGUARD_GO_INITIATION_HEX, 'hex');
+    assert.equal(msg.length, 148);
+    const h = keyBlockState(mac1Key(parseKey(WIREGUARD_GO_SERVER_PUBLIC_KEY)), 16);
+    const b2 = new Uint8Array(64);
+    b2.set(msg.subarray(64, 116));
+    compress(h, msg.subarray(0, 64), 128, false);
+    compress(h, b2, 180, true);
+    const out = Buffer.alloc(16);
+    for (let w = 0; w < 4; w++) out.writeUInt32LE(h[w]!, 4 * w);
+    assert.equal(hex(out), hex(msg.subarray(116, 132)));
+    assert.equal(hex(blake2s(msg.subarray(0, 116), 16, mac1Key(parseKey(WIREGUARD_GO_SERVER_PUBLIC_KEY)))), hex(msg.subarray(116, 132)));
   });
 
   test('bad lengths are refused', () => {

@@ -15,6 +15,7 @@ import { run } from '../../src/sys/exec.js';
 import { generateKeyPair, toBase64 } from '../../src/wg/keys.js';
 import { computeMac1, mac1Key } from '../../src/wg/macs.js';
 import { Initiator } from '../../src/wg/noise.js';
+import { WIREGUARD_GO_INITIATION_HEX, WIREGUARD_GO_SERVER_PUBLIC_KEY } from '../../src/wg/testing/wireguard-go-initiation.js';
 import { addrsOf, checksumsOk, progRun, udpFrame, VERDICTS, wgMessage } from './fixtures/bpf-run.js';
 
 const root = process.getuid?.() === 0;
@@ -279,6 +280,14 @@ for (const attach of ['tc', 'xdp'] as const) describe(`BPF data path verdicts at
       const good = initiation(pool.publicKey);
       assert.ok(computeMac1(good, mac1Key(pool.publicKey)).every((b, i) => b === good[116 + i]), 'the initiator wrote mac1 (TS implementation agrees)');
       assert.deepEqual(await verdict(good), { ret: V.forward, mac1: 0 }, 'valid mac1 passes');
+      // An initiation captured from stock wireguard-go, with the key of the server it was made for.
+      await dp.setPoolKey(WIREGUARD_GO_SERVER_PUBLIC_KEY);
+      const real = Buffer.from(WIREGUARD_GO_INITIATION_HEX, 'hex');
+      assert.deepEqual(await verdict(real), { ret: V.forward, mac1: 0 }, 'wireguard-go\'s initiation passes under its server\'s key');
+      const realBad = Buffer.from(real);
+      realBad[60] = realBad[60]! ^ 0x80;
+      assert.deepEqual(await verdict(realBad), { ret: V.drop, mac1: 1 }, 'and one flipped bit drops it');
+      await dp.setPoolKey(toBase64(pool.publicKey));
       for (const [what, byte] of [['message byte 0x2c', 0x2c], ['sender index', 4], ['message byte 115', 115], ['mac1 first byte', 116], ['mac1 last byte', 131]] as const) {
         const m = Buffer.from(initiation(pool.publicKey));
         m[byte] = m[byte]! ^ 0x10;
