@@ -32,6 +32,14 @@ async function progStats(): Promise<Map<number, ProgStat>> {
   return out;
 }
 
+// On SIGINT/SIGTERM the finally block below still runs (the sysctl is restored, the namespaces go).
+let stopping = false;
+const stop = (): void => {
+  stopping = true;
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+
 const modes = (process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['direct', 'bpf']) as Mode[];
 const ms = Number(process.env.WGF_PPS_PERF_MS ?? 4000);
 const dir = process.env.WGF_PPS_PERF_DIR;
@@ -44,6 +52,7 @@ try {
   console.log(`pps-perf: load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
   for (const mode of modes) {
+    if (stopping) break;
     await setMode(t, mode);
     await measureRound(t, mode, 8, 500); // warm-up: flows in the table
     const before = await progStats();
