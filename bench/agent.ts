@@ -30,7 +30,7 @@ import { DesiredState } from '../src/agent/desired.js';
 import type { DeviceConfig, DeviceState, WireGuardDevice } from '../src/agent/device.js';
 import { FakeDevice } from '../src/agent/device-fake.js';
 import { DEVICE_OPERATION_BYTES, UapiDeviceDriver } from '../src/agent/device-uapi.js';
-import { diffPeers, type PeerOp } from '../src/agent/diff.js';
+import { diffDesired, type PeerOp } from '../src/agent/diff.js';
 import { MemorySource } from '../src/agent/testing/memory-source.js';
 import { labUp, type Lab } from '../src/lab/lab.js';
 import { loadStates, teardown } from '../src/lab/state.js';
@@ -281,7 +281,7 @@ async function benchLoad(report: Report, requested: number): Promise<void> {
     // Exactly what the agent sends after a snapshot, prebuilt, for the bare-socket floor.
     const snap = await source.snapshot();
     const now = new Date();
-    const ops = diffPeers(DesiredState.fromSnapshot(snap).deviceSpec(now), new Map());
+    const ops = diffDesired(DesiredState.fromSnapshot(snap), new Map(), now); // in the agent's order
     const request = { peers: ops.map(toUapi) };
     const prebuilt = buildSetOperations({ privateKey, ...request }, DEVICE_OPERATION_BYTES);
     const rawLoad = async (iface: string): Promise<Omit<LoadResult, 'wgCpuMs'>> =>
@@ -342,7 +342,7 @@ async function benchLoad(report: Report, requested: number): Promise<void> {
     const spec = desired.deviceSpec(now);
     const deviceSpecMs = medianOf(3, () => desired.deviceSpec(now));
     const cachedSpecMs = medianOf(3, () => new Map(spec));
-    const diffMs = medianOf(3, () => diffPeers(spec, new Map()));
+    const diffMs = medianOf(3, () => diffDesired(desired, new Map(), now));
     const buildMs = medianOf(3, () => buildSetOperations(request, DEVICE_OPERATION_BYTES));
     const bytes = prebuilt.reduce((n, o) => n + o.length, 0);
     report(`breakdown (device-call times from the rounds above; pure steps re-timed in-process after them, median of 3)`);
@@ -351,7 +351,7 @@ async function benchLoad(report: Report, requested: number): Promise<void> {
     report(`  agent load: other device calls (configure, publicKey, peers() of the empty device)   ${fmtS(stat(devs.map((d) => deviceMs(d) - d.ms.apply)))}`);
     report(`  agent load: outside device calls (snapshot, DesiredState, diff, counts)   ${fmtS(stat(agentRuns.map((r) => r.wallMs - deviceMs(r.device!))))}`);
     report(`    DesiredState.fromSnapshot ${sec(fromSnapshotMs)} s; deviceSpec ${sec(deviceSpecMs)} s (specs computed once per peer version and cached: the first call pays);`);
-    report(`    the same map built again from the cache ${sec(cachedSpecMs)} s; diffPeers against an empty device ${sec(diffMs)} s`);
+    report(`    the same map built again from the cache ${sec(cachedSpecMs)} s; diffDesired against an empty device ${sec(diffMs)} s`);
     report(`  CPU (user+sys): node during the agent load ${fmtS(stat(agentRuns.map((r) => r.nodeCpuMs)))}`);
     for (const k of order) {
       const cpu = stat(kinds[k].runs.map((r) => r.wgCpuMs));

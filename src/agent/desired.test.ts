@@ -192,6 +192,13 @@ test('diffDesired (the reconcile, no map of specs) gives exactly diffPeers(devic
       const want = s.deviceSpec(NOW).get(key(j));
       actual.set(key(j), want && rng.bool(0.6) ? { ...want, allowedIps: [...want.allowedIps] } : { publicKey: key(j), allowedIps: ips.slice(0, 2).filter(() => rng.bool()) });
     }
-    assert.deepEqual(diffDesired(s, actual, NOW), diffPeers(s.deviceSpec(NOW), actual), `case ${i}`);
+    const got = diffDesired(s, actual, NOW);
+    const keyOf = (o: PeerOp): string => (o.op === 'remove' ? o.publicKey : o.spec.publicKey);
+    assert.deepEqual([...got].sort((x, y) => (keyOf(x) < keyOf(y) ? -1 : 1)), diffPeers(s.deviceSpec(NOW), actual), `case ${i}`);
+    // Upserts in the desired (snapshot) order, then removes.
+    const order = [...s.deviceSpec(NOW).keys()];
+    const ups = got.filter((o) => o.op === 'upsert').map(keyOf);
+    assert.deepEqual(ups, order.filter((k) => ups.includes(k)));
+    assert.ok(got.findIndex((o) => o.op === 'remove') < 0 || got.slice(got.findIndex((o) => o.op === 'remove')).every((o) => o.op === 'remove'));
   }
 });

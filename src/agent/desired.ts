@@ -37,13 +37,15 @@ export function specComputations(): number {
 export function specOf(peer: Peer): DevicePeerSpec {
   specsComputed++;
   const n = peer.addresses.length + peer.allowedIps.length;
-  let allowedIps: string[];
+  let allowedIps: readonly string[];
   if (n <= 2) {
     // The usual peer (one IPv4 and one IPv6 address): no intermediate arrays, no Set.
     const all = peer.allowedIps.length === 0 ? peer.addresses : [...peer.addresses, ...peer.allowedIps];
     const a = all[0] === undefined ? undefined : normalizeCidr(all[0]) ?? all[0];
     const b = all[1] === undefined ? undefined : normalizeCidr(all[1]) ?? all[1];
-    allowedIps = a === undefined ? [] : b === undefined || a === b ? [a] : a < b ? [a, b] : [b, a];
+    // Already canonical and sorted (what a control plane stores): the peer's own array, shared.
+    if (a === all[0] && (all.length === 1 || (b === all[1] && a! < b!))) allowedIps = all;
+    else allowedIps = a === undefined ? [] : b === undefined || a === b ? [a] : a < b ? [a, b] : [b, a];
   } else {
     const ips = [...peer.addresses, ...peer.allowedIps].map((c) => normalizeCidr(c) ?? c);
     allowedIps = [...new Set(ips)].sort();

@@ -106,7 +106,7 @@ function asStates(dev: Device): { iface: Omit<Device, 'peers'>; peers: Map<strin
     iface,
     peers: new Map(peers.map((p) => [p.publicKey, {
       publicKey: p.publicKey, allowedIps: [...p.allowedIps].sort(), lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes,
-      endpoint: p.endpoint ?? null, persistentKeepaliveInterval: p.persistentKeepaliveInterval, protocolVersion: p.protocolVersion,
+      endpoint: p.endpoint ?? null,
       ...(p.presharedKey ? { presharedKey: p.presharedKey } : {}),
     }])),
   };

@@ -141,7 +141,7 @@ export class GetResponseParser {
           this.finishPeer();
           const publicKey = this.hexKey(b, v, end, line, 'public_key').toString('base64');
           this.peer = this.byKey
-            ? { publicKey, allowedIps: [], lastHandshakeMs: null, rxBytes: 0, txBytes: 0, endpoint: null, persistentKeepaliveInterval: 0, protocolVersion: 1 }
+            ? { publicKey, allowedIps: [], lastHandshakeMs: null, rxBytes: 0, txBytes: 0, endpoint: null }
             : { publicKey, persistentKeepaliveInterval: 0, lastHandshakeMs: null, rxBytes: 0, txBytes: 0, allowedIps: [], protocolVersion: 1 };
           this.hsSec = 0;
           this.hsNsec = 0;
@@ -165,7 +165,12 @@ export class GetResponseParser {
         }
         break;
       case 16:
-        if (is(b, start, 'protocol_version')) { this.inPeer(line, 'protocol_version').protocolVersion = num(b, v, end, line, 'protocol_version'); return; }
+        if (is(b, start, 'protocol_version')) {
+          const peer = this.inPeer(line, 'protocol_version');
+          const n = num(b, v, end, line, 'protocol_version');
+          if (!this.byKey) (peer as DevicePeer).protocolVersion = n; // not kept in state mode (still checked)
+          return;
+        }
         break;
       case 23:
         if (is(b, start, 'last_handshake_time_sec')) { this.inPeer(line, 'last_handshake_time_sec'); this.hsSec = num(b, v, end, line, 'last_handshake_time_sec'); return; }
@@ -185,7 +190,9 @@ export class GetResponseParser {
         break;
       case 29:
         if (is(b, start, 'persistent_keepalive_interval')) {
-          this.inPeer(line, 'persistent_keepalive_interval').persistentKeepaliveInterval = num(b, v, end, line, 'persistent_keepalive_interval');
+          const peer = this.inPeer(line, 'persistent_keepalive_interval');
+          const n = num(b, v, end, line, 'persistent_keepalive_interval');
+          if (!this.byKey) (peer as DevicePeer).persistentKeepaliveInterval = n; // not kept in state mode (still checked)
           return;
         }
         break;
@@ -259,8 +266,6 @@ export interface PeerState {
   rxBytes: number;
   txBytes: number;
   endpoint: string | null;
-  persistentKeepaliveInterval: number;
-  protocolVersion: number;
 }
 
 const ERRNO_RE = /^-?[0-9]{1,10}$/;
