@@ -5,8 +5,10 @@
  *
  * Packets to VIP:port ("forward"):
  *  1. Guard: drop what cannot be WireGuard (type 1 = 148 bytes, 2 = 92, 3 = 64, 4 >= 32 and a
- *     multiple of 16; bytes 1..3 zero; IP fragments), and rate-limit initiations (type 1) with a
- *     token bucket per source address and one global bucket. Every drop counts under its reason.
+ *     multiple of 16; bytes 1..3 zero; IP fragments), drop initiations whose mac1 does not verify
+ *     with the pool's public key when one is configured (wglb-mac1.bpf.h), and rate-limit
+ *     initiations (type 1) with a token bucket per source address and one global bucket. Every
+ *     drop counts under its reason.
  *  2. Steering: types 2, 3, 4 by their receiver index when the index was learned from a
  *     backend's handshake message (bpf_map idx); otherwise, and for initiations, the flow table
  *     (LRU, source address:port -> backend) keeps an established flow on its backend; a new flow
