@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FabricError, isFabricError, needsResnapshot } from '../protocol/errors.js';
-import type { AdminState, NodeStatus, Pool, PoolChange } from '../protocol/types.js';
+import type { AdminState, DsrReport, NodeStatus, Pool, PoolChange } from '../protocol/types.js';
 import type { AnnounceReport, NodeAnnouncePolicy } from '../protocol/announce.js';
 import { DesiredState } from './desired.js';
 import type { DevicePeerSpec } from './desired.js';
@@ -33,6 +33,8 @@ export interface AgentOptions {
   readonly onConfigured?: (pool: Pool) => Promise<void>;
   /** The node's announcement for status reports (agent --announce). */
   readonly announceReport?: () => AnnounceReport;
+  /** Host settings kept besides the device (agent --vip: VipKeeper, src/agent/vip.ts): checked with every reconcile; not ok = not ready. */
+  readonly host?: { ensure(): Promise<number>; readonly ok: boolean; report(): DsrReport };
 }
 
 /** Counters and gauges the agent exposes (read by metrics and status reports). */
@@ -139,7 +141,7 @@ export class Agent {
 
   get ready(): boolean {
     const lag = this.stats.controlPlaneRevision - this.stats.appliedRevision;
-    return this.stats.deviceUp && this.desired !== null && lag <= (this.opts.readyLagRevisions ?? 0);
+    return this.stats.deviceUp && this.desired !== null && lag <= (this.opts.readyLagRevisions ?? 0) && (this.opts.host?.ok ?? true);
   }
 
   /** Peer names by public key, from the desired state (empty before the first snapshot). */
@@ -162,7 +164,9 @@ export class Agent {
       // One read of the device gives the key and the peers; configuring it again leaves its peers alone.
       const device = await this.readDevice();
       if (!afterSnapshot) await this.ensureConfigured(device.publicKey).catch((e: unknown) => this.deviceFailed(e));
-      return this.repair(device.peers, afterSnapshot);
+      const ops = await this.repair(device.peers, afterSnapshot);
+      await this.opts.host?.ensure().catch(() => {}); // logged by the keeper; shows as not ready and in the report
+      return ops;
     });
   }
 
@@ -468,7 +472,10 @@ export class Agent {
       reportedAt: this.now().toISOString(), appliedRevision: s.appliedRevision, peersDesired: s.peersDesired, peersApplied: s.peersApplied,
       lastReconcileAt: s.lastReconcileAt?.toISOString() ?? null, driftRepairs: s.driftRepairs, ready: this.ready,
       ...(this.opts.announceReport ? { announce: this.opts.announceReport() } : {}),
-      message: s.removed !== '' ? `not serving: ${s.removed}` : s.deviceUp ? (s.connected ? 'in sync' : 'control plane unreachable; serving last state') : `device problem: ${s.lastError}`,
+      ...(this.opts.host ? { dsr: this.opts.host.report() } : {}),
+      message: s.removed !== '' ? `not serving: ${s.removed}` : !s.deviceUp ? `device problem: ${s.lastError}`
+        : this.opts.host && !this.opts.host.ok ? `direct server return VIPs not in place: ${this.opts.host.report().error ?? 'not checked yet'}`.slice(0, 512)
+        : s.connected ? 'in sync' : 'control plane unreachable; serving last state',
     };
   }
 

@@ -12,10 +12,11 @@ import { apiClient, CA_FILE_HELP, positiveInt, SERVER_HELP, type ApiFlags } from
 import { parseListen } from './server.js';
 import { logLevelOption, roleLog } from './log.js';
 import { announceMetrics, announceOptions, setUpAnnounce, type AgentAnnounceFlags } from './agent-announce.js';
+import { ipHost, parseVips, VipKeeper } from '../agent/vip.js';
 
 interface AgentFlags extends ApiFlags, AgentAnnounceFlags {
   pool: string; node: string; interface: string; driver: string; reconcileInterval: number; reportInterval: number;
-  listen?: string; ifaceSetup: boolean; peerMetrics?: boolean; sessionInterval: number; sessionBytesInterval: number; logLevel?: string;
+  listen?: string; ifaceSetup: boolean; peerMetrics?: boolean; sessionInterval: number; sessionBytesInterval: number; logLevel?: string; vip: string[];
 }
 
 
@@ -35,7 +36,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--peer-metrics', 'also export per-peer series (prometheus_wireguard_exporter names: wireguard_sent_bytes_total, ...): 3 series per peer')
     .option('--session-interval <s>', 'seconds between per-peer session reports (handshake, bytes, endpoint) to every control-plane replica; 0: none', positiveInt('--session-interval'), 10)
     .option('--session-bytes-interval <s>', 'least seconds between two reports of a peer whose byte counters alone changed', positiveInt('--session-bytes-interval'), 60)
-    .option('--no-iface-setup', 'do not set tunnel addresses, MTU and link state on the interface')))
+    .option('--no-iface-setup', 'do not set tunnel addresses, MTU and link state on the interface')
+    .option('--vip <addr[,addr...]>', 'direct server return: keep this LB VIP on lo with net.ipv4.conf.all.arp_ignore=1 and arp_announce=2 (repeatable; checked with every reconcile; left in place when the agent stops)', (v: string, prev: string[]) => [...prev, ...v.split(',')], [] as string[])))
     .action(async (f: AgentFlags) => {
       // One JSON line per event on stderr (sys/log.ts); fields never carry keys or tokens.
       const jsonLog: LogFn = roleLog('agent', f);
@@ -45,9 +47,13 @@ export function registerAgentCommand(program: Command): void {
       else throw new FabricError('WGF_ERR_VALIDATION', `--driver must be uapi or wg, got "${f.driver}"`);
       const api = apiClient(f, process.env, { onFailover: (e) => jsonLog('warn', 'control plane replica failed; trying the next', { ...e }) });
       let ann: Awaited<ReturnType<typeof setUpAnnounce>> = null;
+      const vips = parseVips(f.vip);
+      const host = vips.length > 0 ? new VipKeeper({ host: ipHost, vips, log: jsonLog }) : undefined;
+      await host?.ensure(); // at start, before the control plane is reached: a host that refuses is an error now
       const agent: Agent = new Agent({
         pool: f.pool, node: f.node, source: new HttpSource(api), device, log: jsonLog,
         ...(f.announce === 'bgp' ? { announceReport: () => ann!.announce.report() } : {}),
+        ...(host ? { host } : {}),
         reconcileIntervalMs: Math.max(1, f.reconcileInterval) * 1000, reportIntervalMs: Math.max(1, f.reportInterval) * 1000,
         ...(f.ifaceSetup ? { onConfigured: (pool) => bringUp(f.interface, pool) } : {}),
       });
@@ -60,7 +66,7 @@ export function registerAgentCommand(program: Command): void {
       const http = f.listen ? await startAgentHttp(agent, registry, parseListen(f.listen).host, parseListen(f.listen).port) : null;
       agent.start();
       ann?.announce.start();
-      jsonLog('info', 'agent started', { pool: f.pool, node: f.node, interface: f.interface, driver: f.driver, listen: f.listen ?? null, servers: api.servers });
+      jsonLog('info', 'agent started', { pool: f.pool, node: f.node, interface: f.interface, driver: f.driver, listen: f.listen ?? null, servers: api.servers, ...(host ? { vips } : {}) });
       await new Promise<void>((resolve) => {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);

@@ -48,6 +48,14 @@ describe('lb list rows and table', () => {
       '',
     ].join('\n'));
   });
+  test('the RETURN column appears once an instance reports its return path (JSON rows carry it, null when unknown)', () => {
+    const rows = lbReportRows([report('lb1', 2, [inT('n1', 251)], { returnPath: 'dsr' }), report('lb2', 2, [inT('n1', 251)])], NOW);
+    assert.deepEqual(rows.map((r) => r.returnPath), ['dsr', null]);
+    const text = renderLbReportRows(rows).split('\n');
+    assert.match(text[0]!, /^INSTANCE +VIP +TABLE +RETURN +BACKEND/);
+    assert.match(text[1]!, /^lb1 .* dsr +n1/);
+  });
+
   test('instances of one VIP with tables of different settings get a note; agreeing ones do not', () => {
     const rows = lbReportRows([
       report('lb1', 1, [inT('n1', 251)]),

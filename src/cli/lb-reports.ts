@@ -33,6 +33,8 @@ export interface LbReportRow {
   lastError: string | null;
   /** The instance's BGP announcement of this VIP (node.ts announcedText), '-' when it announces nothing. */
   announced: string;
+  /** How replies reach clients (lb run --return-path); null from an LB that does not report it. */
+  returnPath: string | null;
 }
 
 const ageMs = (r: LbReport, nowMs: number): number => Math.max(0, nowMs - Date.parse(r.reportedAt));
@@ -44,6 +46,7 @@ export function lbReportRows(reports: readonly LbReport[], nowMs: number, staleM
     const base = {
       pool: r.pool, instance: r.instance, vip: r.vip.includes(':') ? `[${r.vip}]:${r.port}` : `${r.vip}:${r.port}`, tableSize: r.tableSize, affinity: r.affinity,
       ageS: Math.round(age / 1000), stale: age > staleMs, failOpen: r.failOpen, lastError: r.lastError, announced: announcedText(r.announce),
+      returnPath: r.returnPath ?? null,
     };
     if (r.backends.length === 0) return [{ ...base, backend: null, state: null, inTable: null, slots: null, reason: null }];
     return r.backends.map((b) => ({ ...base, backend: b.name, state: b.state, inTable: b.inTable, slots: b.slots, reason: b.reason }));
@@ -59,6 +62,8 @@ export function renderLbReportRows(rows: readonly LbReportRow[]): string {
   if (rows.length === 0) return 'no LB reports in this pool\n';
   const table = renderTable(rows, [
     { header: 'INSTANCE', get: (r) => r.instance }, { header: 'VIP', get: (r) => r.vip }, { header: 'TABLE', get: (r) => `${r.tableSize} ${r.affinity}` },
+    // Only when an instance reports it (LBs that predate the field do not).
+    ...(rows.some((r) => r.returnPath !== null) ? [{ header: 'RETURN', get: (r: LbReportRow) => r.returnPath }] : []),
     // Only when an instance announces (lb run --announce bgp).
     ...(rows.some((r) => r.announced !== '-') ? [{ header: 'ANNOUNCED', get: (r: LbReportRow) => r.announced }] : []),
     { header: 'BACKEND', get: (r) => r.backend },

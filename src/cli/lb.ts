@@ -113,7 +113,7 @@ async function lbGet(base: string, path: string, onNotFound?: () => Promise<unkn
 
 /** One VIP of `lb status`: a summary line, the last error, and a table of its backends. */
 function renderLbStatus(s: LbServiceStatus): string {
-  return `lb ${s.instance} ${formatIpPort(s.vip, s.port)} pool ${s.pool}  table ${s.tableSize} slots, affinity ${s.affinity}, generation ${s.generation}, data path ${s.dataplane ?? 'nft'}${s.attach ? ` at ${s.attach}` : ''}${s.mac1 ? (s.mac1.verify ? ', mac1 checked' : `, mac1 not checked: ${s.mac1.reason ?? 'off'}`) : ''}${s.failOpen ? ', fail-open on readiness' : ''}`
+  return `lb ${s.instance} ${formatIpPort(s.vip, s.port)} pool ${s.pool}  table ${s.tableSize} slots, affinity ${s.affinity}, generation ${s.generation}, data path ${s.dataplane ?? 'nft'}${s.attach ? ` at ${s.attach}` : ''}${s.mac1 ? (s.mac1.verify ? ', mac1 checked' : `, mac1 not checked: ${s.mac1.reason ?? 'off'}`) : ''}${s.returnPath ? `, return path ${s.returnPath}` : ''}${s.failOpen ? ', fail-open on readiness' : ''}`
     + `${s.lastError ? `\nlast error: ${s.lastError}` : ''}\n`
     + renderTable(s.backends, [
       { header: 'BACKEND', get: (b) => b.name }, { header: 'ADDRESS', get: (b) => `${b.address}:${b.port}` }, { header: 'STATE', get: (b) => b.state },

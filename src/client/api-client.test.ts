@@ -80,6 +80,12 @@ describe('ApiClient against a real server (SQLite, 127.0.0.1:0)', () => {
     });
     assert.equal(node.status?.appliedRevision, snap.revision);
     assert.notEqual(node.status?.reportedAt, 'ignored');
+    // agent --vip: the direct-server-return part of the report round-trips; a malformed one is refused.
+    const dsr = { vips: ['198.18.1.2'], inPlace: false, repairs: 2, error: 'EPERM' };
+    const withDsr = await agent.putNodeStatus('demo', 'n1', { appliedRevision: snap.revision, peersDesired: 5, peersApplied: 5, lastReconcileAt: null, driftRepairs: 0, ready: false, message: 'x', dsr });
+    assert.deepEqual(withDsr.status?.dsr, dsr);
+    assert.deepEqual((await api.getNode('demo', 'n1')).status?.dsr, dsr);
+    await fails(agent.putNodeStatus('demo', 'n1', { appliedRevision: 1, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready: false, message: 'x', dsr: { ...dsr, repairs: -1 } }), 'WGF_ERR_VALIDATION');
     await fails(agent.listPools(), 'WGF_ERR_FORBIDDEN');
     await fails(agent.createPeer('demo', { name: 'x', publicKey: pubkey() }), 'WGF_ERR_FORBIDDEN');
   });
@@ -114,6 +120,9 @@ describe('ApiClient against a real server (SQLite, 127.0.0.1:0)', () => {
     await fails(viewer.putLbStatus('demo', 'lb3', input), 'WGF_ERR_FORBIDDEN');
     await fails(api.putLbStatus('nope', 'lb1', input), 'WGF_ERR_NOT_FOUND');
     await fails(api.putLbStatus('demo', 'lb1', { ...input, vip: 'not-an-ip' }), 'WGF_ERR_VALIDATION');
+    assert.equal((await api.putLbStatus('demo', 'lb2', { ...input, generation: 6, returnPath: 'dsr' })).returnPath, 'dsr');
+    assert.equal((await viewer.getLbStatus('demo', 'lb2')).returnPath, 'dsr', 'the return path round-trips');
+    await fails(api.putLbStatus('demo', 'lb2', { ...input, returnPath: 'tunnel' as 'dsr' }), 'WGF_ERR_VALIDATION');
     await fails(api.deleteLbStatus('demo', 'lb1', { ifMatch: put.revision - 1 }), 'WGF_ERR_CONFLICT');
     await api.deleteLbStatus('demo', 'lb1');
     await api.deleteLbStatus('demo', 'lb2');

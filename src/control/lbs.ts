@@ -1,6 +1,6 @@
 import { MAX_LB_BACKENDS, MAX_LB_ERROR, MAX_LB_REASON, MAX_LB_RTT_MS, MAX_LB_TABLE_SIZE, type LbReportInput } from '../protocol/api.js';
 import { LB_AFFINITIES } from '../protocol/lb-settings.js';
-import type { LbBackendReport, LbBackendState, LbReport, Page } from '../protocol/types.js';
+import { LB_RETURN_PATHS, type LbBackendReport, type LbBackendState, type LbReport, type LbReturnPath, type Page } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
 import { checkIfMatch, commit, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
@@ -27,7 +27,7 @@ function rtt(field: string, v: unknown): number | null {
 }
 
 /** Validates and normalises a report (the HTTP layer checked its shape; this holds for every caller). */
-export function lbReportFields(input: LbReportInput): Required<Omit<LbReportRecord, 'pool' | 'instance' | 'reportedAt' | 'announce'>> & Pick<LbReportRecord, 'announce'> {
+export function lbReportFields(input: LbReportInput): Required<Omit<LbReportRecord, 'pool' | 'instance' | 'reportedAt' | 'announce' | 'returnPath'>> & Pick<LbReportRecord, 'announce' | 'returnPath'> {
   const tableSize = V.int('tableSize', input.tableSize, 1, MAX_LB_TABLE_SIZE);
   if (!LB_AFFINITIES.includes(input.affinity)) throw V.invalid('affinity', `must be one of ${LB_AFFINITIES.join(', ')}`);
   if (!Array.isArray(input.backends) || input.backends.length > MAX_LB_BACKENDS) {
@@ -52,7 +52,13 @@ export function lbReportFields(input: LbReportInput): Required<Omit<LbReportReco
     lastError: input.lastError === null ? null : V.text('lastError', input.lastError, MAX_LB_ERROR),
     failOpen: V.bool('failOpen', input.failOpen), backends,
     ...(input.announce !== undefined ? { announce: announceReport('announce', input.announce) } : {}),
+    ...(input.returnPath !== undefined ? { returnPath: returnPathOf(input.returnPath) } : {}),
   };
+}
+
+function returnPathOf(p: LbReturnPath): LbReturnPath {
+  if (!LB_RETURN_PATHS.includes(p)) throw V.invalid('returnPath', `must be one of ${LB_RETURN_PATHS.join(', ')}`);
+  return p;
 }
 
 /**

@@ -2,7 +2,7 @@ import { ANNOUNCE_STATES, type AnnounceReport } from '../protocol/announce.js';
 import type { NodeCreate, NodeStatusInput, NodeUpdate } from '../protocol/api.js';
 import { FabricError } from '../protocol/errors.js';
 import { DEFAULT_NODE_WEIGHT } from '../protocol/lb-settings.js';
-import type { AdminState, Node, NodeStatus, Page } from '../protocol/types.js';
+import type { AdminState, DsrReport, Node, NodeStatus, Page } from '../protocol/types.js';
 import type { KeyValue } from '../store/store.js';
 import { checkIfMatch, commit, type Ctx, type MutationOptions } from './context.js';
 import * as K from './keys.js';
@@ -125,6 +125,7 @@ export async function putNodeStatus(ctx: Ctx, pool: string, name: string, input:
     ready: V.bool('ready', input.ready),
     message: V.text('message', input.message, 512),
     ...(input.announce !== undefined ? { announce: announceReport('announce', input.announce) } : {}),
+    ...(input.dsr !== undefined ? { dsr: dsrReport(input.dsr) } : {}),
   };
   return commit(ctx, opts.actor, async () => {
     const kv = await readNode(ctx, pool, name);
@@ -142,6 +143,15 @@ export async function putNodeStatus(ctx: Ctx, pool: string, name: string, input:
 export function announceReport(field: string, a: AnnounceReport): AnnounceReport {
   if (!ANNOUNCE_STATES.includes(a.state)) throw V.invalid(`${field}.state`, `must be one of ${ANNOUNCE_STATES.join(', ')}`);
   return { kind: V.text(`${field}.kind`, a.kind, 16), state: a.state, reason: V.text(`${field}.reason`, a.reason, 256), addresses: [...a.addresses], since: V.time(`${field}.since`, a.since) ?? new Date(0).toISOString() };
+}
+
+/** NodeStatus.dsr as reported (agent --vip), bounded like the rest of a report. */
+function dsrReport(d: DsrReport): DsrReport {
+  if (!Array.isArray(d.vips) || d.vips.length > 64) throw V.invalid('dsr.vips', 'must be a list of at most 64 addresses');
+  return {
+    vips: d.vips.map((v, i) => V.text(`dsr.vips[${i}]`, v, 64)), inPlace: V.bool('dsr.inPlace', d.inPlace), repairs: V.int('dsr.repairs', d.repairs, 0, Number.MAX_SAFE_INTEGER),
+    ...(d.error !== undefined ? { error: V.text('dsr.error', d.error, 256) } : {}),
+  };
 }
 
 async function readNode(ctx: Ctx, pool: string, name: string): Promise<KeyValue> {

@@ -165,6 +165,7 @@ export function statusEntity(kv: KeyValue | undefined): NodeStatus | null {
     reportedAt: s.reportedAt, appliedRevision: s.appliedRevision, peersDesired: s.peersDesired, peersApplied: s.peersApplied,
     lastReconcileAt: s.lastReconcileAt, driftRepairs: s.driftRepairs, ready: s.ready, message: s.message,
     ...(s.announce ? { announce: s.announce } : {}),
+    ...(s.dsr ? { dsr: s.dsr } : {}),
   };
 }
 
@@ -175,7 +176,7 @@ export function lbReportEntity(r: LbReportRecord, revision: number): LbReport {
     generation: r.generation, lastError: r.lastError,
     failOpen: r.failOpen,
     backends: r.backends.map((b) => ({ name: b.name, state: b.state, reason: b.reason, inTable: b.inTable, slots: b.slots, ...(b.rttMs === undefined ? {} : { rttMs: b.rttMs }), ...(b.flows === undefined ? {} : { flows: b.flows }) })),
-    ...(r.announce ? { announce: r.announce } : {}), reportedAt: r.reportedAt, revision,
+    ...(r.announce ? { announce: r.announce } : {}), ...(r.returnPath ? { returnPath: r.returnPath } : {}), reportedAt: r.reportedAt, revision,
   };
 }
 

@@ -3,7 +3,8 @@
  * data path): clients still reach the VIP through the LB (their gateway, owner of the VIP on the
  * client bridge), which sends each packet unchanged to the chosen backend's MAC on the backend
  * bridge. Every backend holds the VIP on lo (arp_ignore=1, arp_announce=2: it never answers ARP
- * for it, nor uses it as the ARP source) and routes the client subnet via a return router: a
+ * for it, nor uses it as the ARP source), set by its agent (`agent --vip`, src/agent/vip.ts,
+ * which the lab passes), and routes the client subnet via a return router: a
  * namespace with one leg on the backend bridge and one on the client bridge, the way a
  * data-centre router would. Replies (from VIP:port, with the real client address as
  * destination) so never pass the LB.
@@ -36,11 +37,7 @@ export async function addReturnRouter(state: LabState, tier: LabLbTier, hooks: D
   for (const dev of ['all', 'default', r.vethNs]) await run('sysctl', ['-q', '-w', `net.ipv4.conf.${dev}.rp_filter=0`], { netns: r.netns });
 }
 
-/** One backend: the VIP on lo without ARP for it, and the client subnet via the return router. */
+/** One backend: the client subnet via the return router (the VIP on lo is the agent's: `agent --vip`). */
 export async function setUpDsrBackend(h: LabHost, tier: LabLbTier): Promise<void> {
-  for (const [k, v] of [['arp_ignore', 1], ['arp_announce', 2]] as const) {
-    for (const dev of ['all', h.vethNs]) await run('sysctl', ['-q', '-w', `net.ipv4.conf.${dev}.${k}=${v}`], { netns: h.netns });
-  }
-  await run('ip', ['addr', 'add', `${tier.vip}/32`, 'dev', 'lo'], { netns: h.netns });
   await run('ip', ['route', 'add', tier.clientSubnet, 'via', tier.returnRouter!.address], { netns: h.netns });
 }

@@ -250,6 +250,7 @@ export function startAgent(lab: Lab, index: number, reconcileInterval = 30): num
     '--pool', lab.plan.pool.name, '--node', h.name, '--interface', h.wgIface, '--listen', `${h.address}:${AGENT_METRICS_PORT}`,
     '--reconcile-interval', String(reconcileInterval), '--report-interval', '1', '--session-interval', '2', '--session-bytes-interval', '2',
     ...(lab.plan.anycast ? anycastAgentArgs(lab.state.dir, h) : []),
+    ...(lab.plan.lb?.returnPath === 'dsr' ? ['--vip', lab.plan.lb.vip] : []), // the agent keeps the VIP on lo (src/agent/vip.ts)
   ], join(lab.state.dir, `${h.name}.agent.log`), h.netns);
 }
 

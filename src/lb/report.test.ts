@@ -26,6 +26,7 @@ describe('lbReportInput', () => {
       backends: [{ name: 'a', state: 'up', reason: 'healthy', inTable: true, slots: 7, rttMs: 0.4 }],
     });
     assert.equal(lbReportInput(lbStatus({ backends: [backend('a', { lastRttMs: null })] })).backends[0]!.rttMs, null, 'no probe answered yet');
+    assert.equal(lbReportInput(lbStatus({ returnPath: 'dsr' })).returnPath, 'dsr', 'the return path is reported');
   });
   const cases: [string, string, number, string][] = [
     ['short text unchanged', 'probe failed: timeout after 300 ms', 512, 'probe failed: timeout after 300 ms'],

@@ -23,7 +23,7 @@ export function reportText(s: string, max: number): string {
 export function lbReportInput(s: LbServiceStatus): LbReportInput {
   return {
     vip: s.vip, port: s.port, tableSize: s.tableSize, affinity: s.affinity, generation: s.generation,
-    lastError: s.lastError === null ? null : reportText(s.lastError, MAX_LB_ERROR), failOpen: s.failOpen,
+    lastError: s.lastError === null ? null : reportText(s.lastError, MAX_LB_ERROR), failOpen: s.failOpen, ...(s.returnPath ? { returnPath: s.returnPath } : {}),
     backends: s.backends.slice(0, MAX_LB_BACKENDS).map((b) => ({ name: b.name, state: b.state, reason: reportText(b.reason, MAX_LB_REASON), inTable: b.inTable, slots: b.slots, rttMs: b.lastRttMs === null ? null : Math.min(MAX_LB_RTT_MS, Math.round(b.lastRttMs * 1000) / 1000), ...(b.flows == null ? {} : { flows: b.flows }) })),
   };
 }

@@ -142,6 +142,8 @@ export interface LbServiceStatus {
   readonly attach?: 'xdp' | 'tc';
   /** bpf: whether the program verifies initiations' mac1 with the pool's public key (and why not). */
   readonly mac1?: Mac1State;
+  /** How replies reach clients (--return-path); absent from LBs that predate the field. */
+  readonly returnPath?: ReturnPath;
   readonly backends: readonly LbServiceBackend[];
 }
 
@@ -329,7 +331,7 @@ export class LbService {
     return {
       pool: this.o.pool, instance: this.o.instance, vip: c.vip, port: c.port, tableSize: c.tableSize, affinity: c.affinity, generation: c.generation,
       probePeer: this.probePeer ? { name: this.probePeer.name, publicKey: this.probePeer.publicKey, address: this.probePeer.addresses[0] ?? '' } : null,
-      lastError: c.lastError, failOpen, dataplane: this.o.dataplane ?? 'nft', ...(this.o.attach ? { attach: this.o.attach } : {}),
+      lastError: c.lastError, failOpen, dataplane: this.o.dataplane ?? 'nft', ...(this.o.attach ? { attach: this.o.attach } : {}), returnPath: this.o.returnPath ?? 'via-lb',
       ...(this.o.writer?.mac1 ? { mac1: this.o.writer.mac1() } : {}),
       backends: c.backends.map((b) => {
         const s = checks.get(b.name);

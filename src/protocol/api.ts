@@ -103,11 +103,17 @@ export const PoolSchema = Type.Object({
   persistentKeepalive: Keepalive, labels: Labels, lb: LbSettingsSchema, anycast: AnycastSettingsSchema,
 }, strict);
 
+/** Wire schema: DsrReport (NodeStatus.dsr, agent --vip). */
+export const DsrReportSchema = Type.Object({
+  vips: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 64 }), inPlace: Type.Boolean(), repairs: Type.Integer({ minimum: 0 }),
+  error: Type.Optional(Type.String({ maxLength: 256 })),
+}, strict);
+
 /** Wire schema: NodeStatus. */
 export const NodeStatusSchema = Type.Object({
   reportedAt: Time, appliedRevision: Revision, peersDesired: Type.Integer({ minimum: 0 }), peersApplied: Type.Integer({ minimum: 0 }),
   lastReconcileAt: Nullable(Time), driftRepairs: Type.Integer({ minimum: 0 }), ready: Type.Boolean(), message: Type.String({ maxLength: 512 }),
-  announce: Type.Optional(AnnounceReportSchema),
+  announce: Type.Optional(AnnounceReportSchema), dsr: Type.Optional(DsrReportSchema),
 }, strict);
 
 /** Wire schema: Node. */
@@ -165,6 +171,7 @@ const lbReportFields = {
   lastError: Nullable(Type.String({ maxLength: MAX_LB_ERROR })), failOpen: Type.Boolean(),
   backends: Type.Array(LbBackendReportSchema, { maxItems: MAX_LB_BACKENDS }),
   announce: Type.Optional(AnnounceReportSchema),
+  returnPath: Type.Optional(Type.Union([Type.Literal('via-lb'), Type.Literal('snat'), Type.Literal('dsr')], { description: 'how replies reach clients: via-lb, snat or dsr' })),
 };
 /** Wire schema: LbReport. */
 export const LbReportSchema = Type.Object({ pool: Name, instance: Name, ...lbReportFields, reportedAt: Time, revision: Revision }, strict);
@@ -258,7 +265,7 @@ export const NodeUpdateSchema = Type.Object({
 export const NodeStatusInputSchema = Type.Object({
   appliedRevision: Revision, peersDesired: Type.Integer({ minimum: 0 }), peersApplied: Type.Integer({ minimum: 0 }),
   lastReconcileAt: Nullable(Time), driftRepairs: Type.Integer({ minimum: 0 }), ready: Type.Boolean(), message: Type.String({ maxLength: 512 }),
-  announce: Type.Optional(AnnounceReportSchema),
+  announce: Type.Optional(AnnounceReportSchema), dsr: Type.Optional(DsrReportSchema),
 }, strict);
 
 /** What a load balancer reports about its VIP and backends; the server stamps `reportedAt`. */

@@ -63,6 +63,23 @@ export interface NodeStatus {
   readonly message: string;
   /** The node's announcement (agent --announce), absent when it announces nothing. */
   readonly announce?: AnnounceReport;
+  /** Direct server return (agent --vip): the VIPs the agent keeps on lo; absent without --vip. */
+  readonly dsr?: DsrReport;
+}
+
+/** How an LB's replies reach clients: back through the LB, to the LB's own address (SNAT), or straight from the backend (direct server return). */
+export type LbReturnPath = 'via-lb' | 'snat' | 'dsr';
+export const LB_RETURN_PATHS: readonly LbReturnPath[] = ['via-lb', 'snat', 'dsr'];
+
+/** NodeStatus.dsr: the VIPs on lo and the ARP sysctls (src/agent/vip.ts). */
+export interface DsrReport {
+  readonly vips: string[];
+  /** Every VIP on lo, arp_ignore 1 (or 2) and arp_announce 2 at the last check. */
+  readonly inPlace: boolean;
+  /** Changes made after the start (drift repaired: a VIP deleted, a sysctl reset). */
+  readonly repairs: number;
+  /** Why the last check failed (inPlace false). */
+  readonly error?: string;
 }
 
 export interface Node extends Meta {
@@ -125,6 +142,8 @@ export interface LbReport {
   readonly backends: readonly LbBackendReport[];
   /** The instance's BGP announcement of its VIPs (lb run --announce), absent when it announces nothing. */
   readonly announce?: AnnounceReport;
+  /** How replies reach clients (lb run --return-path); absent from LBs that predate the field. */
+  readonly returnPath?: LbReturnPath;
   readonly reportedAt: string;
   /** Store revision of this report (its ETag). */
   readonly revision: number;

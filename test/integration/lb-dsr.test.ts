@@ -18,10 +18,11 @@ import { ownersOf } from '../../src/lab/failover-core.js';
 import type { LabHost } from '../../src/lab/plan.js';
 import { latestHandshakes, peerEndpoints, ping } from '../../src/lab/traffic.js';
 import { BpfDataPath } from '../../src/lb/dataplane/bpf.js';
-import { buildMaglevTable, DEFAULT_FLOW_SEED, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
+import { DEFAULT_FLOW_SEED } from '../../src/lb/maglev.js';
 import type { LbServiceStatus } from '../../src/lb/service.js';
 import { run } from '../../src/sys/exec.js';
 import { until } from './fixtures/until.js';
+import { predictor } from './fixtures/lb-flows.js';
 
 const BACKENDS = 3;
 const CLIENTS = 6;
@@ -34,12 +35,6 @@ const inTable = async (): Promise<LbServiceStatus | null> => {
   const s = await status();
   return s.backends.length === BACKENDS && s.backends.every((b) => b.inTable) ? s : null;
 };
-
-function predictor(names: readonly string[], size: number): (c: LabHost) => string {
-  const order = sortByName(names.map((name) => ({ name, weight: 1 })));
-  const table = buildMaglevTable(order, size);
-  return (c) => order[lookup(table, flowHash(c.address, c.listenPort!))]!.name;
-}
 
 /** The backend holding each client's most recent handshake. */
 async function owners(): Promise<Map<string, string | undefined>> {
@@ -86,6 +81,12 @@ describe('lab with direct server return on the bpf data path (3 backends, 6 clie
   test('1. spread as the Maglev table predicts; each backend sees its clients\' real addresses', async () => {
     const { value: s } = await until('every backend in the table', inTable);
     assert.equal(s.dataplane, 'bpf');
+    assert.equal(s.returnPath, 'dsr', 'lb status shows the return path');
+    const { value: reports } = await until('the LB reports its return path', async () => {
+      const r = (await lab.api.listLbStatus(lab.plan.pool.name)).items;
+      return r.length > 0 && r.every((x) => x.returnPath === 'dsr') ? r : null;
+    });
+    assert.equal(reports.length, 1);
     const predict = predictor(lab.plan.backends.map((b) => b.name), s.tableSize);
     const r = await Promise.all(lab.plan.clients.map((c) => ping(c.netns, lab.plan.pool.serverTunnelIp, 3, 0.2, 2)));
     r.forEach((x, i) => assert.ok(x.received > 0, `${lab.plan.clients[i]!.name} gets answers through the VIP`));
@@ -101,6 +102,28 @@ describe('lab with direct server return on the bpf data path (3 backends, 6 clie
     }
     console.log(`# spread: ${[...spread].map(([b, cs]) => `${b}: ${cs.join(' ')}`).join('; ')}`);
     assert.ok(spread.size > 1, 'clients spread over more than one backend');
+  });
+
+  test('1b. the agents hold the VIP (agent --vip): on lo, ARP sysctls set, reported in place; a deleted VIP comes back at the next reconcile', async () => {
+    const vip = lab.plan.lb!.vip;
+    const onLo = async (b: LabHost) => (await run('ip', ['-o', 'addr', 'show', 'dev', 'lo'], { netns: b.netns })).stdout.includes(` ${vip}/32 `);
+    const sysctl = async (b: LabHost, k: string) => (await run('cat', [`/proc/sys/net/ipv4/conf/all/${k}`], { netns: b.netns })).stdout.trim();
+    for (const b of lab.plan.backends) {
+      assert.ok(await onLo(b), `${b.name} holds ${vip} on lo`);
+      assert.deepEqual([await sysctl(b, 'arp_ignore'), await sysctl(b, 'arp_announce')], ['1', '2'], `${b.name}: arp_ignore 1, arp_announce 2`);
+      const { value: st } = await until(`${b.name} reports its VIP in place`, async () => (await lab.api.getNode(lab.plan.pool.name, b.name)).status?.dsr?.inPlace && (await lab.api.getNode(lab.plan.pool.name, b.name)).status);
+      assert.deepEqual(st.dsr?.vips, [vip]);
+    }
+    const b = lab.plan.backends[0]!;
+    const before = (await lab.api.getNode(lab.plan.pool.name, b.name)).status!.dsr!.repairs;
+    await run('ip', ['addr', 'del', `${vip}/32`, 'dev', 'lo'], { netns: b.netns }); // drift: someone flushes lo
+    const { ms } = await until(`${b.name}'s agent puts ${vip} back`, () => onLo(b), 120_000);
+    const { value: repairs } = await until(`${b.name} reports the repair`, async () => {
+      const r = (await lab.api.getNode(lab.plan.pool.name, b.name)).status?.dsr?.repairs ?? 0;
+      return r > before ? r : null;
+    });
+    console.log(`# ${b.name}: VIP back on lo after ${ms} ms (reconcile every 2 s); repairs reported ${before} -> ${repairs}`);
+    assert.match(readFileSync(join(lab.state.dir, `${b.name}.agent.log`), 'utf8'), /dsr: repairing drift of the VIPs on lo/);
   });
 
   test('2. replies bypass the LB: pings answered, the LB\'s client leg sends (almost) nothing, no reply rewritten', async () => {
