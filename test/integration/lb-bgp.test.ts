@@ -19,11 +19,10 @@ import { lbNamesOf, vipNextHops } from '../../src/lab/anycast-lb.js';
 import { routerRoutes } from '../../src/lab/bird.js';
 import type { LabHost, LabLb } from '../../src/lab/plan.js';
 import { latestHandshakes, ping } from '../../src/lab/traffic.js';
-import { buildMaglevTable, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
-import { listArgs, parseFlows } from '../../src/lb/conntrack.js';
 import type { AnnounceReport } from '../../src/protocol/announce.js';
 import { run } from '../../src/sys/exec.js';
 import { until } from './fixtures/until.js';
+import { flowsByLb, predicted } from './fixtures/lb-flows.js';
 import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 const BACKENDS = 3;
@@ -42,20 +41,6 @@ async function announceOf(lb: LabLb, action?: 'drain' | 'undrain'): Promise<Anno
   const res = await fetch(`${lb.statusUrl}/announce${action ? `/${action}` : ''}`, { method: action ? 'POST' : 'GET', signal: AbortSignal.timeout(5000) });
   assert.equal(res.status, 200);
   return (await res.json()) as AnnounceReport;
-}
-
-function predicted(c: LabHost, tableSize: number): string {
-  const order = sortByName(lab.plan.backends.map((b) => ({ name: b.name, weight: 1 })));
-  return order[lookup(buildMaglevTable(order, tableSize), flowHash(c.address, c.listenPort!))]!.name;
-}
-
-async function flowsByLb(): Promise<Map<string, Map<string, string>>> {
-  const out = new Map<string, Map<string, string>>();
-  for (const lb of lbs()) {
-    const { stdout } = await run('conntrack', listArgs(tier().vip, lab.plan.pool.listenPort), { netns: lb.netns, allowFailure: true });
-    out.set(lb.name, new Map(parseFlows(stdout).flows.map((f) => [f.original.src, f.reply.src])));
-  }
-  return out;
 }
 
 async function backendHandshakes(): Promise<Map<string, Map<string, number>>> {
@@ -103,14 +88,14 @@ describe('LB instances announcing the VIP over BGP (real bird2)', { skip: proces
     for (const lb of lbs()) await run('conntrack', ['-D', '-p', 'udp', '-d', tier().vip], { netns: lb.netns, allowFailure: true });
     const warm = await Promise.all(lab.plan.clients.map((c) => ping(c.netns, lab.plan.pool.serverTunnelIp, 3, 0.2, 2)));
     warm.forEach((r, i) => assert.ok(r.received > 0, `${lab.plan.clients[i]!.name} answers through the VIP`));
-    const byLb = await flowsByLb();
+    const byLb = await flowsByLb(lab);
     const backendByAddr = new Map(lab.plan.backends.map((b) => [b.address, b.name]));
     const lbOfClient = new Map<string, string>();
     for (const c of lab.plan.clients) {
       const holders = [...byLb].filter(([, m]) => m.has(c.address)).map(([lb]) => lb);
       assert.equal(holders.length, 1, `${c.name}'s flow is on exactly one LB instance (${holders.join(', ') || 'none'})`);
       lbOfClient.set(c.name, holders[0]!);
-      assert.equal(backendByAddr.get(byLb.get(holders[0]!)!.get(c.address)!), predicted(c, tableSize), `${c.name} DNATed to the backend the table predicts`);
+      assert.equal(backendByAddr.get(byLb.get(holders[0]!)!.get(c.address)!), predicted(lab, c, tableSize), `${c.name} DNATed to the backend the table predicts`);
     }
     const counts = lbs().map((lb) => lab.plan.clients.filter((c) => lbOfClient.get(c.name) === lb.name).length);
     console.log(`# ECMP spread of ${CLIENTS} client flows: ${lbs().map((lb, i) => `${lb.name}=${counts[i]}`).join(', ')}`);
@@ -136,10 +121,10 @@ describe('LB instances announcing the VIP over BGP (real bird2)', { skip: proces
     const pinged = await flows;
     const allowed = Math.ceil(goneMs / 1000 / PING_INTERVAL_S) + 2;
 
-    const afterMove = await flowsByLb();
+    const afterMove = await flowsByLb(lab);
     const now = await backendHandshakes();
     for (const c of movers) {
-      const backend = predicted(c, tableSize);
+      const backend = predicted(lab, c, tableSize);
       const r = pinged[lab.plan.clients.indexOf(c)]!;
       const clientNow = [...(await latestHandshakes(c.netns, c.wgIface)).values()][0] ?? 0;
       console.log(`# ${c.name}: ${victim.name} -> ${survivor.name}, backend ${backend}, ${r.received}/${r.sent} pings answered (lost ${r.sent - r.received}, allowed ${allowed} for the ${goneMs} ms window), `

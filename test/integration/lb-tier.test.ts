@@ -13,13 +13,11 @@ import { join } from 'node:path';
 import { labDown, labUp, lbStatus, setLbFrontLink, setVipRoute, type Lab } from '../../src/lab/lab.js';
 import type { LabHost, LabLb } from '../../src/lab/plan.js';
 import { latestHandshakes, peerEndpoints, ping } from '../../src/lab/traffic.js';
-import { buildMaglevTable, flowHash, lookup, sortByName } from '../../src/lb/maglev.js';
 import { listTableJson } from '../../src/lb/nft-apply.js';
-import { listArgs, parseFlows } from '../../src/lb/conntrack.js';
 import { defaultNftTable } from '../../src/lb/controller.js';
 import { slotMapName, slotsFromNftJson } from '../../src/lb/nft.js';
-import { run } from '../../src/sys/exec.js';
 import { until } from './fixtures/until.js';
+import { flowsByLb, predicted } from './fixtures/lb-flows.js';
 import { assertNoSecretsInLogs } from './fixtures/log-secrets.js';
 
 const BACKENDS = 3;
@@ -30,22 +28,6 @@ let base: string;
 const lbs = (): readonly LabLb[] => lab.plan.lb!.instances;
 const port = (): number => lab.plan.pool.listenPort;
 const keyOf = (c: LabHost): string => lab.clientPeers[lab.plan.clients.indexOf(c)]!.publicKey;
-
-/** The backend Maglev gives this client's flow (its fixed listen port is the source port). */
-function predicted(c: LabHost, tableSize: number): string {
-  const order = sortByName(lab.plan.backends.map((b) => ({ name: b.name, weight: 1 })));
-  return order[lookup(buildMaglevTable(order, tableSize), flowHash(c.address, c.listenPort!))]!.name;
-}
-
-/** Per LB instance: client address -> backend address its conntrack entry for the VIP flow DNATs to. */
-async function flowsByLb(): Promise<Map<string, Map<string, string>>> {
-  const out = new Map<string, Map<string, string>>();
-  for (const lb of lbs()) {
-    const { stdout } = await run('conntrack', listArgs(lab.plan.lb!.vip, port()), { netns: lb.netns, allowFailure: true });
-    out.set(lb.name, new Map(parseFlows(stdout).flows.map((f) => [f.original.src, f.reply.src])));
-  }
-  return out;
-}
 
 /** Latest handshake (unix s, 0 = never) of every client key on every backend, and of every client with the pool. */
 async function sessionSnapshot(): Promise<{ backends: Map<string, Map<string, number>>; clients: Map<string, number> }> {
@@ -96,7 +78,7 @@ describe(`LB tier: 2 LB instances behind an ECMP router, ${BACKENDS} backends, $
     const results = await Promise.all(lab.plan.clients.map((c) => ping(c.netns, lab.plan.pool.serverTunnelIp, 3, 0.2, 2)));
     results.forEach((r, i) => assert.ok(r.received > 0, `${lab.plan.clients[i]!.name} gets answers through the VIP`));
 
-    const byLb = await flowsByLb();
+    const byLb = await flowsByLb(lab);
     const backendByAddr = new Map(lab.plan.backends.map((b) => [b.address, b.name]));
     const lbOfClient = new Map<string, string>();
     for (const c of lab.plan.clients) {
@@ -104,7 +86,7 @@ describe(`LB tier: 2 LB instances behind an ECMP router, ${BACKENDS} backends, $
       assert.equal(holders.length, 1, `${c.name}'s flow is on exactly one LB instance (${holders.join(', ') || 'none'})`);
       lbOfClient.set(c.name, holders[0]!);
       const backend = backendByAddr.get(byLb.get(holders[0]!)!.get(c.address)!);
-      assert.equal(backend, predicted(c, tableSize), `${c.name} (${c.address}:${c.listenPort}) DNATed to the backend the table predicts`);
+      assert.equal(backend, predicted(lab, c, tableSize), `${c.name} (${c.address}:${c.listenPort}) DNATed to the backend the table predicts`);
     }
     const spread = lbs().map((lb) => `${lb.name}=${lab.plan.clients.filter((c) => lbOfClient.get(c.name) === lb.name).length}`);
     console.log(`# ECMP spread of ${CLIENTS} client flows: ${spread.join(', ')}`);
@@ -126,10 +108,10 @@ describe(`LB tier: 2 LB instances behind an ECMP router, ${BACKENDS} backends, $
     console.log(`# ${victim.name} withdrawn and its front link down (${Date.now() - t0} ms); ${movers.length} flows move to ${survivor.name}: ${movers.map((c) => c.name).join(' ')}`);
     const pinged = await flows;
 
-    const afterMove = await flowsByLb();
+    const afterMove = await flowsByLb(lab);
     const now = await sessionSnapshot();
     for (const c of movers) {
-      const backend = predicted(c, tableSize);
+      const backend = predicted(lab, c, tableSize);
       const b = lab.plan.backends.find((x) => x.name === backend)!;
       const r = pinged[lab.plan.clients.indexOf(c)]!;
       const ep = (await peerEndpoints(b.netns, b.wgIface)).get(keyOf(c));
@@ -157,9 +139,9 @@ describe(`LB tier: 2 LB instances behind an ECMP router, ${BACKENDS} backends, $
     await setVipRoute(lab.plan, lbs().map((lb) => lb.name));
     const back = await Promise.all(movers.map((c) => ping(c.netns, lab.plan.pool.serverTunnelIp, 10, 0.1, 2)));
     const again = await sessionSnapshot();
-    const final = await flowsByLb();
+    const final = await flowsByLb(lab);
     movers.forEach((c, i) => {
-      const backend = predicted(c, tableSize);
+      const backend = predicted(lab, c, tableSize);
       assert.ok(back[i]!.received > 0, `${c.name} answered after the LB came back`);
       assert.equal(backendByAddr.get(final.get(victim.name)!.get(c.address) ?? ''), backend, `${c.name} is back on ${victim.name}, same backend`);
       assert.equal(again.backends.get(backend)!.get(keyOf(c)), before.backends.get(backend)!.get(keyOf(c)), `${c.name}: still no new handshake`);
