@@ -30,21 +30,36 @@ test('log sink on /dev/full (every write ENOSPC): lines are dropped and counted,
   }
 });
 
-test('log sink writes every line in order to a working file and flushes at close', async () => {
+/** Waits until the sink has written everything (its writes run on libuv's thread pool). */
+async function idle(sink: LogSink, limitMs = 120_000): Promise<number> {
+  const start = Date.now();
+  while (!sink.idle) {
+    if (Date.now() - start > limitMs) assert.fail(`the sink still had ${sink.pendingBytes} bytes waiting after ${limitMs} ms`);
+    await sleep(5);
+  }
+  return Date.now() - start;
+}
+
+// The writes run on libuv's thread pool: at load 40-50 one write can take longer than the 50 ms
+// this test used to sleep; flushSync then found it in flight (it writes nothing then: the queued
+// lines would land before it) and the file held 1 line of 501. It now waits for the sink to be idle.
+test('log sink writes every line in order to a working file; flushSync never reorders nor duplicates', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wgf-ab-log-'));
   const file = join(dir, 'log');
   const fd = openSync(file, 'w');
   try {
     const sink = new LogSink(fd);
     for (let i = 0; i < 500; i++) sink.write(`line ${i}\n`);
-    await sleep(50);
+    sink.flushSync(); // the first write is in flight: nothing written out of order
+    const first = await idle(sink);
+    assert.equal(readFileSync(file, 'utf8').trim().split('\n').length, 500);
     sink.write('last\n');
-    await sleep(50);
     sink.flushSync();
+    const second = await idle(sink);
+    console.log(`# 500 lines written in ${first} ms, the last in ${second} ms`);
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     assert.equal(lines.length, 501);
-    assert.equal(lines[0], 'line 0');
-    assert.equal(lines.at(-1), 'last');
+    assert.deepEqual(lines, [...Array.from({ length: 500 }, (_, i) => `line ${i}`), 'last'], 'every line once, in order');
     assert.equal(sink.dropped, 0);
   } finally {
     closeSync(fd);

@@ -30,7 +30,12 @@ export class LogSink {
     return true;
   }
 
-  /** Best-effort synchronous write of what is queued (at exit); drops it if the fd refuses. */
+  /**
+   * Best-effort synchronous write of what is queued (at exit); drops it if the fd refuses. With
+   * a write in flight it writes nothing (that would put the queued lines before the in-flight
+   * ones): the in-flight write's completion writes them, as long as the process lives on (the
+   * server's close() lets the event loop end by itself; see `idle`).
+   */
   flushSync(): void {
     if (this.queue.length === 0 || this.inFlight) return;
     const lines = this.takeAll();
@@ -39,6 +44,11 @@ export class LogSink {
     } catch {
       this.dropped += lines.length;
     }
+  }
+
+  /** No write in flight and nothing waiting: every line given so far was written or dropped. */
+  get idle(): boolean {
+    return !this.inFlight && this.queue.length === 0;
   }
 
   /** Bytes waiting to be written. */
