@@ -158,8 +158,13 @@ function valid(r: R, admin: string, names: { peers: string[] }): Req {
   ])();
 }
 
-test(`fuzz: ${COUNT} hostile and valid requests, no 5xx, store consistent (seed ${SEED})`, { timeout: 120_000 }, async () => {
+// The work is bounded and linear in COUNT (measured at load 15: 1500 requests 5.3 s, 3000 8.1 s,
+// 6000 11.2 s, in-process inject, no I/O but the store). At load 33-39 on 2 shared cores this
+// process gets a small share of a CPU and the old 120 s timeout was simply too tight; 10 minutes
+// still catches a hang. The time taken is printed, not asserted.
+test(`fuzz: ${COUNT} hostile and valid requests, no 5xx, store consistent (seed ${SEED})`, { timeout: 600_000 }, async () => {
   console.log(`fuzz seed ${SEED} (rerun with WGF_FUZZ_SEED=${SEED})`);
+  const t0 = Date.now();
   const r = rng(SEED);
   const driver = DRIVERS.find((d) => d.name === (process.env['WGF_FUZZ_STORE'] ?? 'memory'))!;
   const { store, cleanup } = await driver.open();
@@ -201,6 +206,7 @@ test(`fuzz: ${COUNT} hostile and valid requests, no 5xx, store consistent (seed 
       }
     }
     console.log(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
+    console.log(`fuzz: ${COUNT} requests in ${Date.now() - t0} ms`);
     let auditAfter = 0;
     let cursor: string | undefined;
     do {
