@@ -161,8 +161,11 @@ describe('LB instances announcing the VIP over BGP (real bird2)', { skip: proces
     await until('new flows avoid the drained instance (local-pref 0: out of the ECMP route)', async () => !(await hopNames()).includes(lb.name), 30_000);
     console.log(`# ${lb.name} out of the router's forwarding route ${Date.now() - t0} ms after the drain started; next hops ${(await hopNames()).join(', ')}`);
     await until('the drained instance withdrawn after the drain wait', async () => !(await routerRoutes(socket)).routes.some((r) => r.nextHop === lb.frontAddress), 60_000);
-    const a = await announceOf(lb);
-    assert.equal(a.state, 'withdrawn');
+    // The LB sets its state once bird has taken the withdrawal: the router can see it first.
+    const { value: a } = await until('the drained instance reports withdrawn', async () => {
+      const r = await announceOf(lb);
+      return r.state === 'withdrawn' ? r : null;
+    }, 30_000);
     assert.equal(a.reason, 'drained');
     console.log(`# ${lb.name} route withdrawn at the router ${Date.now() - t0} ms after the drain started (pool drain wait 3 s)`);
     await announceOf(lb, 'undrain');
