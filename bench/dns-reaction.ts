@@ -7,27 +7,18 @@
  * (agent status PUT or node PATCH) is sent -> that updater's next zone update. Calls are
  * spaced by a random 0..600 ms so the poll's phase is uniform.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DnsAnnouncer } from '../src/announce/dns.js';
 import { ApiClient } from '../src/client/api-client.js';
-import { ControlPlane } from '../src/control/plane.js';
-import { SecretBox } from '../src/control/secrets.js';
 import type { RecordSet, UpdatePlan } from '../src/dns/plan.js';
 import { DnsUpdater } from '../src/dns/updater.js';
 import type { FollowMode } from '../src/follow/source.js';
 import { healthConfig } from '../src/lb/health.js';
-import { buildServer } from '../src/server/app.js';
-import { openStore } from '../src/store/index.js';
-import { percentile, stat } from './stats.js';
+import { agentReport, localPlane, reaction } from './local-plane.js';
+import { stat } from './stats.js';
 
 const ROUNDS = 12;
-const sys = { actor: 'bench' };
-const report = (ready: boolean) => ({ appliedRevision: 1, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready, message: '' });
 
 /** One updater with its own zone; nextUpdate() resolves at its next zone update. */
 function updater(base: string, token: string, follow: FollowMode) {
@@ -52,21 +43,9 @@ function updater(base: string, token: string, follow: FollowMode) {
 }
 
 export async function benchDnsReaction(out: (line: string) => void): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'wgf-dns-bench-'));
-  const store = await openStore(`sqlite:${dir}`);
-  const cp = new ControlPlane({ store, secrets: SecretBox.random() });
-  const token = (await cp.bootstrap())!;
-  const app = await buildServer({ control: cp });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  const admin = new ApiClient({ baseUrl: base, token });
+  const { base, token, admin, close } = await localPlane('10.78.0.0/16');
   const ups = { stream: updater(base, token, 'stream'), poll: updater(base, token, 'poll') };
   try {
-    await cp.createPool({ name: 'bench', ipv4Prefix: '10.78.0.0/16' }, sys);
-    for (const [i, n] of ['n1', 'n2', 'n3'].entries()) {
-      await cp.createNode('bench', { name: n, endpoint: `198.18.0.${10 + i}:51820` }, sys);
-      await cp.putNodeStatus('bench', n, report(true), sys);
-    }
     for (const x of Object.values(ups)) await x.u.start();
     while (Object.values(ups).some((x) => x.addresses.size < 3)) await sleep(20);
     await sleep(500);
@@ -77,28 +56,22 @@ export async function benchDnsReaction(out: (line: string) => void): Promise<voi
         await sleep(Math.random() * 600);
         const next = { stream: ups.stream.nextUpdate(), poll: ups.poll.nextUpdate() };
         const t0 = performance.now();
-        if (kind === 'ready') await admin.putNodeStatus('bench', 'n1', report(i % 2 === 1));
+        if (kind === 'ready') await admin.putNodeStatus('bench', 'n1', agentReport(i % 2 === 1));
         else await admin.updateNode('bench', 'n2', { adminState: i % 2 === 0 ? 'draining' : 'active' });
         const [s, p] = await Promise.all([next.stream, next.poll]);
         times[kind].stream.push(s - t0);
         times[kind].poll.push(p - t0);
       }
     }
-    const fmt = (xs: number[]) => {
-      const s = stat(xs);
-      return `median ${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, p90 ${percentile(xs, 90).toFixed(1)}, max ${s.max.toFixed(1)})`;
-    };
     let met = true;
     for (const kind of ['ready', 'drain'] as const) {
       const ratio = stat(times[kind].stream).median / stat(times[kind].poll).median;
       if (!(ratio < 1)) met = false;
-      out(`dns-reaction: ${kind === 'ready' ? 'agent not ready/ready' : 'drain/undrain'} (API call -> zone update, ${ROUNDS} each): stream ${fmt(times[kind].stream)}; poll 500 ms ${fmt(times[kind].poll)}; stream/poll median = ${ratio.toFixed(3)}x`);
+      out(`dns-reaction: ${kind === 'ready' ? 'agent not ready/ready' : 'drain/undrain'} (API call -> zone update, ${ROUNDS} each): stream ${reaction(times[kind].stream)}; poll 500 ms ${reaction(times[kind].poll)}; stream/poll median = ${ratio.toFixed(3)}x`);
     }
     out(`dns-reaction: target (the streaming updater reacts faster than the 500 ms poll, median, both kinds): ${met ? 'met' : 'NOT met'}`);
   } finally {
     for (const x of Object.values(ups)) await x.u.stop();
-    await app.close();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
+    await close();
   }
 }

@@ -8,27 +8,18 @@
  * random 0..600 ms so the poll's phase is uniform. Then both stay idle and the requests each
  * makes to the server are counted.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../src/client/api-client.js';
-import { ControlPlane } from '../src/control/plane.js';
-import { SecretBox } from '../src/control/secrets.js';
 import { healthConfig } from '../src/lb/health.js';
 import { LbService } from '../src/lb/service.js';
 import type { FollowMode } from '../src/follow/source.js';
 import { FakeConntrack } from '../src/lb/testing/fake-conntrack.js';
-import { buildServer } from '../src/server/app.js';
-import { openStore } from '../src/store/index.js';
-import { percentile, stat } from './stats.js';
+import { localPlane, reaction } from './local-plane.js';
+import { stat } from './stats.js';
 
 const ROUNDS = 12;
 const IDLE_MS = 10_000;
-const sys = { actor: 'bench' };
-const report = { appliedRevision: 1, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready: true, message: '' };
 
 /** One LB engine with a hook on its table writes and a count of its requests. */
 function lb(base: string, token: string, follow: FollowMode) {
@@ -61,21 +52,9 @@ function lb(base: string, token: string, follow: FollowMode) {
 }
 
 export async function benchLbReaction(out: (line: string) => void): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'wgf-ls-bench-'));
-  const store = await openStore(`sqlite:${dir}`);
-  const cp = new ControlPlane({ store, secrets: SecretBox.random() });
-  const token = (await cp.bootstrap())!;
-  const app = await buildServer({ control: cp });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  const admin = new ApiClient({ baseUrl: base, token });
+  const { base, token, admin, close } = await localPlane('10.77.0.0/16');
   const lbs = { stream: lb(base, token, 'stream'), poll: lb(base, token, 'poll') };
   try {
-    await cp.createPool({ name: 'bench', ipv4Prefix: '10.77.0.0/16' }, sys);
-    for (const [i, n] of ['n1', 'n2', 'n3'].entries()) {
-      await cp.createNode('bench', { name: n, endpoint: `198.18.0.${10 + i}:51820` }, sys);
-      await cp.putNodeStatus('bench', n, report, sys);
-    }
     for (const l of Object.values(lbs)) await l.svc.start();
     const inTable = (l: ReturnType<typeof lb>) => l.svc.status().backends.filter((b) => b.inTable).length;
     while (Object.values(lbs).some((l) => inTable(l) < 3)) await sleep(20);
@@ -94,13 +73,9 @@ export async function benchLbReaction(out: (line: string) => void): Promise<void
         times[kind].poll.push(p - t0);
       }
     }
-    const fmt = (xs: number[]) => {
-      const s = stat(xs);
-      return `median ${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, p90 ${percentile(xs, 90).toFixed(1)}, max ${s.max.toFixed(1)})`;
-    };
     for (const kind of ['drain', 'weight'] as const) {
       const ratio = stat(times[kind].stream).median / stat(times[kind].poll).median;
-      out(`lb-reaction: ${kind === 'drain' ? 'drain/undrain' : 'weight change'} (API PATCH -> table write, ${ROUNDS} each): stream ${fmt(times[kind].stream)}; poll 500 ms ${fmt(times[kind].poll)}; stream/poll median = ${ratio.toFixed(3)}x`);
+      out(`lb-reaction: ${kind === 'drain' ? 'drain/undrain' : 'weight change'} (API PATCH -> table write, ${ROUNDS} each): stream ${reaction(times[kind].stream)}; poll 500 ms ${reaction(times[kind].poll)}; stream/poll median = ${ratio.toFixed(3)}x`);
     }
 
     await sleep(1000);
@@ -113,8 +88,6 @@ export async function benchLbReaction(out: (line: string) => void): Promise<void
     }
   } finally {
     for (const l of Object.values(lbs)) await l.svc.stop();
-    await app.close();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
+    await close();
   }
 }
