@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FabricError } from '../protocol/errors.js';
 import type { Node, Page, Pool } from '../protocol/types.js';
 import { healthConfig } from '../lb/health.js';
@@ -10,6 +9,7 @@ import { DnsUpdater } from './updater.js';
 import type { RecordSet, UpdatePlan } from './plan.js';
 import { DnsAnnouncer } from '../announce/dns.js';
 import { at, FakeStreams } from '../follow/testing/fake-streams.js';
+import { until as waitUntil } from '../sys/testing/until.js';
 
 const status = (ready = true) => ({ reportedAt: new Date().toISOString(), appliedRevision: 1, peersDesired: 1, peersApplied: 1, lastReconcileAt: null, driftRepairs: 0, ready, message: '' });
 const node = (name: string, address: string, over: Partial<Node> = {}): Node => ({
@@ -53,13 +53,7 @@ function setup(nodes: Node[]) {
   return { zone, dead, updater, logs, setCpDown: (v: boolean) => { cpDown = v; } };
 }
 
-async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+const until = (what: string, cond: () => boolean, limitMs = 3_000): Promise<void> => waitUntil(what, cond, limitMs, 10);
 
 test('follow poll: the name follows the probes, admin state and readiness; a dead node leaves also with the control plane away', async () => {
   const nodes = [node('a', '198.18.0.10'), node('b', '198.18.0.11'), node('c', '198.18.0.12', { adminState: 'draining' }), node('d', '198.18.0.13', { status: status(false) })];

@@ -5,7 +5,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiClient } from '../client/api-client.js';
 import { ControlPlane } from '../control/plane.js';
 import { SecretBox } from '../control/secrets.js';
@@ -16,18 +15,13 @@ import type { Store } from '../store/store.js';
 import { etcdPerFile } from '../store/testing/etcd-per-file.js';
 import type { PoolState } from './source.js';
 import { StreamSource } from './stream.js';
+import { until as waitUntil } from '../sys/testing/until.js';
 
 const sys = { actor: 'test' };
 const report = (ready: boolean) => ({ appliedRevision: 1, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready, message: '' });
 const fx = etcdPerFile('wgf-ls-follow-');
 
-async function until(what: string, cond: () => boolean, limitMs = 30_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > limitMs) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (what: string, cond: () => boolean, limitMs = 30_000): Promise<void> => waitUntil(what, cond, limitMs);
 
 /**
  * The LB's stream source against a real server on each store driver: a revision that changes

@@ -1,6 +1,5 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FabricError } from '../protocol/errors.js';
 import type { PoolChange } from '../protocol/types.js';
 import { fakeNode, fakePool } from '../lb/testing/fake-api.js';
@@ -8,14 +7,9 @@ import { PoolMirror } from './mirror.js';
 import type { PoolState } from './source.js';
 import { StreamSource } from './stream.js';
 import { at, FakeStreams } from './testing/fake-streams.js';
+import { until as waitUntil } from '../sys/testing/until.js';
 
-async function until(what: string, cond: () => boolean, limitMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > limitMs) assert.fail(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
+const until = (what: string, cond: () => boolean, limitMs = 10_000): Promise<void> => waitUntil(what, cond, limitMs, 2);
 
 function follow(api: FakeStreams) {
   const states: PoolState[] = [];

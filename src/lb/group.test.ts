@@ -15,18 +15,13 @@ import { LbService } from './service.js';
 import { FakeLbApi, fakeNode, fakePool } from './testing/fake-api.js';
 import { FakeApplier } from './testing/fake-applier.js';
 import { FakeConntrack } from './testing/fake-conntrack.js';
+import { until as waitUntil } from '../sys/testing/until.js';
 
 const health = healthConfig({ intervalMs: 5, timeoutMs: 50, fall: 2, rise: 2 });
 const VIP_A = { pool: 'a', vip: '198.51.100.1', port: 51820 };
 const VIP_B = { pool: 'b', vip: '198.51.100.2', port: 51820 };
 
-async function until(what: string, cond: () => boolean, limitMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > limitMs) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (what: string, cond: () => boolean, limitMs = 10_000): Promise<void> => waitUntil(what, cond, limitMs);
 
 /** Pools a (10.1/16) and b (10.2/16), two backends each. */
 function twoPools(): FakeLbApi {

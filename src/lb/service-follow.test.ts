@@ -9,17 +9,12 @@ import { LbService } from './service.js';
 import { LbMetrics } from './service-http.js';
 import { FakeApplier } from './testing/fake-applier.js';
 import { FakeConntrack } from './testing/fake-conntrack.js';
+import { until as waitUntil } from '../sys/testing/until.js';
 
 const sys = { actor: 'test' };
 const report = (ready: boolean) => ({ appliedRevision: 1, peersDesired: 0, peersApplied: 0, lastReconcileAt: null, driftRepairs: 0, ready, message: '' });
 
-async function until(what: string, cond: () => boolean, limitMs = 20_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > limitMs) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (what: string, cond: () => boolean, limitMs = 20_000): Promise<void> => waitUntil(what, cond, limitMs);
 
 describe('LbService following a real control plane (in-process server, fake prober and nft)', () => {
   let h: Harness;

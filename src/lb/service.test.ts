@@ -17,6 +17,7 @@ import { LbService, parseEndpoint, serverTunnelIp, targetsFromNodes, type LbApi 
 import type { LogFn } from '../sys/log.js';
 import { FakeApplier } from './testing/fake-applier.js';
 import { FakeConntrack } from './testing/fake-conntrack.js';
+import { until as waitUntil } from '../sys/testing/until.js';
 
 const META = { revision: 1, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
 const POOL: Pool = {
@@ -85,13 +86,7 @@ class FakeApi implements LbApi {
   };
 }
 
-async function until(what: string, cond: () => boolean, limitMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > limitMs) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (what: string, cond: () => boolean, limitMs = 10_000): Promise<void> => waitUntil(what, cond, limitMs);
 
 describe('parseEndpoint', () => {
   const cases: [string, string | null, { address: string; port: number } | undefined][] = [
