@@ -51,6 +51,8 @@ export async function benchLab(report: Report): Promise<void> {
   report(`  1 node   ${f(s1.median)} s (min ${f(s1.min)}, max ${f(s1.max)})`);
   report(`  10 nodes ${f(s10.median)} s (min ${f(s10.min)}, max ${f(s10.max)})`);
   report(`  ratio 10 / 1 = ${(s10.median / s1.median).toFixed(2)}x of medians, per round ${ten.map((t, i) => (t / one[i]!).toFixed(2)).join(', ')}   (target < 3)`);
+  const ratio = s10.median / s1.median;
+  report(`  target 10-node lab up < 3x the 1-node lab (medians): ${ratio < 3 ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x, load average ${loadavg()[0]!.toFixed(1)})`);
   report(`  the last 10-node run, step by step (s since labUp was called):`);
   for (const s of last) report(`    ${f(s.at).padStart(5)}  ${s.line.replace(/^lab \S+: /, '')}`);
   report(`  load average now ${loadavg().map((x) => x.toFixed(2)).join(' ')} (shared machine: compare the ratio)`);

@@ -1,5 +1,6 @@
 /**
- * Runs the benchmarks: `npm run bench` (all) or `npm run bench -- store api` (some).
+ * Runs the benchmarks: `npm run bench` (all), `npm run bench -- store api` (some) or
+ * `npm run bench -- scale` (a group, below).
  * Every figure is printed with its spread and as a ratio against a baseline measured in the
  * same run, because this 2-core machine is noisy and absolute numbers move between runs.
  */
@@ -28,16 +29,45 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   mac1: async () => (await import('./mac1.js')).benchMac1,
 };
 
+/**
+ * Groups run several benches with settings of their own (an explicit environment wins), then
+ * repeat every target line at the end. `scale` prints issue 14's acceptance figures in one run.
+ */
+const GROUPS: Record<string, { benches: string[]; env: Record<string, string> }> = {
+  scale: {
+    benches: ['cpscale', 'agent', 'handshake', 'lab', 'fabric'],
+    env: { WGF_BENCH_PEERS: '65536', WGF_BENCH_AGENT_PARTS: 'load' },
+  },
+};
+
 const wanted = process.argv.slice(2);
-const unknown = wanted.filter((w) => !(w in BENCHES));
+const unknown = wanted.filter((w) => !(w in BENCHES) && !(w in GROUPS));
 if (unknown.length > 0) {
-  console.error(`unknown bench: ${unknown.join(', ')}; choose from ${Object.keys(BENCHES).join(', ')}`);
+  console.error(`unknown bench: ${unknown.join(', ')}; choose from ${[...Object.keys(BENCHES), ...Object.keys(GROUPS)].join(', ')}`);
   process.exit(64);
 }
+const names: string[] = [];
+for (const w of wanted.length > 0 ? wanted : Object.keys(BENCHES)) {
+  const group = GROUPS[w];
+  if (group) {
+    for (const [k, v] of Object.entries(group.env)) process.env[k] ??= v;
+    names.push(...group.benches);
+  } else names.push(w);
+}
+/** A line that states whether a target was met: repeated in the summary at the end. */
+const isVerdict = (line: string): boolean => /\btarget\b/i.test(line) && /\b(met|NOT met)\b/.test(line);
+const verdicts: string[] = [];
 console.log(`# wgfabric benchmarks on ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-for (const name of wanted.length > 0 ? wanted : Object.keys(BENCHES)) {
+for (const name of [...new Set(names)]) {
   console.log(`\n## ${name}`);
   const started = Date.now();
-  await (await BENCHES[name]!())((line) => console.log(line));
+  await (await BENCHES[name]!())((line) => {
+    console.log(line);
+    if (isVerdict(line)) verdicts.push(`${name}: ${line.trim()}`);
+  });
   console.log(`(${name}: ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+if (verdicts.length > 0) {
+  console.log(`\n## targets (load average now ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+  for (const v of verdicts) console.log(v);
 }
