@@ -185,9 +185,19 @@ export class ApiClient {
     const idle = new AbortController();
     const signal = AbortSignal.any([o.signal, idle.signal]);
     let timer: NodeJS.Timeout | undefined;
+    let chunks = 0;
+    let over = false;
+    // Timers run before the poll phase: after the event loop was blocked for longer than the
+    // idle time (a long synchronous job, a starved process), the timer fires before the socket
+    // is read. Silence is declared only if no chunk arrives in the poll phase that follows.
+    const expire = () => {
+      const seen = chunks;
+      setImmediate(() => { if (!over && chunks === seen) idle.abort(); });
+    };
     const kick = () => {
+      chunks++;
       clearTimeout(timer);
-      timer = setTimeout(() => idle.abort(), o.idleTimeoutMs ?? 30_000);
+      timer = setTimeout(expire, o.idleTimeoutMs ?? 30_000);
     };
     kick();
     let server = this.endpoints.active;
@@ -211,6 +221,7 @@ export class ApiClient {
       if (idle.signal.aborted) throw new FabricError('WGF_ERR_UNAVAILABLE', `the ${what} stream went silent; reconnect`);
       throw e instanceof FabricError ? e : unreachable(server, e);
     } finally {
+      over = true;
       clearTimeout(timer);
     }
   }

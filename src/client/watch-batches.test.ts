@@ -42,3 +42,46 @@ test('watchPoolBatches hands over whole revisions when a revision is split acros
   }
   assert.deepEqual(batches.flat(), [...r11, ...r12]);
 });
+
+test('a watch whose event loop was blocked past the idle time reads what arrived before calling the stream silent', async () => {
+  const { createServer } = await import('node:http');
+  const beat = (r: number) => `id: ${r}\nevent: heartbeat\ndata: {"revision":${r}}\n\n`;
+  let stream: import('node:http').ServerResponse | undefined;
+  const server = createServer((_req, res) => {
+    stream = res;
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(beat(1));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  const ac = new AbortController();
+  const seen: number[] = [];
+  const IDLE = 150;
+  try {
+    const api = new ApiClient({ baseUrl: `http://127.0.0.1:${port}` });
+    await api.watchPoolBatches('p', 0, () => {}, {
+      signal: ac.signal,
+      idleTimeoutMs: IDLE,
+      onHeartbeat: (r) => {
+        seen.push(r);
+        if (r === 1) {
+          stream!.write(beat(2)); // in the client's socket buffer before the loop resumes
+          const until = Date.now() + 3 * IDLE;
+          while (Date.now() < until) { /* the process is busy: the idle timer is overdue */ }
+        } else ac.abort();
+      },
+    });
+  } finally {
+    stream?.destroy();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+  assert.deepEqual(seen, [1, 2], 'the heartbeat that waited in the socket was read; the watch was not cut as silent');
+});
+
+test('a watch that stays silent past the idle time still rejects with WGF_ERR_UNAVAILABLE', async () => {
+  const ac = new AbortController();
+  const api = new ApiClient({ baseUrl: 'http://127.0.0.1:1', fetch: chunkedFetch(['id: 1\nevent: heartbeat\ndata: {"revision":1}\n\n']) });
+  await assert.rejects(api.watchPoolBatches('p', 0, () => {}, { signal: ac.signal, idleTimeoutMs: 100 }),
+    (e: Error & { code?: string }) => e.code === 'WGF_ERR_UNAVAILABLE' && /went silent/.test(e.message));
+});
