@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -79,6 +80,20 @@ const spread = (xs: number[], digits = 0): string => {
   const med = s[Math.floor(s.length / 2)]!;
   return s.length === 1 ? med.toFixed(digits) : `${med.toFixed(digits)} (${s[0]!.toFixed(digits)}..${s.at(-1)!.toFixed(digits)})`;
 };
+/**
+ * CPU time of this process's main thread (the server's event loop) in microseconds, from
+ * /proc (Linux; 10 ms ticks), or null where that is not readable. process.cpuUsage counts
+ * every thread, the store's checkpoint and reader threads included.
+ */
+const mainThreadCpuUs = (): number | null => {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 1e6 / 100;
+  } catch {
+    return null;
+  }
+};
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 /**
@@ -92,8 +107,10 @@ const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
  */
 export async function benchCpscale(report: (line: string) => void): Promise<void> {
   const rounds = Math.max(1, Number(process.env.WGF_BENCH_ROUNDS ?? 3));
-  // WGF_CPSCALE_PARTS=latency runs only the write-latency-during-snapshots part.
-  const creationsToo = (process.env.WGF_CPSCALE_PARTS ?? 'creations,latency').split(',').includes('creations');
+  // WGF_CPSCALE_PARTS=latency runs only the write-latency-during-snapshots part, =creations only the creations.
+  const parts = (process.env.WGF_CPSCALE_PARTS ?? 'creations,latency').split(',');
+  const creationsToo = parts.includes('creations');
+  const latencyToo = parts.includes('latency');
   const dir = await mkdtemp(join(tmpdir(), 'wgf-bench-cs-'));
   const store = await openStore(`sqlite:${dir}`);
   report(`cpscale: ${cpus().length} cores, load average ${load()} at start, ${rounds} rounds per figure (median (min..max))`);
@@ -123,21 +140,35 @@ export async function benchCpscale(report: (line: string) => void): Promise<void
     const creations = async (what: string, pool: string, tag: string, peers: number) => {
       const hz: ClientResult[] = [];
       const rs: ClientResult[] = [];
+      // The server's own CPU per request (this process runs it; the clients are children),
+      // which does not depend on how much of a core the server got.
+      const hzCpu: number[] = [];
+      const cpu: number[] = [];
+      const loopCpu: number[] = [];
+      const cpuOf = async (into: number[], n: number, fn: () => Promise<ClientResult>, loop?: number[]) => {
+        const c0 = process.cpuUsage();
+        const m0 = mainThreadCpuUs();
+        const out = await fn();
+        const c = process.cpuUsage(c0);
+        into.push((c.user + c.system) / n);
+        if (loop && m0 !== null) loop.push((mainThreadCpuUs()! - m0) / n);
+        return out;
+      };
       const g0 = cp.groupCommitStats();
       for (let r = 0; r < rounds; r++) {
-        hz.push(await profiled(`healthz-${tag}-${r}`, () => client(['healthz', url, token, '-', HEALTHZ, CLIENTS, 'h'])));
-        rs.push(await profiled(`${tag}-${r}`, () => client(['create', url, token, pool, CREATES, CLIENTS, `${tag}${r}-`])));
+        hz.push(await cpuOf(hzCpu, HEALTHZ, () => profiled(`healthz-${tag}-${r}`, () => client(['healthz', url, token, '-', HEALTHZ, CLIENTS, 'h']))));
+        rs.push(await cpuOf(cpu, CREATES, () => profiled(`${tag}-${r}`, () => client(['create', url, token, pool, CREATES, CLIENTS, `${tag}${r}-`])), loopCpu));
       }
       const g1 = cp.groupCommitStats();
       const rate = median(rs.map((x) => x.rate));
       const ratios = rs.map((x, i) => x.rate / hz[i]!.rate);
       const ratio = median(ratios);
       report(`cpscale: GET /healthz, ${CLIENTS} clients in a separate process (before each round of the next line): ${spread(hz.map((x) => x.rate))}/s `
-        + `(load generator ${spread(hz.map((x) => x.cpuUsPerRequest))} us CPU per request)`);
+        + `(load generator ${spread(hz.map((x) => x.cpuUsPerRequest))} us CPU per request; server ${spread(hzCpu)} us CPU per request)`);
       report(`cpscale: ${what}: ${spread(rs.map((x) => x.rate))}/s = ${(rate / raw).toFixed(2)}x raw txns, ${ratio.toFixed(2)}x healthz (per round ${ratios.map((x) => x.toFixed(2)).join(', ')}; `
         + `p50 ${spread(rs.map((x) => x.p50), 1)} ms, p99 ${spread(rs.map((x) => x.p99), 1)} ms; `
         + `${((g1.mutations - g0.mutations) / Math.max(1, g1.txns - g0.txns)).toFixed(1)} creations per store txn; `
-        + `load generator ${spread(rs.map((x) => x.cpuUsPerRequest))} us CPU per request)`);
+        + `load generator ${spread(rs.map((x) => x.cpuUsPerRequest))} us CPU per request; server ${spread(cpu)} us CPU per creation${loopCpu.length ? `, ${spread(loopCpu)} of it on the event loop` : ''})`);
       report(`cpscale: target at ${peers} peers (>= ${TARGET_RATE}/s or >= ${TARGET_RATIO}x healthz): ${rate >= TARGET_RATE || ratio >= TARGET_RATIO ? 'met' : 'NOT met'} `
         + `(${rate.toFixed(0)}/s, ${ratio.toFixed(2)}x)`);
     };
@@ -174,12 +205,18 @@ export async function benchCpscale(report: (line: string) => void): Promise<void
       report(`cpscale: write latency (${label}) during ${SNAPSHOTS} concurrent snapshots of ${BIG} peers: p50 ${spread(busy.map((x) => x.p50), 1)} ms, p99 ${spread(busy.map((x) => x.p99), 1)} ms `
         + `= ${(b99 / q99).toFixed(2)}x the p99 without (target <= 2x: ${b99 / q99 <= 2 ? 'met' : 'NOT met'}; per round ${busy.map((b, i) => (b.p99 / quiet[i]!.p99).toFixed(2)).join(', ')}; ${((performance.now() - started) / 1000).toFixed(1)} s)`);
     };
-    await latency('fetch clients', fetchClient, ['-e', FETCH_CLIENT]);
-    await latency('raw-socket generator', client, [LOAD]);
-    const snap = performance.now();
-    const res = await fetch(`${url}/v1/pools/big/snapshot`, { headers: { authorization: `Bearer ${token}` } });
-    const bytes = (await res.arrayBuffer()).byteLength;
-    report(`cpscale: one snapshot of pool big alone: ${(performance.now() - snap).toFixed(0)} ms, ${(bytes / 1e6).toFixed(1)} MB, server heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB after`);
+    if (latencyToo) {
+      await latency('fetch clients', fetchClient, ['-e', FETCH_CLIENT]);
+      await latency('raw-socket generator', client, [LOAD]);
+      const snap = performance.now();
+      const res = await fetch(`${url}/v1/pools/big/snapshot`, { headers: { authorization: `Bearer ${token}` } });
+      const bytes = (await res.arrayBuffer()).byteLength;
+      report(`cpscale: one snapshot of pool big alone: ${(performance.now() - snap).toFixed(0)} ms, ${(bytes / 1e6).toFixed(1)} MB, server heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB after`);
+    }
+    if ('checkpointNow' in store) {
+      const d = (store as { diagnostics(): { walAutocheckpoint: number; checkpoints: { runs: number; lastLog: number; lastCheckpointed: number; failure: string | null } } }).diagnostics();
+      report(`cpscale: SQLite checkpoints on the checkpoint thread: ${d.checkpoints.runs} (last: ${d.checkpoints.lastCheckpointed} of ${d.checkpoints.lastLog} WAL frames; writer's backstop at ${d.walAutocheckpoint} pages${d.checkpoints.failure ? `; thread failed: ${d.checkpoints.failure}` : ''})`);
+    }
     report(`cpscale: load average ${load()} at the end`);
     await app.close();
   } finally {

@@ -9,6 +9,7 @@ import { integrityProblems, isCommitFailureCode, isCorruptCode, probeCommit } fr
 import { keepAtTxnBoundary, validateLimit, validateSince, validateTxn } from './validate.js';
 import { WatchHub } from './watch-hub.js';
 import { ReaderError, SqliteReaders } from './sqlite-reader.js';
+import { FALLBACK_PAGES, SqliteCheckpointer, type CheckpointStats } from './sqlite-checkpoint.js';
 
 const SCHEMA_VERSION = 1;
 
@@ -67,6 +68,10 @@ export interface SqliteDiagnostics {
   readonly lockingMode: string;
   readonly synchronous: number;
   readonly busyTimeoutMs: number;
+  /** The writer's own checkpoint threshold in pages (FALLBACK_PAGES while the checkpoint thread works). */
+  readonly walAutocheckpoint: number;
+  /** The checkpoint thread (sqlite-checkpoint.ts). */
+  readonly checkpoints: CheckpointStats;
   /** EXPLAIN QUERY PLAN details by query name. */
   readonly plans: Readonly<Record<'range' | 'rangeAfter' | 'count' | 'changes' | 'changesAt', string>>;
 }
@@ -109,10 +114,15 @@ export class SqliteStore implements Store {
   private readonly txnTx;
   private readonly compactTx;
   private readonly readers: SqliteReaders;
+  private readonly checkpointer: SqliteCheckpointer;
 
   private constructor(private readonly db: Database.Database, private readonly dir: string, private readonly file: string,
-    private readonly lock: Database.Database, busyTimeoutMs: number) {
+    private readonly lock: Database.Database, busyTimeoutMs: number, synchronous: 'NORMAL' | 'FULL') {
     this.readers = new SqliteReaders(file, busyTimeoutMs);
+    this.checkpointer = new SqliteCheckpointer(file, synchronous, () => {
+      // Back to SQLite's own threshold, inline, as before the thread.
+      if (!this.closed) db.pragma('wal_autocheckpoint = 1000');
+    });
     const st = (sql: string) => db.prepare(sql);
     this.s = {
       get: st(`SELECT ${KV_COLUMNS} FROM kv WHERE key = ?`),
@@ -183,9 +193,12 @@ export class SqliteStore implements Store {
       // current revision and must resync from a snapshot. Pass synchronous: 'full' to fsync
       // at every commit instead.
       db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      // Checkpoints run on a thread of their own (sqlite-checkpoint.ts); this connection's is the backstop.
+      db.pragma(`wal_autocheckpoint = ${FALLBACK_PAGES}`);
+      if (process.env.WGF_X_CACHE) db.pragma(`cache_size = ${process.env.WGF_X_CACHE}`);
       const notes = checkAtOpen(db, file, options);
       migrate(db, file);
-      const store = new SqliteStore(db, real, file, lock, busyTimeoutMs);
+      const store = new SqliteStore(db, real, file, lock, busyTimeoutMs, options.synchronous === 'full' ? 'FULL' : 'NORMAL');
       store.openNotes = notes;
       openDirs.add(real);
       return store;
@@ -237,6 +250,7 @@ export class SqliteStore implements Store {
       if (out.failed.length > 0) return { succeeded: false, revision: this.rev, failed: out.failed };
       if (out.revision !== this.rev) {
         this.rev = out.revision;
+        this.checkpointer.committed(out.events.length);
         this.hub.publish(out.events);
       }
       return { succeeded: true, revision: this.rev, failed: [] };
@@ -267,6 +281,7 @@ export class SqliteStore implements Store {
       this.refuseIfDamaged();
       this.compactTx.immediate(rev);
       this.compacted = rev;
+      this.checkpointer.committed(1);
     });
   }
 
@@ -360,6 +375,7 @@ export class SqliteStore implements Store {
     this.hub.closeAll();
     // Synchronous up to the first await, so a close() not awaited still frees the directory.
     const readers = this.readers.close();
+    const checkpointer = this.checkpointer.close();
     try {
       this.db.close();
     } finally {
@@ -367,6 +383,14 @@ export class SqliteStore implements Store {
       openDirs.delete(this.dir);
     }
     await readers;
+    await checkpointer;
+  }
+
+  /** Runs a checkpoint on the checkpoint thread now and waits for it (tests, tools). */
+  async checkpointNow(): Promise<CheckpointStats> {
+    this.assertOpen();
+    await this.checkpointer.flush();
+    return this.checkpointer.diagnostics();
   }
 
   /**
@@ -384,6 +408,8 @@ export class SqliteStore implements Store {
         // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
         synchronous: Number(this.db.pragma('synchronous', { simple: true })),
         busyTimeoutMs: Number(this.db.pragma('busy_timeout', { simple: true })),
+        walAutocheckpoint: Number(this.db.pragma('wal_autocheckpoint', { simple: true })),
+        checkpoints: this.checkpointer.diagnostics(),
         plans: {
           range: plan(this.s.rangeFrom.source, 'a/', end, -1),
           rangeAfter: plan(this.s.rangeAfter.source, 'a/b', end, -1),
