@@ -11,6 +11,7 @@ import { ControlPlane } from '../src/control/plane.js';
 import { SecretBox } from '../src/control/secrets.js';
 import { buildServer } from '../src/server/app.js';
 import { openStore } from '../src/store/index.js';
+import { SqliteStore } from '../src/store/sqlite.js';
 import { prefill } from './api.js';
 import { profiled } from './profile.js';
 
@@ -213,8 +214,8 @@ export async function benchCpscale(report: (line: string) => void): Promise<void
       const bytes = (await res.arrayBuffer()).byteLength;
       report(`cpscale: one snapshot of pool big alone: ${(performance.now() - snap).toFixed(0)} ms, ${(bytes / 1e6).toFixed(1)} MB, server heap ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB after`);
     }
-    if ('checkpointNow' in store) {
-      const d = (store as { diagnostics(): { walAutocheckpoint: number; checkpoints: { runs: number; lastLog: number; lastCheckpointed: number; failure: string | null } } }).diagnostics();
+    if (store instanceof SqliteStore) {
+      const d = store.diagnostics();
       report(`cpscale: SQLite checkpoints on the checkpoint thread: ${d.checkpoints.runs} (last: ${d.checkpoints.lastCheckpointed} of ${d.checkpoints.lastLog} WAL frames; writer's backstop at ${d.walAutocheckpoint} pages${d.checkpoints.failure ? `; thread failed: ${d.checkpoints.failure}` : ''})`);
     }
     report(`cpscale: load average ${load()} at the end`);
