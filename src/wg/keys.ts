@@ -92,6 +92,17 @@ const LOW_ORDER: readonly Uint8Array[] = [
   'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // p + 1 (= 1)
 ].map((h) => new Uint8Array(Buffer.from(h, 'hex')));
 
+/**
+ * Canonical base64 of every 32-byte value isLowOrderPoint refuses (each listed point with bit
+ * 255 clear and set): a key already known to be canonical base64 is checked by one lookup,
+ * without decoding it (bulk paths; public keys are no secret).
+ */
+export const LOW_ORDER_BASE64: ReadonlySet<string> = new Set(LOW_ORDER.flatMap((p) => [0, 0x80].map((high) => {
+  const b = Buffer.from(p);
+  b[31] = (b[31]! & 0x7f) | high;
+  return b.toString('base64');
+})));
+
 /** True when `key` is all-zero or of low order (every shared secret with it is predictable). Constant time per entry. */
 export function isLowOrderPoint(key: Key): boolean {
   if (key.length !== KEY_LEN) return false;

@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { FabricError } from '../protocol/errors.js';
-import { isLowOrderPoint, parseKey, parsePublicKey, publicKeyOf, toBase64, type Key } from './keys.js';
+import { LOW_ORDER_BASE64, parseKey, parsePublicKey, publicKeyOf, toBase64, type Key } from './keys.js';
 import { isPrefix, parseCidr, parseEndpoint } from './addr.js';
 
 /**
@@ -190,15 +190,45 @@ function invalid(field: string, reason: string): never {
 }
 
 /** Canonical base64 of 32 bytes, as parseKey accepts it (the last character carries 4 zero bits). */
-const B64_KEY_RE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+const B64_CHAR = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64_CHAR[c.charCodeAt(0)] = 1;
+for (const c of 'AEIMQUYcgkosw048') B64_CHAR[c.charCodeAt(0)] = 3;
 const keyScratch = Buffer.alloc(32);
 
-function keyHex(field: string, k: KeyInput, publicKey: boolean): string {
-  // The usual input, a canonical base64 key: decoded into one reused buffer, one string out
-  // (a bulk load converts 65k keys). Anything else takes the general path and its errors.
-  if (typeof k === 'string' && B64_KEY_RE.test(k) && keyScratch.write(k, 'base64') === 32 && !(publicKey && isLowOrderPoint(keyScratch))) {
-    return keyScratch.toString('hex');
+/** /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/ as a loop over a table (a bulk load checks 65k keys). */
+function isCanonicalB64Key(k: string): boolean {
+  if (k.length !== 44 || k.charCodeAt(43) !== 61) return false;
+  const last = k.charCodeAt(42);
+  if (last > 127 || B64_CHAR[last] !== 3) return false;
+  for (let i = 0; i < 42; i++) {
+    const c = k.charCodeAt(i);
+    if (c > 127 || B64_CHAR[c] === 0) return false;
   }
+  return true;
+}
+
+/**
+ * The usual input, a canonical base64 key, accepted as it is (a public key: not of low order,
+ * looked up by its text); false sends anything else down the general path and its errors
+ * (keyHexSlow).
+ */
+function fastKey(k: KeyInput, publicKey: boolean): boolean {
+  return typeof k === 'string' && isCanonicalB64Key(k) && !(publicKey && LOW_ORDER_BASE64.has(k));
+}
+
+function keyHex(field: string, k: KeyInput, publicKey: boolean): string {
+  // One string out per key (a bulk load converts 65k keys).
+  if (!fastKey(k, publicKey)) return keyHexSlow(field, k, publicKey);
+  keyScratch.write(k as string, 'base64');
+  return keyScratch.toString('hex');
+}
+
+/** Throws as keyHex would, building nothing for a key on the fast path. */
+function checkKey(field: string, k: KeyInput, publicKey: boolean): void {
+  if (!fastKey(k, publicKey)) keyHexSlow(field, k, publicKey);
+}
+
+function keyHexSlow(field: string, k: KeyInput, publicKey: boolean): string {
   try {
     if (typeof k !== 'string' && !(k instanceof Uint8Array)) invalid(field, 'must be a key (bytes, base64 or hex)');
     const text = typeof k === 'string' ? k : toBase64(k);
@@ -259,12 +289,8 @@ export function buildSetOperations(req: UapiSetRequest, maxBytes = DEFAULT_OPERA
     cur.push(line);
     size += line.length + 1;
   };
-  if (req.privateKey !== undefined) add(`private_key=${req.privateKey === null ? ZERO_HEX : keyHex('privateKey', req.privateKey, false)}`);
-  if (req.listenPort !== undefined) add(`listen_port=${uint('listenPort', req.listenPort, 65535)}`);
-  if (req.fwmark !== undefined) add(`fwmark=${uint('fwmark', req.fwmark, 0xffffffff)}`);
-  if (req.replacePeers) add('replace_peers=true');
-  const peers = req.peers ?? [];
-  if (!Array.isArray(peers)) invalid('peers', 'must be a list');
+  for (const l of deviceLines(req)) add(l);
+  const peers = peerList(req);
   for (let i = 0; i < peers.length; i++) {
     const { header, body } = peerLines(peers[i]!, `peers[${i}]`);
     const whole = header.reduce((n, l) => n + l.length + 1, 0) + body.reduce((n, l) => n + l.length + 1, 0);
@@ -284,6 +310,68 @@ export function buildSetOperations(req: UapiSetRequest, maxBytes = DEFAULT_OPERA
   return ops;
 }
 
+/** Chunks of a streamed set request are cut between peers once they reach this size. */
+export const DEFAULT_CHUNK_BYTES = 128 * 1024;
+
+/**
+ * Checks a set request as buildSetRequest does, with the same errors (code, message, field:
+ * the first bad field wins, as there), without building it: cheap enough to run over a whole
+ * bulk load before its first byte is sent (see setRequestChunks).
+ */
+export function validateSetRequest(req: UapiSetRequest): void {
+  deviceLines(req);
+  const peers = peerList(req);
+  for (let i = 0; i < peers.length; i++) checkPeer(peers[i]!, i);
+}
+
+/**
+ * buildSetRequest(req) as ONE operation in chunks of about `chunkBytes` (cut between peers;
+ * joined they are exactly buildSetRequest(req)), each built only when the previous one is
+ * taken: a big request is streamed while the device applies what it has received, and
+ * building it overlaps the device's work. The device applies lines as they arrive, so call
+ * validateSetRequest first: a request that fails part way has already let chunks out.
+ */
+export function* setRequestChunks(req: UapiSetRequest, chunkBytes = DEFAULT_CHUNK_BYTES): Generator<string, void, undefined> {
+  let cur: string[] = ['set=1', ...deviceLines(req)];
+  let size = 0;
+  const peers = peerList(req);
+  for (let i = 0; i < peers.length; i++) {
+    const { header, body } = peerLines(peers[i]!, `peers[${i}]`);
+    for (const l of header) {
+      cur.push(l);
+      size += l.length + 1;
+    }
+    for (const l of body) {
+      cur.push(l);
+      size += l.length + 1;
+    }
+    if (size >= chunkBytes && i < peers.length - 1) {
+      cur.push('');
+      yield cur.join('\n');
+      cur = [];
+      size = 0;
+    }
+  }
+  cur.push('', '');
+  yield cur.join('\n');
+}
+
+/** The device-level lines of a set request, in wg(8) order, validated. */
+function deviceLines(req: UapiSetRequest): string[] {
+  const lines: string[] = [];
+  if (req.privateKey !== undefined) lines.push(`private_key=${req.privateKey === null ? ZERO_HEX : keyHex('privateKey', req.privateKey, false)}`);
+  if (req.listenPort !== undefined) lines.push(`listen_port=${uint('listenPort', req.listenPort, 65535)}`);
+  if (req.fwmark !== undefined) lines.push(`fwmark=${uint('fwmark', req.fwmark, 0xffffffff)}`);
+  if (req.replacePeers) lines.push('replace_peers=true');
+  return lines;
+}
+
+function peerList(req: UapiSetRequest): readonly UapiPeerUpdate[] {
+  const peers = req.peers ?? [];
+  if (!Array.isArray(peers)) invalid('peers', 'must be a list');
+  return peers;
+}
+
 /** The lines of one peer: the header opens it (and is repeated on a continuation). */
 function peerLines(p: UapiPeerUpdate, f: string): { header: string[]; body: string[] } {
   if (!p || typeof p !== 'object') invalid(f, 'must be an object');
@@ -296,31 +384,52 @@ function peerLines(p: UapiPeerUpdate, f: string): { header: string[]; body: stri
   if (p.presharedKey !== undefined) {
     body.push(`preshared_key=${p.presharedKey === null ? ZERO_HEX : keyHex(`${f}.presharedKey`, p.presharedKey, false)}`);
   }
-  if (p.endpoint !== undefined) {
-    const e = typeof p.endpoint === 'string' ? parseEndpoint(p.endpoint) : null;
-    if (!e) invalid(`${f}.endpoint`, 'must be IP:port or [IPv6]:port');
-    if (e.kind === 'name') invalid(`${f}.endpoint`, 'is a host name; UAPI takes IP addresses only, resolve it first');
-    body.push(`endpoint=${p.endpoint}`);
-  }
+  if (p.endpoint !== undefined) body.push(`endpoint=${endpointOf(p.endpoint, `${f}.endpoint`)}`);
   if (p.persistentKeepaliveInterval !== undefined) {
     body.push(`persistent_keepalive_interval=${uint(`${f}.persistentKeepaliveInterval`, p.persistentKeepaliveInterval, 65535)}`);
   }
   if (p.replaceAllowedIps) body.push('replace_allowed_ips=true');
-  const ips = p.allowedIps ?? [];
-  if (!Array.isArray(ips)) invalid(`${f}.allowedIps`, 'must be a list');
+  const ips = allowedIpList(p, f);
+  for (let j = 0; j < ips.length; j++) body.push(`allowed_ip=${allowedIp(ips[j], `${f}.allowedIps[${j}]`)}`);
+  return { header, body };
+}
+
+/** Throws what peerLines throws for peers[i], in the same order of fields, building no line on the usual paths. */
+function checkPeer(p: UapiPeerUpdate, i: number): void {
+  if (!p || typeof p !== 'object') invalid(`peers[${i}]`, 'must be an object');
+  checkKey(`peers[${i}].publicKey`, p.publicKey, !p.remove);
+  if (p.remove) return;
+  if (p.presharedKey !== undefined && p.presharedKey !== null) checkKey(`peers[${i}].presharedKey`, p.presharedKey, false);
+  if (p.endpoint !== undefined) endpointOf(p.endpoint, `peers[${i}].endpoint`);
+  if (p.persistentKeepaliveInterval !== undefined) uint(`peers[${i}].persistentKeepaliveInterval`, p.persistentKeepaliveInterval, 65535);
+  const ips = allowedIpList(p, `peers[${i}]`);
   for (let j = 0; j < ips.length; j++) {
     const ip = ips[j];
-    // `addr/prefix` that parses is sent as written (it is what parseCidr gives back), so the
-    // cheap check suffices; bare addresses and everything else take parseCidr.
-    if (typeof ip === 'string' && ip.indexOf('/') > 0 && isPrefix(ip)) {
-      body.push(`allowed_ip=${ip}`);
-      continue;
-    }
-    const c = typeof ip === 'string' ? parseCidr(ip) : null;
-    if (!c) invalid(`${f}.allowedIps[${j}]`, 'is not a valid IP address or prefix (CIDR)');
-    body.push(`allowed_ip=${c.addr}/${c.prefix}`);
+    if (!(typeof ip === 'string' && ip.indexOf('/') > 0 && isPrefix(ip))) allowedIp(ip, `peers[${i}].allowedIps[${j}]`);
   }
-  return { header, body };
+}
+
+function endpointOf(endpoint: unknown, field: string): string {
+  const e = typeof endpoint === 'string' ? parseEndpoint(endpoint) : null;
+  if (!e) invalid(field, 'must be IP:port or [IPv6]:port');
+  if (e.kind === 'name') invalid(field, 'is a host name; UAPI takes IP addresses only, resolve it first');
+  return endpoint as string;
+}
+
+function allowedIpList(p: UapiPeerUpdate, f: string): readonly unknown[] {
+  const ips = p.allowedIps ?? [];
+  if (!Array.isArray(ips)) invalid(`${f}.allowedIps`, 'must be a list');
+  return ips;
+}
+
+/** One allowed IP as written: `addr/prefix`, validated. */
+function allowedIp(ip: unknown, field: string): string {
+  // `addr/prefix` that parses is sent as written (it is what parseCidr gives back), so the
+  // cheap check suffices; bare addresses and everything else take parseCidr.
+  if (typeof ip === 'string' && ip.indexOf('/') > 0 && isPrefix(ip)) return ip;
+  const c = typeof ip === 'string' ? parseCidr(ip) : null;
+  if (!c) invalid(field, 'is not a valid IP address or prefix (CIDR)');
+  return `${c.addr}/${c.prefix}`;
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
