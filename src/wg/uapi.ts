@@ -3,6 +3,7 @@ import { FabricError } from '../protocol/errors.js';
 import { uapiSocketPath } from '../sys/netns.js';
 import {
   DEFAULT_OPERATION_BYTES, Framer, GET_REQUEST, InterfaceFramer, MAX_RESPONSE_BYTES, ResponseFramer, buildSetOperations, parseGetResponse, parseSetResponse,
+  setRequestChunks, validateSetRequest,
   type Device, type DeviceInterface, type KeyInput, type UapiPeerUpdate, type UapiSetRequest,
 } from './uapi-codec.js';
 import { GetResponseParser, type PeerState } from './uapi-get-parser.js';
@@ -52,9 +53,16 @@ export interface UapiClientOptions {
   readonly timeoutMs?: number;
   /** Larger answers are refused with WGF_ERR_UAPI. Default 256 MiB. */
   readonly maxResponseBytes?: number;
-  /** Big set requests are sent as set=1 operations of about this size (see buildSetOperations). */
+  /**
+   * Big set requests are sent as set=1 operations of about this size (see buildSetOperations).
+   * Infinity: each request is ONE operation, streamed (validated whole first, then built chunk
+   * by chunk while the device applies what it received; see set()).
+   */
   readonly operationBytes?: number;
 }
+
+/** A request as written on the socket, or a source of its chunks, taken one at a time (streamed). */
+type Request = string | (() => Iterator<string, void>);
 
 const IFACE_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -120,11 +128,21 @@ export class UapiClient implements UapiDevice {
   }
 
   /**
-   * Applies one set request, validated and built before anything is sent. A big request
-   * goes as several set=1 operations on one connection, each sent after the previous one
+   * Applies one set request, validated whole before anything is sent (a bad field anywhere:
+   * nothing reaches the device). With a finite operationBytes a big request goes as several
+   * set=1 operations on one connection, each built first and sent after the previous one
    * answered errno=0; on a refusal, details.operation / details.operations tell how far it got.
+   * With operationBytes Infinity it goes as ONE operation, streamed: built chunk by chunk
+   * (setRequestChunks) while the device parses the chunks already written, each next chunk
+   * built while the socket drains the last (so node's building overlaps the device's work,
+   * and node holds at most two chunks). The request must not change until the call settles.
    */
   async set(request: UapiSetRequest, opts: CallOptions = {}): Promise<void> {
+    if (!Number.isFinite(this.operationBytes)) {
+      validateSetRequest(request);
+      await this.call([() => setRequestChunks(request)], parseSetResponse, opts);
+      return;
+    }
     const ops = buildSetOperations(request, this.operationBytes);
     await this.call(ops, (text, i) => {
       try {
@@ -158,7 +176,7 @@ export class UapiClient implements UapiDevice {
   }
 
   /** Queues one connection's exchange behind the ones already made. */
-  private call(requests: readonly string[], check: (answer: string, index: number) => void, opts: CallOptions, framing?: () => Framer): Promise<string[]> {
+  private call(requests: readonly Request[], check: (answer: string, index: number) => void, opts: CallOptions, framing?: () => Framer): Promise<string[]> {
     const newFramer = framing ?? (() => new ResponseFramer(this.maxResponseBytes));
     const run = this.tail.then(() => this.exchange(requests, check, opts.timeoutMs ?? this.timeoutMs, newFramer));
     this.tail = run.catch(() => {});
@@ -169,7 +187,7 @@ export class UapiClient implements UapiDevice {
    * Sends `requests` one at a time on one connection, each after the previous answer passed
    * `check` (which throws to stop), and resolves with the answers.
    */
-  private exchange(requests: readonly string[], check: (answer: string, index: number) => void, timeoutMs: number, newFramer: () => Framer): Promise<string[]> {
+  private exchange(requests: readonly Request[], check: (answer: string, index: number) => void, timeoutMs: number, newFramer: () => Framer): Promise<string[]> {
     const path = this.socketPath;
     return new Promise((resolve, reject) => {
       const answers: string[] = [];
@@ -191,7 +209,7 @@ export class UapiClient implements UapiDevice {
                 finish(null);
               } else {
                 framer = newFramer();
-                sock.write(requests[answers.length]!);
+                send(requests[answers.length]!);
               }
             } catch (e) {
               finish(e as Error);
@@ -226,8 +244,36 @@ export class UapiClient implements UapiDevice {
       sock.on('close', () => {
         finish(unavailable(`WireGuard device socket ${path} closed the connection before a complete answer`, { receivedBytes: framer.bytes }));
       });
+      /**
+       * Writes one request. A streamed one: each chunk is written, the next built while the
+       * socket drains it, then written once it drained. Stops once the call settled (an answer
+       * came early, e.g. a refusal; or the socket failed).
+       */
+      const send = (req: Request): void => {
+        if (typeof req === 'string') {
+          sock.write(req);
+          return;
+        }
+        const chunks = req();
+        let next = chunks.next();
+        const pump = (): void => {
+          try {
+            while (!settled && !next.done) {
+              const more = sock.write(next.value);
+              next = chunks.next();
+              if (!more) {
+                sock.once('drain', pump);
+                return;
+              }
+            }
+          } catch (e) {
+            finish(e as Error); // a builder bug: the device has what was written (validated first, it cannot happen)
+          }
+        };
+        pump();
+      };
       // Queued by node until the connection is up.
-      sock.write(requests[0]!);
+      send(requests[0]!);
     });
   }
 }

@@ -184,3 +184,35 @@ test('bulk: 10,000 peers in one set request come back from get', async () => {
   const listed = (await run('wg', ['show', ifC, 'peers'], { netns: ns })).stdout.trim().split('\n');
   assert.equal(listed.length, 10_000);
 });
+
+test('streamed set (ONE operation built in chunks while wireguard-go applies it, as the agent\'s driver sends): a bad 30,000th peer writes nothing; then 30,000 peers land whole', async () => {
+  const ifD = sb.name('d');
+  await sb.startWireguardGo(ns, ifD);
+  const d = new UapiClient(ifD, { operationBytes: Number.POSITIVE_INFINITY, timeoutMs: 120_000 });
+  const peers = Array.from({ length: 30_000 }, (_, i) => ({
+    publicKey: randomBytes(32).toString('base64'), replaceAllowedIps: true,
+    allowedIps: [`10.${120 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`, `fd12::${i.toString(16)}/128`],
+    ...(i % 5 === 0 ? { presharedKey: randomBytes(32).toString('base64') } : {}),
+  }));
+  const bad = [...peers];
+  bad[29_999] = { ...peers[29_999]!, allowedIps: ['10.0.0.1/33'] };
+  await rejectsCode(d.set({ privateKey: server.privateKey, peers: bad }), 'WGF_ERR_VALIDATION', (e) => assert.equal(e.details?.field, 'peers[29999].allowedIps[0]'));
+  const untouched = await d.get();
+  assert.equal(untouched.peers.length, 0, 'no peer of the refused batch');
+  assert.equal(untouched.publicKey, undefined, 'not even the device line before the peers');
+
+  await d.set({ privateKey: server.privateKey, peers });
+  const got = await d.get();
+  assert.equal(got.publicKey, server.publicKey);
+  assert.equal(got.peers.length, 30_000);
+  const byKey = new Map(got.peers.map((p) => [p.publicKey, p]));
+  for (const i of [0, 1, 5, 12_345, 29_995, 29_999]) {
+    const want = peers[i]!;
+    const have = byKey.get(want.publicKey);
+    assert.ok(have, `peer ${i} missing`);
+    assert.deepEqual(sorted(have.allowedIps), sorted(want.allowedIps.map((x) => normalizeCidr(x)!)), `peer ${i}`);
+    assert.equal(have.presharedKey, want.presharedKey, `peer ${i}`);
+  }
+  const listed = (await run('wg', ['show', ifD, 'peers'], { netns: ns })).stdout.trim().split('\n');
+  assert.equal(listed.length, 30_000);
+});
