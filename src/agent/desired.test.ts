@@ -59,8 +59,8 @@ test('diff is empty for a device that matches, and repairs every kind of drift',
   drifted.set(key(7), { publicKey: key(7), allowedIps: ['10.0.0.7/32'] }); // nobody asked for it
   const ops = diffPeers(want, drifted).map((o) => JSON.stringify(o)).sort();
   const expected = [
-    { op: 'upsert', spec: { publicKey: key(1), allowedIps: ['10.0.0.1/32'] } },
-    { op: 'upsert', spec: { publicKey: key(2), allowedIps: ['10.0.0.2/32', '192.168.5.0/24'] } },
+    { op: 'upsert', spec: { publicKey: key(1), allowedIps: ['10.0.0.1/32'] }, added: true },
+    { op: 'upsert', spec: { publicKey: key(2), allowedIps: ['10.0.0.2/32', '192.168.5.0/24'] }, added: false },
     { op: 'remove', publicKey: key(7) },
   ].map((o) => JSON.stringify(o)).sort();
   assert.deepEqual(ops, expected);
@@ -69,7 +69,7 @@ test('diff is empty for a device that matches, and repairs every kind of drift',
 test('scoped diff only looks at the touched keys', () => {
   const want = new Map([[key(1), { publicKey: key(1), allowedIps: ['10.0.0.1/32'] }]]);
   const actual = new Map([[key(5), { publicKey: key(5), allowedIps: ['10.0.0.5/32'] }]]);
-  assert.deepEqual(diffPeers(want, actual, [key(1)]), [{ op: 'upsert', spec: want.get(key(1)) }]);
+  assert.deepEqual(diffPeers(want, actual, [key(1)]), [{ op: 'upsert', spec: want.get(key(1)), added: true }]);
 });
 
 test('every change of one revision is applied: several puts and deletes in one batch', () => {
@@ -124,8 +124,8 @@ test('a preshared key change alone makes the peer an upsert; the spec carries th
   s.apply([{ type: 'peer.put', revision: 11, peer: peer('a', 1, { hasPresharedKey: true, presharedKey: psk }) }]);
   const after = s.deviceSpec(NOW);
   assert.equal(after.get(key(1))!.presharedKey, psk);
-  assert.deepEqual(diffPeers(after, before), [{ op: 'upsert', spec: after.get(key(1)) }], 'same allowed IPs, new key: upsert');
-  assert.deepEqual(diffPeers(before, after), [{ op: 'upsert', spec: before.get(key(1)) }], 'key removed: upsert without it');
+  assert.deepEqual(diffPeers(after, before), [{ op: 'upsert', spec: after.get(key(1)), added: false }], 'same allowed IPs, new key: upsert');
+  assert.deepEqual(diffPeers(before, after), [{ op: 'upsert', spec: before.get(key(1)), added: false }], 'key removed: upsert (the all-zero key clears it)');
   assert.deepEqual(diffPeers(after, after), [], 'idempotent');
 });
 
@@ -169,7 +169,7 @@ test('diffPeers equals a naive diff over the union of keys, with and without a s
     const want = [...new Set(scope ?? [...desired.keys(), ...actual.keys()])].sort().flatMap((k): PeerOp[] => {
       const w = desired.get(k);
       const h = actual.get(k);
-      if (w && (!h || w.allowedIps.join() !== h.allowedIps.join() || (w.presharedKey ?? null) !== (h.presharedKey ?? null))) return [{ op: 'upsert', spec: w }];
+      if (w && (!h || w.allowedIps.join() !== h.allowedIps.join() || (w.presharedKey ?? null) !== (h.presharedKey ?? null))) return [{ op: 'upsert', spec: w, added: !h }];
       return !w && h ? [{ op: 'remove', publicKey: k }] : [];
     });
     assert.deepEqual(diffPeers(desired, actual, scope), want);
@@ -200,5 +200,9 @@ test('diffDesired (the reconcile, no map of specs) gives exactly diffPeers(devic
     const ups = got.filter((o) => o.op === 'upsert').map(keyOf);
     assert.deepEqual(ups, order.filter((k) => ups.includes(k)));
     assert.ok(got.findIndex((o) => o.op === 'remove') < 0 || got.slice(got.findIndex((o) => o.op === 'remove')).every((o) => o.op === 'remove'));
+    // An upsert is `added` exactly when the device did not have the peer (nothing to clear on it).
+    for (const o of [...got, ...diffPeers(s.deviceSpec(NOW), actual), ...diffPeers(s.deviceSpec(NOW), actual, actual.keys())]) {
+      if (o.op === 'upsert') assert.equal(o.added, !actual.has(o.spec.publicKey), `case ${i}`);
+    }
   }
 });

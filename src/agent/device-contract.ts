@@ -62,6 +62,21 @@ export function runDeviceContract(name: string, open: () => Promise<WireGuardDev
     await dev.apply([{ op: 'remove', publicKey: a }]);
   });
 
+  test(`${name}: upserts of peers the device did not have (added), with and without a preshared key`, async () => {
+    const a = key();
+    const b = key();
+    const psk = randomBytes(32).toString('base64');
+    await dev.apply([
+      { op: 'upsert', spec: { publicKey: a, allowedIps: ['10.9.2.2/32'] }, added: true },
+      { op: 'upsert', spec: { publicKey: b, allowedIps: ['10.9.2.3/32'], presharedKey: psk }, added: true },
+    ]);
+    const peers = (await dev.state()).peers;
+    assert.deepEqual(peers.get(a)?.allowedIps, ['10.9.2.2/32']);
+    assert.equal(peers.get(a)?.presharedKey, undefined);
+    assert.equal(peers.get(b)?.presharedKey, psk);
+    await dev.apply([{ op: 'remove', publicKey: a }, { op: 'remove', publicKey: b }]);
+  });
+
   test(`${name}: an empty batch changes nothing`, async () => {
     const before = (await dev.state()).peers;
     await dev.apply([]);

@@ -38,14 +38,14 @@ test('a batch of 20,000 upserts (about 3 MB) goes as ONE set operation and every
   assert.equal(st.peers.get(key(300))?.endpoint, null);
 });
 
-test('a bad batch is refused before its first byte reaches the device (nothing half-applied)', async () => {
+test('a bad batch is refused before its first byte reaches the device (nothing half-applied): the bad peer is the 60,000th', async () => {
   const dev = new FakeDevice();
   const path = join(dir, 'b.sock');
   await dev.listen(path);
   closers.push(() => dev.close());
-  const driver = new UapiDeviceDriver('ags1', { socketPath: path });
-  const ops = upserts(5_000);
-  ops[4_999] = { op: 'upsert', spec: { publicKey: key(4_999), allowedIps: ['10.0.0.1/33'] } };
+  const driver = new UapiDeviceDriver('ags1', { socketPath: path, timeoutMs: 60_000 });
+  const ops = upserts(60_000);
+  ops[59_999] = { op: 'upsert', spec: { publicKey: key(59_999), allowedIps: ['10.0.0.1/33'] } };
   await assert.rejects(driver.apply(ops), (e: unknown) => e instanceof FabricError && e.code === 'WGF_ERR_VALIDATION');
   assert.deepEqual(dev.ops, [], 'nothing was sent');
   assert.equal(dev.peers.size, 0);
@@ -75,4 +75,35 @@ test('a device that refuses a line mid-stream, answers errno and hangs up on the
       return true;
     });
   }
+});
+
+test('preshared_key: written (all-zero: none) for a peer the device had, left out for an added peer without one, as wg setconf does', async () => {
+  const path = join(dir, 'd.sock');
+  let received = '';
+  const server = createServer((s) => {
+    s.on('error', () => {});
+    s.on('data', (c: Buffer) => {
+      received += c.toString('latin1');
+      if (received.endsWith('\n\n')) s.end('errno=0\n\n');
+    });
+  });
+  await new Promise<void>((r) => server.listen(path, () => r()));
+  closers.push(() => new Promise<void>((r) => server.close(() => r())));
+  const psk = toBase64(Buffer.alloc(32, 7));
+  const hex = (b64: string): string => Buffer.from(b64, 'base64').toString('hex');
+  await new UapiDeviceDriver('ags3', { socketPath: path }).apply([
+    { op: 'upsert', spec: { publicKey: key(1), allowedIps: ['10.0.0.1/32'] }, added: true },
+    { op: 'upsert', spec: { publicKey: key(2), allowedIps: ['10.0.0.2/32'], presharedKey: psk }, added: true },
+    { op: 'upsert', spec: { publicKey: key(3), allowedIps: ['10.0.0.3/32'] }, added: false },
+    { op: 'upsert', spec: { publicKey: key(4), allowedIps: ['10.0.0.4/32'] } },
+    { op: 'remove', publicKey: key(5) },
+  ]);
+  assert.equal(received, [
+    'set=1',
+    `public_key=${hex(key(1))}`, 'replace_allowed_ips=true', 'allowed_ip=10.0.0.1/32',
+    `public_key=${hex(key(2))}`, `preshared_key=${hex(psk)}`, 'replace_allowed_ips=true', 'allowed_ip=10.0.0.2/32',
+    `public_key=${hex(key(3))}`, `preshared_key=${'0'.repeat(64)}`, 'replace_allowed_ips=true', 'allowed_ip=10.0.0.3/32',
+    `public_key=${hex(key(4))}`, `preshared_key=${'0'.repeat(64)}`, 'replace_allowed_ips=true', 'allowed_ip=10.0.0.4/32',
+    `public_key=${hex(key(5))}`, 'remove=true', '', '',
+  ].join('\n'));
 });

@@ -1,8 +1,14 @@
 import type { DesiredState, DevicePeerSpec } from './desired.js';
 
-/** One change to a device's peer set. A batch of these goes to the device as one set operation. */
+/**
+ * One change to a device's peer set. A batch of these goes to the device as one set operation.
+ * `added`: the peer was not on the device as last read, so there is nothing of it to clear (no
+ * preshared key to remove: a driver may leave out the line that would clear it, as `wg setconf`
+ * does; a key the device got meanwhile by hand is repaired by the next reconcile, which compares
+ * preshared keys too).
+ */
 export type PeerOp =
-  | { readonly op: 'upsert'; readonly spec: DevicePeerSpec }
+  | { readonly op: 'upsert'; readonly spec: DevicePeerSpec; readonly added?: boolean }
   | { readonly op: 'remove'; readonly publicKey: string };
 
 /** Whether the device peer `have` needs an upsert to become `want`. */
@@ -36,7 +42,7 @@ export function diffPeers(
     for (const key of new Set(scope)) {
       const want = desired.get(key);
       const have = actual.get(key);
-      if (want && differs(want, have)) ops.push({ op: 'upsert', spec: want });
+      if (want && differs(want, have)) ops.push({ op: 'upsert', spec: want, added: !have });
       else if (!want && have) ops.push({ op: 'remove', publicKey: key });
     }
   } else {
@@ -47,7 +53,7 @@ export function diffPeers(
       if (!want) continue;
       const have = actual.get(key);
       if (have) found++;
-      if (differs(want, have)) ops.push({ op: 'upsert', spec: want });
+      if (differs(want, have)) ops.push({ op: 'upsert', spec: want, added: !have });
     }
     if (found < actual.size) for (const key of actual.keys()) if (!desired.get(key)) ops.push({ op: 'remove', publicKey: key });
   }
@@ -69,7 +75,7 @@ export function diffDesired(desired: DesiredState, actual: ReadonlyMap<string, D
   desired.forEachSpec(now, (want) => {
     const have = actual.get(want.publicKey);
     if (have) found++;
-    if (differs(want, have)) ops.push({ op: 'upsert', spec: want });
+    if (differs(want, have)) ops.push({ op: 'upsert', spec: want, added: !have });
   });
   if (found < actual.size) for (const key of actual.keys()) if (!desired.serves(key, now)) ops.push({ op: 'remove', publicKey: key });
   return ops;
