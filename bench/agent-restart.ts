@@ -19,6 +19,7 @@ import type { PeerOp } from '../src/agent/diff.js';
 import { MemorySource } from '../src/agent/testing/memory-source.js';
 import { run } from '../src/sys/exec.js';
 import { Sandbox, stopProcess, uapiSocketPath } from '../src/sys/netns.js';
+import { formatIp } from '../src/protocol/ipam.js';
 import { newInterface, newPeer, renderSetconf } from '../src/wg/config.js';
 import { GET_REQUEST, ResponseFramer } from '../src/wg/uapi-codec.js';
 import { stat, type Stat } from './stats.js';
@@ -84,6 +85,14 @@ function bareGet(iface: string): Promise<{ firstMs: number; lastMs: number; byte
   });
 }
 
+/**
+ * Peer i's tunnel addresses as the control plane stores them: canonical (ipam.formatIp, RFC 5952
+ * for IPv6), as wireguard-go prints them back.
+ */
+export function benchAddresses(i: number): string[] {
+  return [`10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`, `${formatIp(6, 0xfd64n << 112n | BigInt(i))}/128`];
+}
+
 export async function benchRestart(report: Report, P: number): Promise<void> {
   report(`agent restart on an in-sync wireguard-go of ${P.toLocaleString('en')} peers (2 allowed IPs each) vs wg syncconf, ${ROUNDS} rounds alternating, same device`);
   const sb = new Sandbox('wgas');
@@ -97,7 +106,7 @@ export async function benchRestart(report: Report, P: number): Promise<void> {
     const peers = Array.from({ length: P }, (_, i) => ({
       name: `p${i}`,
       publicKey: keys.subarray(32 * i, 32 * i + 32).toString('base64'),
-      addresses: [`10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`, `fd64::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}/128`],
+      addresses: benchAddresses(i),
     }));
     for (const p of peers) source.put(p);
     writeFileSync(conf, renderSetconf({
