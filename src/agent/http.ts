@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Agent } from './agent.js';
 import type { DevicePeerState, WireGuardDevice } from './device.js';
+import { listenError } from '../sys/listen.js';
 
 /** Handshake age buckets (seconds): fresh sessions rekey every 120 s, dead ones pass 180 s. */
 const AGE_BUCKETS = [5, 15, 30, 60, 120, 180, 300, 900, 3600];
@@ -189,7 +190,7 @@ export function startAgentHttp(agent: Agent, registry: Registry, host: string, p
     send(404, JSON.stringify({ error: { code: 'WGF_ERR_NOT_FOUND', message: 'no such route' } }));
   });
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => reject(listenError(e, 'the agent', host, port)));
     server.listen(port, host, () => resolve(server));
   });
 }

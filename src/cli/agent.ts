@@ -63,7 +63,16 @@ export function registerAgentCommand(program: Command): void {
       });
       announceMetrics(registry, ann?.announce);
       const sessions = startSessionReports(f, device, registry, jsonLog, api.servers);
-      const http = f.listen ? await startAgentHttp(agent, registry, parseListen(f.listen).host, parseListen(f.listen).port) : null;
+      let http: Awaited<ReturnType<typeof startAgentHttp>> | null;
+      try {
+        http = f.listen ? await startAgentHttp(agent, registry, parseListen(f.listen).host, parseListen(f.listen).port) : null;
+      } catch (e) {
+        // Nothing else started yet may keep the process alive after the error (WGF_ERR_LISTEN).
+        await ann?.announce.stop(true);
+        ann?.watchdog.stop();
+        await sessions?.stop();
+        throw e;
+      }
       agent.start();
       ann?.announce.start();
       jsonLog('info', 'agent started', { pool: f.pool, node: f.node, interface: f.interface, driver: f.driver, listen: f.listen ?? null, servers: api.servers, ...(host ? { vips } : {}) });

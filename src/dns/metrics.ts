@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { listenError } from '../sys/listen.js';
 
 /** What the DNS metrics read (cli/dns.ts wires the updater and the announcer's update hook). */
 export interface DnsMetricsSource {
@@ -48,7 +49,7 @@ export async function startDnsMetrics(registry: Registry, host: string, port: nu
     res.end(path === '/healthz' ? 'ok\n' : 'not found\n');
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => reject(listenError(e, 'the DNS updater', host, port)));
     server.listen(port, host, () => resolve());
   });
   return server;

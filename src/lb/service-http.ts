@@ -17,6 +17,7 @@ import { vipOf, type LbGroup } from './group.js';
 import type { LbService, LbServiceHooks, LbServiceStatus } from './service.js';
 import type { LbAnnounce } from './announce.js';
 import { announceHttpAnswer } from './announce-http.js';
+import { listenError } from '../sys/listen.js';
 
 type Backend = LbServiceStatus['backends'][number];
 
@@ -225,7 +226,7 @@ export async function startLbHttp(group: Pick<LbGroup, 'status' | 'healthy' | 'n
       });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => reject(listenError(e, 'the load balancer', host, port)));
     server.listen(port, host, () => resolve());
   });
   return server;

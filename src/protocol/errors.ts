@@ -63,6 +63,7 @@ export const ERRORS = {
   WGF_ERR_INTERNAL: { status: 500, exit: 70, hint: 'an unexpected error; please report it with the log line' },
   WGF_ERR_DSR_OFF_LINK: { status: 400, exit: 65, hint: 'direct server return needs every backend on the LB\'s own L2 segment (a route without gateway) listening on the VIP\'s port; use --return-path via-lb or snat, or move the backend' },
   WGF_ERR_DRAIN_TIMEOUT: { status: 504, exit: 75, hint: 'flows were still left on the node at the deadline; wait longer (--timeout) or `node disable` it to cut them' },
+  WGF_ERR_LISTEN: { status: 500, exit: 71, hint: 'a socket could not listen on the address given (in use, not permitted, or not an address of this host); see the message, then free the port or pick another' },
   WGF_ERR_HOST_SETUP: { status: 500, exit: 71, hint: 'the agent could not put a VIP on lo or set net.ipv4.conf.all.arp_ignore/arp_announce (agent --vip): run it as root in the node\'s network namespace' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -16,6 +16,7 @@ import { createLogger, logOptions, type LogLevelChoice } from '../sys/log.js';
 import type { WatchLimits } from './stream-limits.js';
 import { EtcdLeadership, soleLeader, type Leadership } from './leader.js';
 import { loadServerTls, type ServerTls, type ServerTlsFiles } from './tls.js';
+import { listenError } from '../sys/listen.js';
 
 /** Options of startServer. */
 export interface StartServerOptions {
@@ -136,7 +137,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       if (opts.bootstrapTokenFile) createLogger('server', 'info', out as DestinationStream).info(`bootstrap admin token written to ${opts.bootstrapTokenFile} (mode 0600); it is not printed`);
       else out.write(`bootstrap admin token (shown only this once; store it now):\n${token}\n`);
     }
-    await app.listen({ host: opts.host, port: opts.port });
+    await app.listen({ host: opts.host, port: opts.port }).catch((e: unknown) => { throw listenError(e, 'the control plane', opts.host, opts.port); });
   } catch (e) {
     await app?.close();
     control.close();
