@@ -18,6 +18,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -50,6 +51,18 @@ function proc(pid: number): { cpuMs: number; rss: number; hwm: number } {
   return { cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK, rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
+/** A port the kernel just handed out on 127.0.0.1 (free now; the server binds it next). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 export async function benchFabric(report: Report): Promise<void> {
   const PEERS = env('PEERS', 100_000);
   const NODES = env('NODES', 200);
@@ -59,7 +72,7 @@ export async function benchFabric(report: Report): Promise<void> {
   const SECONDS = env('WRITE_SECONDS', 30);
   if (!existsSync(join(BIN, '../../dist/cli/main.js'))) throw new Error('bench fabric runs the server from dist/: npm run build first');
   const dir = mkdtempSync(join(tmpdir(), 'wgf-as-fabric-'));
-  const port = 46_000 + Math.floor(Math.random() * 900);
+  const port = await freePort(); // a random port could be taken (the server then stops with WGF_ERR_LISTEN)
   const url = `http://127.0.0.1:${port}`;
   const children: ChildProcess[] = [];
   report(`fabric: ${PEERS.toLocaleString('en')} peers in ${POOLS} pools, ${NODES} nodes (${NODES / POOLS} per pool, each holding its pool's ${(PEERS / POOLS).toLocaleString('en')} peers), ` +
