@@ -45,7 +45,7 @@ import { percentile, stat, type Stat } from './stats.js';
 const DEFAULT_PEERS = 100_000;
 /** wireguard-go refuses the 65,537th peer ("too many peers": device/constants.go MaxPeers = 1 << 16). */
 const WG_GO_MAX_PEERS = 65_536;
-const LOAD_ROUNDS = 3;
+const LOAD_ROUNDS = 5;
 /** Above this projected time for the load part, it runs one round instead of LOAD_ROUNDS. */
 const LOAD_BUDGET_MS = 240_000;
 const WRITES = 100;
