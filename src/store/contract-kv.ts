@@ -71,6 +71,8 @@ export function kvContract(open: OpenStore): void {
       { name: '0 holds again once the key is deleted', setup: [[put('k', '1')], [del('k')]], compares: [{ key: 'k', modRevision: 0 }], failed: [] },
       { name: 'the old modRevision fails after delete and re-create', setup: [[put('k', '1')], [del('k')], [put('k', '1')]], compares: [{ key: 'k', modRevision: 1 }], failed: ['k'] },
       { name: 'one failing compare out of three fails the txn', setup: [[put('a', '1')], [put('b', '1')]], compares: [{ key: 'a', modRevision: 1 }, { key: 'b', modRevision: 1 }, { key: 'c', modRevision: 0 }], failed: ['b'] },
+      { name: '0 on two keys the txn creates, the second present (the first one\'s put is undone)', setup: [[put('z', '1')]], compares: [{ key: 'k', modRevision: 0 }, { key: 'z', modRevision: 0 }], failed: ['z'] },
+      { name: '0 on a key the txn creates, another compare failing after it', setup: [[put('a', '1')]], compares: [{ key: 'k', modRevision: 0 }, { key: 'a', modRevision: 0 }], failed: ['a'] },
       { name: 'every failing key is reported, in compare order', setup: [[put('a', '1')], [put('b', '1')]], compares: [{ key: 'b', modRevision: 0 }, { key: 'a', modRevision: 1 }, { key: 'c', modRevision: 3 }], failed: ['b', 'c'] },
     ];
     for (const c of cases) {
