@@ -18,9 +18,10 @@ export function requestLogLevel(method: string, route: string | undefined, statu
  * pattern and path (no query, no headers), status, milliseconds.
  */
 export function useRequestLog(app: FastifyInstance): void {
-  app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
+  app.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const route = req.routeOptions.url;
     const level = requestLogLevel(req.method, route, reply.statusCode);
     req.log[level]({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    done();
   });
 }

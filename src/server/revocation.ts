@@ -89,9 +89,10 @@ export function endsAfter(changes: readonly PoolChange[], token: Pick<TokenInfo,
 
 /** Ends the streams of a token this server deleted, before the DELETE is answered. */
 export function registerRevocationHook(app: FastifyInstance, revocations: Revocations): void {
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     if (req.method === 'DELETE' && req.routeOptions.url === '/v1/tokens/:id' && reply.statusCode < 300) {
       revocations.revokeToken(String((req.params as { id: string }).id));
     }
+    done(null, payload);
   });
 }

@@ -45,6 +45,8 @@ export interface CheckpointStats {
   /** Frames in the WAL and frames checkpointed at the last run. */
   readonly lastLog: number;
   readonly lastCheckpointed: number;
+  /** The last checkpoint's error (kept until the store closes; the next trigger tries again). */
+  readonly lastError: string | null;
   /** Why the thread stopped, once it has: the writer's inline checkpoint is then the only one. */
   readonly failure: string | null;
 }
@@ -56,7 +58,7 @@ export class SqliteCheckpointer {
   private pendingOps = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  private stats = { runs: 0, lastLog: 0, lastCheckpointed: 0, failure: null as string | null };
+  private stats = { runs: 0, lastLog: 0, lastCheckpointed: 0, lastError: null as string | null, failure: null as string | null };
   /** Resolves the waiter of the run in flight (close, tests). */
   private idle: (() => void)[] = [];
 
@@ -126,9 +128,10 @@ export class SqliteCheckpointer {
     w.unref();
     w.on('message', (m: { type: 'done'; busy: number; log: number; checkpointed: number } | { type: 'error'; message: string; code?: string }) => {
       if (m.type === 'error') {
-        // SQLITE_BUSY: another checkpoint (the writer's backstop) is running; try again later.
-        if (m.code === 'SQLITE_BUSY') this.pendingOps = Math.max(this.pendingOps, 1);
-        else return this.fail(`checkpoint failed: ${m.code ?? 'error'}: ${m.message}`);
+        // SQLITE_BUSY (the writer's backstop checkpoint is running), a full disk, an I/O
+        // error: nothing is lost (the pages stay in the WAL); tried again at the next trigger.
+        this.stats.lastError = `${m.code ?? 'error'}: ${m.message}`;
+        this.pendingOps = Math.max(this.pendingOps, 1);
       } else {
         this.stats.runs++;
         this.stats.lastLog = m.log;
@@ -145,7 +148,7 @@ export class SqliteCheckpointer {
     return w;
   }
 
-  /** The thread is given up for good: the writer's inline checkpoint (FALLBACK_PAGES) does the work. */
+  /** The thread is given up for good: the writer checkpoints inline again (onFailure). */
   private fail(reason: string): void {
     if (this.stats.failure === null && !this.closed) {
       this.stats.failure = reason;
