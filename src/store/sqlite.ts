@@ -195,7 +195,6 @@ export class SqliteStore implements Store {
       db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       // Checkpoints run on a thread of their own (sqlite-checkpoint.ts); this connection's is the backstop.
       db.pragma(`wal_autocheckpoint = ${FALLBACK_PAGES}`);
-      if (process.env.WGF_X_CACHE) db.pragma(`cache_size = ${process.env.WGF_X_CACHE}`);
       const notes = checkAtOpen(db, file, options);
       migrate(db, file);
       const store = new SqliteStore(db, real, file, lock, busyTimeoutMs, options.synchronous === 'full' ? 'FULL' : 'NORMAL');
