@@ -138,3 +138,23 @@ test('streamed set: a refusal mid-stream is WGF_ERR_UAPI with its errno (or the 
   await sleep(100);
   assert.ok(built < count / 2, `${built} of ${count} peers built: the client went on after the refusal`);
 });
+
+test('streamed set: a chunk that fails to build (first or mid-stream) ends the call with that error and hangs up', async () => {
+  let closed = 0;
+  const rec = await recorder((s) => s.on('close', () => closed++));
+  const client = new UapiClient('x', { socketPath: rec.path, operationBytes: Number.POSITIVE_INFINITY, timeoutMs: 120_000 });
+  for (const at of [0, 50_000]) {
+    // Validation does not read replaceAllowedIps; building does: a stand-in for a builder bug.
+    const peers = peersOf(60_000).map((p, i) => ({
+      publicKey: p.publicKey, allowedIps: p.allowedIps,
+      get replaceAllowedIps(): boolean {
+        if (i === at) throw new Error(`builder broke at ${i}`);
+        return true;
+      },
+    }));
+    await assert.rejects(client.set({ peers }), (e: unknown) => e instanceof Error && e.message === `builder broke at ${at}`);
+  }
+  for (let i = 0; i < 200 && closed < rec.connections(); i++) await sleep(50);
+  assert.ok(rec.connections() >= 1, 'the mid-stream case connected');
+  assert.equal(closed, rec.connections(), 'each connection was closed by the client');
+});

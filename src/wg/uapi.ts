@@ -254,10 +254,12 @@ export class UapiClient implements UapiDevice {
           sock.write(req);
           return;
         }
-        const chunks = req();
-        let next = chunks.next();
+        let chunks: Iterator<string, void> | undefined;
+        let next: IteratorResult<string, void> | undefined;
         const pump = (): void => {
           try {
+            chunks ??= req();
+            next ??= chunks.next();
             while (!settled && !next.done) {
               const more = sock.write(next.value);
               next = chunks.next();
