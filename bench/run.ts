@@ -63,7 +63,7 @@ for (const name of [...new Set(names)]) {
   const started = Date.now();
   await (await BENCHES[name]!())((line) => {
     console.log(line);
-    if (isVerdict(line)) verdicts.push(`${name}: ${line.trim()}`);
+    if (isVerdict(line)) verdicts.push(line.trim().startsWith(`${name}:`) ? line.trim() : `${name}: ${line.trim()}`);
   });
   console.log(`(${name}: ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { PageEncoderSpec, RangeResult } from './store.js';
-import { ask as askWorker, tsxFor, WORKER_LOAD_SOURCE, WorkerPool } from './worker-pool.js';
+import { ask as askWorker, tsxFor, BACKGROUND_PRIORITY_SOURCE, WORKER_LOAD_SOURCE, WorkerPool } from './worker-pool.js';
 
 /**
  * Page encoding (Store.rangeEncoded) in worker threads, for drivers whose reads arrive on the
@@ -15,6 +15,7 @@ const MAX_IDLE = 1;
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
+${BACKGROUND_PRIORITY_SOURCE}
 ${WORKER_LOAD_SOURCE}
 const utf8 = new TextEncoder();
 let enc = null;

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { KeyValue, PageEncoderSpec, RangeResult } from './store.js';
-import { ask, tsxFor, WORKER_LOAD_SOURCE, WorkerPool } from './worker-pool.js';
+import { ask, tsxFor, BACKGROUND_PRIORITY_SOURCE, WORKER_LOAD_SOURCE, WorkerPool } from './worker-pool.js';
 
 /**
  * Consistent paged reads of a SqliteStore off the event loop: each reader is a worker thread
@@ -20,6 +20,7 @@ const MAX_IDLE = 2;
 // and the bytes are transferred (not copied) to the main thread.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+${BACKGROUND_PRIORITY_SOURCE}
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true, timeout: workerData.busyTimeoutMs });
 db.pragma('query_only = ON');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { ask, WorkerPool } from './worker-pool.js';
+import { ask, BACKGROUND_PRIORITY_SOURCE, WorkerPool } from './worker-pool.js';
 
 // A worker that answers each message with its thread id, or exits when asked to.
 const ECHO = `
@@ -63,4 +63,20 @@ test('worker pool: closed with an error, later acquires are refused with it', as
   await pool.acquire();
   await pool.close(new Error('the store is closed'));
   await assert.rejects(pool.acquire(), /the store is closed/);
+});
+
+test('BACKGROUND_PRIORITY_SOURCE lowers the worker thread to nice 10 and leaves the main thread as it was', { skip: process.platform !== 'linux' }, async () => {
+  const { getPriority } = await import('node:os');
+  const before = getPriority();
+  const w = new Worker(`
+const { parentPort } = require('node:worker_threads');
+${BACKGROUND_PRIORITY_SOURCE}
+const tid = Number(require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0]);
+parentPort.postMessage({ tid, nice: require('node:os').getPriority(tid) });
+`, { eval: true });
+  const got = await new Promise<{ tid: number; nice: number }>((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  await w.terminate();
+  assert.notEqual(got.tid, process.pid, 'the worker has its own thread id');
+  assert.equal(got.nice, Math.max(before, 10), 'the worker thread runs at nice 10 (or lower priority if the process already had it)');
+  assert.equal(getPriority(), before, 'the main thread keeps its priority');
 });

@@ -8,6 +8,19 @@ import type { Worker } from 'node:worker_threads';
  */
 
 /**
+ * Worker-side source that lowers the calling thread's CPU priority (nice 10; Linux nice values
+ * are per thread): snapshot reads and encodings are bulk work that must not take the core from
+ * the event loop that answers writes. Elsewhere (or when refused) the thread keeps its priority.
+ */
+export const BACKGROUND_PRIORITY_SOURCE = `
+try {
+  const tid = Number(require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0]);
+  const os = require('node:os');
+  if (tid > 0 && os.getPriority(tid) < 10) os.setPriority(tid, 10);
+} catch {}
+`;
+
+/**
  * Worker-side source of `load(url, tsx)`: imports a module by URL once per worker; a `.ts`
  * URL (tests and benches run from sources) goes through tsx's require hook, which works in a
  * worker where tsx's import hooks do not (Node 20).
