@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFabricError } from '../protocol/errors.js';
@@ -32,8 +32,9 @@ test('dns run settings: every bad flag is WGF_ERR_VALIDATION naming it', () => {
   }
 });
 
-test('the TSIG key file: missing is a clear error, group-readable is a warning', () => {
+test('the TSIG key file: missing is a clear error, group-readable is a warning', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wgf-dn-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true })); // the key file is world-readable on purpose
   assert.throws(() => readTsigKeyFile(join(dir, 'nope.key')), (e: unknown) => isFabricError(e, 'WGF_ERR_VALIDATION') && /ENOENT/.test((e as Error).message));
   const f = join(dir, 'k.key');
   writeFileSync(f, 'hmac-sha256:k:UEvQE4dD7AVRL+k4/0tRS+0nuBRJ9cHmAXQ+OtWvnKI=\n', { mode: 0o644 });
