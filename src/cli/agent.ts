@@ -63,14 +63,17 @@ export function registerAgentCommand(program: Command): void {
       });
       announceMetrics(registry, ann?.announce);
       const sessions = startSessionReports(f, device, registry, jsonLog, api.servers);
+      // The announcement is withdrawn (nobody checks this node any more), then the watchdog is told.
+      const stopAround = async () => {
+        await ann?.announce.stop(true);
+        ann?.watchdog.stop();
+        await sessions?.stop();
+      };
       let http: Awaited<ReturnType<typeof startAgentHttp>> | null;
       try {
         http = f.listen ? await startAgentHttp(agent, registry, parseListen(f.listen).host, parseListen(f.listen).port) : null;
       } catch (e) {
-        // Nothing else started yet may keep the process alive after the error (WGF_ERR_LISTEN).
-        await ann?.announce.stop(true);
-        ann?.watchdog.stop();
-        await sessions?.stop();
+        await stopAround(); // nothing started so far may keep the process alive after the error (WGF_ERR_LISTEN)
         throw e;
       }
       agent.start();
@@ -80,11 +83,8 @@ export function registerAgentCommand(program: Command): void {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
-      // Stopping leaves the device exactly as it is: tunnels keep running without the agent. The
-      // announcement is withdrawn (nobody checks this node any more), then the watchdog is told.
-      await ann?.announce.stop(true);
-      ann?.watchdog.stop();
-      await sessions?.stop();
+      // Stopping leaves the device exactly as it is: tunnels keep running without the agent.
+      await stopAround();
       await agent.stop();
       http?.close();
     });

@@ -403,10 +403,7 @@ function checkPeer(p: UapiPeerUpdate, i: number): void {
   if (p.endpoint !== undefined) endpointOf(p.endpoint, `peers[${i}].endpoint`);
   if (p.persistentKeepaliveInterval !== undefined) uint(`peers[${i}].persistentKeepaliveInterval`, p.persistentKeepaliveInterval, 65535);
   const ips = allowedIpList(p, `peers[${i}]`);
-  for (let j = 0; j < ips.length; j++) {
-    const ip = ips[j];
-    if (!(typeof ip === 'string' && ip.indexOf('/') > 0 && isPrefix(ip))) allowedIp(ip, `peers[${i}].allowedIps[${j}]`);
-  }
+  for (let j = 0; j < ips.length; j++) allowedIp(ips[j], `peers[${i}].allowedIps[${j}]`); // builds nothing for `addr/prefix`
 }
 
 function endpointOf(endpoint: unknown, field: string): string {
